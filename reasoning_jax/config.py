@@ -1,0 +1,119 @@
+"""The config schema (defaults for every field) and its validation.
+
+Every ``configs/*.py`` starts from :func:`base_config` and changes values, so
+the set of fields is defined once, here. :func:`validate` runs before
+anything is built or compiled and names the offending field.
+"""
+
+import ml_collections
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """All fields with their defaults (a small arith cold-start SFT run)."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.stages = "sft"  # comma-separated, run in order: sft.
+
+  c.task = dict(name="arith", difficulty=2, seed=0)
+  # Empty path: train a SentencePiece model on the tasks' corpus and cache it.
+  c.tokenizer = dict(path="", tasks="arith,countdown", vocab_size=256,
+                     cache_dir="")
+  c.model = dict(vocab_size=256, d_model=128, n_layers=4, n_heads=4,
+                 n_kv_heads=2, head_dim=32, d_ff=352, rope_theta=10_000.0,
+                 rms_eps=1e-6, qkv_bias=False, tie_embeddings=False,
+                 dtype="float32", param_dtype="float32", init_std=0.02)
+  c.data = dict(max_prompt_len=32, max_new_tokens=64)
+
+  # Cold start: a small fixed set of worked solutions, a fixed step count.
+  c.sft = dict(num_examples=1000, batch_size=64, steps=300,
+               learning_rate=3e-3, warmup_steps=30, weight_decay=0.01,
+               b1=0.9, b2=0.95, max_grad_norm=1.0, schedule="cosine")
+
+  c.eval = dict(num_problems=1024, batch_size=256, every=100,
+                periodic_problems=256)
+  c.checkpoint = dict(every=100, keep=2)
+  c.log_every = 20
+
+  c.mesh = dict(data=-1, fsdp=1, tensor=1)
+  c.logical_axis_rules = (
+      ("batch", ("data", "fsdp")),
+      ("vocab", "tensor"),
+      ("embed", "fsdp"),
+      ("heads", "tensor"),
+      ("kv_heads", "tensor"),
+      ("head_dim", None),
+      ("mlp", "tensor"),
+  )
+  return c
+
+
+class ConfigError(ValueError):
+  """A config value is invalid; the message names the field."""
+
+
+def _check(ok: bool, field: str, msg: str, value):
+  if not ok:
+    raise ConfigError(f"config.{field}={value!r}: {msg}")
+
+
+def _check_fields(config, schema, prefix=""):
+  for key in config.keys():
+    if key not in schema:
+      raise ConfigError(f"config.{prefix}{key}: unknown field (known: "
+                        f"{sorted(schema.keys())})")
+    if isinstance(schema[key], ml_collections.ConfigDict):
+      _check_fields(config[key], schema[key], f"{prefix}{key}.")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises ConfigError naming the first bad field. Compiles nothing."""
+  from reasoning_jax.data import tasks  # pylint: disable=g-import-not-at-top
+  _check_fields(config, base_config())
+  stages = [s for s in config.stages.split(",") if s]
+  for s in stages:
+    _check(s in ("sft",), "stages", f"unknown stage {s!r}", config.stages)
+  _check(config.task.name in tasks.task_names(), "task.name",
+         f"unknown task; known: {tasks.task_names()}", config.task.name)
+  _check(1 <= config.task.difficulty <= 5, "task.difficulty",
+         "must be in 1..5", config.task.difficulty)
+
+  m = config.model
+  for f in ("vocab_size", "d_model", "n_layers", "n_heads", "n_kv_heads",
+            "head_dim", "d_ff"):
+    _check(isinstance(m[f], int) and m[f] > 0, f"model.{f}",
+           "must be a positive integer", m[f])
+  _check(m.n_heads % m.n_kv_heads == 0, "model.n_kv_heads",
+         f"must divide model.n_heads={m.n_heads}", m.n_kv_heads)
+  _check(m.head_dim % 2 == 0, "model.head_dim", "must be even (RoPE pairs)",
+         m.head_dim)
+  _check(m.rope_theta > 0, "model.rope_theta", "must be > 0", m.rope_theta)
+  _check(m.dtype in DTYPES, "model.dtype", f"must be one of {DTYPES}",
+         m.dtype)
+  _check(m.param_dtype in DTYPES, "model.param_dtype",
+         f"must be one of {DTYPES}", m.param_dtype)
+
+  for f in ("max_prompt_len", "max_new_tokens"):
+    _check(config.data[f] > 0, f"data.{f}", "must be > 0", config.data[f])
+  s = config.sft
+  for f in ("num_examples", "batch_size"):
+    _check(s[f] > 0, f"sft.{f}", "must be > 0", s[f])
+  _check(s.steps >= 0, "sft.steps", "must be >= 0", s.steps)
+  _check(s.learning_rate > 0, "sft.learning_rate", "must be > 0",
+         s.learning_rate)
+  _check(0 <= s.warmup_steps, "sft.warmup_steps", "must be >= 0",
+         s.warmup_steps)
+  _check(s.schedule in ("cosine", "constant"), "sft.schedule",
+         "must be 'cosine' or 'constant'", s.schedule)
+  e = config.eval
+  for f in ("num_problems", "batch_size", "every", "periodic_problems"):
+    _check(e[f] > 0, f"eval.{f}", "must be > 0", e[f])
+  _check(config.checkpoint.every > 0, "checkpoint.every", "must be > 0",
+         config.checkpoint.every)
+  _check(config.checkpoint.keep > 0, "checkpoint.keep", "must be > 0",
+         config.checkpoint.keep)
+  _check(config.log_every > 0, "log_every", "must be > 0", config.log_every)
+  sizes = [config.mesh[a] for a in ("data", "fsdp", "tensor")]
+  _check(sizes.count(-1) <= 1 and all(x == -1 or x > 0 for x in sizes),
+         "mesh", "sizes must be positive, at most one -1", dict(config.mesh))

@@ -1,0 +1,49 @@
+"""Text <-> fixed-shape token arrays (pad + mask keeps every shape static).
+
+Layout of one sequence: ``[bos] prompt "\\n" completion [eos]``. Prompts for
+sampling are *left*-padded to P slots so every prompt ends at slot P-1;
+training sequences are *right*-padded to L slots with a loss mask on the
+completion (and its eos) only. Shapes: N sequences, P prompt slots, L slots.
+"""
+
+import numpy as np
+
+from reasoning_jax.data.tasks import Example
+from reasoning_jax.data.tokenizer import Tokenizer
+
+
+def prompt_text(example: Example) -> str:
+  return example.prompt + "\n"
+
+
+def encode_prompts(tok: Tokenizer, prompts: list[str], max_len: int):
+  """Left-padded ``(ids [N, P] int32, valid [N, P] bool)``; bos first."""
+  ids = np.full((len(prompts), max_len), tok.pad_id, np.int32)
+  for i, text in enumerate(prompts):
+    row = [tok.bos_id] + tok.encode(text)
+    if len(row) > max_len:
+      raise ValueError(f"prompt {i} has {len(row)} tokens > max_prompt_len="
+                       f"{max_len}: {text[:80]!r}")
+    ids[i, max_len - len(row):] = row
+  return ids, ids != tok.pad_id
+
+
+def encode_sft(tok: Tokenizer, examples: list[Example], max_len: int):
+  """Right-padded ``(ids [N, L], loss_mask [N, L])`` with reference solutions.
+
+  ``loss_mask`` is True on completion tokens and the final eos: the targets
+  the model is trained to produce.
+  """
+  ids = np.full((len(examples), max_len), tok.pad_id, np.int32)
+  mask = np.zeros((len(examples), max_len), bool)
+  for i, ex in enumerate(examples):
+    prompt = [tok.bos_id] + tok.encode(prompt_text(ex))
+    completion = tok.encode(ex.solution) + [tok.eos_id]
+    row = prompt + completion
+    if len(row) > max_len:
+      raise ValueError(f"example {i} has {len(row)} tokens > sequence length "
+                       f"{max_len}; raise data.max_prompt_len or "
+                       f"data.max_new_tokens")
+    ids[i, :len(row)] = row
+    mask[i, len(prompt):len(row)] = True
+  return ids, mask

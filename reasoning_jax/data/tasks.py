@@ -1,0 +1,79 @@
+"""Registry of procedural reasoning tasks with exact verifiers.
+
+A task turns ``(split, index)`` into an :class:`Example` deterministically, so a
+dataset is just a range of indices and never needs to be stored. Train and test
+splits are disjoint by construction: every candidate problem is hashed, and the
+hash alone decides which split may hold it (``in_split``); a generator draws
+candidates from its ``(seed, split, index)`` stream until one lands in its split.
+"""
+
+import dataclasses
+import hashlib
+import random
+from typing import Callable, Protocol
+
+SPLITS = ("train", "test")
+TEST_PERCENT = 10  # share of the problem space reserved for the test split.
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+  """One problem: what the model sees, what it must answer, a worked solution."""
+  prompt: str  # question text, no chat template.
+  answer: str  # gold final answer as text.
+  solution: str  # reference completion: "<think>\n...\n</think>\n\\boxed{..}".
+
+
+class Task(Protocol):
+  """What the trainers, rewards and search need from a task."""
+  name: str
+
+  def example(self, split: str, index: int) -> Example:
+    ...
+
+  def is_correct(self, completion: str, example: Example) -> bool:
+    ...
+
+
+def split_rng(task: str, seed: int, split: str, index: int) -> random.Random:
+  """A Python RNG unique to ``(task, seed, split, index)``."""
+  if split not in SPLITS:
+    raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+  key = f"{task}|{seed}|{split}|{index}".encode()
+  return random.Random(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
+
+
+def in_split(problem_key: str, split: str) -> bool:
+  """True when the canonical problem text belongs to ``split``."""
+  h = int.from_bytes(hashlib.sha256(problem_key.encode()).digest()[:4], "big")
+  is_test = h % 100 < TEST_PERCENT
+  return is_test if split == "test" else not is_test
+
+
+_REGISTRY: dict[str, Callable[..., Task]] = {}
+
+
+def register(name: str):
+  """Class decorator adding a task factory to the registry."""
+  def wrap(factory):
+    _REGISTRY[name] = factory
+    return factory
+  return wrap
+
+
+def task_names() -> tuple[str, ...]:
+  _import_builtin_tasks()
+  return tuple(sorted(_REGISTRY))
+
+
+def get_task(name: str, **kwargs) -> Task:
+  """Builds the registered task ``name`` (kwargs: seed, difficulty, ...)."""
+  _import_builtin_tasks()
+  if name not in _REGISTRY:
+    raise ValueError(f"unknown task {name!r}; known: {sorted(_REGISTRY)}")
+  return _REGISTRY[name](**kwargs)
+
+
+def _import_builtin_tasks():
+  # Imported lazily so that `import reasoning_jax` stays cheap.
+  from reasoning_jax.data import arith, countdown  # pylint: disable=g-import-not-at-top,unused-import

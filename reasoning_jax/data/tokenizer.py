@@ -1,0 +1,124 @@
+"""SentencePiece tokenizer: trained reproducibly on the task corpus, or loaded.
+
+Ids 0/1/2/3 are pad/bos/eos/unk. ``<think>``, ``</think>``, ``\\boxed`` and the
+newline are single pieces, digits are split one per piece, and the text is
+kept byte-exact (identity normalisation, no dummy prefix, whitespace kept), so
+``decode(encode(s)) == s`` on the corpus and step lines map to whole tokens.
+
+Train one by command (the trainers do this automatically and cache it)::
+
+  python -m reasoning_jax.data.tokenizer --out=/tmp/tok --tasks=arith,countdown
+"""
+
+import hashlib
+import io
+import os
+
+import sentencepiece as spm
+
+from reasoning_jax.data import tasks
+
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
+SPECIAL_PIECES = ("<think>", "</think>", "\\boxed", "\n")
+CORPUS_EXAMPLES = 4000  # per task, from the train split.
+
+
+class Tokenizer:
+  """Thin wrapper over a SentencePiece model with our special ids."""
+
+  pad_id, bos_id, eos_id = PAD_ID, BOS_ID, EOS_ID
+
+  def __init__(self, model_path: str):
+    if not os.path.exists(model_path):
+      raise FileNotFoundError(f"tokenizer model not found: {model_path}")
+    self.path = model_path
+    self.sp = spm.SentencePieceProcessor(model_file=model_path)
+    if (self.sp.pad_id(), self.sp.bos_id(), self.sp.eos_id()) != (
+        PAD_ID, BOS_ID, EOS_ID):
+      raise ValueError(f"{model_path}: expected pad/bos/eos ids 0/1/2, got "
+                       f"{self.sp.pad_id()}/{self.sp.bos_id()}/"
+                       f"{self.sp.eos_id()}")
+
+  @property
+  def vocab_size(self) -> int:
+    return self.sp.get_piece_size()
+
+  def encode(self, text: str) -> list[int]:
+    return self.sp.encode(text)
+
+  def decode(self, ids) -> str:
+    """Decodes ids, dropping pad/bos and everything from the first eos on."""
+    out = []
+    for i in ids:
+      i = int(i)
+      if i == EOS_ID:
+        break
+      if i not in (PAD_ID, BOS_ID):
+        out.append(i)
+    return self.sp.decode(out)
+
+  def piece_id(self, piece: str) -> int:
+    return self.sp.piece_to_id(piece)
+
+
+def corpus(task_names, seed: int = 0, n: int = CORPUS_EXAMPLES) -> list[str]:
+  """Prompt and solution lines of the first ``n`` train examples per task."""
+  lines = []
+  for name in task_names:
+    task = tasks.get_task(name, seed=seed)
+    for i in range(n):
+      ex = task.example("train", i)
+      lines += [ex.prompt + "\n", ex.solution]
+  return lines
+
+
+def train(lines: list[str], out_prefix: str, vocab_size: int = 256) -> str:
+  """Trains a BPE model on ``lines``; returns the ``.model`` path."""
+  model = io.BytesIO()
+  spm.SentencePieceTrainer.train(
+      sentence_iterator=iter(lines), model_writer=model,
+      model_type="bpe", vocab_size=vocab_size, hard_vocab_limit=False,
+      character_coverage=1.0, split_digits=True, byte_fallback=False,
+      user_defined_symbols=list(SPECIAL_PIECES),
+      normalization_rule_name="identity", add_dummy_prefix=False,
+      remove_extra_whitespaces=False, split_by_whitespace=True,
+      pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, unk_id=UNK_ID,
+      num_threads=1, minloglevel=2)
+  os.makedirs(os.path.dirname(out_prefix) or ".", exist_ok=True)
+  path = out_prefix + ".model"
+  tmp = path + ".tmp"
+  with open(tmp, "wb") as f:
+    f.write(model.getvalue())
+  os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file.
+  return path
+
+
+def get_tokenizer(path: str, cache_dir: str, task_names, *, seed: int = 0,
+                  vocab_size: int = 256) -> Tokenizer:
+  """Loads ``path`` if given, else trains (once) and caches in ``cache_dir``."""
+  if path:
+    return Tokenizer(path)
+  key = hashlib.sha256(repr((sorted(task_names), seed, vocab_size,
+                             CORPUS_EXAMPLES, SPECIAL_PIECES)).encode())
+  prefix = os.path.join(cache_dir, f"spm_{key.hexdigest()[:12]}")
+  if not os.path.exists(prefix + ".model"):
+    train(corpus(task_names, seed), prefix, vocab_size)
+  return Tokenizer(prefix + ".model")
+
+
+def main(argv):
+  del argv
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  f = flags.FLAGS
+  tok = get_tokenizer("", f.out, f.tasks.split(","), seed=f.seed,
+                      vocab_size=f.vocab_size)
+  print(f"{tok.path}: {tok.vocab_size} pieces")
+
+
+if __name__ == "__main__":
+  from absl import app, flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_string("out", "tokenizers", "Cache directory.")
+  flags.DEFINE_string("tasks", "arith,countdown", "Comma-separated tasks.")
+  flags.DEFINE_integer("seed", 0, "Task seed of the corpus.")
+  flags.DEFINE_integer("vocab_size", 256, "Target vocabulary size.")
+  app.run(main)

@@ -1,0 +1,234 @@
+"""Llama / Qwen2-style decoder backbone with a functional KV cache.
+
+Dimensions: B batch, T query tokens, S cache slots, D width (embed), H query
+heads, K key/value heads, G = H / K queries per KV head, Dh head width, F MLP
+width, V vocab.
+
+Layout and parameter names follow the Hugging Face Llama/Qwen2 modules
+(``embed_tokens``, ``layers_i.self_attn.{q,k,v,o}_proj``, ``mlp.{gate,up,down}
+_proj``, ``input_layernorm``, ``post_attention_layernorm``, ``norm``), and RoPE
+uses their rotate-half convention, so real checkpoints map tensor for tensor.
+Every parameter carries logical axis names (vocab, embed, heads, kv_heads,
+head_dim, mlp); a rules table in the config maps them onto mesh axes.
+
+The cache is a plain pytree passed in and returned (no mutable collections):
+``KVCache(k, v, valid)`` with one ``[B, S, K, Dh]`` pair per layer. A call with
+a cache writes its T new keys at slot ``index`` and lets query t attend to every
+valid slot ``<= index + t``; that single rule covers prefill and decoding.
+"""
+
+import dataclasses
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16,
+           "float16": jnp.float16}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Architecture hyper-parameters (all static)."""
+  vocab_size: int = 256
+  d_model: int = 128
+  n_layers: int = 4
+  n_heads: int = 4
+  n_kv_heads: int = 2
+  head_dim: int = 32
+  d_ff: int = 352
+  rope_theta: float = 10_000.0
+  rms_eps: float = 1e-6
+  qkv_bias: bool = False  # Qwen2 uses biases on q/k/v.
+  tie_embeddings: bool = False
+  dtype: str = "float32"  # compute dtype.
+  param_dtype: str = "float32"
+  init_std: float = 0.02
+
+  @property
+  def compute_dtype(self):
+    return _DTYPES[self.dtype]
+
+  @property
+  def weight_dtype(self):
+    return _DTYPES[self.param_dtype]
+
+
+class KVCache(NamedTuple):
+  k: tuple[jax.Array, ...]  # per layer [B, S, K, Dh]
+  v: tuple[jax.Array, ...]  # per layer [B, S, K, Dh]
+  valid: jax.Array  # [B, S] bool, slot holds a real (non-pad) token.
+  index: jax.Array  # [] int32, next slot to write.
+
+
+def init_cache(cfg: ModelConfig, batch: int, slots: int) -> KVCache:
+  """An empty cache of ``slots`` positions for ``batch`` sequences."""
+  shape = (batch, slots, cfg.n_kv_heads, cfg.head_dim)
+  zeros = tuple(jnp.zeros(shape, cfg.compute_dtype)
+                for _ in range(cfg.n_layers))
+  return KVCache(k=zeros, v=zeros, valid=jnp.zeros((batch, slots), bool),
+                 index=jnp.zeros((), jnp.int32))
+
+
+def _param(module, name, cfg, shape, axes, init=None):
+  init = init or nn.initializers.normal(cfg.init_std)
+  return module.param(name, nn.with_logical_partitioning(init, axes), shape,
+                      cfg.weight_dtype)
+
+
+class RMSNorm(nn.Module):
+  """y = x / sqrt(mean(x^2) + eps) * scale (Zhang & Sennrich 2019)."""
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, x):
+    scale = _param(self, "scale", self.cfg, (x.shape[-1],), ("embed",),
+                   nn.initializers.ones)
+    x32 = x.astype(jnp.float32)
+    y = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, -1, keepdims=True)
+                            + self.cfg.rms_eps)
+    return (y * scale.astype(jnp.float32)).astype(self.cfg.compute_dtype)
+
+
+def rope(x, positions, theta: float):
+  """Rotary embedding, rotate-half layout (Su et al. 2021; HF Llama).
+
+  x: [B, T, N, Dh]; positions: [B, T] int. Pair i is (x_i, x_{i+Dh/2}),
+  rotated by angle pos * theta^(-2i/Dh).
+  """
+  half = x.shape[-1] // 2
+  freq = theta ** (-jnp.arange(half, dtype=jnp.float32) / half)  # [Dh/2]
+  ang = positions[..., None].astype(jnp.float32) * freq  # [B, T, Dh/2]
+  cos, sin = jnp.cos(ang)[:, :, None, :], jnp.sin(ang)[:, :, None, :]
+  x1, x2 = x[..., :half].astype(jnp.float32), x[..., half:].astype(jnp.float32)
+  out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1)
+  return out.astype(x.dtype)
+
+
+class Attention(nn.Module):
+  """Grouped-query causal self-attention over an optional KV cache."""
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, x, positions, mask_bts, kv=None, index=None):
+    cfg, dt = self.cfg, self.cfg.compute_dtype
+    d, h, k, dh = cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+
+    def proj(name, n_heads, axes):
+      w = _param(self, name, cfg, (d, n_heads, dh), ("embed",) + axes)
+      y = jnp.einsum("btd,dnh->btnh", x, w.astype(dt))
+      if cfg.qkv_bias:
+        y = y + _param(self, name + "_bias", cfg, (n_heads, dh), axes,
+                       nn.initializers.zeros).astype(dt)
+      return y
+
+    q = rope(proj("q_proj", h, ("heads", "head_dim")), positions,
+             cfg.rope_theta)
+    kk = rope(proj("k_proj", k, ("kv_heads", "head_dim")), positions,
+              cfg.rope_theta)
+    vv = proj("v_proj", k, ("kv_heads", "head_dim"))
+    if kv is not None:  # write the new keys into the cache at `index`.
+      kk = jax.lax.dynamic_update_slice_in_dim(kv[0], kk.astype(kv[0].dtype),
+                                               index, axis=1)
+      vv = jax.lax.dynamic_update_slice_in_dim(kv[1], vv.astype(kv[1].dtype),
+                                               index, axis=1)
+    b, t, s = x.shape[0], x.shape[1], kk.shape[1]
+    g = h // k
+    # Fold the G query heads of each KV head into the query axis so each
+    # score matmul is one plain batched GEMM ([B*K] x [G*T, Dh] x [Dh, S]).
+    qg = q.reshape(b, t, k, g, dh).transpose(0, 2, 3, 1, 4).reshape(
+        b, k, g * t, dh)
+    logits = jnp.einsum("bkqh,bksh->bkqs", qg,
+                        kk.astype(dt).transpose(0, 2, 1, 3))
+    logits = logits.astype(jnp.float32).reshape(b, k, g, t, s)
+    logits = logits / jnp.sqrt(jnp.float32(dh))
+    big_neg = jnp.finfo(jnp.float32).min
+    logits = jnp.where(mask_bts[:, None, None], logits, big_neg)
+    probs = jax.nn.softmax(logits, axis=-1).astype(dt).reshape(b, k, g * t, s)
+    out = jnp.einsum("bkqs,bksh->bkqh", probs,
+                     vv.astype(dt).transpose(0, 2, 1, 3))
+    out = out.reshape(b, k, g, t, dh).transpose(0, 3, 1, 2, 4).reshape(
+        b, t, h, dh)
+    wo = _param(self, "o_proj", cfg, (h, dh, d), ("heads", "head_dim", "embed"))
+    return jnp.einsum("btnh,nhd->btd", out, wo.astype(dt)), (kk, vv)
+
+
+class MLP(nn.Module):
+  """SwiGLU: down(silu(gate(x)) * up(x)) (Shazeer 2020)."""
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, x):
+    cfg, dt = self.cfg, self.cfg.compute_dtype
+    wg = _param(self, "gate_proj", cfg, (cfg.d_model, cfg.d_ff),
+                ("embed", "mlp"))
+    wu = _param(self, "up_proj", cfg, (cfg.d_model, cfg.d_ff), ("embed", "mlp"))
+    wd = _param(self, "down_proj", cfg, (cfg.d_ff, cfg.d_model),
+                ("mlp", "embed"))
+    hid = nn.silu(x @ wg.astype(dt)) * (x @ wu.astype(dt))
+    return hid @ wd.astype(dt)
+
+
+class DecoderLayer(nn.Module):
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, x, positions, mask_bts, kv=None, index=None):
+    h, kv = Attention(self.cfg, name="self_attn")(
+        RMSNorm(self.cfg, name="input_layernorm")(x), positions, mask_bts, kv,
+        index)
+    x = x + h
+    x = x + MLP(self.cfg, name="mlp")(
+        RMSNorm(self.cfg, name="post_attention_layernorm")(x))
+    return x, kv
+
+
+class Backbone(nn.Module):
+  """Token ids -> final-normed hidden states ``[B, T, D]``.
+
+  Args (call): tokens [B, T] int; positions [B, T] int (RoPE positions, count
+  of real tokens before this one); valid [B, T] bool (False on padding);
+  cache: optional KVCache. Returns (hidden, new_cache or None).
+  """
+  cfg: ModelConfig
+
+  def setup(self):
+    cfg = self.cfg
+    self.embed_tokens = self.param(
+        "embed_tokens", nn.with_logical_partitioning(
+            nn.initializers.normal(cfg.init_std), ("vocab", "embed")),
+        (cfg.vocab_size, cfg.d_model), cfg.weight_dtype)
+    self.layers = [DecoderLayer(cfg, name=f"layers_{i}")
+                   for i in range(cfg.n_layers)]
+    self.norm = RMSNorm(cfg)
+
+  def __call__(self, tokens, positions, valid, cache: KVCache | None = None):
+    x = jnp.take(self.embed_tokens, tokens, axis=0).astype(
+        self.cfg.compute_dtype)
+    t = tokens.shape[1]
+    if cache is None:
+      causal = jnp.tril(jnp.ones((t, t), bool))
+      mask_bts = causal[None] & valid[:, None, :]
+      index, kvs, new_valid = None, [None] * self.cfg.n_layers, None
+    else:
+      index = cache.index
+      new_valid = jax.lax.dynamic_update_slice_in_dim(cache.valid, valid,
+                                                      index, axis=1)
+      slots = jnp.arange(cache.valid.shape[1])
+      causal = slots[None, :] <= (index + jnp.arange(t))[:, None]  # [T, S]
+      mask_bts = causal[None] & new_valid[:, None, :]
+      kvs = list(zip(cache.k, cache.v))
+    new_k, new_v = [], []
+    for layer, kv in zip(self.layers, kvs):
+      x, (k, v) = layer(x, positions, mask_bts, kv, index)
+      new_k.append(k)
+      new_v.append(v)
+    x = self.norm(x)
+    if cache is None:
+      return x, None
+    return x, KVCache(tuple(new_k), tuple(new_v), new_valid, index + t)
+
+  def attend(self, hidden):
+    """Tied-embedding logits: hidden @ embed_tokens^T."""
+    return hidden @ self.embed_tokens.T.astype(hidden.dtype)

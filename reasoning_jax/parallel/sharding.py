@@ -1,0 +1,63 @@
+"""Device mesh from the config and logical-axis -> mesh-axis shardings.
+
+Models name logical axes only (``vocab``, ``embed``, ``heads``, ...). One rules
+table in the config, ``config.logical_axis_rules``, maps each name to mesh
+axes; this module is the only place that turns those names into
+``NamedSharding``s. Mesh axes are ``('data', 'fsdp', 'tensor')``; one size may
+be -1, meaning all remaining devices.
+"""
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+MESH_AXES = ("data", "fsdp", "tensor")
+
+
+def mesh_shape(sizes: dict, n_devices: int) -> tuple[int, ...]:
+  """Resolves a ``{data, fsdp, tensor}`` size dict (one may be -1)."""
+  shape = [int(sizes[a]) for a in MESH_AXES]
+  if shape.count(-1) > 1 or any(s == 0 or s < -1 for s in shape):
+    raise ValueError(f"mesh sizes must be positive with at most one -1, "
+                     f"got {dict(zip(MESH_AXES, shape))}")
+  known = int(np.prod([s for s in shape if s != -1]))
+  if -1 in shape:
+    if n_devices % known:
+      raise ValueError(f"mesh {dict(zip(MESH_AXES, shape))} does not divide "
+                       f"{n_devices} devices")
+    shape[shape.index(-1)] = n_devices // known
+  if int(np.prod(shape)) != n_devices:
+    raise ValueError(f"mesh {dict(zip(MESH_AXES, shape))} needs "
+                     f"{int(np.prod(shape))} devices, have {n_devices}")
+  return tuple(shape)
+
+
+def make_mesh(sizes: dict, devices: Sequence[jax.Device] | None = None
+              ) -> Mesh:
+  """A ``Mesh`` with automatic (not explicit) axis types, as Linen needs."""
+  devices = list(devices if devices is not None else jax.devices())
+  shape = mesh_shape(sizes, len(devices))
+  return Mesh(np.asarray(devices).reshape(shape), MESH_AXES)
+
+
+def logical_shardings(boxed_tree, mesh: Mesh, rules):
+  """NamedShardings for a tree of (abstract) ``nn.LogicallyPartitioned`` leaves.
+
+  Unannotated leaves (step counters, RNG keys) are replicated.
+  """
+  specs = nn.get_partition_spec(boxed_tree)
+  return nn.logical_to_mesh_sharding(specs, mesh, [tuple(r) for r in rules])
+
+
+def batch_sharding(mesh: Mesh, rules, ndim: int = 2) -> NamedSharding:
+  """Leading (batch) dim over the mesh axes the ``batch`` rule names."""
+  spec = nn.logical_to_mesh_axes(("batch",) + (None,) * (ndim - 1),
+                                 [tuple(r) for r in rules])
+  return NamedSharding(mesh, spec)
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())

@@ -1,0 +1,137 @@
+"""One jit-compiled, batched KV-cache sampler.
+
+Dimensions: B sequences, P prompt slots (left-padded), N new tokens, V vocab.
+
+Prompts of different lengths share a batch by left padding: every prompt ends
+at slot P-1, so all sequences write the same cache slot at each decode step,
+while RoPE positions count real tokens only. Prefill is one forward pass; the
+decode loop is a ``lax.while_loop`` inside the same jit (no Python per token)
+that stops early once every sequence has emitted a stop token.
+
+Returned log-probs are those of the *model* (log-softmax of raw logits, i.e.
+temperature 1, no filtering) at the chosen tokens: the quantity RL ratios and
+KL terms need, whatever sampling distribution picked the token.
+"""
+
+import functools
+from typing import Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from reasoning_jax.models import CausalLM, init_cache
+
+
+class SampleOutput(NamedTuple):
+  tokens: jax.Array  # [B, N] int32 completion ids, pad_id after the stop.
+  logprobs: jax.Array  # [B, N] float32 model log-prob of each token.
+  mask: jax.Array  # [B, N] bool, True on generated tokens (stop included).
+  lengths: jax.Array  # [B] int32, number of generated tokens.
+
+
+def positions_from_valid(valid_bt):
+  """RoPE position of each slot = number of real tokens before it."""
+  return jnp.maximum(jnp.cumsum(valid_bt.astype(jnp.int32), axis=-1) - 1, 0)
+
+
+def filter_logits(logits_bv, *, top_k: int = 0, top_p: float = 1.0):
+  """Keeps the top-k logits and the smallest nucleus of mass >= top_p.
+
+  Filtered entries become -inf. top_k=0 and top_p=1 disable each filter.
+  """
+  neg = jnp.full_like(logits_bv, -jnp.inf)
+  if top_k > 0:
+    kth = jax.lax.top_k(logits_bv, top_k)[0][:, -1:]
+    logits_bv = jnp.where(logits_bv >= kth, logits_bv, neg)
+  if top_p < 1.0:
+    srt = jnp.sort(logits_bv, axis=-1)[:, ::-1]
+    probs = jax.nn.softmax(srt, axis=-1)
+    before = jnp.cumsum(probs, axis=-1) - probs  # mass strictly above.
+    cut = jnp.min(jnp.where(before < top_p, srt, jnp.inf), axis=-1,
+                  keepdims=True)
+    logits_bv = jnp.where(logits_bv >= cut, logits_bv, neg)
+  return logits_bv
+
+
+def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
+           temperature=1.0, *, max_new_tokens: int, greedy: bool = False,
+           top_k: int = 0, top_p: float = 1.0, eos_id: int = 2,
+           stop_ids: Sequence[int] = (), pad_id: int = 0) -> SampleOutput:
+  """Samples ``max_new_tokens`` continuations of left-padded prompts.
+
+  Args:
+    model: the policy module (static).
+    params: its parameter tree (``variables["params"]``).
+    prompt_bp: [B, P] int prompt ids, left-padded; slot P-1 must be real.
+    prompt_valid_bp: [B, P] bool, False on padding.
+    rng: PRNG key; the same key gives the same output.
+    temperature: softmax temperature (traced, > 0) unless ``greedy``.
+    max_new_tokens, greedy, top_k, top_p, eos_id, stop_ids, pad_id: static.
+  """
+  b, p = prompt_bp.shape
+  assert prompt_valid_bp.shape == (b, p), (prompt_valid_bp.shape, (b, p))
+  n = max_new_tokens
+  stops = jnp.asarray(sorted({eos_id, *stop_ids}), jnp.int32)
+  n_prompt = jnp.sum(prompt_valid_bp, axis=-1).astype(jnp.int32)  # [B]
+
+  cache = init_cache(model.cfg, b, p + n)
+  variables = {"params": params}
+  logits, _, cache = model.apply(
+      variables, prompt_bp, positions_from_valid(prompt_valid_bp),
+      prompt_valid_bp, cache)
+
+  class Carry(NamedTuple):
+    t: jax.Array  # []
+    logits: jax.Array  # [B, V] logits for the token at step t.
+    cache: object
+    done: jax.Array  # [B] bool
+    out: SampleOutput
+    rng: jax.Array
+
+  def pick(logits_bv, key):
+    if greedy:
+      return jnp.argmax(logits_bv, axis=-1).astype(jnp.int32)
+    scaled = filter_logits(logits_bv / temperature, top_k=top_k, top_p=top_p)
+    return jax.random.categorical(key, scaled, axis=-1).astype(jnp.int32)
+
+  def body(c: Carry) -> Carry:
+    rng, key = jax.random.split(c.rng)
+    active = ~c.done
+    tok = jnp.where(active, pick(c.logits, key), pad_id)
+    logp = jnp.take_along_axis(jax.nn.log_softmax(c.logits, -1),
+                               tok[:, None], -1)[:, 0]
+    out = SampleOutput(
+        tokens=c.out.tokens.at[:, c.t].set(tok),
+        logprobs=c.out.logprobs.at[:, c.t].set(jnp.where(active, logp, 0.0)),
+        mask=c.out.mask.at[:, c.t].set(active),
+        lengths=c.out.lengths + active.astype(jnp.int32))
+    done = c.done | (active & jnp.isin(tok, stops))
+    logits, _, cache = model.apply(variables, tok[:, None],
+                                   (n_prompt + c.t)[:, None],
+                                   active[:, None], c.cache)
+    return Carry(c.t + 1, logits[:, -1], cache, done, out, rng)
+
+  def cond(c: Carry):
+    return (c.t < n) & ~jnp.all(c.done)
+
+  init = Carry(
+      t=jnp.zeros((), jnp.int32), logits=logits[:, -1], cache=cache,
+      done=jnp.zeros((b,), bool),
+      out=SampleOutput(tokens=jnp.full((b, n), pad_id, jnp.int32),
+                       logprobs=jnp.zeros((b, n), jnp.float32),
+                       mask=jnp.zeros((b, n), bool),
+                       lengths=jnp.zeros((b,), jnp.int32)),
+      rng=rng)
+  return jax.lax.while_loop(cond, body, init).out
+
+
+def make_sampler(model: CausalLM, *, max_new_tokens: int, greedy: bool = False,
+                 top_k: int = 0, top_p: float = 1.0, eos_id: int = 2,
+                 stop_ids: Sequence[int] = (), pad_id: int = 0
+                 ) -> Callable[..., SampleOutput]:
+  """Jitted ``fn(params, prompt_bp, prompt_valid_bp, rng, temperature)``."""
+  fn = functools.partial(sample, model, max_new_tokens=max_new_tokens,
+                         greedy=greedy, top_k=top_k, top_p=top_p,
+                         eos_id=eos_id, stop_ids=tuple(stop_ids),
+                         pad_id=pad_id)
+  return jax.jit(fn)

@@ -1,0 +1,176 @@
+"""Supervised fine-tuning: a pure masked cross-entropy and its jitted step.
+
+Shapes: B sequences, T = L - 1 predicted positions, V vocab. Sequences are
+right-padded ``[bos] prompt completion [eos] pad...`` with a loss mask on the
+completion, so the cold start, distillation and rejection-sampling SFT all
+train on the same ``(ids, loss_mask)`` arrays and differ only in where the
+completions come from.
+"""
+
+import functools
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging
+
+from reasoning_jax.data import encoding
+
+from reasoning_jax.data.tokenizer import PAD_ID
+from reasoning_jax.models import CausalLM
+from reasoning_jax.sampling.sampler import positions_from_valid
+from reasoning_jax.parallel import sharding
+from reasoning_jax.train import checkpoint
+from reasoning_jax.train import evaluate as evaluate_lib
+from reasoning_jax.train import metrics as metrics_lib
+from reasoning_jax.train import optim
+from reasoning_jax.train import state as state_lib
+from reasoning_jax.train.state import TrainState
+
+
+def sft_loss(logits_btv, targets_bt, mask_bt):
+  """Masked token-mean cross-entropy.
+
+  L = -(1 / Σ m) Σ_{b,t} m_bt · log softmax(z_bt)[y_bt]
+
+  Returns (loss, {"token_acc": masked accuracy of argmax, "tokens": Σ m}).
+  """
+  assert logits_btv.shape[:2] == targets_bt.shape == mask_bt.shape, (
+      logits_btv.shape, targets_bt.shape, mask_bt.shape)
+  m = mask_bt.astype(jnp.float32)
+  logp = jax.nn.log_softmax(logits_btv.astype(jnp.float32), axis=-1)
+  nll = -jnp.take_along_axis(logp, targets_bt[..., None], axis=-1)[..., 0]
+  denom = jnp.maximum(m.sum(), 1.0)
+  acc = (jnp.argmax(logits_btv, -1) == targets_bt).astype(jnp.float32)
+  return (nll * m).sum() / denom, {"token_acc": (acc * m).sum() / denom,
+                                   "tokens": m.sum()}
+
+
+def guarded_update(state: TrainState, grads, tx: optax.GradientTransformation,
+                   loss):
+  """Applies ``tx`` unless the loss or any gradient is non-finite.
+
+  A non-finite step leaves params and optimizer state untouched (the step
+  counter still advances) and reports ``skipped=1``.
+  """
+  grad_norm = optax.tree.norm(grads)
+  ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  keep = lambda new, old: jax.tree.map(  # pylint: disable=g-long-lambda
+      lambda n, o: jnp.where(ok, n, o), new, old)
+  state = state.replace(step=state.step + 1,
+                        params=keep(params, state.params),
+                        opt_state=keep(opt_state, state.opt_state))
+  return state, {"grad_norm": grad_norm, "skipped": 1.0 - ok}
+
+
+def sft_step(state: TrainState, ids_bl, mask_bl, *, model: CausalLM,
+             tx: optax.GradientTransformation):
+  """One AdamW step on a batch of ``ids [B, L]`` with loss mask ``[B, L]``."""
+  inputs, targets = ids_bl[:, :-1], ids_bl[:, 1:]
+  valid = inputs != PAD_ID
+
+  def loss_fn(params):
+    logits, _, _ = model.apply({"params": params}, inputs,
+                               positions_from_valid(valid), valid)
+    return sft_loss(logits, targets, mask_bl[:, 1:])
+
+  (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state.params)
+  state, upd = guarded_update(state, grads, tx, loss)
+  state = state.replace(data_position=state.data_position + ids_bl.shape[0])
+  return state, {"loss": loss, **metrics, **upd}
+
+
+def make_sft_step(model, tx, state_shardings, batch_sharding):
+  """``jit(sft_step)`` with explicit shardings; the state is donated."""
+  return jax.jit(functools.partial(sft_step, model=model, tx=tx),
+                 in_shardings=(state_shardings, batch_sharding,
+                               batch_sharding),
+                 out_shardings=(state_shardings, None), donate_argnums=0)
+
+
+def batch_indices(position: int, batch: int, n: int, seed: int) -> np.ndarray:
+  """Example ids for the batch starting at ``position`` (examples consumed).
+
+  Each epoch is a fresh permutation seeded by ``(seed, epoch)``, so the data
+  order is a pure function of the position stored in the checkpoint.
+  """
+  out = []
+  while len(out) < batch:
+    epoch, offset = divmod(position, n)
+    perm = np.random.default_rng([seed, epoch]).permutation(n)
+    take = perm[offset:offset + batch - len(out)]
+    out.extend(take.tolist())
+    position += len(take)
+  return np.asarray(out)
+
+
+def run_sft(ctx, params=None):
+  """The SFT stage: train on worked solutions, evaluate, checkpoint.
+
+  Trains on the first ``sft.num_examples`` train-split reference solutions
+  (the cold-start set). Returns ``(params, result)`` where result has the
+  final held-out greedy pass@1 on ``eval.num_problems`` test problems.
+  """
+  cfg, c = ctx.config, ctx.config.sft
+  workdir = ctx.workdir
+  examples = [ctx.task.example("train", i) for i in range(c.num_examples)]
+  seq_len = cfg.data.max_prompt_len + cfg.data.max_new_tokens
+  ids, mask = encoding.encode_sft(ctx.tok, examples, seq_len)
+
+  tx = optim.make_optimizer(
+      learning_rate=c.learning_rate, total_steps=c.steps,
+      warmup_steps=c.warmup_steps, weight_decay=c.weight_decay, b1=c.b1,
+      b2=c.b2, max_grad_norm=c.max_grad_norm, schedule=c.schedule)
+  dummy = jnp.ones((1, seq_len - 1), jnp.int32)
+  if params is None:
+    init = lambda k: ctx.model.init(k, dummy, dummy, dummy > 0)["params"]
+  else:
+    init = lambda k: params  # continue from an earlier stage.
+  state, state_sh = state_lib.create_state(
+      init, tx, jax.random.PRNGKey(cfg.seed), ctx.mesh, ctx.rules)
+  ckpt = checkpoint.Checkpointer(workdir, "sft", cfg.checkpoint.keep)
+  if ckpt.latest_step() is not None:
+    state = ckpt.restore(state)
+    logging.info("sft: resumed from step %d", int(state.step))
+  batch_sh = sharding.batch_sharding(ctx.mesh, ctx.rules)
+  step_fn = make_sft_step(ctx.model, tx, state_sh, batch_sh)
+
+  writer = metrics_lib.MetricWriter(workdir, "sft")
+  progress = metrics_lib.Progress("sft", c.steps, int(state.step))
+  test = ctx.test_examples(cfg.eval.num_problems)
+  evaluate = functools.partial(
+      evaluate_lib.evaluate, ctx.greedy_sampler, tok=ctx.tok, task=ctx.task,
+      rng=jax.random.PRNGKey(0), max_prompt_len=cfg.data.max_prompt_len,
+      batch_size=cfg.eval.batch_size)
+  t_start = time.perf_counter()
+  while int(state.step) < c.steps:
+    idx = batch_indices(int(state.data_position), c.batch_size,
+                        c.num_examples, cfg.seed)
+    state, m = step_fn(state, ids[idx], mask[idx])
+    step = int(state.step)
+    if step % cfg.log_every == 0 or step == c.steps:
+      m = jax.device_get(m)
+      writer.write(step, {**m, "steps_per_s": progress.rate(step)})
+      progress.log(step, {k: m[k] for k in ("loss", "token_acc",
+                                            "grad_norm")})
+    if step % cfg.eval.every == 0 and step < c.steps:
+      r = evaluate(state.params,
+                   examples=test[:cfg.eval.periodic_problems])
+      writer.write(step, {f"eval/{k}": r[k] for k in
+                          ("pass@1", "format", "length", "truncated")})
+    if step % cfg.checkpoint.every == 0 or step == c.steps:
+      ckpt.save(step, state)
+  train_seconds = time.perf_counter() - t_start
+  ckpt.close()
+  r = evaluate(state.params, examples=test)
+  result = {k: r[k] for k in ("pass@1", "format", "length", "truncated",
+                              "num_problems")}
+  result["train_seconds"] = train_seconds
+  writer.write(int(state.step), {f"final/{k}": v for k, v in result.items()})
+  writer.close()
+  return state.params, result

@@ -1,0 +1,85 @@
+"""Shared fixtures: a tiny policy and a NumPy reference forward pass."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from reasoning_jax.models import CausalLM, ModelConfig
+
+TINY = ModelConfig(vocab_size=40, d_model=32, n_layers=2, n_heads=4,
+                   n_kv_heads=2, head_dim=8, d_ff=48, rope_theta=500.0)
+
+
+def init_params(cfg: ModelConfig, seed: int = 0, scale: float = 1.0):
+  """Params of ``CausalLM(cfg)``; ``scale`` widens the init so logits vary."""
+  toks = jnp.ones((1, 4), jnp.int32)
+  params = CausalLM(cfg).init(jax.random.PRNGKey(seed), toks, toks,
+                              toks > 0)["params"]
+  params = nn.unbox(params)
+  keys = iter(jax.random.split(jax.random.PRNGKey(seed + 1), 1000))
+  return jax.tree.map(  # random norms/biases too, so every term is tested.
+      lambda x: x * scale + 0.1 * jax.random.normal(next(keys), x.shape)
+      if x.ndim < 2 else x * scale, params)
+
+
+def np_forward(params, cfg: ModelConfig, tokens, valid):
+  """Plain NumPy float64 forward pass: tokens [B, T], valid [B, T] -> logits.
+
+  Written independently of the Flax code from the Llama equations.
+  """
+  p = jax.tree.map(lambda x: np.asarray(x, np.float64), params)
+  pos = np.maximum(np.cumsum(valid, -1) - 1, 0)
+  x = p["model"]["embed_tokens"][tokens]
+  b, t = tokens.shape
+
+  def rms(x, scale):
+    return x / np.sqrt((x * x).mean(-1, keepdims=True) + cfg.rms_eps) * scale
+
+  def rope(x):  # x [B, T, N, Dh]
+    half = cfg.head_dim // 2
+    out = np.empty_like(x)
+    for i in range(half):
+      ang = pos * cfg.rope_theta ** (-i / half)
+      c, s = np.cos(ang)[..., None], np.sin(ang)[..., None]
+      out[..., i] = x[..., i] * c - x[..., i + half] * s
+      out[..., i + half] = x[..., i + half] * c + x[..., i] * s
+    return out
+
+  mask = np.tril(np.ones((t, t), bool))[None] & valid[:, None, :].astype(bool)
+  for l in range(cfg.n_layers):
+    lp = p["model"][f"layers_{l}"]
+    a = lp["self_attn"]
+    h = rms(x, lp["input_layernorm"]["scale"])
+    q = np.einsum("btd,dnh->btnh", h, a["q_proj"])
+    k = np.einsum("btd,dnh->btnh", h, a["k_proj"])
+    v = np.einsum("btd,dnh->btnh", h, a["v_proj"])
+    if cfg.qkv_bias:
+      q, k, v = (q + a["q_proj_bias"], k + a["k_proj_bias"],
+                 v + a["v_proj_bias"])
+    q, k = rope(q), rope(k)
+    out = np.zeros_like(q)
+    group = cfg.n_heads // cfg.n_kv_heads
+    for hd in range(cfg.n_heads):
+      kh = hd // group
+      s = np.einsum("bth,bsh->bts", q[:, :, hd], k[:, :, kh])
+      s = s / np.sqrt(cfg.head_dim)
+      s = np.where(mask, s, -1e30)  # pad query rows: finite, ignored.
+      s = s - s.max(-1, keepdims=True)
+      w = np.exp(s)
+      w = w / w.sum(-1, keepdims=True)
+      out[:, :, hd] = np.einsum("bts,bsh->bth", w, v[:, :, kh])
+    x = x + np.einsum("btnh,nhd->btd", out, a["o_proj"])
+    h = rms(x, lp["post_attention_layernorm"]["scale"])
+    m = lp["mlp"]
+    g = h @ m["gate_proj"]
+    x = x + ((g / (1 + np.exp(-g))) * (h @ m["up_proj"])) @ m["down_proj"]
+  x = rms(x, p["model"]["norm"]["scale"])
+  w = (p["model"]["embed_tokens"].T if cfg.tie_embeddings else p["lm_head"])
+  return x @ w
+
+
+@pytest.fixture
+def tiny():
+  return TINY

@@ -1,0 +1,129 @@
+"""The jitted KV-cache sampler against full forward passes without cache."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import TINY, init_params
+from reasoning_jax.models import CausalLM
+from reasoning_jax.sampling.sampler import (filter_logits, make_sampler,
+                                            positions_from_valid)
+
+N = 6
+
+
+def _prompts():
+  """Three prompts of lengths 5, 2 and 4, left-padded to 5 slots."""
+  ids = np.array([[1, 7, 8, 9, 10], [0, 0, 0, 1, 11], [0, 1, 12, 13, 14]],
+                 np.int32)
+  return ids, ids > 0
+
+
+def _full_logits(params, seqs):
+  """Logits of full forward passes over unpadded sequences, no cache."""
+  out = []
+  for s in seqs:
+    s = jnp.asarray(s)[None]
+    v = jnp.ones_like(s, bool)
+    logits, _, _ = CausalLM(TINY).apply({"params": params}, s,
+                                        positions_from_valid(v), v)
+    out.append(np.asarray(logits[0]))
+  return out
+
+
+@pytest.fixture(scope="module")
+def params():
+  return init_params(TINY, scale=4.0)
+
+
+def test_greedy_equals_stepwise_argmax_without_cache(params):
+  ids, valid = _prompts()
+  out = make_sampler(CausalLM(TINY), max_new_tokens=N, greedy=True,
+                     eos_id=-1)(params, ids, valid, jax.random.PRNGKey(0))
+  for b in range(3):
+    seq = list(ids[b][valid[b]])
+    for _ in range(N):  # reference: argmax of a fresh full forward each step.
+      seq.append(int(np.argmax(_full_logits(params, [seq])[0][-1])))
+    np.testing.assert_array_equal(np.asarray(out.tokens[b]),
+                                  seq[-N:])
+
+
+def test_logprobs_equal_full_forward_log_softmax(params):
+  ids, valid = _prompts()
+  sample = make_sampler(CausalLM(TINY), max_new_tokens=N, eos_id=-1,
+                        top_k=10, top_p=0.9)
+  out = sample(params, ids, valid, jax.random.PRNGKey(3), 0.7)
+  for b in range(3):
+    seq = np.concatenate([ids[b][valid[b]], np.asarray(out.tokens[b])])
+    logits = _full_logits(params, [seq])[0]
+    logp = jax.nn.log_softmax(logits, -1)
+    p = int(valid[b].sum())
+    want = [logp[p - 1 + t, seq[p + t]] for t in range(N)]
+    np.testing.assert_allclose(np.asarray(out.logprobs[b]), want, atol=1e-4)
+
+
+def test_same_key_same_output_and_keys_differ(params):
+  ids, valid = _prompts()
+  sample = make_sampler(CausalLM(TINY), max_new_tokens=N, eos_id=-1)
+  a = sample(params, ids, valid, jax.random.PRNGKey(5), 1.0)
+  b = sample(params, ids, valid, jax.random.PRNGKey(5), 1.0)
+  c = sample(params, ids, valid, jax.random.PRNGKey(6), 1.0)
+  np.testing.assert_array_equal(a.tokens, b.tokens)
+  assert not np.array_equal(a.tokens, c.tokens)
+
+
+def test_stop_token_ends_each_sequence_separately(params):
+  ids, valid = _prompts()
+  greedy = make_sampler(CausalLM(TINY), max_new_tokens=N, greedy=True,
+                        eos_id=-1)(params, ids, valid, jax.random.PRNGKey(0))
+  stop = int(greedy.tokens[0, 2])  # make row 0's third token a stop id.
+  out = make_sampler(CausalLM(TINY), max_new_tokens=N, greedy=True,
+                     eos_id=-1, stop_ids=(stop,), pad_id=0)(
+                         params, ids, valid, jax.random.PRNGKey(0))
+  for b in range(3):
+    row = list(np.asarray(greedy.tokens[b]))
+    n = row.index(stop) + 1 if stop in row else N
+    assert int(out.lengths[b]) == n
+    np.testing.assert_array_equal(out.tokens[b, :n], row[:n])
+    assert not np.asarray(out.mask[b, n:]).any()
+    assert (np.asarray(out.tokens[b, n:]) == 0).all()
+    assert (np.asarray(out.logprobs[b, n:]) == 0).all()
+
+
+def _np_filter(z, k, p):
+  z = np.array(z, np.float64)
+  if k:
+    z[z < np.sort(z)[-k]] = -np.inf
+  if p < 1:
+    order = np.argsort(-z)
+    probs = np.exp(z[order] - z[order][0])
+    probs /= probs.sum()
+    keep, mass = [], 0.0
+    for i, q in zip(order, probs):
+      keep.append(i)
+      mass += q
+      if mass >= p:
+        break
+    z[[i for i in range(len(z)) if i not in keep]] = -np.inf
+  return z
+
+
+@pytest.mark.parametrize("k,p", [(0, 1.0), (3, 1.0), (0, 0.5), (4, 0.8),
+                                 (1, 1.0), (0, 0.05)])
+def test_filter_logits_matches_loop_reference(k, p):
+  z = np.random.default_rng(0).normal(size=(4, 12)) * 2
+  got = np.asarray(filter_logits(jnp.asarray(z, jnp.float32), top_k=k,
+                                 top_p=p))
+  for row, g in zip(z, got):
+    want = _np_filter(row, k, p)
+    np.testing.assert_array_equal(np.isfinite(g), np.isfinite(want))
+
+
+def test_top_k_one_is_greedy(params):
+  ids, valid = _prompts()
+  g = make_sampler(CausalLM(TINY), max_new_tokens=N, greedy=True, eos_id=-1)(
+      params, ids, valid, jax.random.PRNGKey(0))
+  k1 = make_sampler(CausalLM(TINY), max_new_tokens=N, top_k=1, eos_id=-1)(
+      params, ids, valid, jax.random.PRNGKey(9), 1.3)
+  np.testing.assert_array_equal(g.tokens, k1.tokens)

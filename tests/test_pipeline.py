@@ -1,0 +1,155 @@
+"""End to end: the real config file, metrics, TensorBoard, config errors and
+resume after a kill (the resumed run reaches the uninterrupted parameters)."""
+
+import glob
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from reasoning_jax import config as config_lib
+from reasoning_jax import pipeline
+from reasoning_jax.train import metrics
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "configs"))
+import default  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def _cmd(workdir, *overrides):
+  return [sys.executable, "-m", "reasoning_jax.main",
+          "--config=configs/default.py:smoke", f"--workdir={workdir}",
+          *overrides]
+
+
+def _final_params(workdir):
+  ckpt = os.path.join(workdir, "checkpoints", "sft")
+  step = max(int(d) for d in os.listdir(ckpt) if d.isdigit())
+  with ocp.StandardCheckpointer() as c:
+    return step, c.restore(os.path.join(ckpt, str(step), "default"))["params"]
+
+
+def _read_tb_scalars(path):
+  """Parses a TensorBoard event file (TFRecord framing + Event protos)."""
+  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+  out = {}
+  with open(path, "rb") as f:
+    data = f.read()
+  pos = 0
+  while pos < len(data):
+    (n,) = struct.unpack("<Q", data[pos:pos + 8])
+    ev = event_pb2.Event.FromString(data[pos + 12:pos + 12 + n])
+    pos += 12 + n + 4
+    for v in ev.summary.value:
+      out.setdefault(v.tag, []).append((ev.step, v.simple_value))
+  return out
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("smoke"))
+  summary = pipeline.train_and_evaluate(default.get_config("smoke"), workdir)
+  return workdir, summary
+
+
+def test_smoke_run_writes_metrics_summary_and_tensorboard(smoke_run):
+  workdir, summary = smoke_run
+  rows = metrics.read_metrics(workdir, "sft")
+  final = [r for r in rows if "final/pass@1" in r][-1]
+  assert final["final/num_problems"] == 16
+  assert final["final/pass@1"] == summary["sft"]["pass@1"]
+  with open(os.path.join(workdir, "summary.json")) as f:
+    assert json.load(f)["sft"]["pass@1"] == summary["sft"]["pass@1"]
+  losses = [r["loss"] for r in rows if "loss" in r]
+  assert len(losses) == 3 and losses[-1] < losses[0]  # steps 2, 4, 6.
+  events = glob.glob(os.path.join(workdir, "tb", "sft", "events.*"))
+  tb = _read_tb_scalars(events[0])
+  assert [s for s, _ in tb["loss"]] == [2, 4, 6]
+  np.testing.assert_allclose([v for _, v in tb["loss"]], losses, rtol=1e-6)
+  assert "final/pass_at_1" in tb
+
+
+def test_rerun_of_a_finished_run_resumes_and_trains_nothing(smoke_run):
+  workdir, _ = smoke_run
+  step, before = _final_params(workdir)
+  pipeline.train_and_evaluate(default.get_config("smoke"), workdir)
+  step2, after = _final_params(workdir)
+  assert step2 == step == 6
+  for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_killed_run_resumes_to_the_uninterrupted_parameters(tmp_path,
+                                                            smoke_run):
+  """SIGKILL a real run after its step-2 checkpoint, rerun the command."""
+  ref_dir, _ = smoke_run
+  workdir = str(tmp_path / "killed")
+  proc = subprocess.Popen(_cmd(workdir, "--config.checkpoint.every=2"),
+                          cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  ckpt = os.path.join(workdir, "checkpoints", "sft")
+  deadline = time.time() + 240
+  while time.time() < deadline and proc.poll() is None:
+    if os.path.isdir(ckpt) and any(d.isdigit() for d in os.listdir(ckpt)):
+      break
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  steps = [int(d) for d in os.listdir(ckpt) if d.isdigit()]
+  assert steps and max(steps) < 6, steps  # killed mid-way.
+  done = subprocess.run(_cmd(workdir), cwd=ROOT, capture_output=True,
+                        text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert f"resumed from step {max(steps)}" in done.stderr
+  _, want = _final_params(ref_dir)
+  _, got = _final_params(workdir)
+  assert jax.tree.structure(got) == jax.tree.structure(want)
+  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("model.n_kv_heads", 3, "config.model.n_kv_heads=3: must divide"),
+    ("model.d_model", -4, "config.model.d_model=-4"),
+    ("sft.batch_size", 0, "config.sft.batch_size=0"),
+    ("task.name", "chess", "config.task.name='chess': unknown task"),
+    ("model.dtype", "int8", "config.model.dtype"),
+    ("stages", "sft,dance", "unknown stage 'dance'"),
+])
+def test_bad_values_are_named_before_anything_is_built(tmp_path, field,
+                                                       value, match):
+  c = default.get_config("smoke")
+  section, _, key = field.rpartition(".")
+  (c[section] if section else c)[key] = value
+  with pytest.raises(config_lib.ConfigError, match=match.replace(
+      "(", r"\(").replace("[", r"\[")):
+    pipeline.train_and_evaluate(c, str(tmp_path))
+  assert not os.path.exists(tmp_path / "tokenizer")  # nothing was built.
+
+
+def test_unknown_fields_are_named(tmp_path):
+  c = default.get_config("smoke")
+  c.sft.unlock()
+  c.sft.stepz = 3
+  with pytest.raises(config_lib.ConfigError, match="config.sft.stepz"):
+    config_lib.validate(c)
+  r = subprocess.run(_cmd(tmp_path, "--config.sft.stepz=3"), cwd=ROOT,
+                     capture_output=True, text=True, timeout=120)
+  assert r.returncode != 0 and "stepz" in r.stderr
+
+
+def test_import_is_cheap():
+  r = subprocess.run(
+      [sys.executable, "-c", "import sys, reasoning_jax; "
+       "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+       "('jax', 'flax', 'optax', 'orbax')))"],
+      capture_output=True, text=True, timeout=60)
+  assert r.stdout.strip() == "[]", r.stdout
