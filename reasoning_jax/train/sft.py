@@ -119,8 +119,12 @@ def run_sft(ctx, params=None):
   cfg, c = ctx.config, ctx.config.sft
   workdir = ctx.workdir
   examples = [ctx.task.example("train", i) for i in range(c.num_examples)]
-  seq_len = cfg.data.max_prompt_len + cfg.data.max_new_tokens
-  ids, mask = encoding.encode_sft(ctx.tok, examples, seq_len)
+  ids, mask = encoding.encode_sft(
+      ctx.tok, examples, cfg.data.max_prompt_len + cfg.data.max_new_tokens)
+  # Train on the longest example rounded up to 8, not the sampling budget.
+  seq_len = min(ids.shape[1], -(-int((ids != ctx.tok.pad_id).sum(1).max())
+                                // 8) * 8)
+  ids, mask = ids[:, :seq_len], mask[:, :seq_len]
 
   tx = optim.make_optimizer(
       learning_rate=c.learning_rate, total_steps=c.steps,

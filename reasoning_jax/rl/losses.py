@@ -1,0 +1,147 @@
+"""Policy-gradient losses: clipped surrogates, k3 KL, value loss.
+
+Dimensions: B sequences, T completion tokens. Every loss takes log-probs of
+the sampled tokens and a mask, returns ``(loss, metrics)``, and stops
+gradients through old and reference log-probs whatever the caller passes.
+
+Reductions (how per-token terms become one number), chosen by name:
+  "token_mean": Σ m·x / Σ m over the whole batch (GRPO default here, DAPO).
+  "seq_mean":   mean over sequences of each sequence's token mean
+                (the original GRPO paper).
+  "constant":   Σ m·x / (B · T_max), a constant denominator (Dr. GRPO).
+"""
+
+import jax
+import jax.numpy as jnp
+
+
+def kl_k3(logp_bt, ref_logp_bt):
+  """Schulman's k3 estimator of KL(π‖π_ref) per token, always >= 0.
+
+  k3 = exp(ℓ_ref − ℓ) − (ℓ_ref − ℓ) − 1, unbiased for samples from π.
+  """
+  assert logp_bt.shape == ref_logp_bt.shape, (logp_bt.shape,
+                                              ref_logp_bt.shape)
+  d = ref_logp_bt - logp_bt
+  # expm1 keeps precision near d = 0; the clamp removes float rounding below 0.
+  return jnp.maximum(jnp.expm1(d) - d, 0.0)
+
+
+def _token_mean(x, m):
+  return jnp.where(m > 0, x, 0.0).sum() / jnp.maximum(m.sum(), 1.0)
+
+
+def _seq_mean(x, m):
+  per_seq = jnp.where(m > 0, x, 0.0).sum(-1) / jnp.maximum(m.sum(-1), 1.0)
+  has = (m.sum(-1) > 0).astype(x.dtype)
+  return (per_seq * has).sum() / jnp.maximum(has.sum(), 1.0)
+
+
+def _constant(x, m):
+  return jnp.where(m > 0, x, 0.0).sum() / (m.shape[0] * m.shape[1])
+
+
+def _zero_pad(mask_bt, *xs):
+  """Zeroes padded entries first, so garbage there (inf, NaN) can reach
+  neither the loss nor its gradient."""
+  return [jnp.where(mask_bt, x, 0.0) for x in xs]
+
+
+REDUCTIONS = {"token_mean": _token_mean, "seq_mean": _seq_mean,
+              "constant": _constant}
+
+
+def clipped_surrogate(logp_bt, old_logp_bt, adv_bt, mask_bt, *,
+                      clip_eps: float = 0.2, clip_eps_high=None,
+                      reduction: str = "token_mean"):
+  """PPO clipped objective (Schulman et al. 2017) as a loss to minimise.
+
+  ρ = exp(ℓ − ℓ_old);  per token −min(ρA, clip(ρ, 1−ε_lo, 1+ε_hi)A).
+  ``clip_eps_high`` (DAPO's clip-higher, Yu et al. 2025) defaults to ε_lo.
+
+  Returns (loss, metrics) with clip fractions: ``clip_low`` (A<0, ρ<1−ε)
+  and ``clip_high`` (A>0, ρ>1+ε) over valid tokens.
+  """
+  assert logp_bt.shape == old_logp_bt.shape == adv_bt.shape == mask_bt.shape
+  eps_hi = clip_eps if clip_eps_high is None else clip_eps_high
+  m = mask_bt.astype(jnp.float32)
+  logp_bt, old_logp_bt, adv_bt = _zero_pad(mask_bt, logp_bt, old_logp_bt,
+                                           adv_bt)
+  ratio = jnp.exp(logp_bt - jax.lax.stop_gradient(old_logp_bt))
+  adv = jax.lax.stop_gradient(adv_bt)
+  unclipped = ratio * adv
+  clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + eps_hi) * adv
+  per_token = -jnp.minimum(unclipped, clipped)
+  loss = REDUCTIONS[reduction](per_token, m)
+  low = ((ratio < 1.0 - clip_eps) & (adv < 0)).astype(jnp.float32)
+  high = ((ratio > 1.0 + eps_hi) & (adv > 0)).astype(jnp.float32)
+  return loss, {"clip_low": _token_mean(low, m),
+                "clip_high": _token_mean(high, m),
+                "ratio": _token_mean(ratio, m)}
+
+
+def grpo_loss(logp_new, logp_old, logp_ref, advantages, mask, *,
+              clip_eps: float = 0.2, kl_beta: float = 0.04,
+              clip_eps_high=None, reduction: str = "token_mean"):
+  """GRPO: clipped surrogate with per-sequence advantages + β·k3 KL.
+
+  L = reduce_m[ −min(ρA_b, clip(ρ, 1−ε, 1+ε)A_b) + β·k3(ℓ, ℓ_ref) ]
+
+  ``advantages`` is [B] (one per sequence, broadcast over its tokens); the
+  default reduction is the masked mean over all valid tokens of the batch.
+  """
+  assert advantages.shape == logp_new.shape[:1], (advantages.shape,
+                                                  logp_new.shape)
+  adv_bt = jnp.broadcast_to(advantages[:, None], logp_new.shape)
+  return _policy_loss(logp_new, logp_old, logp_ref, adv_bt, mask,
+                      clip_eps=clip_eps, clip_eps_high=clip_eps_high,
+                      kl_beta=kl_beta, reduction=reduction)
+
+
+def _policy_loss(logp, old, ref, adv_bt, mask, *, clip_eps, clip_eps_high,
+                 kl_beta, reduction):
+  pg, metrics = clipped_surrogate(logp, old, adv_bt, mask, clip_eps=clip_eps,
+                                  clip_eps_high=clip_eps_high,
+                                  reduction=reduction)
+  m = mask.astype(jnp.float32)
+  logp, ref = _zero_pad(mask, logp, ref)
+  kl = kl_k3(logp, jax.lax.stop_gradient(ref))
+  kl_term = REDUCTIONS[reduction](kl, m)
+  metrics.update(pg_loss=pg, kl=_token_mean(kl, m))
+  return pg + kl_beta * kl_term, metrics
+
+
+def value_loss(values_bt, old_values_bt, returns_bt, mask_bt, *,
+               clip: float = 0.2):
+  """Clipped value loss (PPO2): ½·max((V−R)², (V_old + clip(V−V_old)−R)²)."""
+  assert values_bt.shape == old_values_bt.shape == returns_bt.shape
+  values_bt, old_values_bt, returns_bt = _zero_pad(
+      mask_bt, values_bt, old_values_bt, returns_bt)
+  old = jax.lax.stop_gradient(old_values_bt)
+  ret = jax.lax.stop_gradient(returns_bt)
+  v_clip = old + jnp.clip(values_bt - old, -clip, clip)
+  per_token = 0.5 * jnp.maximum((values_bt - ret) ** 2, (v_clip - ret) ** 2)
+  return _token_mean(per_token, mask_bt.astype(jnp.float32))
+
+
+def ppo_loss(logp_new, logp_old, logp_ref, advantages, mask, values,
+             old_values, returns, entropy=None, *, clip_eps: float = 0.2,
+             clip_eps_high=None, kl_beta: float = 0.0,
+             value_coef: float = 0.5, value_clip: float = 0.2,
+             entropy_coef: float = 0.0, reduction: str = "token_mean"):
+  """PPO: clipped surrogate on token-level (GAE) advantages [B, T]
+  + value_coef · clipped value loss + β·k3 KL − entropy_coef · entropy.
+  """
+  assert advantages.shape == logp_new.shape, (advantages.shape,
+                                              logp_new.shape)
+  pol, metrics = _policy_loss(logp_new, logp_old, logp_ref, advantages, mask,
+                              clip_eps=clip_eps, clip_eps_high=clip_eps_high,
+                              kl_beta=kl_beta, reduction=reduction)
+  vl = value_loss(values, old_values, returns, mask, clip=value_clip)
+  loss = pol + value_coef * vl
+  if entropy is not None:
+    ent = _token_mean(*_zero_pad(mask, entropy), mask.astype(jnp.float32))
+    loss = loss - entropy_coef * ent
+    metrics["entropy"] = ent
+  metrics["value_loss"] = vl
+  return loss, metrics
