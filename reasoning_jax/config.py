@@ -14,7 +14,7 @@ def base_config() -> ml_collections.ConfigDict:
   """All fields with their defaults (a small arith cold-start SFT run)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
-  c.stages = "sft"  # comma-separated, run in order: sft.
+  c.stages = "sft"  # comma-separated, run in order: sft, rl.
 
   c.task = dict(name="arith", difficulty=2, seed=0)
   # Empty path: train a SentencePiece model on the tasks' corpus and cache it.
@@ -31,6 +31,24 @@ def base_config() -> ml_collections.ConfigDict:
                learning_rate=3e-3, warmup_steps=30, weight_decay=0.01,
                b1=0.9, b2=0.95, max_grad_norm=1.0, schedule="cosine")
 
+  # RL from the previous stage's policy. algorithm: grpo | ppo.
+  c.rl = dict(
+      algorithm="grpo", steps=200, num_prompts=16, group_size=8,
+      temperature=0.7, top_k=0, top_p=1.0,
+      num_updates=1, minibatch_size=128,  # passes and sequences per step.
+      learning_rate=3e-5, critic_lr=1e-4, warmup_steps=0, weight_decay=0.0,
+      b1=0.9, b2=0.999, max_grad_norm=1.0,
+      clip_eps=0.2, clip_eps_high=0.0,  # 0: same as clip_eps (DAPO: 0.28).
+      kl_beta=0.04,
+      # grpo | grpo_skip | grpo_floor | dr_grpo (no std scaling).
+      advantage="grpo", std_floor=0.1,
+      loss_reduction="token_mean",  # token_mean | seq_mean | constant.
+      accuracy_weight=1.0, format_weight=0.0,
+      overlong_buffer=0, mask_truncated=False,  # DAPO overlong shaping.
+      dynamic_sampling=False, max_draws=4,  # DAPO dynamic sampling.
+      gamma=1.0, lam=0.95, value_coef=0.5, value_clip=0.2,  # PPO.
+      entropy_coef=0.0, whiten_advantages=True,
+      eval_every=50)
   c.eval = dict(num_problems=1024, batch_size=256, every=100,
                 periodic_problems=256)
   c.checkpoint = dict(every=100, keep=2)
@@ -73,7 +91,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check_fields(config, base_config())
   stages = [s for s in config.stages.split(",") if s]
   for s in stages:
-    _check(s in ("sft",), "stages", f"unknown stage {s!r}", config.stages)
+    _check(s in ("sft", "rl"), "stages", f"unknown stage {s!r}",
+           config.stages)
   _check(config.task.name in tasks.task_names(), "task.name",
          f"unknown task; known: {tasks.task_names()}", config.task.name)
   _check(1 <= config.task.difficulty <= 5, "task.difficulty",
@@ -106,6 +125,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
          s.warmup_steps)
   _check(s.schedule in ("cosine", "constant"), "sft.schedule",
          "must be 'cosine' or 'constant'", s.schedule)
+  _validate_rl(config.rl)
   e = config.eval
   for f in ("num_problems", "batch_size", "every", "periodic_problems"):
     _check(e[f] > 0, f"eval.{f}", "must be > 0", e[f])
@@ -117,3 +137,35 @@ def validate(config: ml_collections.ConfigDict) -> None:
   sizes = [config.mesh[a] for a in ("data", "fsdp", "tensor")]
   _check(sizes.count(-1) <= 1 and all(x == -1 or x > 0 for x in sizes),
          "mesh", "sizes must be positive, at most one -1", dict(config.mesh))
+
+
+def _validate_rl(r):
+  """RL fields; the names of the accepted strings come from the code."""
+  from reasoning_jax.rl import losses  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import rl  # pylint: disable=g-import-not-at-top
+  _check(r.algorithm in rl.ALGORITHMS, "rl.algorithm",
+         f"must be one of {rl.ALGORITHMS}", r.algorithm)
+  _check(r.advantage in rl.ADVANTAGES, "rl.advantage",
+         f"must be one of {tuple(rl.ADVANTAGES)}", r.advantage)
+  _check(r.loss_reduction in losses.REDUCTIONS, "rl.loss_reduction",
+         f"must be one of {tuple(losses.REDUCTIONS)}", r.loss_reduction)
+  for f in ("steps", "num_prompts", "num_updates", "minibatch_size",
+            "max_draws", "eval_every"):
+    _check(isinstance(r[f], int) and r[f] > 0, f"rl.{f}",
+           "must be a positive integer", r[f])
+  _check(r.group_size >= 2, "rl.group_size",
+         "must be >= 2 (group statistics)", r.group_size)
+  _check((r.num_prompts * r.group_size) % r.minibatch_size == 0,
+         "rl.minibatch_size",
+         f"must divide num_prompts*group_size={r.num_prompts * r.group_size}",
+         r.minibatch_size)
+  _check(r.temperature > 0, "rl.temperature", "must be > 0", r.temperature)
+  _check(0 < r.top_p <= 1, "rl.top_p", "must be in (0, 1]", r.top_p)
+  _check(r.clip_eps > 0, "rl.clip_eps", "must be > 0", r.clip_eps)
+  _check(r.clip_eps_high >= 0, "rl.clip_eps_high", "must be >= 0",
+         r.clip_eps_high)
+  _check(r.kl_beta >= 0, "rl.kl_beta", "must be >= 0", r.kl_beta)
+  _check(r.learning_rate > 0, "rl.learning_rate", "must be > 0",
+         r.learning_rate)
+  _check(0 < r.gamma <= 1 and 0 <= r.lam <= 1, "rl.gamma/lam",
+         "need 0 < gamma <= 1 and 0 <= lam <= 1", (r.gamma, r.lam))

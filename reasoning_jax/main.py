@@ -3,6 +3,7 @@ r"""Entrypoint: ``python -m reasoning_jax.main --config=configs/x.py --workdir=d
 Overrides: ``--config.sft.steps=100``. Rerunning on the same workdir resumes.
 """
 
+import logging as pylogging
 import sys
 
 from absl import app, flags, logging
@@ -22,7 +23,7 @@ def main(argv):
   logging.set_verbosity(logging.INFO)
   # Keep the console to our progress lines; orbax logs every save at INFO.
   logging.get_absl_handler().python_handler.addFilter(
-      lambda r: "orbax" not in r.pathname or r.levelno >= logging.WARNING)
+      lambda r: "orbax" not in r.pathname or r.levelno >= pylogging.WARNING)
   try:
     summary = pipeline.train_and_evaluate(flags.FLAGS.config,
                                           flags.FLAGS.workdir)

@@ -1,7 +1,7 @@
 """``train_and_evaluate(config, workdir)``: the stages of a run, in order.
 
 Builds what every stage shares (mesh, tokenizer, task, policy module) once,
-then runs ``config.stages`` (``sft`` now), each resuming from its own orbax
+then runs ``config.stages`` (``sft``, ``rl``), each resuming from its own orbax
 checkpoints, and writes ``summary.json`` with held-out pass@1 after each
 stage. Rerunning the same command on the same workdir resumes.
 """
@@ -68,8 +68,8 @@ def build_context(config, workdir: str) -> Context:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """Runs every stage of ``config.stages``; returns the summary dict."""
-  from reasoning_jax.train import sft  # pylint: disable=g-import-not-at-top
-  stage_fns = {"sft": sft.run_sft}
+  from reasoning_jax.train import rl, sft  # pylint: disable=g-import-not-at-top
+  stage_fns = {"sft": sft.run_sft, "rl": rl.run_rl}
   t0 = time.perf_counter()
   ctx = build_context(config, workdir)
   summary, params = {}, None

@@ -47,14 +47,18 @@ class Tokenizer:
     return self.sp.encode(text)
 
   def decode(self, ids) -> str:
-    """Decodes ids, dropping pad/bos and everything from the first eos on."""
-    out = []
+    """Decodes ids, dropping pad/bos and everything from the first eos on.
+
+    Ids past the tokenizer's vocabulary (a model's vocab is often padded up)
+    decode as the unknown piece.
+    """
+    out, n = [], self.vocab_size
     for i in ids:
       i = int(i)
       if i == EOS_ID:
         break
       if i not in (PAD_ID, BOS_ID):
-        out.append(i)
+        out.append(i if 0 <= i < n else UNK_ID)
     return self.sp.decode(out)
 
   def piece_id(self, piece: str) -> int:

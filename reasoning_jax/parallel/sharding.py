@@ -52,10 +52,10 @@ def logical_shardings(boxed_tree, mesh: Mesh, rules):
   return nn.logical_to_mesh_sharding(specs, mesh, [tuple(r) for r in rules])
 
 
-def batch_sharding(mesh: Mesh, rules, ndim: int = 2) -> NamedSharding:
-  """Leading (batch) dim over the mesh axes the ``batch`` rule names."""
-  spec = nn.logical_to_mesh_axes(("batch",) + (None,) * (ndim - 1),
-                                 [tuple(r) for r in rules])
+def batch_sharding(mesh: Mesh, rules) -> NamedSharding:
+  """Leading (batch) dim over the mesh axes the ``batch`` rule names; the
+  remaining dims (any number) replicated."""
+  spec = nn.logical_to_mesh_axes(("batch",), [tuple(r) for r in rules])
   return NamedSharding(mesh, spec)
 
 

@@ -131,12 +131,9 @@ def run_sft(ctx, params=None):
       warmup_steps=c.warmup_steps, weight_decay=c.weight_decay, b1=c.b1,
       b2=c.b2, max_grad_norm=c.max_grad_norm, schedule=c.schedule)
   dummy = jnp.ones((1, seq_len - 1), jnp.int32)
-  if params is None:
-    init = lambda k: ctx.model.init(k, dummy, dummy, dummy > 0)["params"]
-  else:
-    init = lambda k: params  # continue from an earlier stage.
   state, state_sh = state_lib.create_state(
-      init, tx, jax.random.PRNGKey(cfg.seed), ctx.mesh, ctx.rules)
+      lambda k: ctx.model.init(k, dummy, dummy, dummy > 0)["params"], tx,
+      jax.random.PRNGKey(cfg.seed), ctx.mesh, ctx.rules, params=params)
   ckpt = checkpoint.Checkpointer(workdir, "sft", cfg.checkpoint.keep)
   if ckpt.latest_step() is not None:
     state = ckpt.restore(state)

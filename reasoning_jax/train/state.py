@@ -28,24 +28,35 @@ class TrainState:
 
 def create_state(init_params_fn: Callable[[jax.Array], Any],
                  tx: optax.GradientTransformation, rng: jax.Array, mesh,
-                 rules) -> tuple[TrainState, Any]:
+                 rules, params: Any = None) -> tuple[TrainState, Any]:
   """Returns ``(state, state_shardings)``.
 
-  ``init_params_fn(rng)`` returns the (logically boxed) parameter tree, e.g.
-  ``lambda r: model.init(r, ...)["params"]``.
+  ``init_params_fn(rng)`` returns the logically boxed parameter tree, e.g.
+  ``lambda r: model.init(r, ...)["params"]``. With ``params`` given (an
+  earlier stage's result), those values are used instead of a fresh init,
+  placed onto the same shardings.
   """
-  def boxed_init(key):
+  def boxed_init(key, values):
     init_key, state_key = jax.random.split(key)
-    params = init_params_fn(init_key)
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                      opt_state=tx.init(params), rng=state_key,
+    boxed = init_params_fn(init_key)
+    if values is not None:  # an argument, not a closure: no baked constants.
+      boxed = rebox(boxed, values)
+    return TrainState(step=jnp.zeros((), jnp.int32), params=boxed,
+                      opt_state=tx.init(boxed), rng=state_key,
                       data_position=jnp.zeros((), jnp.int32))
 
-  abstract = jax.eval_shape(boxed_init, rng)
+  abstract = jax.eval_shape(boxed_init, rng, params)
   shardings = sharding.logical_shardings(abstract, mesh, rules)
-  state = jax.jit(lambda k: nn.unbox(boxed_init(k)),
-                  out_shardings=shardings)(rng)
+  state = jax.jit(lambda k, v: nn.unbox(boxed_init(k, v)),
+                  out_shardings=shardings)(rng, params)
   return state, shardings
+
+
+def rebox(boxed, values):
+  """``values`` (plain arrays) wrapped in ``boxed``'s logical-axis metadata."""
+  is_box = lambda x: isinstance(x, nn.LogicallyPartitioned)
+  return jax.tree.map(lambda b, v: b.replace_boxed(v) if is_box(b) else v,
+                      boxed, values, is_leaf=is_box)
 
 
 def param_count(params) -> int:

@@ -1,0 +1,296 @@
+"""The RL stage: GRPO or PPO, switched by ``config.rl.algorithm``.
+
+Each step, top to bottom:
+  1. rollout   P fresh prompts × G samples (jitted sampler), rule rewards
+  2. logprobs  old (policy) and reference log-probs, values (PPO critic)
+  3. advantage GRPO: group-normalised per sequence; PPO: GAE per token
+  4. update    ``num_updates`` passes over shuffled minibatches, jitted
+
+Dimensions: B sequences, Pl prompt slots, N completion tokens, V vocab.
+The critic (``ScalarModel`` with a value head, backbone initialised from the
+policy) exists only under PPO. The reference policy is the frozen start.
+"""
+
+import functools
+import time
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging
+
+from reasoning_jax.models import ScalarModel
+from reasoning_jax.parallel import sharding
+from reasoning_jax.rl import advantages as adv_lib
+from reasoning_jax.rl import losses
+from reasoning_jax.sampling.sampler import make_sampler, positions_from_valid
+from reasoning_jax.train import checkpoint
+from reasoning_jax.train import evaluate as evaluate_lib
+from reasoning_jax.train import metrics as metrics_lib
+from reasoning_jax.train import optim
+from reasoning_jax.train import rollout as rollout_lib
+from reasoning_jax.train import sft
+from reasoning_jax.train import state as state_lib
+
+ALGORITHMS = ("grpo", "ppo")
+ADVANTAGES = {  # config string -> (std_mode) for the group estimator.
+    "grpo": "zero", "grpo_skip": "skip", "grpo_floor": "floor",
+    "dr_grpo": "none"}
+
+
+class Batch(NamedTuple):
+  """One minibatch of the rollout, already on device."""
+  prompt: jax.Array  # [B, Pl] int32
+  prompt_valid: jax.Array  # [B, Pl] bool
+  tokens: jax.Array  # [B, N] int32
+  mask: jax.Array  # [B, N] bool, tokens that enter the loss.
+  old_logp: jax.Array  # [B, N]
+  ref_logp: jax.Array  # [B, N]
+  adv: jax.Array  # [B] (GRPO) or [B, N] (PPO)
+  old_values: jax.Array  # [B, N] (PPO; zeros under GRPO)
+  returns: jax.Array  # [B, N] (PPO; zeros under GRPO)
+
+
+def _sequence(prompt, prompt_valid, tokens, mask):
+  seq = jnp.concatenate([prompt, tokens], 1)
+  valid = jnp.concatenate([prompt_valid, mask], 1)
+  return seq, valid, positions_from_valid(valid)
+
+
+def completion_logprobs(model, params, prompt, prompt_valid, tokens, mask):
+  """Log-probs [B, N] and entropies [B, N] of the completion tokens.
+
+  One full forward over ``prompt ++ completion``; the logits at slot
+  Pl−1+t predict completion token t.
+  """
+  seq, valid, pos = _sequence(prompt, prompt_valid, tokens, mask)
+  logits, _, _ = model.apply({"params": params}, seq, pos, valid)
+  pl, n = prompt.shape[1], tokens.shape[1]
+  logp_all = jax.nn.log_softmax(logits[:, pl - 1:pl - 1 + n], -1)
+  logp = jnp.take_along_axis(logp_all, tokens[..., None], -1)[..., 0]
+  entropy = -(jnp.exp(logp_all) * logp_all).sum(-1)
+  return logp, entropy
+
+
+def completion_values(critic, params, prompt, prompt_valid, tokens, mask):
+  """V(state before token t) [B, N] from the critic."""
+  seq, valid, pos = _sequence(prompt, prompt_valid, tokens, mask)
+  v = critic.apply({"params": params}, seq, pos, valid)
+  pl, n = prompt.shape[1], tokens.shape[1]
+  return v[:, pl - 1:pl - 1 + n]
+
+
+def rl_step(state, batch: Batch, *, model, critic, tx, rc):
+  """One optimizer step on a minibatch: GRPO or PPO loss, guarded update."""
+  def loss_fn(params):
+    logp, ent = completion_logprobs(model, params["policy"], batch.prompt,
+                                    batch.prompt_valid, batch.tokens,
+                                    batch.mask)
+    common = dict(clip_eps=rc.clip_eps, clip_eps_high=rc.clip_eps_high or None,
+                  kl_beta=rc.kl_beta, reduction=rc.loss_reduction)
+    if critic is None:
+      loss, m = losses.grpo_loss(logp, batch.old_logp, batch.ref_logp,
+                                 batch.adv, batch.mask, **common)
+    else:
+      values = completion_values(critic, params["critic"], batch.prompt,
+                                 batch.prompt_valid, batch.tokens, batch.mask)
+      loss, m = losses.ppo_loss(
+          logp, batch.old_logp, batch.ref_logp, batch.adv, batch.mask,
+          values, batch.old_values, batch.returns, ent,
+          value_coef=rc.value_coef, value_clip=rc.value_clip,
+          entropy_coef=rc.entropy_coef, **common)
+    m["entropy"] = losses.REDUCTIONS["token_mean"](
+        ent, batch.mask.astype(jnp.float32))
+    return loss, m
+
+  (loss, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  state, upd = sft.guarded_update(state, grads, tx, loss)
+  return state, {"loss": loss, **m, **upd}
+
+
+def _make_tx(rc, total_steps, algorithm):
+  def one(lr):
+    return optim.make_optimizer(
+        learning_rate=lr, total_steps=total_steps,
+        warmup_steps=rc.warmup_steps, weight_decay=rc.weight_decay,
+        b1=rc.b1, b2=rc.b2, max_grad_norm=rc.max_grad_norm,
+        schedule="constant")
+  if algorithm == "grpo":
+    return optax.multi_transform({"policy": one(rc.learning_rate)},
+                                 {"policy": "policy"})
+  return optax.multi_transform(
+      {"policy": one(rc.learning_rate), "critic": one(rc.critic_lr)},
+      {"policy": "policy", "critic": "critic"})
+
+
+def run_rl(ctx, params):
+  """The RL stage from ``params`` (the SFT policy). Returns (params, result)."""
+  cfg, rc = ctx.config, ctx.config.rl
+  algorithm = rc.algorithm
+  model, pl, n = ctx.model, cfg.data.max_prompt_len, cfg.data.max_new_tokens
+  dummy = jnp.ones((1, pl + n), jnp.int32)
+  init_fns = {"policy": lambda k: model.init(k, dummy, dummy,
+                                             dummy > 0)["params"]}
+  start = {"policy": params}
+  critic = None
+  if algorithm == "ppo":
+    critic = ScalarModel(model.cfg, head_name="value_head")
+    init_fns["critic"] = lambda k: critic.init(k, dummy, dummy,
+                                               dummy > 0)["params"]
+    head = jax.tree.map(jnp.zeros_like,
+                        {"kernel": jnp.zeros((model.cfg.d_model,)),
+                         "bias": jnp.zeros(())})
+    start["critic"] = {"model": params["model"], "value_head": head}
+  tx = _make_tx(rc, rc.steps * rc.num_updates * _num_minibatches(rc),
+                algorithm)
+  state, state_sh = state_lib.create_state(
+      lambda k: {name: fn(k) for name, fn in init_fns.items()}, tx,
+      jax.random.PRNGKey(cfg.seed + 1), ctx.mesh, ctx.rules, params=start)
+  # A frozen copy of the start (the state itself is donated to each step).
+  ref_params = jax.tree.map(lambda x: x.copy(), state.params["policy"])
+  ckpt = checkpoint.Checkpointer(ctx.workdir, f"rl_{algorithm}",
+                                 cfg.checkpoint.keep)
+  if ckpt.latest_step() is not None:
+    state = ckpt.restore(state)
+    logging.info("rl: resumed from step %d", int(state.step))
+
+  batch_sh = sharding.batch_sharding(ctx.mesh, ctx.rules)
+  step_fn = jax.jit(functools.partial(rl_step, model=model, critic=critic,
+                                      tx=tx, rc=rc),
+                    in_shardings=(state_sh, batch_sh),
+                    out_shardings=(state_sh, None), donate_argnums=0)
+  logp_fn = jax.jit(functools.partial(completion_logprobs, model))
+  value_fn = (jax.jit(functools.partial(completion_values, critic))
+              if critic is not None else None)
+  sample_fn = make_sampler(model, max_new_tokens=n, top_k=rc.top_k,
+                           top_p=rc.top_p, eos_id=ctx.tok.eos_id,
+                           pad_id=ctx.tok.pad_id)
+
+  writer = metrics_lib.MetricWriter(ctx.workdir, f"rl_{algorithm}")
+  progress = metrics_lib.Progress(f"rl_{algorithm}", rc.steps,
+                                  int(state.step) // _updates_per_step(rc))
+  test = ctx.test_examples(cfg.eval.num_problems)
+  evaluate = functools.partial(
+      evaluate_lib.evaluate, ctx.greedy_sampler, tok=ctx.tok, task=ctx.task,
+      rng=jax.random.PRNGKey(0), max_prompt_len=pl,
+      batch_size=cfg.eval.batch_size)
+
+  def prompts(k, position):
+    base = cfg.sft.num_examples  # fresh prompts: after the SFT set.
+    return [ctx.task.example("train", base + position + i) for i in range(k)]
+
+  rl_step_i = int(state.step) // _updates_per_step(rc)
+  while rl_step_i < rc.steps:
+    position = int(state.data_position)
+    rng = jax.random.fold_in(jax.random.PRNGKey(cfg.seed + 2), rl_step_i)
+    ro, consumed = rollout_lib.rollout(
+        ctx, state.params["policy"], sample_fn,
+        lambda k: prompts(k, position), rng, num_prompts=rc.num_prompts,
+        group_size=rc.group_size, temperature=rc.temperature, rc=rc)
+    t_upd = time.perf_counter()
+    batch, stats = _prepare(ro, state, ref_params, logp_fn, value_fn, rc,
+                            algorithm)
+    state = state.replace(data_position=state.data_position + consumed)
+    state, m = _update(state, batch, step_fn, rc, rng)
+    m = jax.device_get(m)
+    upd_s = time.perf_counter() - t_upd
+    rl_step_i += 1
+    tokens = float(ro.mask.sum())
+    m.update(stats, rollout_tokens_per_s=tokens / ro.seconds,
+             update_tokens_per_s=tokens * rc.num_updates / upd_s,
+             rollout_s=ro.seconds, update_s=upd_s,
+             steps_per_s=progress.rate(rl_step_i))
+    if rl_step_i % cfg.log_every == 0 or rl_step_i == rc.steps:
+      progress.log(rl_step_i, {k: m[k] for k in
+                               ("reward_mean", "accuracy", "kl", "loss")})
+    writer.write(rl_step_i, m)
+    if rl_step_i % rc.eval_every == 0 and rl_step_i < rc.steps:
+      r = evaluate(state.params["policy"],
+                   examples=test[:cfg.eval.periodic_problems])
+      writer.write(rl_step_i, {f"eval/{k}": r[k] for k in
+                               ("pass@1", "format", "length", "truncated")})
+    if rl_step_i % cfg.checkpoint.every == 0 or rl_step_i == rc.steps:
+      ckpt.save(int(state.step), state)
+  ckpt.close()
+  r = evaluate(state.params["policy"], examples=test)
+  result = {k: r[k] for k in ("pass@1", "format", "length", "truncated",
+                              "num_problems")}
+  result["state_bytes"] = state_lib.tree_bytes((state.params,
+                                                state.opt_state))
+  writer.write(rl_step_i, {f"final/{k}": v for k, v in result.items()})
+  writer.close()
+  return state.params["policy"], result
+
+
+def _num_minibatches(rc) -> int:
+  return max(1, (rc.num_prompts * rc.group_size) // rc.minibatch_size)
+
+
+def _updates_per_step(rc) -> int:
+  return rc.num_updates * _num_minibatches(rc)
+
+
+def _prepare(ro, state, ref_params, logp_fn, value_fn, rc, algorithm):
+  """Old/ref log-probs, values and advantages for a rollout (on device)."""
+  args = (ro.prompt_ids, ro.prompt_valid, ro.tokens, ro.mask)
+  old_logp, _ = logp_fn(state.params["policy"], *args)
+  ref_logp, _ = logp_fn(ref_params, *args)
+  mask = ro.mask.copy()
+  if rc.mask_truncated:  # DAPO overlong filtering: no loss on cut-off text.
+    mask &= ~ro.truncated[:, None]
+  p, g = rc.num_prompts, rc.group_size
+  rewards_pg = ro.rewards.reshape(p, g)
+  zeros = jnp.zeros(mask.shape, jnp.float32)
+  if algorithm == "grpo":
+    adv_pg, keep = adv_lib.grpo_advantages(
+        rewards_pg, std_mode=ADVANTAGES[rc.advantage],
+        std_floor=rc.std_floor)
+    adv = adv_pg.reshape(-1)
+    mask &= np.asarray(keep).reshape(-1)[:, None]
+    old_values, returns = zeros, zeros
+  else:
+    old_values = value_fn(state.params["critic"], *args)
+    last = np.maximum(ro.mask.sum(1) - 1, 0)
+    token_r = np.zeros(mask.shape, np.float32)
+    token_r[np.arange(len(last)), last] = ro.rewards  # reward at the end.
+    adv, returns = adv_lib.gae_advantages(token_r, old_values, ro.mask,
+                                          gamma=rc.gamma, lam=rc.lam)
+    if rc.whiten_advantages:  # normalise over the batch's valid tokens.
+      mm = jnp.asarray(ro.mask, jnp.float32)
+      mu = (adv * mm).sum() / mm.sum()
+      sd = jnp.sqrt((((adv - mu) * mm) ** 2).sum() / mm.sum())
+      adv = (adv - mu) / (sd + 1e-6) * mm
+  batch = Batch(ro.prompt_ids, ro.prompt_valid, ro.tokens, mask, old_logp,
+                ref_logp, adv, old_values, returns)
+  adv_np = np.asarray(adv)
+  valid = np.asarray(ro.mask)
+  lengths = valid.sum(1)
+  stats = {
+      "reward_mean": ro.rewards.mean(), "reward_std": ro.rewards.std(),
+      "accuracy": ro.correct.mean(), "format_rate": ro.formatted.mean(),
+      "length": lengths.mean(), "think_tokens": ro.think_tokens.mean(),
+      "answer_tokens": (lengths - ro.think_tokens).mean(),
+      "truncation_rate": ro.truncated.mean(),
+      "degenerate_groups": (rewards_pg.std(1) == 0).mean(),
+      "adv_mean": adv_np[valid].mean() if adv_np.ndim == 2 else adv_np.mean(),
+      "adv_std": adv_np[valid].std() if adv_np.ndim == 2 else adv_np.std(),
+      "adv_abs_max": np.abs(adv_np).max(), "draws": ro.draws,
+  }
+  return batch, stats
+
+
+def _update(state, batch: Batch, step_fn, rc, rng):
+  """``num_updates`` passes of shuffled minibatches; mean metrics."""
+  b = batch.tokens.shape[0]
+  mb = min(rc.minibatch_size, b)
+  all_m = []
+  for epoch in range(rc.num_updates):
+    perm = np.asarray(jax.random.permutation(jax.random.fold_in(rng, epoch),
+                                             b))
+    for s in range(0, b - mb + 1, mb):
+      idx = perm[s:s + mb]
+      state, m = step_fn(state, jax.tree.map(lambda x: x[idx], batch))
+      all_m.append(m)
+  return state, jax.tree.map(lambda *xs: jnp.mean(jnp.stack(xs)), *all_m)
