@@ -3,10 +3,9 @@ r"""Entrypoint: ``python -m reasoning_jax.main --config=configs/x.py --workdir=d
 Overrides: ``--config.sft.steps=100``. Rerunning on the same workdir resumes.
 """
 
-import logging as pylogging
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
 config_flags.DEFINE_config_file("config", "configs/default.py",
@@ -20,10 +19,8 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from reasoning_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
-  logging.set_verbosity(logging.INFO)
-  # Keep the console to our progress lines; orbax logs every save at INFO.
-  logging.get_absl_handler().python_handler.addFilter(
-      lambda r: "orbax" not in r.pathname or r.levelno >= pylogging.WARNING)
+  from reasoning_jax.train import metrics  # pylint: disable=g-import-not-at-top
+  metrics.setup_logging()
   try:
     summary = pipeline.train_and_evaluate(flags.FLAGS.config,
                                           flags.FLAGS.workdir)

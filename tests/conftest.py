@@ -83,3 +83,15 @@ def np_forward(params, cfg: ModelConfig, tokens, valid):
 @pytest.fixture
 def tiny():
   return TINY
+
+
+def default_config(arg=None):
+  """``configs/default.py``'s ``get_config(arg)``, loaded from its file."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs",
+                      "default.py")
+  spec = importlib.util.spec_from_file_location("default_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)

@@ -20,8 +20,7 @@ from reasoning_jax import pipeline
 from reasoning_jax.train import metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "configs"))
-import default  # pylint: disable=g-import-not-at-top,wrong-import-position
+from conftest import default_config
 
 
 def _cmd(workdir, *overrides):
@@ -56,7 +55,7 @@ def _read_tb_scalars(path):
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("smoke"))
-  summary = pipeline.train_and_evaluate(default.get_config("smoke"), workdir)
+  summary = pipeline.train_and_evaluate(default_config("smoke"), workdir)
   return workdir, summary
 
 
@@ -80,7 +79,7 @@ def test_smoke_run_writes_metrics_summary_and_tensorboard(smoke_run):
 def test_rerun_of_a_finished_run_resumes_and_trains_nothing(smoke_run):
   workdir, _ = smoke_run
   step, before = _final_params(workdir)
-  pipeline.train_and_evaluate(default.get_config("smoke"), workdir)
+  pipeline.train_and_evaluate(default_config("smoke"), workdir)
   step2, after = _final_params(workdir)
   assert step2 == step == 6
   for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after)):
@@ -126,7 +125,7 @@ def test_killed_run_resumes_to_the_uninterrupted_parameters(tmp_path,
 ])
 def test_bad_values_are_named_before_anything_is_built(tmp_path, field,
                                                        value, match):
-  c = default.get_config("smoke")
+  c = default_config("smoke")
   section, _, key = field.rpartition(".")
   (c[section] if section else c)[key] = value
   with pytest.raises(config_lib.ConfigError, match=match.replace(
@@ -136,7 +135,7 @@ def test_bad_values_are_named_before_anything_is_built(tmp_path, field,
 
 
 def test_unknown_fields_are_named(tmp_path):
-  c = default.get_config("smoke")
+  c = default_config("smoke")
   c.sft.unlock()
   c.sft.stepz = 3
   with pytest.raises(config_lib.ConfigError, match="config.sft.stepz"):

@@ -4,12 +4,20 @@ Only process 0 writes; other processes get a writer that drops everything.
 """
 
 import json
+import logging as pylogging
 import math
 import os
 import time
 
 import jax
 from absl import logging
+
+
+def setup_logging():
+  """INFO on the console, without orbax's per-save INFO lines."""
+  logging.set_verbosity(logging.INFO)
+  logging.get_absl_handler().python_handler.addFilter(
+      lambda r: "orbax" not in r.pathname or r.levelno >= pylogging.WARNING)
 
 
 class MetricWriter:

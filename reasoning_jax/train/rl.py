@@ -11,6 +11,7 @@ The critic (``ScalarModel`` with a value head, backbone initialised from the
 policy) exists only under PPO. The reference policy is the frozen start.
 """
 
+import dataclasses
 import functools
 import time
 from typing import NamedTuple
@@ -125,29 +126,39 @@ def _make_tx(rc, total_steps, algorithm):
       {"policy": "policy", "critic": "critic"})
 
 
+def build_learner(model, params, rc, mesh, rules, seq_len: int, seed: int):
+  """Sharded learner state from the SFT policy ``params``.
+
+  GRPO: ``state.params = {"policy"}``. PPO adds ``"critic"``: a
+  ``ScalarModel`` whose backbone starts as a copy of the policy's and whose
+  value head starts at zero. Returns (state, state_shardings, critic or None,
+  tx).
+  """
+  dummy = jnp.ones((1, seq_len), jnp.int32)
+  init_fns = {"policy": lambda k: model.init(k, dummy, dummy,
+                                             dummy > 0)["params"]}
+  start = {"policy": params}
+  critic = None
+  if rc.algorithm == "ppo":
+    critic = ScalarModel(model.cfg, head_name="value_head")
+    init_fns["critic"] = lambda k: critic.init(k, dummy, dummy,
+                                               dummy > 0)["params"]
+    start["critic"] = {"model": params["model"], "value_head": {
+        "kernel": jnp.zeros((model.cfg.d_model,)), "bias": jnp.zeros(())}}
+  tx = _make_tx(rc, rc.steps * _updates_per_step(rc), rc.algorithm)
+  state, state_sh = state_lib.create_state(
+      lambda k: {name: fn(k) for name, fn in init_fns.items()}, tx,
+      jax.random.PRNGKey(seed), mesh, rules, params=start)
+  return state, state_sh, critic, tx
+
+
 def run_rl(ctx, params):
   """The RL stage from ``params`` (the SFT policy). Returns (params, result)."""
   cfg, rc = ctx.config, ctx.config.rl
   algorithm = rc.algorithm
   model, pl, n = ctx.model, cfg.data.max_prompt_len, cfg.data.max_new_tokens
-  dummy = jnp.ones((1, pl + n), jnp.int32)
-  init_fns = {"policy": lambda k: model.init(k, dummy, dummy,
-                                             dummy > 0)["params"]}
-  start = {"policy": params}
-  critic = None
-  if algorithm == "ppo":
-    critic = ScalarModel(model.cfg, head_name="value_head")
-    init_fns["critic"] = lambda k: critic.init(k, dummy, dummy,
-                                               dummy > 0)["params"]
-    head = jax.tree.map(jnp.zeros_like,
-                        {"kernel": jnp.zeros((model.cfg.d_model,)),
-                         "bias": jnp.zeros(())})
-    start["critic"] = {"model": params["model"], "value_head": head}
-  tx = _make_tx(rc, rc.steps * rc.num_updates * _num_minibatches(rc),
-                algorithm)
-  state, state_sh = state_lib.create_state(
-      lambda k: {name: fn(k) for name, fn in init_fns.items()}, tx,
-      jax.random.PRNGKey(cfg.seed + 1), ctx.mesh, ctx.rules, params=start)
+  state, state_sh, critic, tx = build_learner(
+      model, params, rc, ctx.mesh, ctx.rules, pl + n, cfg.seed + 1)
   # A frozen copy of the start (the state itself is donated to each step).
   ref_params = jax.tree.map(lambda x: x.copy(), state.params["policy"])
   ckpt = checkpoint.Checkpointer(ctx.workdir, f"rl_{algorithm}",
@@ -234,6 +245,7 @@ def _updates_per_step(rc) -> int:
 
 def _prepare(ro, state, ref_params, logp_fn, value_fn, rc, algorithm):
   """Old/ref log-probs, values and advantages for a rollout (on device)."""
+  ro = trim(ro)
   args = (ro.prompt_ids, ro.prompt_valid, ro.tokens, ro.mask)
   old_logp, _ = logp_fn(state.params["policy"], *args)
   ref_logp, _ = logp_fn(ref_params, *args)
@@ -279,6 +291,22 @@ def _prepare(ro, state, ref_params, logp_fn, value_fn, rc, algorithm):
       "adv_abs_max": np.abs(adv_np).max(), "draws": ro.draws,
   }
   return batch, stats
+
+
+def _bucket(n: int, multiple: int, cap: int) -> int:
+  return min(cap, max(multiple, -(-n // multiple) * multiple))
+
+
+def trim(ro: rollout_lib.Rollout) -> rollout_lib.Rollout:
+  """Drops all-padding columns: prompt slots to a multiple of 8, completion
+  slots to a multiple of 16. Few distinct shapes, so few compilations, and
+  the learner's passes cost what the text needs, not the sampling budget.
+  """
+  pl = _bucket(int(ro.prompt_valid.sum(1).max()), 8, ro.prompt_ids.shape[1])
+  n = _bucket(int(ro.mask.sum(1).max()), 16, ro.tokens.shape[1])
+  return dataclasses.replace(ro, prompt_ids=ro.prompt_ids[:, -pl:],
+                             prompt_valid=ro.prompt_valid[:, -pl:],
+                             tokens=ro.tokens[:, :n], mask=ro.mask[:, :n])
 
 
 def _update(state, batch: Batch, step_fn, rc, rng):

@@ -45,6 +45,12 @@ def overlong_penalty(lengths_b, *, max_len: int, buffer: int):
   return -np.clip(over / buffer, 0.0, 1.0)
 
 
+def group_has_spread(rewards_b, group_size: int):
+  """[P] bool: the group's rewards are not all equal (it carries signal)."""
+  r = np.asarray(rewards_b).reshape(-1, group_size)
+  return r.max(1) > r.min(1)
+
+
 def _score(ctx, examples, out, group_size, rc):
   tok = ctx.tok
   think_close = tok.piece_id("</think>")
@@ -92,7 +98,7 @@ def rollout(ctx, params, sample_fn, prompt_fn, rng, *, num_prompts: int,
     out = jax.device_get(sample_fn(params, ids, valid, key, temperature))
     scored = _score(ctx, examples, out, group_size, rc)
     fields = (ids, valid, out.tokens, out.mask) + scored
-    spread = scored[0].reshape(num_prompts, group_size).std(1) > 0
+    spread = group_has_spread(scored[0], group_size)
     for p in range(num_prompts):
       if not rc.dynamic_sampling or spread[p]:
         sl = slice(p * group_size, (p + 1) * group_size)

@@ -1,0 +1,113 @@
+"""The RL learner: log-prob passes, trimming, shaping, and short GRPO / PPO
+runs on a trivially learnable reward (the fraction of even token ids)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import TINY, init_params
+from reasoning_jax.config import base_config
+from reasoning_jax.models import CausalLM
+from reasoning_jax.parallel import sharding
+from reasoning_jax.sampling.sampler import make_sampler
+from reasoning_jax.train import rl, rollout as rollout_lib
+
+P, G, N = 4, 8, 8
+
+
+def _prompts():
+  ids = np.zeros((P, 6), np.int32)
+  for i in range(P):
+    ids[i, i % 3:] = [1] + list(range(5 + i, 5 + i + 5 - i % 3))
+  return np.repeat(ids, G, 0), np.repeat(ids > 0, G, 0)
+
+
+def test_completion_logprobs_equal_the_samplers():
+  params = init_params(TINY, scale=3.0)
+  ids, valid = _prompts()
+  out = make_sampler(CausalLM(TINY), max_new_tokens=N, eos_id=2)(
+      params, ids, valid, jax.random.PRNGKey(0), 1.0)
+  logp, ent = rl.completion_logprobs(CausalLM(TINY), params, ids, valid,
+                                     out.tokens, out.mask)
+  m = np.asarray(out.mask)
+  np.testing.assert_allclose(np.asarray(logp)[m], np.asarray(out.logprobs)[m],
+                             atol=1e-4)
+  assert (np.asarray(ent)[m] > 0).all()
+
+
+def test_trim_keeps_logprobs_of_valid_tokens():
+  params = init_params(TINY, scale=3.0)
+  ids, valid = _prompts()
+  ids, valid = np.pad(ids, ((0, 0), (12, 0))), np.pad(valid, ((0, 0), (12, 0)))
+  out = jax.device_get(make_sampler(CausalLM(TINY), max_new_tokens=40,
+                                    eos_id=2)(params, ids, valid,
+                                              jax.random.PRNGKey(1), 1.0))
+  lengths = np.minimum(np.arange(len(ids)) % 7 + 1, 40)
+  mask = np.arange(40)[None] < lengths[:, None]  # completions of <= 7 tokens.
+  ro = rollout_lib.Rollout(ids, valid, out.tokens, mask, *[None] * 5,
+                           draws=1, seconds=0.0)
+  small = rl.trim(ro)
+  assert small.prompt_ids.shape[1] == 8 and small.tokens.shape[1] == 16
+  full, _ = rl.completion_logprobs(CausalLM(TINY), params, ids, valid,
+                                   out.tokens, mask)
+  cut, _ = rl.completion_logprobs(CausalLM(TINY), params, small.prompt_ids,
+                                  small.prompt_valid, small.tokens,
+                                  small.mask)
+  np.testing.assert_allclose(np.asarray(cut)[small.mask],
+                             np.asarray(full)[mask], atol=1e-5)
+
+
+def test_overlong_penalty_hand_worked():
+  got = rollout_lib.overlong_penalty(np.array([10, 48, 56, 64]), max_len=64,
+                                     buffer=16)
+  np.testing.assert_allclose(got, [0.0, 0.0, -0.5, -1.0])
+  np.testing.assert_allclose(
+      rollout_lib.overlong_penalty(np.array([64]), max_len=64, buffer=0), 0)
+
+
+def test_group_has_spread():
+  r = np.array([1, 1, 0, 1, 0.5, 0.5, 0, 0], np.float32)
+  np.testing.assert_array_equal(rollout_lib.group_has_spread(r, 2),
+                                [False, True, False, False])
+
+
+def _rc(algorithm):
+  rc = base_config().rl
+  rc.update(algorithm=algorithm, num_prompts=P, group_size=G,
+            minibatch_size=P * G, num_updates=2, learning_rate=3e-3,
+            critic_lr=3e-3, kl_beta=0.0)
+  return rc
+
+
+@pytest.mark.parametrize("algorithm", ["grpo", "ppo"])
+def test_short_run_raises_a_trivially_learnable_reward(algorithm):
+  """Reward = fraction of even ids among generated tokens (workload.json)."""
+  rc = _rc(algorithm)
+  model = CausalLM(TINY)
+  state, _, critic, tx = rl.build_learner(
+      model, init_params(TINY), rc,
+      sharding.make_mesh({"data": -1, "fsdp": 1, "tensor": 1}),
+      base_config().logical_axis_rules, 6 + N, seed=0)
+  assert (critic is None) == (algorithm == "grpo")
+  ref = jax.tree.map(lambda x: x.copy(), state.params["policy"])
+  step_fn = jax.jit(lambda s, b: rl.rl_step(s, b, model=model, critic=critic,
+                                            tx=tx, rc=rc))
+  logp_fn = jax.jit(lambda p, *a: rl.completion_logprobs(model, p, *a))
+  value_fn = None if critic is None else jax.jit(
+      lambda p, *a: rl.completion_values(critic, p, *a))
+  sample = make_sampler(model, max_new_tokens=N, eos_id=-1)
+  ids, valid = _prompts()
+  means = []
+  for i in range(25):
+    out = jax.device_get(sample(state.params["policy"], ids, valid,
+                                jax.random.PRNGKey(i), 1.0))
+    reward = ((out.tokens % 2 == 0) & out.mask).sum(1) / N
+    ro = rollout_lib.Rollout(
+        ids, valid, out.tokens, out.mask, reward.astype(np.float32),
+        reward, reward, np.zeros(len(ids), bool),
+        np.zeros(len(ids), np.int32), draws=1, seconds=1.0)
+    batch, _ = rl._prepare(ro, state, ref, logp_fn, value_fn, rc, algorithm)
+    state, m = rl._update(state, batch, step_fn, rc, jax.random.PRNGKey(i))
+    means.append(reward.mean())
+  assert np.mean(means[-5:]) > np.mean(means[:5]) + 0.15, means
