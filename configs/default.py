@@ -1,6 +1,6 @@
 r"""The default job: cold-start SFT on ``arith``, then GRPO, then evaluation.
 
-A 0.8M-parameter policy is trained on 2,000 worked solutions for a fixed
+A 0.8M-parameter policy is trained on 5,000 worked solutions for a fixed
 number of steps (an R1-style cold start that leaves it partly competent),
 then GRPO on fresh prompts scored by the exact verifier alone; held-out
 greedy pass@1 on 1,024 test problems is written after each stage.
@@ -19,7 +19,7 @@ def get_config(arg: str | None = None):
   c = base_config()
   c.stages = "sft,rl"
   c.task.update(name="arith", difficulty=1)
-  c.sft.update(num_examples=2000, steps=600)
+  c.sft.update(num_examples=5000, steps=600)
   variants = arg.split(",") if arg else []
   for v in variants:
     if v == "smoke":
