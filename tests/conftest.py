@@ -95,3 +95,22 @@ def default_config(arg=None):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(arg)
+
+
+def timed(fn, *args, bound_s: float = 2.0):
+  """Calls ``fn(*args)``, failing (not hanging) if it overruns ``bound_s``.
+
+  A bound on hostile inputs, generous enough that linear code on a megabyte
+  is far below it while a quadratic path would take minutes.
+  """
+  import signal  # pylint: disable=g-import-not-at-top
+
+  def overrun(signum, frame):
+    raise AssertionError(f"{fn.__name__} overran {bound_s} s")
+  previous = signal.signal(signal.SIGALRM, overrun)
+  signal.setitimer(signal.ITIMER_REAL, bound_s)
+  try:
+    return fn(*args)
+  finally:
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, previous)

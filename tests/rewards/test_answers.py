@@ -3,7 +3,6 @@
 import builtins
 import fractions
 import os
-import signal
 
 import pytest
 
@@ -12,12 +11,12 @@ from reasoning_jax.rewards import extract_answer
 from reasoning_jax.rewards import extract_boxed
 from reasoning_jax.rewards import normalize_answer
 from reasoning_jax.rewards import parse_number
+from conftest import timed
 
 F = fractions.Fraction
 MB = 1 << 20
 # Generous per-call bound: linear code takes well under it on 1 MB, while a
 # quadratic or exponential path would take minutes.
-TIME_BOUND_S = 2.0
 
 
 class TestExtractAnswer:
@@ -213,36 +212,23 @@ def _ids(strings):
   return [repr(s[:12]) + f"x{len(s)}" for s in strings]
 
 
-def _timed(fn, *args):
-  """Calls ``fn(*args)``, failing (not hanging) if it overruns the bound."""
-  def overrun(signum, frame):
-    raise AssertionError(f"{fn.__name__} overran {TIME_BOUND_S} s")
-  previous = signal.signal(signal.SIGALRM, overrun)
-  signal.setitimer(signal.ITIMER_REAL, TIME_BOUND_S)
-  try:
-    return fn(*args)
-  finally:
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    signal.signal(signal.SIGALRM, previous)
-
-
 @pytest.mark.parametrize("text", HOSTILE, ids=_ids(HOSTILE))
 def test_hostile_inputs_are_bounded(text):
   for fn in (extract_answer, extract_boxed):
-    got = _timed(fn, text)
+    got = timed(fn, text)
     assert got is None or isinstance(got, str)
-  assert isinstance(_timed(normalize_answer, text), str)
-  got = _timed(parse_number, text)
+  assert isinstance(timed(normalize_answer, text), str)
+  got = timed(parse_number, text)
   assert got is None or isinstance(got, F)
-  assert isinstance(_timed(answers_match, text, "1"), bool)
-  assert isinstance(_timed(answers_match, "1", text), bool)
-  assert isinstance(_timed(answers_match, text, text), bool)
+  assert isinstance(timed(answers_match, text, "1"), bool)
+  assert isinstance(timed(answers_match, "1", text), bool)
+  assert isinstance(timed(answers_match, text, text), bool)
 
 
 def test_huge_powers_are_not_numbers():
   for text in ["10**100000", "9^9^9^9", "9**9**9**9", "1e99999999"]:
-    assert _timed(parse_number, text) is None
-    assert _timed(answers_match, text, "1") is False
+    assert timed(parse_number, text) is None
+    assert timed(answers_match, text, "1") is False
 
 
 def _payloads(sentinel):

@@ -2,15 +2,14 @@
 
 import builtins
 import os
-import signal
 
 import pytest
 
 from reasoning_jax.rewards import accuracy_reward
 from reasoning_jax.rewards import format_reward
+from conftest import timed
 
 MB = 1 << 20
-TIME_BOUND_S = 2.0  # generous: linear code is far below it on 1 MB.
 GOOD = "<think>\n12+7*3\n= 12+21\n= 33\n</think>\n\\boxed{33}"
 
 
@@ -88,26 +87,13 @@ HOSTILE = [
 ]
 
 
-def _timed(fn, *args):
-  """Calls ``fn(*args)``, failing (not hanging) if it overruns the bound."""
-  def overrun(signum, frame):
-    raise AssertionError(f"{fn.__name__} overran {TIME_BOUND_S} s")
-  previous = signal.signal(signal.SIGALRM, overrun)
-  signal.setitimer(signal.ITIMER_REAL, TIME_BOUND_S)
-  try:
-    return fn(*args)
-  finally:
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    signal.signal(signal.SIGALRM, previous)
-
-
 @pytest.mark.parametrize("text", HOSTILE,
                          ids=[repr(s[:12]) + f"x{len(s)}" for s in HOSTILE])
 def test_hostile_inputs_are_bounded(text):
   for args in [(text, "1"), ("1", text), (text, text)]:
-    got = _timed(accuracy_reward, *args)
+    got = timed(accuracy_reward, *args)
     assert isinstance(got, float) and got in (0.0, 1.0)
-  got = _timed(format_reward, text)
+  got = timed(format_reward, text)
   assert isinstance(got, float) and got in (0.0, 1.0)
 
 
