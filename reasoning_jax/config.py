@@ -33,7 +33,7 @@ def base_config() -> ml_collections.ConfigDict:
 
   # RL from the previous stage's policy. algorithm: grpo | ppo.
   c.rl = dict(
-      algorithm="grpo", steps=200, num_prompts=16, group_size=8,
+      algorithm="grpo", steps=150, num_prompts=16, group_size=8,
       temperature=0.7, top_k=0, top_p=1.0,
       num_updates=1, minibatch_size=128,  # passes and sequences per step.
       learning_rate=3e-5, critic_lr=1e-4, warmup_steps=0, weight_decay=0.0,
