@@ -80,7 +80,7 @@ def _plot(workdir, metrics, sft_pass):
     r = [(x["step"], x["reward_mean"]) for x in rows if "reward_mean" in x]
     if r:
       s, v = zip(*r)
-      k = max(1, len(v) // 20)  # moving average over ~5% of the run.
+      k = max(1, len(v) // 8)  # moving average over ~12% of the run.
       smooth = [sum(v[max(0, i - k + 1):i + 1]) / len(v[max(0, i - k + 1):i + 1])
                 for i in range(len(v))]
       ax1.plot(s, smooth, label=alg)
@@ -92,7 +92,8 @@ def _plot(workdir, metrics, sft_pass):
   ax1.set(xlabel="RL step", ylabel="rollout reward (moving avg)",
           title="Reward")
   ax2.set(xlabel="RL step", ylabel="held-out greedy pass@1",
-          title="Held-out accuracy")
+          title="Held-out accuracy (periodic: eval.periodic_problems;\n"
+                "first and last: eval.num_problems)")
   for ax in (ax1, ax2):
     ax.legend()
     ax.grid(alpha=0.3)
