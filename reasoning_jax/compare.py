@@ -30,17 +30,20 @@ def compare(config, workdir: str) -> dict:
   from reasoning_jax.train import metrics, rl, sft, state  # pylint: disable=g-import-not-at-top
   ctx = pipeline.build_context(config, workdir)
   params, sft_result = sft.run_sft(ctx, None)
+  sft_correct = sft_result.pop("correct")
   ref_bytes = state.tree_bytes(params)
   out = {"sft_pass@1": sft_result["pass@1"], "runs": {}}
   for alg in ALGORITHMS:
     with ctx.config.unlocked():
       ctx.config.rl.algorithm = alg
     _, result = rl.run_rl(ctx, params)
+    paired = pipeline.paired_delta(sft_correct, result.pop("correct"))
     rows = metrics.read_metrics(workdir, f"rl_{alg}")
     step_s = [r["rollout_s"] + r["update_s"] for r in rows if "rollout_s" in r]
     out["runs"][alg] = {
         "pass@1": result["pass@1"],
         "delta_vs_sft": result["pass@1"] - sft_result["pass@1"],
+        "fixed": paired["fixed"], "broken": paired["broken"],
         "seconds_per_step": float(np.median(step_s)),
         "params_plus_optimizer_bytes": result["state_bytes"],
         "reference_policy_bytes": ref_bytes,
@@ -60,10 +63,11 @@ def compare(config, workdir: str) -> dict:
 
 def _table(out) -> str:
   lines = [f"SFT start: held-out greedy pass@1 = {out['sft_pass@1']:.3f}\n",
-           "| algorithm | pass@1 | Δ vs SFT | s/step | params+opt MiB |",
-           "|---|---|---|---|---|"]
+           "| algorithm | pass@1 | Δ vs SFT | fixed / broken | s/step | "
+           "params+opt MiB |", "|---|---|---|---|---|---|"]
   for alg, r in out["runs"].items():
     lines.append(f"| {alg} | {r['pass@1']:.3f} | {r['delta_vs_sft']:+.3f} | "
+                 f"{r['fixed']} / {r['broken']} | "
                  f"{r['seconds_per_step']:.2f} | "
                  f"{r['params_plus_optimizer_bytes'] / 2**20:.2f} |")
   lines.append(f"\nGRPO / PPO memory: {out['grpo_over_ppo_memory']:.2f}")

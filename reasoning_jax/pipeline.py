@@ -14,6 +14,7 @@ import time
 
 import jax
 import ml_collections
+import numpy as np
 from absl import logging
 
 from reasoning_jax import config as config_lib
@@ -72,9 +73,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   stage_fns = {"sft": sft.run_sft, "rl": rl.run_rl}
   t0 = time.perf_counter()
   ctx = build_context(config, workdir)
-  summary, params = {}, None
+  summary, params, prev = {}, None, None
   for stage in [s for s in config.stages.split(",") if s]:
     params, result = stage_fns[stage](ctx, params)
+    correct = result.pop("correct")
+    if prev is not None:  # same problems, same order: a paired comparison.
+      result["paired_vs_previous"] = paired_delta(prev, correct)
+    prev = correct
     summary[stage] = result
     logging.info("stage %s done: %s", stage, result)
   summary["wall_seconds"] = time.perf_counter() - t0
@@ -82,3 +87,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     with open(os.path.join(workdir, "summary.json"), "w") as f:
       json.dump(summary, f, indent=2)
   return summary
+
+
+def paired_delta(before, after) -> dict:
+  """Per-problem comparison of two 0/1 vectors on the same problems."""
+  before, after = np.asarray(before, bool), np.asarray(after, bool)
+  return {"delta": float(after.mean() - before.mean()),
+          "fixed": int((after & ~before).sum()),
+          "broken": int((before & ~after).sum()),
+          "num_problems": int(before.size)}

@@ -26,6 +26,9 @@ def test_compare_grpo_and_ppo(tmp_path):
     assert out["runs"][alg]["pass@1"] == final["final/pass@1"]
     steps = [r["rollout_s"] + r["update_s"] for r in rows if "rollout_s" in r]
     assert len(steps) == c.rl.steps
+    r = out["runs"][alg]
+    assert r["fixed"] - r["broken"] == round(r["delta_vs_sft"]
+                                             * c.eval.num_problems)
     np.testing.assert_allclose(out["runs"][alg]["seconds_per_step"],
                                np.median(steps))
   # Memory by hand: the smoke policy has p parameters; GRPO holds params +

@@ -152,3 +152,9 @@ def test_import_is_cheap():
        "('jax', 'flax', 'optax', 'orbax')))"],
       capture_output=True, text=True, timeout=60)
   assert r.stdout.strip() == "[]", r.stdout
+
+
+def test_paired_delta_hand_worked():
+  got = pipeline.paired_delta([1, 0, 0, 1, 1], [1, 1, 1, 0, 1])
+  assert got == {"delta": pytest.approx(0.2), "fixed": 2, "broken": 1,
+                 "num_problems": 5}

@@ -232,6 +232,7 @@ def run_rl(ctx, params):
                                                 state.opt_state))
   writer.write(rl_step_i, {f"final/{k}": v for k, v in result.items()})
   writer.close()
+  result["correct"] = r["correct"]  # [num_problems] 0/1, for paired deltas.
   return state.params["policy"], result
 
 

@@ -174,4 +174,5 @@ def run_sft(ctx, params=None):
   result["train_seconds"] = train_seconds
   writer.write(int(state.step), {f"final/{k}": v for k, v in result.items()})
   writer.close()
+  result["correct"] = r["correct"]  # [num_problems] 0/1, for paired deltas.
   return state.params, result
