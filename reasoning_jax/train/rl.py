@@ -32,7 +32,6 @@ from reasoning_jax.train import evaluate as evaluate_lib
 from reasoning_jax.train import metrics as metrics_lib
 from reasoning_jax.train import optim
 from reasoning_jax.train import rollout as rollout_lib
-from reasoning_jax.train import sft
 from reasoning_jax.train import state as state_lib
 
 ALGORITHMS = ("grpo", "ppo")
@@ -107,7 +106,7 @@ def rl_step(state, batch: Batch, *, model, critic, tx, rc):
     return loss, m
 
   (loss, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  state, upd = sft.guarded_update(state, grads, tx, loss)
+  state, upd = state_lib.guarded_update(state, grads, tx, loss)
   return state, {"loss": loss, **m, **upd}
 
 

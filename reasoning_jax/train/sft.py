@@ -48,25 +48,6 @@ def sft_loss(logits_btv, targets_bt, mask_bt):
                                    "tokens": m.sum()}
 
 
-def guarded_update(state: TrainState, grads, tx: optax.GradientTransformation,
-                   loss):
-  """Applies ``tx`` unless the loss or any gradient is non-finite.
-
-  A non-finite step leaves params and optimizer state untouched (the step
-  counter still advances) and reports ``skipped=1``.
-  """
-  grad_norm = optax.tree.norm(grads)
-  ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-  updates, opt_state = tx.update(grads, state.opt_state, state.params)
-  params = optax.apply_updates(state.params, updates)
-  keep = lambda new, old: jax.tree.map(  # pylint: disable=g-long-lambda
-      lambda n, o: jnp.where(ok, n, o), new, old)
-  state = state.replace(step=state.step + 1,
-                        params=keep(params, state.params),
-                        opt_state=keep(opt_state, state.opt_state))
-  return state, {"grad_norm": grad_norm, "skipped": 1.0 - ok}
-
-
 def sft_step(state: TrainState, ids_bl, mask_bl, *, model: CausalLM,
              tx: optax.GradientTransformation):
   """One AdamW step on a batch of ``ids [B, L]`` with loss mask ``[B, L]``."""
@@ -80,7 +61,7 @@ def sft_step(state: TrainState, ids_bl, mask_bl, *, model: CausalLM,
 
   (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.params)
-  state, upd = guarded_update(state, grads, tx, loss)
+  state, upd = state_lib.guarded_update(state, grads, tx, loss)
   state = state.replace(data_position=state.data_position + ids_bl.shape[0])
   return state, {"loss": loss, **metrics, **upd}
 

@@ -59,6 +59,25 @@ def rebox(boxed, values):
                       boxed, values, is_leaf=is_box)
 
 
+def guarded_update(state: TrainState, grads, tx: optax.GradientTransformation,
+                   loss):
+  """Applies ``tx`` unless the loss or any gradient is non-finite.
+
+  A non-finite step leaves params and optimizer state untouched (the step
+  counter still advances) and reports ``skipped=1``.
+  """
+  grad_norm = optax.tree.norm(grads)
+  ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  keep = lambda new, old: jax.tree.map(  # pylint: disable=g-long-lambda
+      lambda n, o: jnp.where(ok, n, o), new, old)
+  state = state.replace(step=state.step + 1,
+                        params=keep(params, state.params),
+                        opt_state=keep(opt_state, state.opt_state))
+  return state, {"grad_norm": grad_norm, "skipped": 1.0 - ok}
+
+
 def param_count(params) -> int:
   return sum(int(x.size) for x in jax.tree.leaves(params))
 

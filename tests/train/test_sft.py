@@ -8,6 +8,7 @@ import optax
 from conftest import TINY, init_params
 from reasoning_jax.models import CausalLM
 from reasoning_jax.train import sft
+from reasoning_jax.train import state as state_lib
 from reasoning_jax.train.state import TrainState
 
 
@@ -51,15 +52,15 @@ def test_non_finite_loss_never_reaches_params():
   params = {"w": jnp.ones(3)}
   tx = optax.adam(0.1)
   state = _state(params, tx)
-  bad, m = sft.guarded_update(state, {"w": jnp.array([1.0, jnp.nan, 0.0])},
+  bad, m = state_lib.guarded_update(state, {"w": jnp.array([1.0, jnp.nan, 0.0])},
                               tx, jnp.float32(1.0))
   np.testing.assert_array_equal(bad.params["w"], params["w"])
   assert float(m["skipped"]) == 1.0 and int(bad.step) == 1
-  good, m = sft.guarded_update(state, {"w": jnp.ones(3)}, tx,
+  good, m = state_lib.guarded_update(state, {"w": jnp.ones(3)}, tx,
                                jnp.float32(1.0))
   np.testing.assert_allclose(good.params["w"], 0.9 * np.ones(3), rtol=1e-5)
   assert float(m["skipped"]) == 0.0
-  inf_loss, _ = sft.guarded_update(state, {"w": jnp.ones(3)}, tx,
+  inf_loss, _ = state_lib.guarded_update(state, {"w": jnp.ones(3)}, tx,
                                    jnp.float32(jnp.inf))
   np.testing.assert_array_equal(inf_loss.params["w"], params["w"])
 
