@@ -22,6 +22,7 @@ from reasoning_jax.data import tasks, tokenizer
 from reasoning_jax.models import CausalLM, ModelConfig
 from reasoning_jax.parallel import sharding
 from reasoning_jax.sampling.sampler import make_sampler
+from reasoning_jax.train import evaluate as evaluate_lib
 
 
 @dataclasses.dataclass
@@ -45,8 +46,20 @@ class Context:
                         greedy=True, eos_id=self.tok.eos_id,
                         pad_id=self.tok.pad_id)
 
-  def test_examples(self, n: int) -> list[tasks.Example]:
-    return [self.task.example("test", i) for i in range(n)]
+  @functools.cached_property
+  def test_set(self) -> list[tasks.Example]:
+    """The first ``eval.num_problems`` test problems, built once per run."""
+    return [self.task.example("test", i)
+            for i in range(self.config.eval.num_problems)]
+
+  def evaluate(self, params, num_problems: int | None = None) -> dict:
+    """Greedy pass@1 etc. on the first ``num_problems`` test problems (all
+    ``eval.num_problems`` by default); see ``train.evaluate.evaluate``."""
+    n = self.config.eval.num_problems if num_problems is None else num_problems
+    return evaluate_lib.evaluate(
+        self.greedy_sampler, params, self.tok, self.task, self.test_set[:n],
+        jax.random.PRNGKey(0), max_prompt_len=self.config.data.max_prompt_len,
+        batch_size=self.config.eval.batch_size)
 
 
 def build_context(config, workdir: str) -> Context:

@@ -12,6 +12,15 @@ from reasoning_jax.data.tasks import Example
 from reasoning_jax.data.tokenizer import Tokenizer
 
 
+def round_up(n: int, multiple: int, cap: int) -> int:
+  """``n`` rounded up to a multiple (at least one), at most ``cap``.
+
+  Trimming padded arrays to such buckets keeps the number of distinct shapes
+  (and so of compilations) small.
+  """
+  return min(cap, max(multiple, -(-n // multiple) * multiple))
+
+
 def prompt_text(example: Example) -> str:
   return example.prompt + "\n"
 

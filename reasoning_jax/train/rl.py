@@ -22,6 +22,7 @@ import numpy as np
 import optax
 from absl import logging
 
+from reasoning_jax.data import encoding
 from reasoning_jax.models import ScalarModel
 from reasoning_jax.parallel import sharding
 from reasoning_jax.rl import advantages as adv_lib
@@ -181,11 +182,6 @@ def run_rl(ctx, params):
   writer = metrics_lib.MetricWriter(ctx.workdir, f"rl_{algorithm}")
   progress = metrics_lib.Progress(f"rl_{algorithm}", rc.steps,
                                   int(state.step) // _updates_per_step(rc))
-  test = ctx.test_examples(cfg.eval.num_problems)
-  evaluate = functools.partial(
-      evaluate_lib.evaluate, ctx.greedy_sampler, tok=ctx.tok, task=ctx.task,
-      rng=jax.random.PRNGKey(0), max_prompt_len=pl,
-      batch_size=cfg.eval.batch_size)
 
   def prompts(k, position):
     base = cfg.sft.num_examples  # fresh prompts: after the SFT set.
@@ -217,16 +213,14 @@ def run_rl(ctx, params):
                                ("reward_mean", "accuracy", "kl", "loss")})
     writer.write(rl_step_i, m)
     if rl_step_i % rc.eval_every == 0 and rl_step_i < rc.steps:
-      r = evaluate(state.params["policy"],
-                   examples=test[:cfg.eval.periodic_problems])
-      writer.write(rl_step_i, {f"eval/{k}": r[k] for k in
-                               ("pass@1", "format", "length", "truncated")})
+      r = ctx.evaluate(state.params["policy"], cfg.eval.periodic_problems)
+      writer.write(rl_step_i, {f"eval/{k}": r[k]
+                           for k in evaluate_lib.SUMMARY_KEYS})
     if rl_step_i % cfg.checkpoint.every == 0 or rl_step_i == rc.steps:
       ckpt.save(int(state.step), state)
   ckpt.close()
-  r = evaluate(state.params["policy"], examples=test)
-  result = {k: r[k] for k in ("pass@1", "format", "length", "truncated",
-                              "num_problems")}
+  r = ctx.evaluate(state.params["policy"])
+  result = {k: r[k] for k in evaluate_lib.SUMMARY_KEYS + ("num_problems",)}
   result["state_bytes"] = state_lib.tree_bytes((state.params,
                                                 state.opt_state))
   writer.write(rl_step_i, {f"final/{k}": v for k, v in result.items()})
@@ -293,17 +287,14 @@ def _prepare(ro, state, ref_params, logp_fn, value_fn, rc, algorithm):
   return batch, stats
 
 
-def _bucket(n: int, multiple: int, cap: int) -> int:
-  return min(cap, max(multiple, -(-n // multiple) * multiple))
-
-
 def trim(ro: rollout_lib.Rollout) -> rollout_lib.Rollout:
   """Drops all-padding columns: prompt slots to a multiple of 8, completion
   slots to a multiple of 16. Few distinct shapes, so few compilations, and
   the learner's passes cost what the text needs, not the sampling budget.
   """
-  pl = _bucket(int(ro.prompt_valid.sum(1).max()), 8, ro.prompt_ids.shape[1])
-  n = _bucket(int(ro.mask.sum(1).max()), 16, ro.tokens.shape[1])
+  pl = encoding.round_up(int(ro.prompt_valid.sum(1).max()), 8,
+                         ro.prompt_ids.shape[1])
+  n = encoding.round_up(int(ro.mask.sum(1).max()), 16, ro.tokens.shape[1])
   return dataclasses.replace(ro, prompt_ids=ro.prompt_ids[:, -pl:],
                              prompt_valid=ro.prompt_valid[:, -pl:],
                              tokens=ro.tokens[:, :n], mask=ro.mask[:, :n])

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from reasoning_jax.data import encoding
-from reasoning_jax.rewards import format_reward
+from reasoning_jax.train import evaluate
 
 
 @dataclasses.dataclass
@@ -52,28 +52,19 @@ def group_has_spread(rewards_b, group_size: int):
 
 
 def _score(ctx, examples, out, group_size, rc):
-  tok = ctx.tok
-  think_close = tok.piece_id("</think>")
-  n = out.tokens.shape[1]
-  texts, rows = [], []
-  for i in range(out.tokens.shape[0]):
-    length = int(out.lengths[i])
-    row = out.tokens[i, :length]
-    texts.append(tok.decode(row))
-    hit = np.nonzero(row == think_close)[0]
-    rows.append((length, length == 0 or int(row[-1]) != tok.eos_id,
-                 int(hit[0]) + 1 if hit.size else length))
-  ex_rep = [examples[i // group_size] for i in range(len(texts))]
-  correct = np.asarray([ctx.task.is_correct(t, e)
-                        for t, e in zip(texts, ex_rep)], np.float32)
-  formatted = np.asarray([format_reward(t) for t in texts], np.float32)
-  lengths = np.asarray([r[0] for r in rows])
-  truncated = np.asarray([r[1] for r in rows])
+  """Rewards and statistics of one sampled batch (host side)."""
+  texts, lengths, truncated = evaluate.decode_completions(ctx.tok, out)
+  correct, formatted = evaluate.score(
+      ctx.task, texts, [examples[i // group_size] for i in range(len(texts))])
+  think_close = ctx.tok.piece_id("</think>")
+  think = np.asarray([  # tokens up to and including the first </think>.
+      int(np.argmax(row[:n] == think_close)) + 1 if (row[:n] == think_close
+                                                    ).any() else n
+      for row, n in zip(out.tokens, lengths)], np.int32)
   rewards = (rc.accuracy_weight * correct + rc.format_weight * formatted
-             + overlong_penalty(lengths, max_len=n,
+             + overlong_penalty(lengths, max_len=out.tokens.shape[1],
                                 buffer=rc.overlong_buffer))
-  return (rewards.astype(np.float32), correct, formatted, truncated,
-          np.asarray([r[2] for r in rows], np.int32))
+  return rewards.astype(np.float32), correct, formatted, truncated, think
 
 
 def rollout(ctx, params, sample_fn, prompt_fn, rng, *, num_prompts: int,

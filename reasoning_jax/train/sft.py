@@ -103,8 +103,8 @@ def run_sft(ctx, params=None):
   ids, mask = encoding.encode_sft(
       ctx.tok, examples, cfg.data.max_prompt_len + cfg.data.max_new_tokens)
   # Train on the longest example rounded up to 8, not the sampling budget.
-  seq_len = min(ids.shape[1], -(-int((ids != ctx.tok.pad_id).sum(1).max())
-                                // 8) * 8)
+  seq_len = encoding.round_up(int((ids != ctx.tok.pad_id).sum(1).max()), 8,
+                              ids.shape[1])
   ids, mask = ids[:, :seq_len], mask[:, :seq_len]
 
   tx = optim.make_optimizer(
@@ -124,11 +124,6 @@ def run_sft(ctx, params=None):
 
   writer = metrics_lib.MetricWriter(workdir, "sft")
   progress = metrics_lib.Progress("sft", c.steps, int(state.step))
-  test = ctx.test_examples(cfg.eval.num_problems)
-  evaluate = functools.partial(
-      evaluate_lib.evaluate, ctx.greedy_sampler, tok=ctx.tok, task=ctx.task,
-      rng=jax.random.PRNGKey(0), max_prompt_len=cfg.data.max_prompt_len,
-      batch_size=cfg.eval.batch_size)
   t_start = time.perf_counter()
   while int(state.step) < c.steps:
     idx = batch_indices(int(state.data_position), c.batch_size,
@@ -141,17 +136,15 @@ def run_sft(ctx, params=None):
       progress.log(step, {k: m[k] for k in ("loss", "token_acc",
                                             "grad_norm")})
     if step % cfg.eval.every == 0 and step < c.steps:
-      r = evaluate(state.params,
-                   examples=test[:cfg.eval.periodic_problems])
-      writer.write(step, {f"eval/{k}": r[k] for k in
-                          ("pass@1", "format", "length", "truncated")})
+      r = ctx.evaluate(state.params, cfg.eval.periodic_problems)
+      writer.write(step, {f"eval/{k}": r[k]
+                           for k in evaluate_lib.SUMMARY_KEYS})
     if step % cfg.checkpoint.every == 0 or step == c.steps:
       ckpt.save(step, state)
   train_seconds = time.perf_counter() - t_start
   ckpt.close()
-  r = evaluate(state.params, examples=test)
-  result = {k: r[k] for k in ("pass@1", "format", "length", "truncated",
-                              "num_problems")}
+  r = ctx.evaluate(state.params)
+  result = {k: r[k] for k in evaluate_lib.SUMMARY_KEYS + ("num_problems",)}
   result["train_seconds"] = train_seconds
   writer.write(int(state.step), {f"final/{k}": v for k, v in result.items()})
   writer.close()
