@@ -1,6 +1,11 @@
 r"""Entrypoint: ``python -m reasoning_jax.main --config=configs/x.py --workdir=d``.
 
 Overrides: ``--config.sft.steps=100``. Rerunning on the same workdir resumes.
+
+Multi-process: on a multi-host TPU slice ``jax.distributed`` is initialised
+automatically; elsewhere (e.g. several processes on one machine) pass
+``--coordinator_address=host:port --num_processes=N --process_id=i`` to
+every process. Only process 0 writes logs and reports.
 """
 
 import sys
@@ -12,6 +17,10 @@ config_flags.DEFINE_config_file("config", "configs/default.py",
                                 "Path to a configs/*.py file.",
                                 lock_config=True)
 flags.DEFINE_string("workdir", "runs/default", "Output directory.")
+flags.DEFINE_string("coordinator_address", "",
+                    "host:port of process 0, for a multi-process run.")
+flags.DEFINE_integer("num_processes", 0, "Processes in a multi-process run.")
+flags.DEFINE_integer("process_id", -1, "This process's index (0-based).")
 
 
 def main(argv):
@@ -19,14 +28,26 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from reasoning_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import metrics  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.parallel import multihost  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import checkpoint, metrics  # pylint: disable=g-import-not-at-top
+  f = flags.FLAGS
+  try:
+    multihost.initialize(f.coordinator_address, f.num_processes, f.process_id)
+  except ValueError as e:
+    sys.exit(f"error: {e}")
   metrics.setup_logging()
+  checkpoint.install_sigterm_handler()
   try:
     summary = pipeline.train_and_evaluate(flags.FLAGS.config,
                                           flags.FLAGS.workdir)
   except config_lib.ConfigError as e:
     sys.exit(f"error: {e}")
-  print({k: v for k, v in summary.items()})
+  except checkpoint.Preempted as e:
+    print(e, file=sys.stderr)
+    sys.exit(143)
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.process_index() == 0:
+    print({k: v for k, v in summary.items()})
 
 
 if __name__ == "__main__":

@@ -40,11 +40,29 @@ class Context:
     return self.config.logical_axis_rules
 
   @functools.cached_property
-  def greedy_sampler(self):
+  def batch_sharding(self):
+    return sharding.batch_sharding(self.mesh, self.rules)
+
+  @functools.cached_property
+  def param_shardings(self):
+    """Shardings of the policy's parameters, from their logical axes."""
+    dummy = jax.ShapeDtypeStruct((1, 8), jax.numpy.int32)
+    boxed = jax.eval_shape(
+        lambda x: self.model.init(jax.random.PRNGKey(0), x, x, x > 0)[
+            "params"], dummy)
+    return sharding.logical_shardings(boxed, self.mesh, self.rules)
+
+  def sampler(self, **kwargs):
+    """``make_sampler`` for the policy, with this run's shardings."""
     return make_sampler(self.model,
                         max_new_tokens=self.config.data.max_new_tokens,
-                        greedy=True, eos_id=self.tok.eos_id,
-                        pad_id=self.tok.pad_id)
+                        eos_id=self.tok.eos_id, pad_id=self.tok.pad_id,
+                        mesh=self.mesh, rules=self.rules,
+                        param_shardings=self.param_shardings, **kwargs)
+
+  @functools.cached_property
+  def greedy_sampler(self):
+    return self.sampler(greedy=True)
 
   @functools.cached_property
   def test_set(self) -> list[tasks.Example]:
@@ -59,7 +77,8 @@ class Context:
     return evaluate_lib.evaluate(
         self.greedy_sampler, params, self.tok, self.task, self.test_set[:n],
         jax.random.PRNGKey(0), max_prompt_len=self.config.data.max_prompt_len,
-        batch_size=self.config.eval.batch_size)
+        batch_size=self.config.eval.batch_size,
+        batch_sharding=self.batch_sharding)
 
 
 def build_context(config, workdir: str) -> Context:

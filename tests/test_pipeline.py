@@ -29,8 +29,8 @@ def _cmd(workdir, *overrides):
           *overrides]
 
 
-def _final_params(workdir):
-  ckpt = os.path.join(workdir, "checkpoints", "sft")
+def _final_params(workdir, stage="sft"):
+  ckpt = os.path.join(workdir, "checkpoints", stage)
   step = max(int(d) for d in os.listdir(ckpt) if d.isdigit())
   with ocp.StandardCheckpointer() as c:
     return step, c.restore(os.path.join(ckpt, str(step), "default"))["params"]
@@ -113,6 +113,52 @@ def test_killed_run_resumes_to_the_uninterrupted_parameters(tmp_path,
   assert jax.tree.structure(got) == jax.tree.structure(want)
   for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+
+
+def test_sigterm_saves_exits_and_resumes_to_the_same_metrics(tmp_path,
+                                                            smoke_run):
+  """SIGTERM (a preemption notice) arrives before the first step: the run
+  saves the step it is on and exits 143; rerunning the command gives the
+  uninterrupted run's metrics and parameters, SFT and RL."""
+  ref_dir, _ = smoke_run
+  workdir = str(tmp_path / "preempted")
+  proc = subprocess.Popen(_cmd(workdir), cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+  tok_dir = os.path.join(workdir, "tokenizer")  # built after the handler.
+  deadline = time.time() + 300
+  while time.time() < deadline and proc.poll() is None:
+    if os.path.isdir(tok_dir) and any(f.endswith(".model")
+                                      for f in os.listdir(tok_dir)):
+      break
+    time.sleep(0.01)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=300)
+  assert proc.returncode == 143, err[-2000:]
+  assert "preempted (SIGTERM): sft saved at step 1;" in err
+  assert not os.path.exists(os.path.join(workdir, "summary.json"))
+
+  done = subprocess.run(_cmd(workdir), cwd=ROOT, capture_output=True,
+                        text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert "sft: resumed from step 1" in done.stderr
+  keys = ("loss", "reward_mean", "accuracy", "kl", "entropy", "grad_norm",
+          "token_acc")
+  for stage in ("sft", "rl_grpo"):
+    want = {r["step"]: r for r in metrics.read_metrics(ref_dir, stage)
+            if "loss" in r}
+    got = {r["step"]: r for r in metrics.read_metrics(workdir, stage)
+           if "loss" in r}
+    assert sorted(got) == sorted(want) and want, stage
+    for step in want:
+      for k in keys:
+        if k in want[step]:
+          assert got[step][k] == pytest.approx(want[step][k], rel=1e-5,
+                                               abs=1e-7), (stage, step, k)
+  for stage in ("sft", "rl_grpo"):
+    _, a = _final_params(ref_dir, stage)
+    _, b = _final_params(workdir, stage)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+      np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=1e-6)
 
 
 @pytest.mark.parametrize("field,value,match", [

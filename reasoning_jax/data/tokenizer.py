@@ -106,7 +106,13 @@ def get_tokenizer(path: str, cache_dir: str, task_names, *, seed: int = 0,
                              CORPUS_EXAMPLES, SPECIAL_PIECES)).encode())
   prefix = os.path.join(cache_dir, f"spm_{key.hexdigest()[:12]}")
   if not os.path.exists(prefix + ".model"):
-    train(corpus(task_names, seed), prefix, vocab_size)
+    # Train under a private name, then rename (atomic): processes sharing
+    # the cache directory never read a half-written model.
+    tmp = f"{prefix}.tmp{os.getpid()}"
+    train(corpus(task_names, seed), tmp, vocab_size)
+    os.replace(tmp + ".model", prefix + ".model")
+    if os.path.exists(tmp + ".vocab"):
+      os.replace(tmp + ".vocab", prefix + ".vocab")
   return Tokenizer(prefix + ".model")
 
 

@@ -59,5 +59,12 @@ def batch_sharding(mesh: Mesh, rules) -> NamedSharding:
   return NamedSharding(mesh, spec)
 
 
+def named(mesh: Mesh, rules, logical_axes) -> NamedSharding:
+  """A ``NamedSharding`` for an array whose dims have these logical names
+  (``None`` for an unsharded dim)."""
+  return NamedSharding(mesh, nn.logical_to_mesh_axes(
+      tuple(logical_axes), [tuple(r) for r in rules]))
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())

@@ -19,7 +19,7 @@ from typing import Callable, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
-from reasoning_jax.models import CausalLM, init_cache
+from reasoning_jax.models import CausalLM, KVCache, init_cache
 
 
 class SampleOutput(NamedTuple):
@@ -56,7 +56,8 @@ def filter_logits(logits_bv, *, top_k: int = 0, top_p: float = 1.0):
 def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
            temperature=1.0, *, max_new_tokens: int, greedy: bool = False,
            top_k: int = 0, top_p: float = 1.0, eos_id: int = 2,
-           stop_ids: Sequence[int] = (), pad_id: int = 0) -> SampleOutput:
+           stop_ids: Sequence[int] = (), pad_id: int = 0,
+           cache_sharding=None) -> SampleOutput:
   """Samples ``max_new_tokens`` continuations of left-padded prompts.
 
   Args:
@@ -67,6 +68,8 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
     rng: PRNG key; the same key gives the same output.
     temperature: softmax temperature (traced, > 0) unless ``greedy``.
     max_new_tokens, greedy, top_k, top_p, eos_id, stop_ids, pad_id: static.
+    cache_sharding: optional ``KVCache`` of shardings to pin the cache to
+      (batch over the data axes, kv heads over ``tensor``).
   """
   b, p = prompt_bp.shape
   assert prompt_valid_bp.shape == (b, p), (prompt_valid_bp.shape, (b, p))
@@ -74,11 +77,18 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
   stops = jnp.asarray(sorted({eos_id, *stop_ids}), jnp.int32)
   n_prompt = jnp.sum(prompt_valid_bp, axis=-1).astype(jnp.int32)  # [B]
 
-  cache = init_cache(model.cfg, b, p + n)
+  def pin(cache):
+    if cache_sharding is None:
+      return cache
+    return jax.tree.map(jax.lax.with_sharding_constraint, cache,
+                        cache_sharding)
+
+  cache = pin(init_cache(model.cfg, b, p + n))
   variables = {"params": params}
   logits, _, cache = model.apply(
       variables, prompt_bp, positions_from_valid(prompt_valid_bp),
       prompt_valid_bp, cache)
+  cache = pin(cache)
 
   class Carry(NamedTuple):
     t: jax.Array  # []
@@ -109,7 +119,7 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
     logits, _, cache = model.apply(variables, tok[:, None],
                                    (n_prompt + c.t)[:, None],
                                    active[:, None], c.cache)
-    return Carry(c.t + 1, logits[:, -1], cache, done, out, rng)
+    return Carry(c.t + 1, logits[:, -1], pin(cache), done, out, rng)
 
   def cond(c: Carry):
     return (c.t < n) & ~jnp.all(c.done)
@@ -127,11 +137,32 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
 
 def make_sampler(model: CausalLM, *, max_new_tokens: int, greedy: bool = False,
                  top_k: int = 0, top_p: float = 1.0, eos_id: int = 2,
-                 stop_ids: Sequence[int] = (), pad_id: int = 0
+                 stop_ids: Sequence[int] = (), pad_id: int = 0,
+                 mesh=None, rules=None, param_shardings=None
                  ) -> Callable[..., SampleOutput]:
-  """Jitted ``fn(params, prompt_bp, prompt_valid_bp, rng, temperature)``."""
+  """Jitted ``fn(params, prompt_bp, prompt_valid_bp, rng, temperature)``.
+
+  With a ``mesh`` (and the config's logical-axis ``rules``) the jit has
+  explicit shardings: parameters as ``param_shardings`` (the train state's),
+  prompts and outputs over the batch axes, the KV cache over batch and kv
+  heads, RNG key and temperature replicated.
+  """
+  cache_sh = None
+  if mesh is not None:
+    from reasoning_jax.parallel import sharding  # pylint: disable=g-import-not-at-top
+    batch_sh = sharding.batch_sharding(mesh, rules)
+    kv_sh = sharding.named(mesh, rules, ("batch", None, "kv_heads",
+                                         "head_dim"))
+    repl = sharding.replicated(mesh)
+    cache_sh = KVCache(k=(kv_sh,) * model.cfg.n_layers,
+                       v=(kv_sh,) * model.cfg.n_layers, valid=batch_sh,
+                       index=repl)
   fn = functools.partial(sample, model, max_new_tokens=max_new_tokens,
                          greedy=greedy, top_k=top_k, top_p=top_p,
                          eos_id=eos_id, stop_ids=tuple(stop_ids),
-                         pad_id=pad_id)
-  return jax.jit(fn)
+                         pad_id=pad_id, cache_sharding=cache_sh)
+  if mesh is None:
+    return jax.jit(fn)
+  return jax.jit(fn, in_shardings=(param_shardings, batch_sh, batch_sh, repl,
+                                   repl),
+                 out_shardings=batch_sh)

@@ -5,12 +5,43 @@ position). Restores onto the shardings of a target state, so a checkpoint
 written on one mesh loads onto another. A save interrupted by a kill leaves a
 ``*.orbax-checkpoint-tmp`` folder that the manager ignores: the last complete
 step is restored.
+
+Preemption: ``install_sigterm_handler()`` (the entrypoint calls it) turns
+SIGTERM into a flag; each training loop checks ``stop_requested()`` after
+every step, saves that step and raises ``Preempted``; the entrypoint exits
+with status 143 (128 + SIGTERM). Rerunning the command resumes exactly there.
 """
 
 import os
+import signal
 
 import jax
 import orbax.checkpoint as ocp
+
+_SIGTERM = {"seen": False}
+
+
+class Preempted(Exception):
+  """SIGTERM arrived; the stage saved its current step before raising."""
+
+  def __init__(self, stage: str, step: int):
+    super().__init__(f"preempted (SIGTERM): {stage} saved at step {step}; "
+                     "rerun the same command to resume")
+    self.stage, self.step = stage, step
+
+
+def install_sigterm_handler():
+  """SIGTERM sets a flag instead of killing the process (main thread only)."""
+  def handle(signum, frame):
+    del signum, frame
+    _SIGTERM["seen"] = True
+  signal.signal(signal.SIGTERM, handle)
+
+
+def stop_requested() -> bool:
+  """Whether any process has received SIGTERM (all processes agree)."""
+  from reasoning_jax.parallel import multihost  # pylint: disable=g-import-not-at-top
+  return multihost.any_process(_SIGTERM["seen"])
 
 
 class Checkpointer:
@@ -36,6 +67,14 @@ class Checkpointer:
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
         target)
     return self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
+
+  def save_and_stop_if_preempted(self, stage: str, step: int, state):
+    """On SIGTERM: saves ``step``, waits for the write, raises Preempted."""
+    if stop_requested():
+      if self.latest_step() != step:
+        self.save(step, state, force=True)
+      self.close()
+      raise Preempted(stage, step)
 
   def close(self):
     self.manager.wait_until_finished()

@@ -30,39 +30,79 @@ def score(task, texts: list[str], examples):
 
 
 def generate(sample_fn, params, tok, prompts: list[str], rng, *,
-             max_prompt_len: int, batch_size: int, temperature: float = 1.0):
-  """Completions for ``prompts``: ``(texts, lengths [N], truncated [N])``."""
+             max_prompt_len: int, batch_size: int, temperature: float = 1.0,
+             batch_sharding=None):
+  """Completions for ``prompts``: ``(texts, lengths [n], truncated [n], rows)``.
+
+  With a ``batch_sharding`` (multi-process runs) each process encodes and
+  decodes only its rows of every batch; ``rows`` are the indices into
+  ``prompts`` of what this process returns (all of them with one process).
+  """
   import jax  # pylint: disable=g-import-not-at-top
-  texts, lengths, truncated = [], [], []
+  from reasoning_jax.parallel import multihost  # pylint: disable=g-import-not-at-top
+  mine = (slice(0, batch_size) if batch_sharding is None
+          else multihost.process_rows(batch_sharding, batch_size))
+  texts, lengths, truncated, rows = [], [], [], []
   for start in range(0, len(prompts), batch_size):
     chunk = prompts[start:start + batch_size]
-    padded = chunk + [chunk[-1]] * (batch_size - len(chunk))
+    padded = (chunk + [chunk[-1]] * (batch_size - len(chunk)))[mine]
     ids, valid = encoding.encode_prompts(tok, padded, max_prompt_len)
+    if batch_sharding is not None:
+      ids, valid = (multihost.to_global(x, batch_sharding, batch_size)
+                    for x in (ids, valid))
     rng, key = jax.random.split(rng)
-    out = jax.device_get(sample_fn(params, ids, valid, key, temperature))
+    out = sample_fn(params, ids, valid, key, temperature)
+    out = type(out)(*(multihost.local_rows(x) for x in out))
     t, n, cut = decode_completions(tok, out)
-    texts += t[:len(chunk)]
-    lengths.append(n[:len(chunk)])
-    truncated.append(cut[:len(chunk)])
-  return texts, np.concatenate(lengths), np.concatenate(truncated)
+    keep = [i for i in range(len(t)) if mine.start + i < len(chunk)]
+    texts += [t[i] for i in keep]
+    lengths.append(n[keep])
+    truncated.append(cut[keep])
+    rows += [start + mine.start + i for i in keep]
+  return (texts, np.concatenate(lengths), np.concatenate(truncated),
+          np.asarray(rows, np.int64))
 
 
 SUMMARY_KEYS = ("pass@1", "format", "length", "truncated")
 
 
 def evaluate(sample_fn, params, tok, task, examples, rng, *,
-             max_prompt_len: int, batch_size: int) -> dict:
+             max_prompt_len: int, batch_size: int, batch_sharding=None) -> dict:
   """pass@1 (one sample per problem from ``sample_fn``) and format stats.
 
-  The ``SUMMARY_KEYS`` are floats; ``correct`` is the per-problem [N] 0/1
-  array (for paired comparisons) and ``texts`` the completions.
+  The ``SUMMARY_KEYS`` are floats over all problems (every process scores
+  its own rows, then the verdicts are gathered); ``correct`` is the
+  per-problem [N] 0/1 array (for paired comparisons) and ``texts`` this
+  process's completions, keyed by problem index.
   """
   prompts = [encoding.prompt_text(ex) for ex in examples]
-  texts, lengths, truncated = generate(
+  texts, lengths, truncated, rows = generate(
       sample_fn, params, tok, prompts, rng, max_prompt_len=max_prompt_len,
-      batch_size=batch_size)
-  correct, fmt = score(task, texts, examples)
+      batch_size=batch_size, batch_sharding=batch_sharding)
+  correct, fmt = score(task, texts, [examples[i] for i in rows])
+  per_problem = np.stack([correct, fmt, lengths, truncated], 1)
+  if batch_sharding is not None:
+    per_problem = _gather_problems(per_problem, rows, len(examples),
+                                   batch_sharding, batch_size)
+  correct, fmt, lengths, truncated = per_problem.T
   return {"pass@1": float(correct.mean()), "format": float(fmt.mean()),
           "length": float(lengths.mean()),
           "truncated": float(truncated.mean()),
-          "num_problems": len(examples), "correct": correct, "texts": texts}
+          "num_problems": len(examples), "correct": correct,
+          "texts": dict(zip(rows.tolist(), texts))}
+
+
+def _gather_problems(local, rows, n, batch_sharding, batch_size):
+  """[n, F] per-problem values from every process's rows (host arrays)."""
+  from reasoning_jax.parallel import multihost  # pylint: disable=g-import-not-at-top
+  mine = multihost.process_rows(batch_sharding, batch_size)
+  n_batches = -(-n // batch_size)
+  full = np.zeros((n_batches, mine.stop - mine.start, local.shape[1]),
+                  np.float32)
+  idx = rows - (rows // batch_size) * batch_size - mine.start
+  full[rows // batch_size, idx] = local
+  # Rows are gathered batch by batch in the sampler's row order.
+  out = np.concatenate([
+      multihost.allgather(full[b], batch_sharding, batch_size)
+      for b in range(n_batches)], 0)
+  return out[:n]

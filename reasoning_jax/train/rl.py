@@ -14,7 +14,7 @@ policy) exists only under PPO. The reference policy is the frozen start.
 import dataclasses
 import functools
 import time
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,10 +24,10 @@ from absl import logging
 
 from reasoning_jax.data import encoding
 from reasoning_jax.models import ScalarModel
-from reasoning_jax.parallel import sharding
+from reasoning_jax.parallel import multihost, sharding
 from reasoning_jax.rl import advantages as adv_lib
 from reasoning_jax.rl import losses
-from reasoning_jax.sampling.sampler import make_sampler, positions_from_valid
+from reasoning_jax.sampling.sampler import positions_from_valid
 from reasoning_jax.train import checkpoint
 from reasoning_jax.train import evaluate as evaluate_lib
 from reasoning_jax.train import metrics as metrics_lib
@@ -47,8 +47,8 @@ class Batch(NamedTuple):
   prompt_valid: jax.Array  # [B, Pl] bool
   tokens: jax.Array  # [B, N] int32
   mask: jax.Array  # [B, N] bool, tokens that enter the loss.
-  old_logp: jax.Array  # [B, N]
-  ref_logp: jax.Array  # [B, N]
+  old_logp: jax.Array | None  # [B, N]; None: on-policy, see ``_prepare``.
+  ref_logp: jax.Array | None  # [B, N]; None when kl_beta == 0.
   adv: jax.Array  # [B] (GRPO) or [B, N] (PPO)
   old_values: jax.Array  # [B, N] (PPO; zeros under GRPO)
   returns: jax.Array  # [B, N] (PPO; zeros under GRPO)
@@ -89,16 +89,20 @@ def rl_step(state, batch: Batch, *, model, critic, tx, rc):
     logp, ent = completion_logprobs(model, params["policy"], batch.prompt,
                                     batch.prompt_valid, batch.tokens,
                                     batch.mask)
+    # The losses stop gradients through old/ref themselves; a missing one is
+    # the current policy's own log-prob (ratio 1, or KL 0 with kl_beta 0).
+    old = logp if batch.old_logp is None else batch.old_logp
+    ref = logp if batch.ref_logp is None else batch.ref_logp
     common = dict(clip_eps=rc.clip_eps, clip_eps_high=rc.clip_eps_high or None,
                   kl_beta=rc.kl_beta, reduction=rc.loss_reduction)
     if critic is None:
-      loss, m = losses.grpo_loss(logp, batch.old_logp, batch.ref_logp,
-                                 batch.adv, batch.mask, **common)
+      loss, m = losses.grpo_loss(logp, old, ref, batch.adv, batch.mask,
+                                 **common)
     else:
       values = completion_values(critic, params["critic"], batch.prompt,
                                  batch.prompt_valid, batch.tokens, batch.mask)
       loss, m = losses.ppo_loss(
-          logp, batch.old_logp, batch.ref_logp, batch.adv, batch.mask,
+          logp, old, ref, batch.adv, batch.mask,
           values, batch.old_values, batch.returns, ent,
           value_coef=rc.value_coef, value_clip=rc.value_clip,
           entropy_coef=rc.entropy_coef, **common)
@@ -152,6 +156,47 @@ def build_learner(model, params, rc, mesh, rules, seq_len: int, seed: int):
   return state, state_sh, critic, tx
 
 
+class LearnerFns(NamedTuple):
+  """The learner's jitted functions, each with explicit shardings."""
+  step: Callable  # (state, Batch) -> (state, metrics); state donated.
+  take: Callable  # (Batch, idx) -> minibatch, batch-sharded.
+  logp: Callable  # (policy params, prompt, valid, tokens, mask) -> logp, ent.
+  values: Callable | None  # (critic params, ...) -> values (PPO only).
+
+
+def make_learner_fns(model, critic, tx, rc, state_sh, batch_sh
+                     ) -> LearnerFns:
+  """Jits the RL step and the log-prob/value passes for these shardings."""
+  repl = sharding.replicated(batch_sh.mesh)
+  step = jax.jit(functools.partial(rl_step, model=model, critic=critic, tx=tx,
+                                   rc=rc),
+                 in_shardings=(state_sh, batch_sh),
+                 out_shardings=(state_sh, repl), donate_argnums=0)
+  take = jax.jit(lambda batch, idx: jax.tree.map(lambda x: x[idx], batch),
+                 in_shardings=(batch_sh, repl), out_shardings=batch_sh)
+  seq_in = (batch_sh,) * 4
+  logp = jax.jit(functools.partial(completion_logprobs, model),
+                 in_shardings=(state_sh.params["policy"], *seq_in),
+                 out_shardings=batch_sh)
+  values = None
+  if critic is not None:
+    values = jax.jit(functools.partial(completion_values, critic),
+                     in_shardings=(state_sh.params["critic"], *seq_in),
+                     out_shardings=batch_sh)
+  return LearnerFns(step, take, logp, values)
+
+
+def learn(state, ro, ref_params, fns: LearnerFns, rc, batch_sh, rng):
+  """Advantages and ``num_updates`` passes for one rollout: (state, metrics).
+
+  Metrics merge the update's means with the rollout's statistics.
+  """
+  batch, stats = _prepare(ro, state, ref_params, fns.logp, fns.values, rc,
+                          rc.algorithm, batch_sh)
+  state, m = _update(state, batch, fns.step, fns.take, rc, rng)
+  return state, {**jax.device_get(m), **stats}
+
+
 def run_rl(ctx, params):
   """The RL stage from ``params`` (the SFT policy). Returns (params, result)."""
   cfg, rc = ctx.config, ctx.config.rl
@@ -167,25 +212,17 @@ def run_rl(ctx, params):
     state = ckpt.restore(state)
     logging.info("rl: resumed from step %d", int(state.step))
 
-  batch_sh = sharding.batch_sharding(ctx.mesh, ctx.rules)
-  step_fn = jax.jit(functools.partial(rl_step, model=model, critic=critic,
-                                      tx=tx, rc=rc),
-                    in_shardings=(state_sh, batch_sh),
-                    out_shardings=(state_sh, None), donate_argnums=0)
-  logp_fn = jax.jit(functools.partial(completion_logprobs, model))
-  value_fn = (jax.jit(functools.partial(completion_values, critic))
-              if critic is not None else None)
-  sample_fn = make_sampler(model, max_new_tokens=n, top_k=rc.top_k,
-                           top_p=rc.top_p, eos_id=ctx.tok.eos_id,
-                           pad_id=ctx.tok.pad_id)
+  batch_sh = ctx.batch_sharding
+  fns = make_learner_fns(model, critic, tx, rc, state_sh, batch_sh)
+  sample_fn = ctx.sampler(top_k=rc.top_k, top_p=rc.top_p)
 
   writer = metrics_lib.MetricWriter(ctx.workdir, f"rl_{algorithm}")
   progress = metrics_lib.Progress(f"rl_{algorithm}", rc.steps,
                                   int(state.step) // _updates_per_step(rc))
 
-  def prompts(k, position):
-    base = cfg.sft.num_examples  # fresh prompts: after the SFT set.
-    return [ctx.task.example("train", base + position + i) for i in range(k)]
+  def prompts(position, start, k):
+    base = cfg.sft.num_examples + position  # fresh: after the SFT set.
+    return [ctx.task.example("train", base + start + i) for i in range(k)]
 
   rl_step_i = int(state.step) // _updates_per_step(rc)
   while rl_step_i < rc.steps:
@@ -193,18 +230,15 @@ def run_rl(ctx, params):
     rng = jax.random.fold_in(jax.random.PRNGKey(cfg.seed + 2), rl_step_i)
     ro, consumed = rollout_lib.rollout(
         ctx, state.params["policy"], sample_fn,
-        lambda k: prompts(k, position), rng, num_prompts=rc.num_prompts,
+        functools.partial(prompts, position), rng, num_prompts=rc.num_prompts,
         group_size=rc.group_size, temperature=rc.temperature, rc=rc)
     t_upd = time.perf_counter()
-    batch, stats = _prepare(ro, state, ref_params, logp_fn, value_fn, rc,
-                            algorithm)
     state = state.replace(data_position=state.data_position + consumed)
-    state, m = _update(state, batch, step_fn, rc, rng)
-    m = jax.device_get(m)
+    state, m = learn(state, ro, ref_params, fns, rc, batch_sh, rng)
     upd_s = time.perf_counter() - t_upd
     rl_step_i += 1
-    tokens = float(ro.mask.sum())
-    m.update(stats, rollout_tokens_per_s=tokens / ro.seconds,
+    tokens = m["length"] * rc.num_prompts * rc.group_size
+    m.update(rollout_tokens_per_s=tokens / ro.seconds,
              update_tokens_per_s=tokens * rc.num_updates / upd_s,
              rollout_s=ro.seconds, update_s=upd_s,
              steps_per_s=progress.rate(rl_step_i))
@@ -218,6 +252,8 @@ def run_rl(ctx, params):
                            for k in evaluate_lib.SUMMARY_KEYS})
     if rl_step_i % cfg.checkpoint.every == 0 or rl_step_i == rc.steps:
       ckpt.save(int(state.step), state)
+    ckpt.save_and_stop_if_preempted(f"rl_{algorithm}", int(state.step),
+                                    state)
   ckpt.close()
   r = ctx.evaluate(state.params["policy"])
   result = {k: r[k] for k in evaluate_lib.SUMMARY_KEYS + ("num_problems",)}
@@ -237,79 +273,97 @@ def _updates_per_step(rc) -> int:
   return rc.num_updates * _num_minibatches(rc)
 
 
-def _prepare(ro, state, ref_params, logp_fn, value_fn, rc, algorithm):
-  """Old/ref log-probs, values and advantages for a rollout (on device)."""
-  ro = trim(ro)
-  args = (ro.prompt_ids, ro.prompt_valid, ro.tokens, ro.mask)
-  old_logp, _ = logp_fn(state.params["policy"], *args)
-  ref_logp, _ = logp_fn(ref_params, *args)
+def _prepare(ro, state, ref_params, logp_fn, value_fn, rc, algorithm, sh):
+  """Old/ref log-probs, values and advantages for a rollout (on device).
+
+  ``ro`` holds this process's rows; per-row host values (rewards, lengths)
+  are gathered from all processes so that trimming, advantages and
+  statistics see the whole batch; ``sh`` is the batch sharding.
+  """
+  p, g = rc.num_prompts, rc.group_size
+  b = p * g
+  rows = multihost.process_rows(sh, b)
+  lengths = ro.mask.sum(1)
+  host = multihost.allgather(np.stack(
+      [ro.rewards, ro.correct, ro.formatted, ro.truncated, ro.think_tokens,
+       lengths, ro.prompt_valid.sum(1)], 1).astype(np.float32), sh, b)
+  rewards, correct, formatted, truncated, think, all_len, prompt_len = host.T
+  ro = trim(ro, int(prompt_len.max()), int(all_len.max()))
+  glob = functools.partial(multihost.to_global, sharding=sh, n=b)
+  args = tuple(glob(x) for x in (ro.prompt_ids, ro.prompt_valid, ro.tokens,
+                                 ro.mask))
+  # With one pass over one minibatch the update sees the sampling policy's
+  # own parameters, so its log-probs are the old ones: skip that forward.
+  old_logp = (None if _updates_per_step(rc) == 1
+              else logp_fn(state.params["policy"], *args)[0])
+  ref_logp = logp_fn(ref_params, *args)[0] if rc.kl_beta > 0 else None
   mask = ro.mask.copy()
   if rc.mask_truncated:  # DAPO overlong filtering: no loss on cut-off text.
     mask &= ~ro.truncated[:, None]
-  p, g = rc.num_prompts, rc.group_size
-  rewards_pg = ro.rewards.reshape(p, g)
-  zeros = jnp.zeros(mask.shape, jnp.float32)
+  rewards_pg = rewards.reshape(p, g)
+  zeros = jnp.zeros(mask.shape, jnp.float32)  # placeholders under GRPO.
   if algorithm == "grpo":
     adv_pg, keep = adv_lib.grpo_advantages(
         rewards_pg, std_mode=ADVANTAGES[rc.advantage],
         std_floor=rc.std_floor)
-    adv = adv_pg.reshape(-1)
-    mask &= np.asarray(keep).reshape(-1)[:, None]
-    old_values, returns = zeros, zeros
+    adv_all = np.asarray(adv_pg).reshape(-1)
+    mask &= np.asarray(keep).reshape(-1)[rows, None]
+    adv = glob(adv_all[rows])
+    old_values, returns = glob(zeros), glob(zeros)
+    adv_mean, adv_std = adv_all.mean(), adv_all.std()
+    adv_abs_max = np.abs(adv_all).max()
   else:
     old_values = value_fn(state.params["critic"], *args)
     last = np.maximum(ro.mask.sum(1) - 1, 0)
     token_r = np.zeros(mask.shape, np.float32)
     token_r[np.arange(len(last)), last] = ro.rewards  # reward at the end.
-    adv, returns = adv_lib.gae_advantages(token_r, old_values, ro.mask,
+    valid = args[3]
+    adv, returns = adv_lib.gae_advantages(glob(token_r), old_values, valid,
                                           gamma=rc.gamma, lam=rc.lam)
+    mm = valid.astype(jnp.float32)
+    mu = (adv * mm).sum() / mm.sum()
+    sd = jnp.sqrt((((adv - mu) * mm) ** 2).sum() / mm.sum())
+    adv_mean, adv_std = float(mu), float(sd)
     if rc.whiten_advantages:  # normalise over the batch's valid tokens.
-      mm = jnp.asarray(ro.mask, jnp.float32)
-      mu = (adv * mm).sum() / mm.sum()
-      sd = jnp.sqrt((((adv - mu) * mm) ** 2).sum() / mm.sum())
       adv = (adv - mu) / (sd + 1e-6) * mm
-  batch = Batch(ro.prompt_ids, ro.prompt_valid, ro.tokens, mask, old_logp,
-                ref_logp, adv, old_values, returns)
-  adv_np = np.asarray(adv)
-  valid = np.asarray(ro.mask)
-  lengths = valid.sum(1)
+    adv_abs_max = float(jnp.abs(adv).max())
+  batch = Batch(*args[:3], glob(mask), old_logp, ref_logp, adv, old_values,
+                returns)
   stats = {
-      "reward_mean": ro.rewards.mean(), "reward_std": ro.rewards.std(),
-      "accuracy": ro.correct.mean(), "format_rate": ro.formatted.mean(),
-      "length": lengths.mean(), "think_tokens": ro.think_tokens.mean(),
-      "answer_tokens": (lengths - ro.think_tokens).mean(),
-      "truncation_rate": ro.truncated.mean(),
+      "reward_mean": rewards.mean(), "reward_std": rewards.std(),
+      "accuracy": correct.mean(), "format_rate": formatted.mean(),
+      "length": all_len.mean(), "think_tokens": think.mean(),
+      "answer_tokens": (all_len - think).mean(),
+      "truncation_rate": truncated.mean(),
       "degenerate_groups": (rewards_pg.std(1) == 0).mean(),
-      "adv_mean": adv_np[valid].mean() if adv_np.ndim == 2 else adv_np.mean(),
-      "adv_std": adv_np[valid].std() if adv_np.ndim == 2 else adv_np.std(),
-      "adv_abs_max": np.abs(adv_np).max(), "draws": ro.draws,
+      "adv_mean": adv_mean, "adv_std": adv_std, "adv_abs_max": adv_abs_max,
+      "draws": ro.draws,
   }
   return batch, stats
 
 
-def trim(ro: rollout_lib.Rollout) -> rollout_lib.Rollout:
+def trim(ro: rollout_lib.Rollout, prompt_len: int, completion_len: int
+         ) -> rollout_lib.Rollout:
   """Drops all-padding columns: prompt slots to a multiple of 8, completion
-  slots to a multiple of 16. Few distinct shapes, so few compilations, and
-  the learner's passes cost what the text needs, not the sampling budget.
+  slots to a multiple of 16, from the longest prompt and completion of the
+  whole batch. Few distinct shapes, so few compilations, and the learner's
+  passes cost what the text needs, not the sampling budget.
   """
-  pl = encoding.round_up(int(ro.prompt_valid.sum(1).max()), 8,
-                         ro.prompt_ids.shape[1])
-  n = encoding.round_up(int(ro.mask.sum(1).max()), 16, ro.tokens.shape[1])
+  pl = encoding.round_up(prompt_len, 8, ro.prompt_ids.shape[1])
+  n = encoding.round_up(completion_len, 16, ro.tokens.shape[1])
   return dataclasses.replace(ro, prompt_ids=ro.prompt_ids[:, -pl:],
                              prompt_valid=ro.prompt_valid[:, -pl:],
                              tokens=ro.tokens[:, :n], mask=ro.mask[:, :n])
 
 
-def _update(state, batch: Batch, step_fn, rc, rng):
+def _update(state, batch: Batch, step_fn, take_fn, rc, rng):
   """``num_updates`` passes of shuffled minibatches; mean metrics."""
   b = batch.tokens.shape[0]
   mb = min(rc.minibatch_size, b)
   all_m = []
   for epoch in range(rc.num_updates):
-    perm = np.asarray(jax.random.permutation(jax.random.fold_in(rng, epoch),
-                                             b))
+    perm = jax.random.permutation(jax.random.fold_in(rng, epoch), b)
     for s in range(0, b - mb + 1, mb):
-      idx = perm[s:s + mb]
-      state, m = step_fn(state, jax.tree.map(lambda x: x[idx], batch))
+      state, m = step_fn(state, take_fn(batch, perm[s:s + mb]))
       all_m.append(m)
   return state, jax.tree.map(lambda *xs: jnp.mean(jnp.stack(xs)), *all_m)

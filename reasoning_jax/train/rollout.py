@@ -2,7 +2,9 @@
 
 Dimensions: P prompts, G samples per prompt, B = P*G sequences
 (group-contiguous: rows g*... of one prompt are adjacent), Pl prompt slots,
-N new tokens.
+N new tokens. In a multi-process run each process encodes, decodes and
+scores only its own rows (whole groups); the sampler runs on the global
+batch.
 
 Rewards read text, so they run on the host after one device→host copy per
 rollout, never under jit. With dynamic sampling (DAPO, Yu et al. 2025) groups
@@ -23,6 +25,7 @@ from reasoning_jax.train import evaluate
 
 @dataclasses.dataclass
 class Rollout:
+  """This process's rows of one rollout (all rows with one process)."""
   prompt_ids: np.ndarray  # [B, Pl] int32, left-padded.
   prompt_valid: np.ndarray  # [B, Pl] bool
   tokens: np.ndarray  # [B, N] int32 completions, pad after the stop.
@@ -71,37 +74,50 @@ def rollout(ctx, params, sample_fn, prompt_fn, rng, *, num_prompts: int,
             group_size: int, temperature: float, rc) -> tuple[Rollout, int]:
   """Samples and scores one batch of groups.
 
-  ``prompt_fn(k)`` returns the next k problems (the caller's data stream).
-  Returns (rollout, prompts consumed).
+  ``prompt_fn(start, k)`` returns problems ``start .. start+k-1`` of the
+  caller's stream (from where this step begins); each process asks only for
+  its own groups. Returns (this process's rollout rows, prompts consumed).
   """
+  from reasoning_jax.parallel import multihost  # pylint: disable=g-import-not-at-top
   t0 = time.perf_counter()
-  pl = ctx.config.data.max_prompt_len
+  pl, b = ctx.config.data.max_prompt_len, num_prompts * group_size
+  rows = multihost.process_rows(ctx.batch_sharding, b)
+  if rows.start % group_size or rows.stop % group_size:
+    raise ValueError(f"each process must hold whole groups: rows {rows} of "
+                     f"{b} with group_size={group_size}; change the mesh or "
+                     "rl.num_prompts")
+  mine = slice(rows.start // group_size, rows.stop // group_size)
+  n_local = mine.stop - mine.start
   kept, draws, consumed = [], 0, 0
   while True:
     draws += 1
-    examples = prompt_fn(num_prompts)
+    examples = prompt_fn(consumed + mine.start, n_local)
     consumed += num_prompts
     texts = [encoding.prompt_text(e) for e in examples]
     ids, valid = encoding.encode_prompts(ctx.tok, texts, pl)
     ids, valid = (np.repeat(ids, group_size, 0),
                   np.repeat(valid, group_size, 0))
     rng, key = jax.random.split(rng)
-    out = jax.device_get(sample_fn(params, ids, valid, key, temperature))
+    out = sample_fn(params, multihost.to_global(ids, ctx.batch_sharding, b),
+                    multihost.to_global(valid, ctx.batch_sharding, b), key,
+                    temperature)
+    out = type(out)(*(multihost.local_rows(x) for x in out))
     scored = _score(ctx, examples, out, group_size, rc)
     fields = (ids, valid, out.tokens, out.mask) + scored
     spread = group_has_spread(scored[0], group_size)
-    for p in range(num_prompts):
+    for p in range(n_local):
       if not rc.dynamic_sampling or spread[p]:
         sl = slice(p * group_size, (p + 1) * group_size)
         kept.append(tuple(f[sl] for f in fields))
-    if (not rc.dynamic_sampling or len(kept) >= num_prompts
-        or draws >= rc.max_draws):
+    # Every process samples the same number of times (it is a collective).
+    if (not rc.dynamic_sampling or draws >= rc.max_draws
+        or multihost.all_processes(len(kept) >= n_local)):
       break
   if not kept:  # no group had spread: train on the last draw (no signal).
     kept = [tuple(f[p * group_size:(p + 1) * group_size] for f in fields)
-            for p in range(num_prompts)]
-  while len(kept) < num_prompts:  # out of draws: repeat kept groups.
-    kept += kept[:num_prompts - len(kept)]
-  cols = [np.concatenate(c, 0) for c in zip(*kept[:num_prompts])]
+            for p in range(n_local)]
+  while len(kept) < n_local:  # out of draws: repeat kept groups.
+    kept += kept[:n_local - len(kept)]
+  cols = [np.concatenate(c, 0) for c in zip(*kept[:n_local])]
   return Rollout(*cols, draws=draws,
                  seconds=time.perf_counter() - t0), consumed

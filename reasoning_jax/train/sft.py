@@ -21,7 +21,7 @@ from reasoning_jax.data import encoding
 from reasoning_jax.data.tokenizer import PAD_ID
 from reasoning_jax.models import CausalLM
 from reasoning_jax.sampling.sampler import positions_from_valid
-from reasoning_jax.parallel import sharding
+from reasoning_jax.parallel import multihost
 from reasoning_jax.train import checkpoint
 from reasoning_jax.train import evaluate as evaluate_lib
 from reasoning_jax.train import metrics as metrics_lib
@@ -119,7 +119,8 @@ def run_sft(ctx, params=None):
   if ckpt.latest_step() is not None:
     state = ckpt.restore(state)
     logging.info("sft: resumed from step %d", int(state.step))
-  batch_sh = sharding.batch_sharding(ctx.mesh, ctx.rules)
+  batch_sh = ctx.batch_sharding
+  rows = multihost.process_rows(batch_sh, c.batch_size)  # this process's.
   step_fn = make_sft_step(ctx.model, tx, state_sh, batch_sh)
 
   writer = metrics_lib.MetricWriter(workdir, "sft")
@@ -127,8 +128,10 @@ def run_sft(ctx, params=None):
   t_start = time.perf_counter()
   while int(state.step) < c.steps:
     idx = batch_indices(int(state.data_position), c.batch_size,
-                        c.num_examples, cfg.seed)
-    state, m = step_fn(state, ids[idx], mask[idx])
+                        c.num_examples, cfg.seed)[rows]
+    state, m = step_fn(state, *(multihost.to_global(x[idx], batch_sh,
+                                                    c.batch_size)
+                                for x in (ids, mask)))
     step = int(state.step)
     if step % cfg.log_every == 0 or step == c.steps:
       m = jax.device_get(m)
@@ -141,6 +144,7 @@ def run_sft(ctx, params=None):
                            for k in evaluate_lib.SUMMARY_KEYS})
     if step % cfg.checkpoint.every == 0 or step == c.steps:
       ckpt.save(step, state)
+    ckpt.save_and_stop_if_preempted("sft", step, state)
   train_seconds = time.perf_counter() - t_start
   ckpt.close()
   r = ctx.evaluate(state.params)

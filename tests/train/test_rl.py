@@ -47,7 +47,7 @@ def test_trim_keeps_logprobs_of_valid_tokens():
   mask = np.arange(40)[None] < lengths[:, None]  # completions of <= 7 tokens.
   ro = rollout_lib.Rollout(ids, valid, out.tokens, mask, *[None] * 5,
                            draws=1, seconds=0.0)
-  small = rl.trim(ro)
+  small = rl.trim(ro, int(valid.sum(1).max()), int(lengths.max()))
   assert small.prompt_ids.shape[1] == 8 and small.tokens.shape[1] == 16
   full, _ = rl.completion_logprobs(CausalLM(TINY), params, ids, valid,
                                    out.tokens, mask)
@@ -85,17 +85,14 @@ def test_short_run_raises_a_trivially_learnable_reward(algorithm):
   """Reward = fraction of even ids among generated tokens (workload.json)."""
   rc = _rc(algorithm)
   model = CausalLM(TINY)
-  state, _, critic, tx = rl.build_learner(
-      model, init_params(TINY), rc,
-      sharding.make_mesh({"data": -1, "fsdp": 1, "tensor": 1}),
-      base_config().logical_axis_rules, 6 + N, seed=0)
+  mesh = sharding.make_mesh({"data": -1, "fsdp": 1, "tensor": 1})
+  rules = base_config().logical_axis_rules
+  state, state_sh, critic, tx = rl.build_learner(
+      model, init_params(TINY), rc, mesh, rules, 6 + N, seed=0)
   assert (critic is None) == (algorithm == "grpo")
+  sh = sharding.batch_sharding(mesh, rules)
+  fns = rl.make_learner_fns(model, critic, tx, rc, state_sh, sh)
   ref = jax.tree.map(lambda x: x.copy(), state.params["policy"])
-  step_fn = jax.jit(lambda s, b: rl.rl_step(s, b, model=model, critic=critic,
-                                            tx=tx, rc=rc))
-  logp_fn = jax.jit(lambda p, *a: rl.completion_logprobs(model, p, *a))
-  value_fn = None if critic is None else jax.jit(
-      lambda p, *a: rl.completion_values(critic, p, *a))
   sample = make_sampler(model, max_new_tokens=N, eos_id=-1)
   ids, valid = _prompts()
   means = []
@@ -107,7 +104,6 @@ def test_short_run_raises_a_trivially_learnable_reward(algorithm):
         ids, valid, out.tokens, out.mask, reward.astype(np.float32),
         reward, reward, np.zeros(len(ids), bool),
         np.zeros(len(ids), np.int32), draws=1, seconds=1.0)
-    batch, _ = rl._prepare(ro, state, ref, logp_fn, value_fn, rc, algorithm)
-    state, m = rl._update(state, batch, step_fn, rc, jax.random.PRNGKey(i))
+    state, _ = rl.learn(state, ro, ref, fns, rc, sh, jax.random.PRNGKey(i))
     means.append(reward.mean())
   assert np.mean(means[-5:]) > np.mean(means[:5]) + 0.15, means

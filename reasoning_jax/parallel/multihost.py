@@ -1,0 +1,122 @@
+"""Multi-controller JAX: one process per host, each feeding its own rows.
+
+Every process runs the same program. Batches are *global* ``jax.Array``s
+sharded over the mesh's batch axes; a process builds its part from
+process-local host data (``to_global``), reads its rows of an output back
+(``local_rows``), and gets a small host array from every process with
+``allgather`` (rewards, verdicts: text is scored where it was sampled). With
+one process these are plain ``device_put`` / ``np.asarray``.
+"""
+
+import os
+
+import jax
+import numpy as np
+from absl import logging
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+
+def initialize(coordinator_address: str = "", num_processes: int = 0,
+               process_id: int = -1, *, timeout_s: int = 300) -> bool:
+  """``jax.distributed.initialize`` when this is a multi-process run.
+
+  Explicit ``coordinator_address`` / ``num_processes`` / ``process_id``
+  (e.g. several processes on one machine) win; otherwise a multi-host Cloud
+  TPU slice is detected from its environment (``TPU_WORKER_HOSTNAMES`` lists
+  more than one worker) and JAX finds the rest itself. Must run before any
+  other JAX call. Returns whether it initialised.
+  """
+  if coordinator_address or num_processes > 1:
+    if not (coordinator_address and num_processes > 0 and process_id >= 0):
+      raise ValueError(
+          "multi-process run needs all of --coordinator_address, "
+          f"--num_processes and --process_id; got {coordinator_address!r}, "
+          f"{num_processes}, {process_id}")
+    if process_id >= num_processes:
+      raise ValueError(f"--process_id={process_id} must be < "
+                       f"--num_processes={num_processes}")
+    jax.distributed.initialize(coordinator_address=coordinator_address,
+                               num_processes=num_processes,
+                               process_id=process_id,
+                               initialization_timeout=timeout_s)
+    return True
+  hosts = [h for h in os.environ.get("TPU_WORKER_HOSTNAMES", "").split(",")
+           if h]
+  if len(hosts) > 1:
+    jax.distributed.initialize()
+    logging.info("jax.distributed: process %d of %d on a %d-host TPU slice",
+                 jax.process_index(), jax.process_count(), len(hosts))
+    return True
+  return False
+
+
+def process_rows(sharding: NamedSharding, n: int) -> slice:
+  """The rows ``[start, stop)`` of an ``[n, ...]`` batch this process feeds.
+
+  With the batch split over processes these are disjoint blocks; a process
+  whose devices all hold the same rows feeds all of them.
+  """
+  starts, stops = set(), set()
+  for idx in sharding.addressable_devices_indices_map((n,)).values():
+    s = idx[0]
+    starts.add(s.start or 0)
+    stops.add(n if s.stop is None else s.stop)
+  lo, hi = min(starts), max(stops)
+  return slice(lo, hi)
+
+
+def to_global(local: np.ndarray, sharding: NamedSharding, n: int
+              ) -> jax.Array:
+  """A global ``[n, ...]`` array from this process's rows ``process_rows``."""
+  local = np.asarray(local)
+  rows = process_rows(sharding, n)
+  if local.shape[0] != rows.stop - rows.start:
+    raise ValueError(f"process {jax.process_index()} feeds rows {rows} of "
+                     f"{n} but got {local.shape[0]}")
+  if jax.process_count() == 1:
+    return jax.device_put(local, sharding)
+  return jax.make_array_from_process_local_data(sharding, local,
+                                                (n, *local.shape[1:]))
+
+
+def local_rows(x: jax.Array) -> np.ndarray:
+  """This process's rows (``process_rows``) of a batch-sharded array."""
+  if x.is_fully_addressable:
+    n = x.shape[0]
+    rows = process_rows(x.sharding, n) if isinstance(
+        x.sharding, NamedSharding) else slice(0, n)
+    return np.asarray(x)[rows]
+  pieces = {}
+  for shard in x.addressable_shards:
+    s = shard.index[0] if shard.index else slice(None)
+    pieces.setdefault(s.start or 0, np.asarray(shard.data))
+  return np.concatenate([pieces[k] for k in sorted(pieces)], 0)
+
+
+def allgather(local: np.ndarray, sharding: NamedSharding, n: int
+              ) -> np.ndarray:
+  """The whole ``[n, ...]`` host array, assembled from every process's rows."""
+  if jax.process_count() == 1:
+    return np.asarray(local)
+  g = to_global(local, sharding, n)
+  full = jax.jit(lambda x: x, out_shardings=NamedSharding(sharding.mesh,
+                                                          P()))(g)
+  return np.asarray(full)
+
+
+def _flags(flag: bool) -> np.ndarray:
+  if jax.process_count() == 1:
+    return np.asarray([flag])
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return np.asarray(multihost_utils.process_allgather(
+      np.asarray([flag], np.int32)))
+
+
+def all_processes(flag: bool) -> bool:
+  """True when ``flag`` is True on every process (a collective)."""
+  return bool(np.all(_flags(flag)))
+
+
+def any_process(flag: bool) -> bool:
+  """True when ``flag`` is True on some process (a collective)."""
+  return bool(np.any(_flags(flag)))

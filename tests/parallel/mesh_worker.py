@@ -1,0 +1,213 @@
+"""One SFT, GRPO and PPO step and one sampler call on several meshes.
+
+Run as a script (it sets 8 simulated CPU devices before JAX starts):
+
+  python tests/parallel/mesh_worker.py [--timing]
+
+Prints one JSON line: for each (mode, mesh) the loss, the largest absolute
+difference of the updated parameters and of the loss from the same step on
+a single device, and compile / step seconds. ``test_mesh.py`` checks the
+differences; ``--timing`` adds repeated steps for the issue's cost table.
+"""
+
+import json
+import os
+import sys
+import time
+
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                           " --xla_force_host_platform_device_count=8")
+
+import jax  # pylint: disable=g-import-not-at-top
+import numpy as np
+
+from reasoning_jax.config import base_config
+from reasoning_jax.models import CausalLM, ModelConfig
+from reasoning_jax.parallel import sharding
+from reasoning_jax.sampling.sampler import make_sampler
+from reasoning_jax.train import optim, rl, sft
+from reasoning_jax.train import rollout as rollout_lib
+from reasoning_jax.train import state as state_lib
+
+# Every sharded dim divides by 4: heads, kv heads, mlp, vocab, embed.
+CFG = ModelConfig(vocab_size=64, d_model=32, n_layers=2, n_heads=4,
+                  n_kv_heads=4, head_dim=8, d_ff=64)
+MESHES = [(1, 1, 1), (8, 1, 1), (2, 2, 2), (1, 2, 4)]
+P, G, PL, N = 4, 4, 8, 12  # prompts, group size, prompt slots, new tokens.
+RULES = base_config().logical_axis_rules
+
+
+def _mesh(shape):
+  devices = jax.devices()[:int(np.prod(shape))]
+  return sharding.make_mesh(dict(zip(sharding.MESH_AXES, shape)), devices)
+
+
+def _params():
+  toks = np.ones((1, PL + N), np.int32)
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+  return nn.unbox(CausalLM(CFG).init(jax.random.PRNGKey(0), toks, toks,
+                                     toks > 0)["params"])
+
+
+def _rollout():
+  """A fixed synthetic rollout: ragged prompts and completions, rewards."""
+  rs = np.random.RandomState(0)
+  b = P * G
+  plen = np.repeat(rs.randint(3, PL + 1, P), G)
+  valid = np.arange(PL)[None] >= (PL - plen)[:, None]
+  ids = np.where(valid, rs.randint(4, CFG.vocab_size, (b, PL)), 0)
+  lengths = rs.randint(2, N + 1, b)
+  mask = np.arange(N)[None] < lengths[:, None]
+  tokens = np.where(mask, rs.randint(4, CFG.vocab_size, (b, N)), 0)
+  rewards = rs.randint(0, 2, b).astype(np.float32)
+  return rollout_lib.Rollout(
+      ids.astype(np.int32), valid, tokens.astype(np.int32), mask, rewards,
+      rewards, np.ones(b, np.float32), np.zeros(b, bool),
+      np.minimum(lengths, 3).astype(np.int32), draws=1, seconds=1.0)
+
+
+def rl_step(algorithm, shape, repeats):
+  mesh = _mesh(shape)
+  rc = base_config().rl
+  rc.update(algorithm=algorithm, num_prompts=P, group_size=G,
+            minibatch_size=P * G // 2, num_updates=1, learning_rate=1e-3,
+            critic_lr=1e-3, kl_beta=0.04)
+  state, state_sh, critic, tx = rl.build_learner(
+      CausalLM(CFG), _params(), rc, mesh, RULES, PL + N, seed=0)
+  ref = jax.tree.map(lambda x: x.copy(), state.params["policy"])
+  sh = sharding.batch_sharding(mesh, RULES)
+  fns = rl.make_learner_fns(CausalLM(CFG), critic, tx, rc, state_sh, sh)
+  ro = _rollout()
+  t0 = time.perf_counter()
+  state, m = rl.learn(state, ro, ref, fns, rc, sh, jax.random.PRNGKey(1))
+  first = time.perf_counter() - t0
+  out = (float(m["loss"]), jax.device_get(state.params))
+  times = []
+  for i in range(repeats):
+    t0 = time.perf_counter()
+    state, m = rl.learn(state, ro, ref, fns, rc, sh, jax.random.PRNGKey(2))
+    jax.block_until_ready(state.params)
+    times.append(time.perf_counter() - t0)
+  return out, first, times
+
+
+def _sft_setup(shape):
+  """(state, sft step fn, batch sharding, ids, mask) on a mesh."""
+  mesh = _mesh(shape)
+  tx = optim.make_optimizer(learning_rate=1e-3, total_steps=10,
+                            warmup_steps=0, weight_decay=0.01, b1=0.9,
+                            b2=0.95, max_grad_norm=1.0, schedule="constant")
+  model = CausalLM(CFG)
+  state, state_sh = state_lib.create_state(
+      lambda k: model.init(k, np.ones((1, 8), np.int32),
+                           np.ones((1, 8), np.int32),
+                           np.ones((1, 8), bool))["params"],
+      tx, jax.random.PRNGKey(0), mesh, RULES, params=_params())
+  sh = sharding.batch_sharding(mesh, RULES)
+  step = sft.make_sft_step(model, tx, state_sh, sh)
+  ro = _rollout()
+  ids = np.concatenate([ro.prompt_ids, ro.tokens], 1)
+  mask = np.concatenate([np.zeros_like(ro.prompt_valid), ro.mask], 1)
+  return state, step, sh, ids, mask
+
+
+def restore_on_another_mesh(workdir):
+  """Two SFT steps on (8,1,1), save; restore on (1,2,4) and (2,2,2); one
+  more step there vs one more step on the original mesh."""
+  from reasoning_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
+  state, step, sh, ids, mask = _sft_setup((8, 1, 1))
+  for _ in range(2):
+    state, _ = step(state, jax.device_put(ids, sh), jax.device_put(mask, sh))
+  ckpt = checkpoint.Checkpointer(workdir, "sft")
+  ckpt.save(2, state)
+  ckpt.close()
+  saved = jax.device_get(state)
+  state, _ = step(state, jax.device_put(ids, sh), jax.device_put(mask, sh))
+  want = jax.device_get(state.params)
+  out = []
+  for shape in [(1, 2, 4), (2, 2, 2)]:
+    fresh, step2, sh2, _, _ = _sft_setup(shape)
+    ckpt = checkpoint.Checkpointer(workdir, "sft")
+    restored = ckpt.restore(fresh)
+    ckpt.close()
+    exact = all(np.array_equal(a, b) for a, b in zip(
+        jax.tree.leaves(jax.device_get(restored)), jax.tree.leaves(saved)))
+    on_new_mesh = {str(x.sharding.spec) for x in jax.tree.leaves(
+        restored.params)} == {str(x.sharding.spec) for x in jax.tree.leaves(
+            fresh.params)}
+    restored, _ = step2(restored, jax.device_put(ids, sh2),
+                        jax.device_put(mask, sh2))
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(
+        jax.tree.leaves(jax.device_get(restored.params)),
+        jax.tree.leaves(want)))
+    out.append({"mode": "restore", "mesh": list(shape), "exact": exact,
+                "on_new_mesh": on_new_mesh, "step": int(restored.step),
+                "param_diff": diff})
+  return out
+
+
+def sft_step(shape, repeats):
+  state, step, sh, ids, mask = _sft_setup(shape)
+  t0 = time.perf_counter()
+  state, m = step(state, jax.device_put(ids, sh), jax.device_put(mask, sh))
+  out = (float(m["loss"]), jax.device_get(state.params))
+  first = time.perf_counter() - t0
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    state, m = step(state, jax.device_put(ids, sh), jax.device_put(mask, sh))
+    jax.block_until_ready(state.params)
+    times.append(time.perf_counter() - t0)
+  return out, first, times
+
+
+def sample(shape, repeats):
+  mesh = _mesh(shape)
+  boxed = jax.eval_shape(lambda x: CausalLM(CFG).init(
+      jax.random.PRNGKey(0), x, x, x > 0)["params"],
+                         jax.ShapeDtypeStruct((1, 8), np.int32))
+  p_sh = sharding.logical_shardings(boxed, mesh, RULES)
+  fn = make_sampler(CausalLM(CFG), max_new_tokens=N, eos_id=-1, mesh=mesh,
+                    rules=RULES, param_shardings=p_sh)
+  params = jax.device_put(_params(), p_sh)
+  ro = _rollout()
+  args = (params, ro.prompt_ids, ro.prompt_valid, jax.random.PRNGKey(3), 1.0)
+  t0 = time.perf_counter()
+  out = jax.device_get(fn(*args))
+  first = time.perf_counter() - t0
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - t0)
+  # "loss": mean log-prob of the sampled tokens; "params": the tokens.
+  return (float(out.logprobs.sum()), {"tokens": out.tokens}), first, times
+
+
+def main():
+  repeats = 5 if "--timing" in sys.argv else 0
+  modes = {"sft": sft_step, "grpo": lambda s, r: rl_step("grpo", s, r),
+           "ppo": lambda s, r: rl_step("ppo", s, r), "sample": sample}
+  report = []
+  for mode, fn in modes.items():
+    ref = None
+    for shape in MESHES:
+      (loss, params), first, times = fn(shape, repeats)
+      if ref is None:
+        ref = (loss, params)
+      diffs = jax.tree.leaves(jax.tree.map(
+          lambda a, b: float(np.max(np.abs(np.asarray(a, np.float64) - b))),
+          params, ref[1]))
+      report.append({
+          "mode": mode, "mesh": list(shape), "loss": loss,
+          "loss_diff": abs(loss - ref[0]), "param_diff": max(diffs),
+          "first_call_s": first,
+          "step_s": float(np.median(times)) if times else None})
+  import tempfile  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as d:
+    report += restore_on_another_mesh(d)
+  print(json.dumps(report))
+
+
+if __name__ == "__main__":
+  main()

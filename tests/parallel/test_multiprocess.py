@@ -1,0 +1,66 @@
+"""Two real OS processes with ``jax.distributed`` on localhost (gloo CPU
+collectives) run the smoke pipeline and log what one process logs alone."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+
+from reasoning_jax.train.metrics import read_metrics
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def _cmd(workdir, *extra):
+  return [sys.executable, "-m", "reasoning_jax.main",
+          "--config=configs/default.py:smoke", f"--workdir={workdir}",
+          "--config.rl.steps=3", *extra]
+
+
+def test_two_processes_match_one(tmp_path):
+  root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  single = subprocess.run(_cmd(tmp_path / "one"), cwd=root, env=env,
+                          capture_output=True, text=True, timeout=600)
+  assert single.returncode == 0, single.stderr[-3000:]
+
+  port = _free_port()
+  procs = [subprocess.Popen(
+      _cmd(tmp_path / "two", f"--coordinator_address=127.0.0.1:{port}",
+           "--num_processes=2", f"--process_id={i}"),
+      cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      text=True) for i in range(2)]
+  try:
+    outs = [p.communicate(timeout=600) for p in procs]
+  finally:
+    for p in procs:
+      p.kill()
+  for p, (_, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  assert "'rl'" in outs[0][0] and "'rl'" not in outs[1][0]  # only process 0.
+
+  one = json.loads((tmp_path / "one" / "summary.json").read_text())
+  two = json.loads((tmp_path / "two" / "summary.json").read_text())
+  for stage in ("sft", "rl"):
+    assert one[stage]["pass@1"] == two[stage]["pass@1"]
+    assert one[stage]["length"] == two[stage]["length"]
+  for stage in ("sft", "rl_grpo"):
+    a, b = read_metrics(tmp_path / "one", stage), read_metrics(
+        tmp_path / "two", stage)
+    assert [m["step"] for m in a] == [m["step"] for m in b]
+    for ma, mb in zip(a, b):
+      for k in ("loss", "reward_mean", "accuracy", "kl", "entropy",
+                "grad_norm", "length"):
+        if k in ma:  # float32 sums in another order across two devices.
+          np.testing.assert_allclose(mb[k], ma[k], rtol=2e-4, atol=1e-6,
+                                     err_msg=f"{stage} step {ma['step']} {k}")
+  # Both processes wrote their shards of the same orbax checkpoints.
+  assert sorted(os.listdir(tmp_path / "two" / "checkpoints" / "rl_grpo")) \
+      == sorted(os.listdir(tmp_path / "one" / "checkpoints" / "rl_grpo"))
