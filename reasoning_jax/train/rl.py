@@ -344,13 +344,12 @@ def _prepare(ro, state, ref_params, logp_fn, value_fn, rc, algorithm, sh):
 
 def trim(ro: rollout_lib.Rollout, prompt_len: int, completion_len: int
          ) -> rollout_lib.Rollout:
-  """Drops all-padding columns: prompt slots to a multiple of 8, completion
-  slots to a multiple of 16, from the longest prompt and completion of the
-  whole batch. Few distinct shapes, so few compilations, and the learner's
+  """Drops all-padding columns: prompt and completion slots to multiples of
+  8, from the longest prompt and completion of the whole batch. Few distinct shapes, so few compilations, and the learner's
   passes cost what the text needs, not the sampling budget.
   """
   pl = encoding.round_up(prompt_len, 8, ro.prompt_ids.shape[1])
-  n = encoding.round_up(completion_len, 16, ro.tokens.shape[1])
+  n = encoding.round_up(completion_len, 8, ro.tokens.shape[1])
   return dataclasses.replace(ro, prompt_ids=ro.prompt_ids[:, -pl:],
                              prompt_valid=ro.prompt_valid[:, -pl:],
                              tokens=ro.tokens[:, :n], mask=ro.mask[:, :n])

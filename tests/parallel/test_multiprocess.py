@@ -58,8 +58,10 @@ def test_two_processes_match_one(tmp_path):
     for ma, mb in zip(a, b):
       for k in ("loss", "reward_mean", "accuracy", "kl", "entropy",
                 "grad_norm", "length"):
-        if k in ma:  # float32 sums in another order across two devices.
-          np.testing.assert_allclose(mb[k], ma[k], rtol=2e-4, atol=1e-6,
+        if k in ma:  # float32 sums in another order across two devices;
+          # grad_norm is ~1e-5 noise when every group is degenerate.
+          atol = 1e-4 if k == "grad_norm" else 1e-5
+          np.testing.assert_allclose(mb[k], ma[k], rtol=2e-4, atol=atol,
                                      err_msg=f"{stage} step {ma['step']} {k}")
   # Both processes wrote their shards of the same orbax checkpoints.
   assert sorted(os.listdir(tmp_path / "two" / "checkpoints" / "rl_grpo")) \

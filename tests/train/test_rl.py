@@ -48,7 +48,7 @@ def test_trim_keeps_logprobs_of_valid_tokens():
   ro = rollout_lib.Rollout(ids, valid, out.tokens, mask, *[None] * 5,
                            draws=1, seconds=0.0)
   small = rl.trim(ro, int(valid.sum(1).max()), int(lengths.max()))
-  assert small.prompt_ids.shape[1] == 8 and small.tokens.shape[1] == 16
+  assert small.prompt_ids.shape[1] == 8 and small.tokens.shape[1] == 8
   full, _ = rl.completion_logprobs(CausalLM(TINY), params, ids, valid,
                                    out.tokens, mask)
   cut, _ = rl.completion_logprobs(CausalLM(TINY), params, small.prompt_ids,
