@@ -16,10 +16,13 @@ import os
 from absl import app, flags
 from ml_collections import config_flags
 
+from reasoning_jax.parallel import multihost
+
 config_flags.DEFINE_config_file("config", "configs/default.py",
                                 "Path to a configs/*.py file.",
                                 lock_config=True)
 flags.DEFINE_string("workdir", "runs/compare", "Output directory.")
+multihost.define_flags()
 
 ALGORITHMS = ("grpo", "ppo")
 
@@ -53,6 +56,9 @@ def compare(config, workdir: str) -> dict:
     }
   g, p = (out["runs"][a]["params_plus_optimizer_bytes"] for a in ALGORITHMS)
   out["grpo_over_ppo_memory"] = g / p
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.process_index():  # only process 0 writes.
+    return out
   with open(os.path.join(workdir, "compare.json"), "w") as f:
     json.dump(out, f, indent=2)
   with open(os.path.join(workdir, "compare.md"), "w") as f:
@@ -110,9 +116,12 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from reasoning_jax.train import metrics  # pylint: disable=g-import-not-at-top
+  multihost.initialize_from_flags()
   metrics.setup_logging()
   out = compare(flags.FLAGS.config, flags.FLAGS.workdir)
-  print(_table(out))
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.process_index() == 0:
+    print(_table(out))
 
 
 if __name__ == "__main__":

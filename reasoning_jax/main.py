@@ -13,14 +13,13 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
+from reasoning_jax.parallel import multihost
+
 config_flags.DEFINE_config_file("config", "configs/default.py",
                                 "Path to a configs/*.py file.",
                                 lock_config=True)
 flags.DEFINE_string("workdir", "runs/default", "Output directory.")
-flags.DEFINE_string("coordinator_address", "",
-                    "host:port of process 0, for a multi-process run.")
-flags.DEFINE_integer("num_processes", 0, "Processes in a multi-process run.")
-flags.DEFINE_integer("process_id", -1, "This process's index (0-based).")
+multihost.define_flags()
 
 
 def main(argv):
@@ -28,13 +27,8 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from reasoning_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.parallel import multihost  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import checkpoint, metrics  # pylint: disable=g-import-not-at-top
-  f = flags.FLAGS
-  try:
-    multihost.initialize(f.coordinator_address, f.num_processes, f.process_id)
-  except ValueError as e:
-    sys.exit(f"error: {e}")
+  multihost.initialize_from_flags()
   metrics.setup_logging()
   checkpoint.install_sigterm_handler()
   try:

@@ -16,6 +16,29 @@ from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 
+def define_flags():
+  """``--coordinator_address``, ``--num_processes``, ``--process_id`` (once
+  per program, for every entrypoint)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  if "coordinator_address" in flags.FLAGS:
+    return
+  flags.DEFINE_string("coordinator_address", "",
+                      "host:port of process 0, for a multi-process run.")
+  flags.DEFINE_integer("num_processes", 0, "Processes in a multi-process run.")
+  flags.DEFINE_integer("process_id", -1, "This process's index (0-based).")
+
+
+def initialize_from_flags() -> bool:
+  """``initialize`` with the ``define_flags`` values; exits on bad values."""
+  import sys  # pylint: disable=g-import-not-at-top
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  f = flags.FLAGS
+  try:
+    return initialize(f.coordinator_address, f.num_processes, f.process_id)
+  except ValueError as e:
+    sys.exit(f"error: {e}")
+
+
 def initialize(coordinator_address: str = "", num_processes: int = 0,
                process_id: int = -1, *, timeout_s: int = 300) -> bool:
   """``jax.distributed.initialize`` when this is a multi-process run.
