@@ -28,10 +28,6 @@ def get_config(arg: str | None = None):
               learning_rate=1e-5, b1=0.9, b2=0.999, weight_decay=0.0,
               max_grad_norm=0.0, clip_eps=0.2, kl_beta=0.04,
               loss_reduction="seq_mean", advantage="grpo")
-  c.bench = dict(warmup_reps=1, timed_reps=7, prompt_seed=1234,
-                 peak_flops=0.0,  # 0: measure a float32 matmul.
-                 algorithms="grpo,ppo", rollout_batch=0,  # 0: P * G.
-                 notes="")
   for v in (arg.split(",") if arg else []):
     if v == "qwen05b":
       c.model.update(vocab_size=151_936, d_model=896, n_layers=24,

@@ -52,6 +52,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval = dict(num_problems=1024, batch_size=256, every=100,
                 periodic_problems=256)
   c.checkpoint = dict(every=100, keep=2)
+  # reasoning_jax.bench: repetitions, workload prompt seed, device peak FLOP/s
+  # (0: measure a matmul), algorithms, rollout batch (0: P * G).
+  c.bench = dict(warmup_reps=1, timed_reps=7, prompt_seed=1234,
+                 peak_flops=0.0, algorithms="grpo,ppo", rollout_batch=0,
+                 notes="")
   c.log_every = 20
 
   c.mesh = dict(data=-1, fsdp=1, tensor=1)

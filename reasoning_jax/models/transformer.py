@@ -12,7 +12,9 @@ Every parameter carries logical axis names (vocab, embed, heads, kv_heads,
 head_dim, mlp); a rules table in the config maps them onto mesh axes.
 
 The cache is a plain pytree passed in and returned (no mutable collections):
-``KVCache(k, v, valid)`` with one ``[B, S, K, Dh]`` pair per layer. A call with
+``KVCache(k, v, valid)`` with one ``[B, K, S, Dh]`` pair per layer (heads
+before slots, the layout the score matmuls read, so decoding never
+transposes the cache). A call with
 a cache writes its T new keys at slot ``index`` and lets query t attend to every
 valid slot ``<= index + t``; that single rule covers prefill and decoding.
 """
@@ -56,15 +58,15 @@ class ModelConfig:
 
 
 class KVCache(NamedTuple):
-  k: tuple[jax.Array, ...]  # per layer [B, S, K, Dh]
-  v: tuple[jax.Array, ...]  # per layer [B, S, K, Dh]
+  k: tuple[jax.Array, ...]  # per layer [B, K, S, Dh]
+  v: tuple[jax.Array, ...]  # per layer [B, K, S, Dh]
   valid: jax.Array  # [B, S] bool, slot holds a real (non-pad) token.
   index: jax.Array  # [] int32, next slot to write.
 
 
 def init_cache(cfg: ModelConfig, batch: int, slots: int) -> KVCache:
   """An empty cache of ``slots`` positions for ``batch`` sequences."""
-  shape = (batch, slots, cfg.n_kv_heads, cfg.head_dim)
+  shape = (batch, cfg.n_kv_heads, slots, cfg.head_dim)
   zeros = tuple(jnp.zeros(shape, cfg.compute_dtype)
                 for _ in range(cfg.n_layers))
   return KVCache(k=zeros, v=zeros, valid=jnp.zeros((batch, slots), bool),
@@ -128,26 +130,25 @@ class Attention(nn.Module):
     kk = rope(proj("k_proj", k, ("kv_heads", "head_dim")), positions,
               cfg.rope_theta)
     vv = proj("v_proj", k, ("kv_heads", "head_dim"))
+    kk, vv = kk.transpose(0, 2, 1, 3), vv.transpose(0, 2, 1, 3)  # [B,K,T,Dh]
     if kv is not None:  # write the new keys into the cache at `index`.
       kk = jax.lax.dynamic_update_slice_in_dim(kv[0], kk.astype(kv[0].dtype),
-                                               index, axis=1)
+                                               index, axis=2)
       vv = jax.lax.dynamic_update_slice_in_dim(kv[1], vv.astype(kv[1].dtype),
-                                               index, axis=1)
-    b, t, s = x.shape[0], x.shape[1], kk.shape[1]
+                                               index, axis=2)
+    b, t, s = x.shape[0], x.shape[1], kk.shape[2]
     g = h // k
     # Fold the G query heads of each KV head into the query axis so each
     # score matmul is one plain batched GEMM ([B*K] x [G*T, Dh] x [Dh, S]).
     qg = q.reshape(b, t, k, g, dh).transpose(0, 2, 3, 1, 4).reshape(
         b, k, g * t, dh)
-    logits = jnp.einsum("bkqh,bksh->bkqs", qg,
-                        kk.astype(dt).transpose(0, 2, 1, 3))
+    logits = jnp.einsum("bkqh,bksh->bkqs", qg, kk.astype(dt))
     logits = logits.astype(jnp.float32).reshape(b, k, g, t, s)
     logits = logits / jnp.sqrt(jnp.float32(dh))
     big_neg = jnp.finfo(jnp.float32).min
     logits = jnp.where(mask_bts[:, None, None], logits, big_neg)
     probs = jax.nn.softmax(logits, axis=-1).astype(dt).reshape(b, k, g * t, s)
-    out = jnp.einsum("bkqs,bksh->bkqh", probs,
-                     vv.astype(dt).transpose(0, 2, 1, 3))
+    out = jnp.einsum("bkqs,bksh->bkqh", probs, vv.astype(dt))
     out = out.reshape(b, k, g, t, dh).transpose(0, 3, 1, 2, 4).reshape(
         b, t, h, dh)
     wo = _param(self, "o_proj", cfg, (h, dh, d), ("heads", "head_dim", "embed"))

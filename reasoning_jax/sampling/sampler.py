@@ -151,7 +151,7 @@ def make_sampler(model: CausalLM, *, max_new_tokens: int, greedy: bool = False,
   if mesh is not None:
     from reasoning_jax.parallel import sharding  # pylint: disable=g-import-not-at-top
     batch_sh = sharding.batch_sharding(mesh, rules)
-    kv_sh = sharding.named(mesh, rules, ("batch", None, "kv_heads",
+    kv_sh = sharding.named(mesh, rules, ("batch", "kv_heads", None,
                                          "head_dim"))
     repl = sharding.replicated(mesh)
     cache_sh = KVCache(k=(kv_sh,) * model.cfg.n_layers,

@@ -1,0 +1,330 @@
+r"""Benchmark: rollout tokens/s, GRPO / PPO step split, compile, memory, MFU.
+
+  python -m reasoning_jax.bench --config=configs/bench.py --workdir=runs/bench
+
+Runs the workload of ``configs/bench.py`` (by default the standard
+``peers-standard-v1``: a random-init policy, P prompts × G samples with a
+fixed number of new tokens, reward = fraction of even ids) through the same
+jitted sampler and learner the RL stage uses. After ``bench.warmup_reps``
+untimed repetitions it reports medians over ``bench.timed_reps``:
+
+- ``rollout``: sampler wall time and new tokens/s;
+- ``grpo`` / ``ppo``: the full step split into rollout, log-prob passes
+  (reference; plus values under PPO; the old-policy pass is skipped on the
+  on-policy first pass) with advantages, and the update;
+- compile seconds of each jitted function (ahead-of-time ``lower().compile()``);
+- parameters + optimizer-state bytes per algorithm (critic included);
+- model FLOPs (matmuls + attention, from the config), achieved FLOP/s and MFU
+  against ``bench.peak_flops`` or, when 0, a measured float32 matmul peak.
+
+Writes ``bench.json`` in the workdir and appends a row to ``--table``
+(``BENCHMARKS.md``) with device, versions, date and commit.
+"""
+
+import datetime
+import json
+import os
+import subprocess
+import time
+
+from absl import app, flags
+from ml_collections import config_flags
+
+config_flags.DEFINE_config_file("config", "configs/bench.py",
+                                "Path to a configs/*.py file with a bench "
+                                "section.", lock_config=True)
+flags.DEFINE_string("workdir", "runs/bench", "Output directory.")
+flags.DEFINE_string("table", "BENCHMARKS.md",
+                    "Markdown table the result row is appended to ('' = no).")
+
+
+def model_flops_per_token(m, context: float) -> float:
+  """Forward FLOPs for one token attending to ``context`` positions.
+
+  2 × (every matmul weight: q, k, v, o, gate, up, down, LM head) plus the
+  attention scores and weighted values, 4 × heads × head_dim × context per
+  layer. Embedding lookups, norms and softmax are not counted.
+  """
+  per_layer = (m.d_model * m.n_heads * m.head_dim * 2  # q and o.
+               + m.d_model * m.n_kv_heads * m.head_dim * 2  # k and v.
+               + 3 * m.d_model * m.d_ff)
+  matmul = m.n_layers * per_layer + m.d_model * m.vocab_size
+  attention = m.n_layers * 4 * m.n_heads * m.head_dim * context
+  return 2.0 * matmul + attention
+
+
+def rollout_flops(m, batch: int, prompt_len: int, new_tokens: int) -> float:
+  """Prefill of ``prompt_len`` plus ``new_tokens`` decode steps, causal."""
+  prefill = prompt_len * model_flops_per_token(m, (prompt_len + 1) / 2)
+  decode = sum(model_flops_per_token(m, prompt_len + t + 1)
+               for t in range(new_tokens))
+  return batch * (prefill + decode)
+
+
+def train_flops(m, batch: int, seq_len: int, *, forwards: int,
+                backwards: int) -> float:
+  """``forwards`` forward passes (a backward pass counts as two)."""
+  per_seq = seq_len * model_flops_per_token(m, (seq_len + 1) / 2)
+  return batch * per_seq * (forwards + 2 * backwards)
+
+
+def measure_peak_flops(n: int = 1024, reps: int = 5) -> dict:
+  """Float32 ``n``×``n`` matmul FLOP/s with numpy and with XLA (best of)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  a = np.random.RandomState(0).randn(n, n).astype(np.float32)
+  out = {}
+  t = []
+  for _ in range(reps):
+    t0 = time.perf_counter()
+    a @ a
+    t.append(time.perf_counter() - t0)
+  out["numpy"] = 2 * n ** 3 / min(t)
+  f = jax.jit(lambda x: x @ x)
+  x = jnp.asarray(a)
+  f(x).block_until_ready()
+  t = []
+  for _ in range(reps):
+    t0 = time.perf_counter()
+    f(x).block_until_ready()
+    t.append(time.perf_counter() - t0)
+  out["xla"] = 2 * n ** 3 / min(t)
+  return out
+
+
+def _median_time(fn, warmup: int, reps: int) -> tuple[float, list[float]]:
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  for _ in range(warmup):
+    fn()
+  times = []
+  for _ in range(reps):
+    t0 = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t0)
+  return float(np.median(times)), times
+
+
+def _compile_seconds(jitted, *args) -> float:
+  """Trace + lower + compile time, with JAX's in-memory caches emptied."""
+  import jax  # pylint: disable=g-import-not-at-top
+  jax.clear_caches()
+  t0 = time.perf_counter()
+  jitted.lower(*args).compile()
+  return time.perf_counter() - t0
+
+
+def run(config, workdir: str) -> dict:
+  """Runs the benchmark described by ``config`` and returns the report."""
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  from reasoning_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.models import CausalLM, ModelConfig  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.parallel import sharding  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.sampling.sampler import make_sampler  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import rl, state as state_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import rollout as rollout_lib  # pylint: disable=g-import-not-at-top
+
+  config_lib.validate(config)
+  b_cfg, rc, m = config.bench, config.rl, config.model
+  mesh = sharding.make_mesh(config.mesh)
+  rules = config.logical_axis_rules
+  model = CausalLM(ModelConfig(**m.to_dict()))
+  pl, n = config.data.max_prompt_len, config.data.max_new_tokens
+  p, g = rc.num_prompts, rc.group_size
+  b = p * g
+  warm, reps = b_cfg.warmup_reps, b_cfg.timed_reps
+  report = {"config": {k: config[k].to_dict() for k in ("model", "data")},
+            "rl": {k: rc[k] for k in ("num_prompts", "group_size",
+                                      "temperature", "learning_rate",
+                                      "clip_eps", "kl_beta")},
+            "compile_s": {}}
+
+  # Workload prompts: ids in [3, vocab), prompt i repeated G times.
+  prompts = np.random.default_rng(b_cfg.prompt_seed).integers(
+      3, m.vocab_size, size=(p, pl)).astype(np.int32)
+  ids = np.repeat(prompts, g, 0)
+  valid = np.ones_like(ids, bool)
+
+  dummy = np.ones((1, pl + n), np.int32)
+  params = nn.unbox(jax.jit(lambda k: model.init(k, dummy, dummy, dummy > 0)[
+      "params"])(jax.random.PRNGKey(0)))
+  n_params = sum(x.size for x in jax.tree.leaves(params))
+  report["params"] = int(n_params)
+  boxed = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), dummy,
+                                            dummy, dummy > 0)["params"])
+  p_sh = sharding.logical_shardings(boxed, mesh, rules)
+  batch_sh = sharding.batch_sharding(mesh, rules)
+  params = jax.device_put(params, p_sh)
+  # eos -1: never stops, exactly n new tokens per sequence.
+  sample_fn = make_sampler(model, max_new_tokens=n, eos_id=-1,
+                           mesh=mesh, rules=rules, param_shardings=p_sh)
+
+  # --- Rollout alone (optionally at a larger batch). ---
+  rb = b_cfg.rollout_batch or b
+  r_ids = np.resize(ids, (rb, pl))
+  r_args = (params, jax.device_put(r_ids, batch_sh),
+            jax.device_put(np.ones_like(r_ids, bool), batch_sh),
+            jax.random.PRNGKey(1), rc.temperature)
+  report["compile_s"]["sampler"] = _compile_seconds(sample_fn, *r_args)
+  med, times = _median_time(
+      lambda: jax.block_until_ready(sample_fn(*r_args)), warm, reps)
+  r_flops = rollout_flops(m, rb, pl, n)
+  report["rollout"] = {"batch": rb, "seconds": med, "times": times,
+                       "new_tokens_per_s": rb * n / med,
+                       "model_flops": r_flops, "flops_per_s": r_flops / med}
+
+  def make_rollout(policy, key):
+    out = jax.device_get(sample_fn(policy, ids, valid, key, rc.temperature))
+    reward = ((out.tokens % 2 == 0) & out.mask).sum(1) / out.mask.sum(1)
+    reward = reward.astype(np.float32)
+    return rollout_lib.Rollout(
+        ids, valid, out.tokens, out.mask, reward, reward, reward,
+        np.zeros(b, bool), np.zeros(b, np.int32), draws=1, seconds=0.0)
+
+  # --- Full steps. ---
+  report["steps"] = {}
+  for alg in [a for a in b_cfg.algorithms.split(",") if a]:
+    with config.unlocked():
+      config.rl.algorithm = alg
+    rc = config.rl
+    state, state_sh, critic, tx = rl.build_learner(
+        model, params, rc, mesh, rules, pl + n, config.seed)
+    ref = jax.tree.map(lambda x: x.copy(), state.params["policy"])
+    fns = rl.make_learner_fns(model, critic, tx, rc, state_sh, batch_sh)
+    report["memory_bytes_" + alg] = state_lib.tree_bytes(
+        (state.params, state.opt_state))
+    ro = make_rollout(state.params["policy"], jax.random.PRNGKey(2))
+    batch, _ = rl._prepare(ro, state, ref, fns.logp, fns.values, rc, alg,  # pylint: disable=protected-access
+                           batch_sh)
+    report["compile_s"][f"{alg}_logprob"] = _compile_seconds(
+        fns.logp, ref, *batch[:3], batch.mask)
+    report["compile_s"][f"{alg}_step"] = _compile_seconds(
+        fns.step, state, batch)
+    parts = {"rollout": [], "logprobs": [], "update": [], "total": []}
+    for i in range(warm + reps):
+      t0 = time.perf_counter()
+      ro = make_rollout(state.params["policy"], jax.random.PRNGKey(10 + i))
+      t1 = time.perf_counter()
+      batch, _ = rl._prepare(ro, state, ref, fns.logp, fns.values, rc, alg,  # pylint: disable=protected-access
+                             batch_sh)
+      jax.block_until_ready(batch)
+      t2 = time.perf_counter()
+      state, metrics = rl._update(state, batch, fns.step, fns.take, rc,  # pylint: disable=protected-access
+                                  jax.random.PRNGKey(i))
+      jax.block_until_ready((state, metrics))
+      t3 = time.perf_counter()
+      if i >= warm:
+        for k, v in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
+          parts[k].append(v)
+    seq = pl + n
+    fwd = 1 + (1 if alg == "ppo" else 0)  # reference (+ values).
+    passes = fwd + rc.num_updates * (2 if alg == "ppo" else 1)
+    bwd = rc.num_updates * (2 if alg == "ppo" else 1)  # policy (+ critic).
+    t_flops = train_flops(m, b, seq, forwards=passes, backwards=bwd)
+    med = {k: float(np.median(v)) for k, v in parts.items()}
+    report["steps"][alg] = {
+        **{f"{k}_s": v for k, v in med.items()},
+        "learner_model_flops": t_flops,
+        "learner_flops_per_s": t_flops / (med["logprobs"] + med["update"]),
+        "final_loss": float(metrics["loss"])}
+  if "grpo" in report["steps"] and "ppo" in report["steps"]:
+    report["grpo_over_ppo_memory"] = (report["memory_bytes_grpo"]
+                                      / report["memory_bytes_ppo"])
+
+  # --- Peak and MFU. ---
+  if b_cfg.peak_flops > 0:
+    peak, peak_src = float(b_cfg.peak_flops), "config"
+  else:
+    measured = measure_peak_flops()
+    peak, peak_src = max(measured.values()), f"measured {measured}"
+  report["peak_flops"], report["peak_source"] = peak, peak_src
+  report["rollout"]["mfu"] = report["rollout"]["flops_per_s"] / peak
+  for s in report["steps"].values():
+    s["learner_mfu"] = s["learner_flops_per_s"] / peak
+  report["device"] = (f"{jax.device_count()} x {jax.devices()[0].device_kind}"
+                      f" ({jax.default_backend()})")
+  report["versions"] = _versions()
+  report["date"] = datetime.date.today().isoformat()
+  report["commit"] = _commit()
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "bench.json"), "w") as f:
+      json.dump(report, f, indent=2)
+  return report
+
+
+def _versions() -> str:
+  import importlib.metadata as md  # pylint: disable=g-import-not-at-top
+  out = []
+  for pkg in ("jax", "jaxlib", "flax", "optax"):
+    try:
+      out.append(f"{pkg} {md.version(pkg)}")
+    except md.PackageNotFoundError:
+      pass
+  return ", ".join(out)
+
+
+def _commit() -> str:
+  try:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True, timeout=10,
+                          check=True).stdout.strip()
+  except (OSError, subprocess.SubprocessError):
+    return "unknown"
+
+
+HEADER = ("| date | commit | device | versions | workload | rollout tok/s "
+          "(s) | GRPO step s (rollout / logp / update) | PPO step s | "
+          "compile s (sampler / GRPO step) | GRPO/PPO memory | MFU rollout / "
+          "GRPO learner | notes |\n|---|---|---|---|---|---|---|---|---|---|"
+          "---|---|\n")
+
+
+def table_row(r: dict, workload: str, notes: str = "") -> str:
+  s = r["steps"]
+  g = s.get("grpo", {})
+  pp = s.get("ppo", {})
+
+  def f(x, fmt="{:.2f}"):
+    return fmt.format(x) if x is not None else "–"
+  return (
+      f"| {r['date']} | {r['commit']} | {r['device']} | {r['versions']} | "
+      f"{workload} | {r['rollout']['new_tokens_per_s']:,.0f} "
+      f"({r['rollout']['seconds']:.2f}) | "
+      f"{f(g.get('total_s'))} ({f(g.get('rollout_s'))} / "
+      f"{f(g.get('logprobs_s'))} / {f(g.get('update_s'))}) | "
+      f"{f(pp.get('total_s'))} | "
+      f"{r['compile_s']['sampler']:.1f} / "
+      f"{f(r['compile_s'].get('grpo_step'), '{:.1f}')} | "
+      f"{f(r.get('grpo_over_ppo_memory'))} | "
+      f"{r['rollout']['mfu']:.1%} / {f(g.get('learner_mfu'), '{:.1%}')} | "
+      f"{notes} |\n")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  from reasoning_jax.train import metrics  # pylint: disable=g-import-not-at-top
+  metrics.setup_logging()
+  config = flags.FLAGS.config
+  report = run(config, flags.FLAGS.workdir)
+  workload = os.path.basename(
+      config_flags.get_config_filename(flags.FLAGS["config"]))
+  row = table_row(report, workload, config.bench.notes)
+  print(HEADER + row, end="")
+  table = flags.FLAGS.table
+  if table:
+    new = not os.path.exists(table)
+    with open(table, "a", encoding="utf-8") as f:
+      if new:
+        f.write("# Benchmarks\n\nRows appended by `python -m "
+                "reasoning_jax.bench`; see its docstring for what each "
+                "column measures.\n\n" + HEADER)
+      f.write(row)
+
+
+if __name__ == "__main__":
+  app.run(main)
