@@ -32,6 +32,7 @@ def compare(config, workdir: str) -> dict:
   from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import metrics, rl, sft, state  # pylint: disable=g-import-not-at-top
   ctx = pipeline.build_context(config, workdir)
+  workdir = ctx.logdir  # reports, metrics and plots (local).
   params, sft_result = sft.run_sft(ctx, None)
   sft_correct = sft_result.pop("correct")
   ref_bytes = state.tree_bytes(params)

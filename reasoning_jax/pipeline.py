@@ -29,11 +29,17 @@ from reasoning_jax.train import evaluate as evaluate_lib
 class Context:
   """What every stage of one run shares."""
   config: ml_collections.ConfigDict
-  workdir: str
+  workdir: str  # checkpoints (may be remote, e.g. gs://; all processes).
   mesh: jax.sharding.Mesh
   tok: tokenizer.Tokenizer
   task: tasks.Task
   model: CausalLM
+
+  @property
+  def logdir(self) -> str:
+    """Where process 0 writes metrics, TensorBoard, reports and the
+    tokenizer cache: the workdir, or ``runs/<name>`` when it is remote."""
+    return local_dir(self.workdir)
 
   @property
   def rules(self):
@@ -81,12 +87,20 @@ class Context:
         batch_sharding=self.batch_sharding)
 
 
+def local_dir(workdir: str) -> str:
+  """``workdir`` itself, or ``runs/<last part>`` for a remote (``x://``) one."""
+  if "://" not in workdir:
+    return workdir
+  return os.path.join("runs", workdir.rstrip("/").rsplit("/", 1)[-1])
+
+
 def build_context(config, workdir: str) -> Context:
   config_lib.validate(config)
   mesh = sharding.make_mesh(config.mesh)
   tok = tokenizer.get_tokenizer(
       config.tokenizer.path,
-      config.tokenizer.cache_dir or os.path.join(workdir, "tokenizer"),
+      config.tokenizer.cache_dir or os.path.join(local_dir(workdir),
+                                                 "tokenizer"),
       [t for t in config.tokenizer.tasks.split(",") if t],
       seed=config.task.seed, vocab_size=config.tokenizer.vocab_size)
   if tok.vocab_size > config.model.vocab_size:
@@ -116,7 +130,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     logging.info("stage %s done: %s", stage, result)
   summary["wall_seconds"] = time.perf_counter() - t0
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
+    with open(os.path.join(ctx.logdir, "summary.json"), "w") as f:
       json.dump(summary, f, indent=2)
   return summary
 

@@ -53,6 +53,22 @@ def filter_logits(logits_bv, *, top_k: int = 0, top_p: float = 1.0):
   return logits_bv
 
 
+def sample_categorical(key, logits_bv):
+  """One draw per row from softmax(logits) by inverting the CDF.
+
+  With u ~ U(0, 1] per row and c_i = Σ_{j<=i} p_j the token is the first i
+  with c_i >= u · c_V: one uniform per row instead of the V Gumbel variates
+  of ``jax.random.categorical`` (on CPU those random bits cost more than the
+  rest of a decode step's sampling), and a token of probability 0 (a -inf
+  logit) is never drawn.
+  """
+  b, _ = logits_bv.shape
+  p = jax.nn.softmax(logits_bv.astype(jnp.float32), axis=-1)
+  cdf = jnp.cumsum(p, axis=-1)
+  u = 1.0 - jax.random.uniform(key, (b, 1), jnp.float32)  # (0, 1].
+  return jnp.sum(cdf < u * cdf[:, -1:], axis=-1).astype(jnp.int32)
+
+
 def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
            temperature=1.0, *, max_new_tokens: int, greedy: bool = False,
            top_k: int = 0, top_p: float = 1.0, eos_id: int = 2,
@@ -102,7 +118,7 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
     if greedy:
       return jnp.argmax(logits_bv, axis=-1).astype(jnp.int32)
     scaled = filter_logits(logits_bv / temperature, top_k=top_k, top_p=top_p)
-    return jax.random.categorical(key, scaled, axis=-1).astype(jnp.int32)
+    return sample_categorical(key, scaled)
 
   def body(c: Carry) -> Carry:
     rng, key = jax.random.split(c.rng)

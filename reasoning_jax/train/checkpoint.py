@@ -48,7 +48,9 @@ class Checkpointer:
   """Keeps the last ``keep`` saves of one training stage."""
 
   def __init__(self, workdir: str, stage: str, keep: int = 3):
-    path = os.path.abspath(os.path.join(workdir, "checkpoints", stage))
+    path = os.path.join(workdir, "checkpoints", stage)
+    if "://" not in path:  # gs://... goes to orbax as is.
+      path = os.path.abspath(path)
     self.manager = ocp.CheckpointManager(
         path, options=ocp.CheckpointManagerOptions(max_to_keep=keep,
                                                    create=True))

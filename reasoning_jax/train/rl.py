@@ -216,7 +216,7 @@ def run_rl(ctx, params):
   fns = make_learner_fns(model, critic, tx, rc, state_sh, batch_sh)
   sample_fn = ctx.sampler(top_k=rc.top_k, top_p=rc.top_p)
 
-  writer = metrics_lib.MetricWriter(ctx.workdir, f"rl_{algorithm}")
+  writer = metrics_lib.MetricWriter(ctx.logdir, f"rl_{algorithm}")
   progress = metrics_lib.Progress(f"rl_{algorithm}", rc.steps,
                                   int(state.step) // _updates_per_step(rc))
 

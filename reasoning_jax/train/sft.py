@@ -123,7 +123,7 @@ def run_sft(ctx, params=None):
   rows = multihost.process_rows(batch_sh, c.batch_size)  # this process's.
   step_fn = make_sft_step(ctx.model, tx, state_sh, batch_sh)
 
-  writer = metrics_lib.MetricWriter(workdir, "sft")
+  writer = metrics_lib.MetricWriter(ctx.logdir, "sft")
   progress = metrics_lib.Progress("sft", c.steps, int(state.step))
   t_start = time.perf_counter()
   while int(state.step) < c.steps:
