@@ -160,7 +160,8 @@ def run(config, workdir: str) -> dict:
   params = jax.device_put(params, p_sh)
   # eos -1: never stops, exactly n new tokens per sequence.
   sample_fn = make_sampler(model, max_new_tokens=n, eos_id=-1,
-                           mesh=mesh, rules=rules, param_shardings=p_sh)
+                           group_size=g, mesh=mesh, rules=rules,
+                           param_shardings=p_sh)
 
   # --- Rollout alone (optionally at a larger batch). ---
   rb = b_cfg.rollout_batch or b

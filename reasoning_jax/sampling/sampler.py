@@ -73,7 +73,7 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
            temperature=1.0, *, max_new_tokens: int, greedy: bool = False,
            top_k: int = 0, top_p: float = 1.0, eos_id: int = 2,
            stop_ids: Sequence[int] = (), pad_id: int = 0,
-           cache_sharding=None) -> SampleOutput:
+           group_size: int = 1, cache_sharding=None) -> SampleOutput:
   """Samples ``max_new_tokens`` continuations of left-padded prompts.
 
   Args:
@@ -84,11 +84,16 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
     rng: PRNG key; the same key gives the same output.
     temperature: softmax temperature (traced, > 0) unless ``greedy``.
     max_new_tokens, greedy, top_k, top_p, eos_id, stop_ids, pad_id: static.
+    group_size: G > 1 promises that rows ``g*G .. g*G+G-1`` hold the same
+      prompt (GRPO groups): the prompt is prefilled once per group and its
+      cache and last logits are repeated G times (prefix sharing); the
+      output is the same as with G = 1.
     cache_sharding: optional ``KVCache`` of shardings to pin the cache to
       (batch over the data axes, kv heads over ``tensor``).
   """
   b, p = prompt_bp.shape
   assert prompt_valid_bp.shape == (b, p), (prompt_valid_bp.shape, (b, p))
+  assert b % group_size == 0, (b, group_size)
   n = max_new_tokens
   stops = jnp.asarray(sorted({eos_id, *stop_ids}), jnp.int32)
   n_prompt = jnp.sum(prompt_valid_bp, axis=-1).astype(jnp.int32)  # [B]
@@ -99,11 +104,15 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
     return jax.tree.map(jax.lax.with_sharding_constraint, cache,
                         cache_sharding)
 
-  cache = pin(init_cache(model.cfg, b, p + n))
   variables = {"params": params}
+  first = prompt_bp[::group_size], prompt_valid_bp[::group_size]
   logits, _, cache = model.apply(
-      variables, prompt_bp, positions_from_valid(prompt_valid_bp),
-      prompt_valid_bp, cache)
+      variables, first[0], positions_from_valid(first[1]), first[1],
+      init_cache(model.cfg, b // group_size, p + n))
+  if group_size > 1:
+    logits, cache = jax.tree.map(
+        lambda x: jnp.repeat(x, group_size, axis=0) if x.ndim else x,
+        (logits, cache))
   cache = pin(cache)
 
   class Carry(NamedTuple):
@@ -154,7 +163,8 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
 def make_sampler(model: CausalLM, *, max_new_tokens: int, greedy: bool = False,
                  top_k: int = 0, top_p: float = 1.0, eos_id: int = 2,
                  stop_ids: Sequence[int] = (), pad_id: int = 0,
-                 mesh=None, rules=None, param_shardings=None
+                 group_size: int = 1, mesh=None, rules=None,
+                 param_shardings=None
                  ) -> Callable[..., SampleOutput]:
   """Jitted ``fn(params, prompt_bp, prompt_valid_bp, rng, temperature)``.
 
@@ -176,7 +186,8 @@ def make_sampler(model: CausalLM, *, max_new_tokens: int, greedy: bool = False,
   fn = functools.partial(sample, model, max_new_tokens=max_new_tokens,
                          greedy=greedy, top_k=top_k, top_p=top_p,
                          eos_id=eos_id, stop_ids=tuple(stop_ids),
-                         pad_id=pad_id, cache_sharding=cache_sh)
+                         pad_id=pad_id, group_size=group_size,
+                         cache_sharding=cache_sh)
   if mesh is None:
     return jax.jit(fn)
   return jax.jit(fn, in_shardings=(param_shardings, batch_sh, batch_sh, repl,

@@ -214,7 +214,8 @@ def run_rl(ctx, params):
 
   batch_sh = ctx.batch_sharding
   fns = make_learner_fns(model, critic, tx, rc, state_sh, batch_sh)
-  sample_fn = ctx.sampler(top_k=rc.top_k, top_p=rc.top_p)
+  sample_fn = ctx.sampler(top_k=rc.top_k, top_p=rc.top_p,
+                          group_size=rc.group_size)  # prefix sharing.
 
   writer = metrics_lib.MetricWriter(ctx.logdir, f"rl_{algorithm}")
   progress = metrics_lib.Progress(f"rl_{algorithm}", rc.steps,

@@ -145,3 +145,18 @@ def test_sample_categorical_frequencies_match_softmax():
     # sigma <= sqrt(0.25 / 4000) = 0.008; zero-probability ids never drawn.
     np.testing.assert_allclose(freq, p[row], atol=0.03)
     assert freq[p[row] == 0].sum() == 0
+
+
+def test_prefix_sharing_gives_the_unshared_output(params):
+  """group_size=G prefills each group's prompt once; same tokens/log-probs."""
+  ids, valid = _prompts()
+  ids, valid = np.repeat(ids, 4, 0), np.repeat(valid, 4, 0)
+  kw = dict(max_new_tokens=N, eos_id=2)
+  want = make_sampler(CausalLM(TINY), **kw)(params, ids, valid,
+                                            jax.random.PRNGKey(3), 1.0)
+  got = make_sampler(CausalLM(TINY), group_size=4, **kw)(
+      params, ids, valid, jax.random.PRNGKey(3), 1.0)
+  np.testing.assert_array_equal(got.tokens, want.tokens)
+  np.testing.assert_array_equal(got.mask, want.mask)
+  np.testing.assert_allclose(got.logprobs, want.logprobs, atol=1e-5)
+  assert len(set(map(tuple, np.asarray(got.tokens)))) > 3  # samples differ.
