@@ -30,12 +30,16 @@ import time
 from absl import app, flags
 from ml_collections import config_flags
 
-config_flags.DEFINE_config_file("config", "configs/bench.py",
-                                "Path to a configs/*.py file with a bench "
-                                "section.", lock_config=True)
-flags.DEFINE_string("workdir", "runs/bench", "Output directory.")
-flags.DEFINE_string("table", "BENCHMARKS.md",
-                    "Markdown table the result row is appended to ('' = no).")
+
+
+def _define_flags():
+  """Only when run as a program: importing the module defines no flags."""
+  config_flags.DEFINE_config_file("config", "configs/bench.py",
+                                  "Path to a configs/*.py file with a bench "
+                                  "section.", lock_config=True)
+  flags.DEFINE_string("workdir", "runs/bench", "Output directory.")
+  flags.DEFINE_string("table", "BENCHMARKS.md", "Markdown table the result "
+                      "row is appended to ('' = none).")
 
 
 def model_flops_per_token(m, context: float) -> float:
@@ -328,4 +332,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)
