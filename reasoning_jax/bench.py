@@ -155,11 +155,8 @@ def run(config, workdir: str) -> dict:
   dummy = np.ones((1, pl + n), np.int32)
   params = nn.unbox(jax.jit(lambda k: model.init(k, dummy, dummy, dummy > 0)[
       "params"])(jax.random.PRNGKey(0)))
-  n_params = sum(x.size for x in jax.tree.leaves(params))
-  report["params"] = int(n_params)
-  boxed = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), dummy,
-                                            dummy, dummy > 0)["params"])
-  p_sh = sharding.logical_shardings(boxed, mesh, rules)
+  report["params"] = state_lib.param_count(params)
+  p_sh = sharding.param_shardings(model, mesh, rules)
   batch_sh = sharding.batch_sharding(mesh, rules)
   params = jax.device_put(params, p_sh)
   # eos -1: never stops, exactly n new tokens per sequence.
@@ -202,8 +199,7 @@ def run(config, workdir: str) -> dict:
     report["memory_bytes_" + alg] = state_lib.tree_bytes(
         (state.params, state.opt_state))
     ro = make_rollout(state.params["policy"], jax.random.PRNGKey(2))
-    batch, _ = rl._prepare(ro, state, ref, fns.logp, fns.values, rc, alg,  # pylint: disable=protected-access
-                           batch_sh)
+    batch, _ = rl._prepare(ro, state, ref, fns, rc, batch_sh)  # pylint: disable=protected-access
     report["compile_s"][f"{alg}_logprob"] = _compile_seconds(
         fns.logp, ref, *batch[:3], batch.mask)
     report["compile_s"][f"{alg}_step"] = _compile_seconds(
@@ -213,8 +209,7 @@ def run(config, workdir: str) -> dict:
       t0 = time.perf_counter()
       ro = make_rollout(state.params["policy"], jax.random.PRNGKey(10 + i))
       t1 = time.perf_counter()
-      batch, _ = rl._prepare(ro, state, ref, fns.logp, fns.values, rc, alg,  # pylint: disable=protected-access
-                             batch_sh)
+      batch, _ = rl._prepare(ro, state, ref, fns, rc, batch_sh)  # pylint: disable=protected-access
       jax.block_until_ready(batch)
       t2 = time.perf_counter()
       state, metrics = rl._update(state, batch, fns.step, fns.take, rc,  # pylint: disable=protected-access

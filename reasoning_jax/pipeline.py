@@ -52,11 +52,7 @@ class Context:
   @functools.cached_property
   def param_shardings(self):
     """Shardings of the policy's parameters, from their logical axes."""
-    dummy = jax.ShapeDtypeStruct((1, 8), jax.numpy.int32)
-    boxed = jax.eval_shape(
-        lambda x: self.model.init(jax.random.PRNGKey(0), x, x, x > 0)[
-            "params"], dummy)
-    return sharding.logical_shardings(boxed, self.mesh, self.rules)
+    return sharding.param_shardings(self.model, self.mesh, self.rules)
 
   def sampler(self, **kwargs):
     """``make_sampler`` for the policy, with this run's shardings."""

@@ -52,6 +52,17 @@ def logical_shardings(boxed_tree, mesh: Mesh, rules):
   return nn.logical_to_mesh_sharding(specs, mesh, [tuple(r) for r in rules])
 
 
+def param_shardings(model, mesh: Mesh, rules):
+  """Shardings of ``model``'s parameters from their logical axes (abstract
+  init: nothing is allocated). Any module called as (tokens, positions,
+  valid) works: the policy or a scalar head."""
+  dummy = jax.ShapeDtypeStruct((1, 8), np.int32)
+  boxed = jax.eval_shape(
+      lambda x: model.init(jax.random.PRNGKey(0), x, x, x > 0)["params"],
+      dummy)
+  return logical_shardings(boxed, mesh, rules)
+
+
 def batch_sharding(mesh: Mesh, rules) -> NamedSharding:
   """Leading (batch) dim over the mesh axes the ``batch`` rule names; the
   remaining dims (any number) replicated."""

@@ -191,8 +191,7 @@ def learn(state, ro, ref_params, fns: LearnerFns, rc, batch_sh, rng):
 
   Metrics merge the update's means with the rollout's statistics.
   """
-  batch, stats = _prepare(ro, state, ref_params, fns.logp, fns.values, rc,
-                          rc.algorithm, batch_sh)
+  batch, stats = _prepare(ro, state, ref_params, fns, rc, batch_sh)
   state, m = _update(state, batch, fns.step, fns.take, rc, rng)
   return state, {**jax.device_get(m), **stats}
 
@@ -274,7 +273,7 @@ def _updates_per_step(rc) -> int:
   return rc.num_updates * _num_minibatches(rc)
 
 
-def _prepare(ro, state, ref_params, logp_fn, value_fn, rc, algorithm, sh):
+def _prepare(ro, state, ref_params, fns: LearnerFns, rc, sh):
   """Old/ref log-probs, values and advantages for a rollout (on device).
 
   ``ro`` holds this process's rows; per-row host values (rewards, lengths)
@@ -296,14 +295,14 @@ def _prepare(ro, state, ref_params, logp_fn, value_fn, rc, algorithm, sh):
   # With one pass over one minibatch the update sees the sampling policy's
   # own parameters, so its log-probs are the old ones: skip that forward.
   old_logp = (None if _updates_per_step(rc) == 1
-              else logp_fn(state.params["policy"], *args)[0])
-  ref_logp = logp_fn(ref_params, *args)[0] if rc.kl_beta > 0 else None
+              else fns.logp(state.params["policy"], *args)[0])
+  ref_logp = fns.logp(ref_params, *args)[0] if rc.kl_beta > 0 else None
   mask = ro.mask.copy()
   if rc.mask_truncated:  # DAPO overlong filtering: no loss on cut-off text.
     mask &= ~ro.truncated[:, None]
   rewards_pg = rewards.reshape(p, g)
   zeros = jnp.zeros(mask.shape, jnp.float32)  # placeholders under GRPO.
-  if algorithm == "grpo":
+  if rc.algorithm == "grpo":
     adv_pg, keep = adv_lib.grpo_advantages(
         rewards_pg, std_mode=ADVANTAGES[rc.advantage],
         std_floor=rc.std_floor)
@@ -314,7 +313,7 @@ def _prepare(ro, state, ref_params, logp_fn, value_fn, rc, algorithm, sh):
     adv_mean, adv_std = adv_all.mean(), adv_all.std()
     adv_abs_max = np.abs(adv_all).max()
   else:
-    old_values = value_fn(state.params["critic"], *args)
+    old_values = fns.values(state.params["critic"], *args)
     last = np.maximum(ro.mask.sum(1) - 1, 0)
     token_r = np.zeros(mask.shape, np.float32)
     token_r[np.arange(len(last)), last] = ro.rewards  # reward at the end.

@@ -163,10 +163,7 @@ def sft_step(shape, repeats):
 
 def sample(shape, repeats):
   mesh = _mesh(shape)
-  boxed = jax.eval_shape(lambda x: CausalLM(CFG).init(
-      jax.random.PRNGKey(0), x, x, x > 0)["params"],
-                         jax.ShapeDtypeStruct((1, 8), np.int32))
-  p_sh = sharding.logical_shardings(boxed, mesh, RULES)
+  p_sh = sharding.param_shardings(CausalLM(CFG), mesh, RULES)
   fn = make_sampler(CausalLM(CFG), max_new_tokens=N, eos_id=-1, mesh=mesh,
                     rules=RULES, param_shardings=p_sh)
   params = jax.device_put(_params(), p_sh)
