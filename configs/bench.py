@@ -36,8 +36,9 @@ def get_config(arg: str | None = None):
                      tie_embeddings=True, dtype="bfloat16",
                      param_dtype="float32")
       c.data.update(max_prompt_len=512, max_new_tokens=512)
+      c.model.update(remat=True)
       c.rl.update(num_prompts=8, group_size=4, minibatch_size=32)
-      c.bench.update(rollout_batch=256, timed_reps=3)
+      c.bench.update(rollout_batch=256, timed_reps=3, algorithms="grpo")
     elif v == "quick":  # for tests: a tiny model, one timed repetition.
       c.model.update(vocab_size=64, d_model=32, n_layers=2, n_heads=2,
                      n_kv_heads=1, head_dim=16, d_ff=64)

@@ -1,34 +1,79 @@
 #!/usr/bin/env bash
 # One command for a lent GPU machine (the device tool): installs what is
-# missing, runs the benchmark on the standard workload and on a
-# Qwen2.5-0.5B-shaped policy (bf16, 1,024-token sequences, rollout batch
-# 256), and prints the table. Results land in $OUT (or runs/gpu_bench).
+# missing, runs the benchmark on a Qwen2.5-0.5B-shaped policy (bf16,
+# 1,024-token sequences, rollout batch 256) in a few learner settings and on
+# the standard workload, and prints the table. Results land in $OUT (or
+# runs/gpu_bench): BENCHMARKS.md rows, bench JSONs and the log.
 #
 # Here, once:  echo /.whl/ >> .git/info/exclude && python3 -m pip download \
 #   --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-#   --platform manylinux2014_x86_64 -d .whl ml-collections==1.1.0 \
-#   tensorboardX==2.6.4 importlib_resources
+#   --platform manylinux2014_x86_64 -d .whl ml-collections==1.1.0
 # There:       bash launch/gpu_bench.sh   (carry: .whl)
 #
-# PEAK_FLOPS: the accelerator's dense bf16 peak for MFU (H100/H200 SXM:
-# 989e12); the standard float32 workload is measured against it too.
-set -euo pipefail
+# Each setting runs in its own process under a time limit, so one that runs
+# out of memory or time leaves the others' rows. PEAK_FLOPS is the dense
+# bf16 peak for MFU (H100/H200 SXM: 989e12); PEAK_BW the HBM bytes/s for
+# the rollout roofline (H100 SXM 3.35e12, H200 4.8e12; from nvidia-smi).
+# LARGE overrides the large config (e.g. configs/bench.py:quick to try the
+# script on a CPU).
+set -uo pipefail
 cd "$(dirname "$0")/.."
 if compgen -G ".whl/*.whl" > /dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-      --upgrade --target /tmp/site .whl/*.whl
+      --upgrade --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
 fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
+export XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.94}
 out=${OUT:-runs/gpu_bench}
-peak=${PEAK_FLOPS:-989e12}
+large=${LARGE:-configs/bench.py:qwen05b}
+limit=${LIMIT:-170}
 mkdir -p "$out"
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-python3 -m reasoning_jax.bench --config=configs/bench.py \
-    --workdir="$out/standard" --table="$out/BENCHMARKS.md" \
-    --config.bench.peak_flops="$peak" --config.bench.notes="standard workload"
-python3 -m reasoning_jax.bench --config=configs/bench.py:qwen05b \
-    --workdir="$out/qwen05b" --table="$out/BENCHMARKS.md" \
-    --config.bench.peak_flops="$peak" \
-    --config.bench.notes="Qwen2.5-0.5B shape, bf16, 1k tokens"
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+echo "gpu: ${gpu:-none}"
+case "$gpu" in
+  *H200*) bw_default=4.8e12 ;;
+  *H100*) bw_default=3.35e12 ;;
+  *) bw_default=0 ;;  # measured.
+esac
+peak=${PEAK_FLOPS:-989e12}
+bw=${PEAK_BW:-$bw_default}
+python3 -c "import jax, flax; print('jax', jax.__version__, 'flax', \
+flax.__version__, jax.devices())"
+
+total=${TOTAL:-500}  # seconds for all settings; a setting that would not
+                     # fit in what is left is skipped.
+export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/jax_cache}
+
+bench() {  # name, limit seconds, config, overrides...
+  local name=$1 lim=$2 cfg=$3
+  shift 3
+  if (( SECONDS + lim > total )); then
+    echo "=== $name skipped (${SECONDS}s used of ${total}s)"
+    return 1
+  fi
+  echo "=== $name (at ${SECONDS}s)"
+  timeout "$lim" python3 -m reasoning_jax.bench --config="$cfg" \
+      --workdir="$out/$name" --table="$out/BENCHMARKS.md" \
+      --config.bench.peak_flops="$peak" --config.bench.peak_bandwidth="$bw" \
+      --config.bench.notes="$name" "$@" 2>&1 | grep -v "^W0000\|^I0000"
+  local rc=$?
+  [ -f "$out/$name/bench.json" ] && cp "$out/$name/bench.json" \
+      "$out/$name.json"
+  (( rc == 0 )) || echo "=== $name FAILED (exit $rc)"
+  return $rc
+}
+
+# 0.5B: remat + cuDNN flash attention over the whole 32-sequence minibatch;
+# if cuDNN is refused, the same with the XLA einsum attention.
+bench qwen05b-remat-cudnn-mb32 "$limit" "$large" \
+    --config.model.attention=cudnn \
+  || bench qwen05b-remat-einsum-mb32 "$limit" "$large" \
+      --config.bench.rollout_batch=32
+# The standard float32 workload (its MFU is against the bf16 peak).
+bench standard 100 configs/bench.py
+# Without remat: 8-sequence minibatches (4 optimizer steps per batch).
+bench qwen05b-cudnn-mb8 "$limit" "$large" --config.model.attention=cudnn \
+    --config.model.remat=false --config.rl.minibatch_size=8 \
+    --config.bench.rollout_batch=32
 cat "$out/BENCHMARKS.md"

@@ -15,7 +15,10 @@ untimed repetitions it reports medians over ``bench.timed_reps``:
 - compile seconds of each jitted function (ahead-of-time ``lower().compile()``);
 - parameters + optimizer-state bytes per algorithm (critic included);
 - model FLOPs (matmuls + attention, from the config), achieved FLOP/s and MFU
-  against ``bench.peak_flops`` or, when 0, a measured float32 matmul peak.
+  against ``bench.peak_flops`` or, when 0, a measured float32 matmul peak;
+- the rollout against its roofline: prefill at peak FLOP/s plus the bytes
+  decoding must read (weights each step, the live KV cache) at
+  ``bench.peak_bandwidth`` or, when 0, a measured copy's bytes/s.
 
 Writes ``bench.json`` in the workdir and appends a row to ``--table``
 (``BENCHMARKS.md``) with device, versions, date and commit.
@@ -27,7 +30,7 @@ import os
 import subprocess
 import time
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 
@@ -65,6 +68,40 @@ def rollout_flops(m, batch: int, prompt_len: int, new_tokens: int) -> float:
   return batch * (prefill + decode)
 
 
+def rollout_bytes(m, batch: int, prompt_len: int, new_tokens: int,
+                  weight_bytes: int = 0) -> float:
+  """Memory traffic a decode loop cannot avoid: the least bytes it reads.
+
+  Each of the ``new_tokens`` steps reads every matmul weight once in the
+  compute dtype (q, k, v, o, gate, up, down and the LM head; not the
+  embedding table, of which it reads B rows) and the keys and values of
+  the positions written so far, ``prompt_len + t`` of them at step t.
+  ``weight_bytes`` overrides the weights' size.
+  """
+  item = 2 if m.dtype in ("bfloat16", "float16") else 4
+  per_layer = (m.d_model * (m.n_heads + m.n_kv_heads) * m.head_dim * 2
+               + 3 * m.d_model * m.d_ff)
+  weights = weight_bytes or item * (m.n_layers * per_layer
+                                    + m.d_model * m.vocab_size)
+  kv_per_pos = batch * m.n_layers * 2 * m.n_kv_heads * m.head_dim * item
+  kv = kv_per_pos * sum(prompt_len + t for t in range(new_tokens))
+  return new_tokens * weights + kv
+
+
+def rollout_roofline_s(m, batch: int, prompt_len: int, new_tokens: int,
+                       group_size: int, peak_flops: float,
+                       bandwidth: float) -> float:
+  """Least time for a rollout: prefill at peak FLOP/s, decode at peak bytes/s.
+
+  Prefill is compute-bound (one pass over B / G shared prompts); each decode
+  step is bandwidth-bound at these batch sizes (``rollout_bytes``).
+  """
+  prefill = (batch // group_size) * prompt_len * model_flops_per_token(
+      m, (prompt_len + 1) / 2)
+  return (prefill / peak_flops
+          + rollout_bytes(m, batch, prompt_len, new_tokens) / bandwidth)
+
+
 def train_flops(m, batch: int, seq_len: int, *, forwards: int,
                 backwards: int) -> float:
   """``forwards`` forward passes (a backward pass counts as two)."""
@@ -95,6 +132,21 @@ def measure_peak_flops(n: int = 1024, reps: int = 5) -> dict:
     t.append(time.perf_counter() - t0)
   out["xla"] = 2 * n ** 3 / min(t)
   return out
+
+
+def measure_bandwidth(mbytes: int = 512, reps: int = 5) -> float:
+  """Bytes/s of a jitted elementwise pass (``mbytes`` read + written)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  x = jnp.ones((mbytes * 2**20 // 4,), jnp.float32)
+  f = jax.jit(lambda v: v * 1.0001)
+  f(x).block_until_ready()
+  t = []
+  for _ in range(reps):
+    t0 = time.perf_counter()
+    f(x).block_until_ready()
+    t.append(time.perf_counter() - t0)
+  return 2 * x.nbytes / min(t)
 
 
 def _median_time(fn, warmup: int, reps: int) -> tuple[float, list[float]]:
@@ -177,6 +229,8 @@ def run(config, workdir: str) -> dict:
   report["rollout"] = {"batch": rb, "seconds": med, "times": times,
                        "new_tokens_per_s": rb * n / med,
                        "model_flops": r_flops, "flops_per_s": r_flops / med}
+  logging.info("rollout: batch %d, %.3f s, %.0f new tokens/s, compile %.1f s",
+               rb, med, rb * n / med, report["compile_s"]["sampler"])
 
   def make_rollout(policy, key):
     out = jax.device_get(sample_fn(policy, ids, valid, key, rc.temperature))
@@ -230,6 +284,7 @@ def run(config, workdir: str) -> dict:
         "learner_model_flops": t_flops,
         "learner_flops_per_s": t_flops / (med["logprobs"] + med["update"]),
         "final_loss": float(metrics["loss"])}
+    logging.info("%s step: %s", alg, {k: round(v, 3) for k, v in med.items()})
   if "grpo" in report["steps"] and "ppo" in report["steps"]:
     report["grpo_over_ppo_memory"] = (report["memory_bytes_grpo"]
                                       / report["memory_bytes_ppo"])
@@ -242,6 +297,15 @@ def run(config, workdir: str) -> dict:
     peak, peak_src = max(measured.values()), f"measured {measured}"
   report["peak_flops"], report["peak_source"] = peak, peak_src
   report["rollout"]["mfu"] = report["rollout"]["flops_per_s"] / peak
+  if b_cfg.peak_bandwidth > 0:
+    bw, bw_src = float(b_cfg.peak_bandwidth), "config"
+  else:
+    bw, bw_src = measure_bandwidth(), "measured copy"
+  report["peak_bandwidth"], report["bandwidth_source"] = bw, bw_src
+  ro_rep = report["rollout"]
+  ro_rep["min_bytes"] = rollout_bytes(m, rb, pl, n)
+  ro_rep["roofline_s"] = rollout_roofline_s(m, rb, pl, n, g, peak, bw)
+  ro_rep["roofline_fraction"] = ro_rep["roofline_s"] / ro_rep["seconds"]
   for s in report["steps"].values():
     s["learner_mfu"] = s["learner_flops_per_s"] / peak
   report["device"] = (f"{jax.device_count()} x {jax.devices()[0].device_kind}"
@@ -279,8 +343,8 @@ def _commit() -> str:
 HEADER = ("| date | commit | device | versions | workload | rollout tok/s "
           "(s) | GRPO step s (rollout / logp / update) | PPO step s | "
           "compile s (sampler / GRPO step) | GRPO/PPO memory | MFU rollout / "
-          "GRPO learner | notes |\n|---|---|---|---|---|---|---|---|---|---|"
-          "---|---|\n")
+          "GRPO learner | rollout / roofline | notes |\n|---|---|---|---|---|"
+          "---|---|---|---|---|---|---|---|\n")
 
 
 def table_row(r: dict, workload: str, notes: str = "") -> str:
@@ -301,6 +365,7 @@ def table_row(r: dict, workload: str, notes: str = "") -> str:
       f"{f(r['compile_s'].get('grpo_step'), '{:.1f}')} | "
       f"{f(r.get('grpo_over_ppo_memory'))} | "
       f"{r['rollout']['mfu']:.1%} / {f(g.get('learner_mfu'), '{:.1%}')} | "
+      f"{f(r['rollout'].get('roofline_fraction'), '{:.1%}')} | "
       f"{notes} |\n")
 
 

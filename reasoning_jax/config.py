@@ -23,7 +23,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.model = dict(vocab_size=256, d_model=128, n_layers=4, n_heads=4,
                  n_kv_heads=2, head_dim=32, d_ff=352, rope_theta=10_000.0,
                  rms_eps=1e-6, qkv_bias=False, tie_embeddings=False,
-                 dtype="float32", param_dtype="float32", init_std=0.02)
+                 dtype="float32", param_dtype="float32", init_std=0.02,
+                 remat=False, attention="einsum")
   c.data = dict(max_prompt_len=32, max_new_tokens=64)
 
   # Cold start: a small fixed set of worked solutions, a fixed step count.
@@ -53,10 +54,11 @@ def base_config() -> ml_collections.ConfigDict:
                 periodic_problems=256)
   c.checkpoint = dict(every=100, keep=2)
   # reasoning_jax.bench: repetitions, workload prompt seed, device peak FLOP/s
-  # (0: measure a matmul), algorithms, rollout batch (0: P * G).
+  # (0: measure a matmul), memory bandwidth in bytes/s (0: measure a copy),
+  # algorithms, rollout batch (0: P * G).
   c.bench = dict(warmup_reps=1, timed_reps=7, prompt_seed=1234,
-                 peak_flops=0.0, algorithms="grpo,ppo", rollout_batch=0,
-                 notes="")
+                 peak_flops=0.0, peak_bandwidth=0.0, algorithms="grpo,ppo",
+                 rollout_batch=0, notes="")
   c.log_every = 20
 
   c.mesh = dict(data=-1, fsdp=1, tensor=1)
@@ -117,6 +119,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
          m.dtype)
   _check(m.param_dtype in DTYPES, "model.param_dtype",
          f"must be one of {DTYPES}", m.param_dtype)
+  _check(m.attention in ("einsum", "xla", "cudnn"), "model.attention",
+         "must be one of einsum, xla, cudnn", m.attention)
 
   for f in ("max_prompt_len", "max_new_tokens"):
     _check(config.data[f] > 0, f"data.{f}", "must be > 0", config.data[f])

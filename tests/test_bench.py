@@ -32,6 +32,25 @@ def test_flop_model_matches_hand_counts_of_the_standard_workload():
   assert learn == pytest.approx(305e9, rel=0.03)
 
 
+def test_rollout_bytes_match_a_hand_count_of_the_standard_workload():
+  m = bench_config.get_config().model
+  weights = 4 * 3_080_192  # float32 matmul weights + LM head, every step.
+  # Keys and values per position: batch 128 x 4 layers x (k, v) x 2 heads
+  # x 64 dims x 4 bytes; step t reads 32 + t positions.
+  kv_pos = 128 * 4 * 2 * 2 * 64 * 4
+  live = sum(32 + t for t in range(64))
+  assert live == 4064
+  assert bench.rollout_bytes(m, 128, 32, 64) == 64 * weights + kv_pos * live
+  # Roofline: prefill of 16 shared prompts at 1 TFLOP/s + bytes at 1 TB/s.
+  prefill = 16 * 32 * bench.model_flops_per_token(m, 16.5)
+  assert bench.rollout_roofline_s(m, 128, 32, 64, 8, 1e12, 1e12) == (
+      pytest.approx(prefill / 1e12 + (64 * weights + kv_pos * live) / 1e12))
+  # bfloat16 halves every byte.
+  m.dtype = "bfloat16"
+  assert bench.rollout_bytes(m, 128, 32, 64) == (64 * weights
+                                                 + kv_pos * live) / 2
+
+
 def test_quick_run_writes_json_and_appends_a_table_row(tmp_path):
   table = tmp_path / "BENCH.md"
   cmd = [sys.executable, "-m", "reasoning_jax.bench",
@@ -57,6 +76,10 @@ def test_quick_run_writes_json_and_appends_a_table_row(tmp_path):
   assert rep["memory_bytes_grpo"] == pytest.approx(3 * 4 * n, rel=0.01)
   assert rep["memory_bytes_ppo"] == pytest.approx(3 * 4 * (n + critic),
                                                   rel=0.01)
+  ro = rep["rollout"]
+  assert ro["roofline_fraction"] == pytest.approx(ro["roofline_s"]
+                                                  / ro["seconds"])
+  assert 0 < ro["roofline_fraction"] < 1
   for alg in ("grpo", "ppo"):
     s = rep["steps"][alg]
     assert s["total_s"] >= s["update_s"] > 0

@@ -6,6 +6,7 @@ critic or reward model can be initialised from a policy by copying
 """
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from reasoning_jax.models.transformer import Backbone, KVCache, ModelConfig, _param
@@ -27,8 +28,13 @@ class ScalarHead(nn.Module):
 class CausalLM(nn.Module):
   """The policy: backbone + LM head (or tied embeddings).
 
-  __call__(tokens [B,T], positions [B,T], valid [B,T], cache=None)
-    -> (logits [B,T,V] float32, hidden [B,T,D], cache)
+  __call__(tokens [B,T], positions [B,T], valid [B,T], cache=None,
+           logits_slice=None) -> (logits [B,T',V] float32, hidden [B,T,D], cache)
+
+  ``logits_slice=(start, length)`` (static) applies the LM head to
+  ``hidden[:, start:start+length]`` only (T' = length): the prefill needs the
+  last slot's logits and the learner the completion's, and at a 150k vocab
+  the [B, T, V] logits of every slot would dominate memory.
   """
   cfg: ModelConfig
 
@@ -39,12 +45,17 @@ class CausalLM(nn.Module):
                                    (self.cfg.d_model, self.cfg.vocab_size),
                                    ("embed", "vocab"))
 
-  def __call__(self, tokens, positions, valid, cache: KVCache | None = None):
+  def __call__(self, tokens, positions, valid, cache: KVCache | None = None,
+               logits_slice: tuple[int, int] | None = None):
     hidden, cache = self.model(tokens, positions, valid, cache)
+    h = hidden
+    if logits_slice is not None:
+      h = jax.lax.slice_in_dim(hidden, logits_slice[0],
+                               logits_slice[0] + logits_slice[1], axis=1)
     if self.cfg.tie_embeddings:
-      logits = self.model.attend(hidden)
+      logits = self.model.attend(h)
     else:
-      logits = hidden @ self.lm_head_kernel.astype(hidden.dtype)
+      logits = h @ self.lm_head_kernel.astype(h.dtype)
     return logits.astype(jnp.float32), hidden, cache
 
 

@@ -47,6 +47,15 @@ class ModelConfig:
   dtype: str = "float32"  # compute dtype.
   param_dtype: str = "float32"
   init_std: float = 0.02
+  # Rematerialise each decoder layer in the backward pass (saves only its
+  # input): activation memory O(layers x B x T x D) instead of the attention
+  # scores of every layer, for a third more FLOPs. Forward-only calls
+  # (sampling, scoring) are unaffected.
+  remat: bool = False
+  # Attention kernel of full-sequence calls (training, scoring): "einsum"
+  # (below), or jax.nn.dot_product_attention's "xla" or "cudnn" (fused flash
+  # attention on NVIDIA GPUs, bf16/fp16). Cached decoding always uses einsum.
+  attention: str = "einsum"
 
   @property
   def compute_dtype(self):
@@ -136,6 +145,13 @@ class Attention(nn.Module):
                                                index, axis=2)
       vv = jax.lax.dynamic_update_slice_in_dim(kv[1], vv.astype(kv[1].dtype),
                                                index, axis=2)
+    wo = _param(self, "o_proj", cfg, (h, dh, d), ("heads", "head_dim", "embed"))
+    if kv is None and cfg.attention != "einsum":
+      out = jax.nn.dot_product_attention(
+          q, kk.transpose(0, 2, 1, 3), vv.transpose(0, 2, 1, 3),
+          mask=mask_bts[:, None], implementation=(
+              None if cfg.attention == "xla" else cfg.attention))
+      return jnp.einsum("btnh,nhd->btd", out, wo.astype(dt)), (kk, vv)
     b, t, s = x.shape[0], x.shape[1], kk.shape[2]
     g = h // k
     # Fold the G query heads of each KV head into the query axis so each
@@ -151,7 +167,6 @@ class Attention(nn.Module):
     out = jnp.einsum("bkqs,bksh->bkqh", probs, vv.astype(dt))
     out = out.reshape(b, k, g, t, dh).transpose(0, 3, 1, 2, 4).reshape(
         b, t, h, dh)
-    wo = _param(self, "o_proj", cfg, (h, dh, d), ("heads", "head_dim", "embed"))
     return jnp.einsum("btnh,nhd->btd", out, wo.astype(dt)), (kk, vv)
 
 
@@ -200,7 +215,8 @@ class Backbone(nn.Module):
         "embed_tokens", nn.with_logical_partitioning(
             nn.initializers.normal(cfg.init_std), ("vocab", "embed")),
         (cfg.vocab_size, cfg.d_model), cfg.weight_dtype)
-    self.layers = [DecoderLayer(cfg, name=f"layers_{i}")
+    layer_cls = nn.remat(DecoderLayer) if cfg.remat else DecoderLayer
+    self.layers = [layer_cls(cfg, name=f"layers_{i}")
                    for i in range(cfg.n_layers)]
     self.norm = RMSNorm(cfg)
 
@@ -210,7 +226,9 @@ class Backbone(nn.Module):
     t = tokens.shape[1]
     if cache is None:
       causal = jnp.tril(jnp.ones((t, t), bool))
-      mask_bts = causal[None] & valid[:, None, :]
+      # A padding query attends to itself alone (no row is fully masked, so
+      # fused kernels never divide by zero); real queries never see padding.
+      mask_bts = causal[None] & (valid[:, None, :] | jnp.eye(t, dtype=bool))
       index, kvs, new_valid = None, [None] * self.cfg.n_layers, None
     else:
       index = cache.index

@@ -67,9 +67,10 @@ def completion_logprobs(model, params, prompt, prompt_valid, tokens, mask):
   Pl−1+t predict completion token t.
   """
   seq, valid, pos = _sequence(prompt, prompt_valid, tokens, mask)
-  logits, _, _ = model.apply({"params": params}, seq, pos, valid)
   pl, n = prompt.shape[1], tokens.shape[1]
-  logp_all = jax.nn.log_softmax(logits[:, pl - 1:pl - 1 + n], -1)
+  logits, _, _ = model.apply({"params": params}, seq, pos, valid,
+                             logits_slice=(pl - 1, n))
+  logp_all = jax.nn.log_softmax(logits, -1)
   logp = jnp.take_along_axis(logp_all, tokens[..., None], -1)[..., 0]
   entropy = -(jnp.exp(logp_all) * logp_all).sum(-1)
   return logp, entropy
