@@ -130,14 +130,16 @@ def test_top_k_one_is_greedy(params):
   np.testing.assert_array_equal(g.tokens, k1.tokens)
 
 
-def test_sample_categorical_frequencies_match_softmax():
+@pytest.mark.parametrize("method", ["inverse_cdf", "gumbel"])
+def test_sample_categorical_frequencies_match_softmax(method):
   """4,000 draws per row against the exact softmax probabilities."""
   logits = jnp.asarray([[2.0, 1.0, 0.0, -1.0, -jnp.inf],
                         [0.0, 0.0, 0.0, 0.0, 0.0],
                         [-jnp.inf, 5.0, -jnp.inf, 4.0, 0.5]], jnp.float32)
   n = 4000
   keys = jax.random.split(jax.random.PRNGKey(0), n)
-  draws = np.asarray(jax.vmap(lambda k: sample_categorical(k, logits))(keys))
+  draws = np.asarray(jax.vmap(
+      lambda k: sample_categorical(k, logits, method))(keys))
   p = np.exp(np.asarray(logits, np.float64) - np.max(logits, -1, keepdims=True))
   p /= p.sum(-1, keepdims=True)
   for row in range(3):
