@@ -10,7 +10,8 @@ new tokens (no early stop) at temperature 1, reward = fraction of even ids,
 one GRPO update (AdamW lr 1e-5, clip 0.2, k3 KL 0.04, per-sequence token mean
 then batch mean, no gradient clipping). ``qwen05b``: a Qwen2.5-0.5B-shaped
 policy in bfloat16 with 1,024-token sequences (512 prompt + 512 new), batch
-256 for the rollout, for an accelerator.
+256 for the rollout, for an NVIDIA GPU (``launch/gpu_bench.sh``; on a TPU add
+``--config.model.attention=xla``).
 """
 
 from reasoning_jax.config import base_config
@@ -36,7 +37,9 @@ def get_config(arg: str | None = None):
                      tie_embeddings=True, dtype="bfloat16",
                      param_dtype="float32")
       c.data.update(max_prompt_len=512, max_new_tokens=512)
-      c.model.update(remat=True)
+      # cuDNN flash attention (NVIDIA GPUs; "xla" elsewhere), no remat:
+      # 42% MFU on an H100 against 36% with remat (BENCHMARKS.md).
+      c.model.update(attention="cudnn", remat=False)
       c.rl.update(num_prompts=8, group_size=4, minibatch_size=32)
       c.bench.update(rollout_batch=256, timed_reps=3, algorithms="grpo")
     elif v == "quick":  # for tests: a tiny model, one timed repetition.

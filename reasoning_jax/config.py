@@ -59,6 +59,14 @@ def base_config() -> ml_collections.ConfigDict:
   c.bench = dict(warmup_reps=1, timed_reps=7, prompt_seed=1234,
                  peak_flops=0.0, peak_bandwidth=0.0, algorithms="grpo,ppo",
                  rollout_batch=0, notes="")
+  # reasoning_jax.verify: traces from the SFT policy (or the one in
+  # policy_workdir), Math-Shepherd labels (K continuations per step prefix),
+  # then ORM / PRM training and their evaluation; see configs/verifier.py.
+  c.verifier = dict(
+      stages="traces,label,orm,prm_exact,prm_ms,eval", policy_workdir="",
+      train_problems=512, eval_problems=256, samples_per_problem=4,
+      temperature=1.0, ms_k=4, ms_temperature=1.0, batch_size=256,
+      max_steps=8, rm_steps=300, rm_batch_size=32, rm_learning_rate=3e-4)
   c.log_every = 20
 
   c.mesh = dict(data=-1, fsdp=1, tensor=1)
@@ -92,6 +100,9 @@ def _check_fields(config, schema, prefix=""):
       _check_fields(config[key], schema[key], f"{prefix}{key}.")
 
 
+VERIFIER_STAGES = ("traces", "label", "orm", "prm_exact", "prm_ms", "eval")
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError naming the first bad field. Compiles nothing."""
   from reasoning_jax.data import tasks  # pylint: disable=g-import-not-at-top
@@ -100,6 +111,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for s in stages:
     _check(s in ("sft", "rl"), "stages", f"unknown stage {s!r}",
            config.stages)
+  v = config.verifier
+  for s in [s for s in v.stages.split(",") if s]:
+    _check(s in VERIFIER_STAGES, "verifier.stages",
+           f"unknown stage {s!r}; known: {VERIFIER_STAGES}", v.stages)
+  for f in ("train_problems", "eval_problems", "samples_per_problem", "ms_k",
+            "batch_size", "max_steps", "rm_steps", "rm_batch_size"):
+    _check(isinstance(v[f], int) and v[f] > 0, f"verifier.{f}",
+           "must be a positive integer", v[f])
+  for f in ("samples_per_problem", "ms_k"):
+    _check(v[f] <= v.batch_size, f"verifier.{f}",
+           f"must be <= verifier.batch_size={v.batch_size}", v[f])
+  for f in ("temperature", "ms_temperature", "rm_learning_rate"):
+    _check(v[f] > 0, f"verifier.{f}", "must be > 0", v[f])
   _check(config.task.name in tasks.task_names(), "task.name",
          f"unknown task; known: {tasks.task_names()}", config.task.name)
   _check(1 <= config.task.difficulty <= 5, "task.difficulty",

@@ -1,0 +1,41 @@
+r"""Verifiers on the default task: ORM, PRM (exact / Math-Shepherd labels).
+
+  python -m reasoning_jax.verify --config=configs/verifier.py \
+      --workdir=runs/verifier [--config.verifier.policy_workdir=runs/default]
+
+The policy is the default job's cold start (``configs/default.py``'s SFT
+stage; with ``policy_workdir`` its finished SFT checkpoint is reused). It
+samples 4 completions of 512 train and 256 test problems at temperature 1;
+Math-Shepherd labels use 4 continuations per step prefix; each reward model
+trains 300 steps of 32 traces from the policy's backbone.
+
+Variants: ``smoke`` (seconds, for tests).
+"""
+
+import importlib.util
+import os
+
+
+def _default():
+  """configs/default.py, loaded by path (configs/ is not a package)."""
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                      "default.py")
+  spec = importlib.util.spec_from_file_location("_default_config", path)
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod
+
+
+def get_config(arg: str | None = None):
+  variants = arg.split(",") if arg else []
+  c = _default().get_config("smoke" if "smoke" in variants else None)
+  c.stages = "sft"
+  c.eval.num_problems = min(c.eval.num_problems, 512)
+  for v in variants:
+    if v == "smoke":
+      c.verifier.update(train_problems=16, eval_problems=8,
+                        samples_per_problem=2, ms_k=2, batch_size=32,
+                        rm_steps=4, rm_batch_size=8)
+    else:
+      raise ValueError(f"unknown config variant {v!r}; known: smoke")
+  return c

@@ -1,0 +1,214 @@
+"""Outcome (ORM) and process (PRM) reward models: losses, scoring, training.
+
+Both are ``ScalarModel(cfg, "reward_head")``: the policy's backbone plus a
+per-token scalar head, initialised from the policy. The scalar at a token is
+a logit; its sigmoid is the probability that the trace is (ORM, scored at
+the last completion token) or still is (PRM, scored at each step boundary)
+on the way to the right answer. Shapes: B traces, T slots, S steps.
+"""
+
+import functools
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from reasoning_jax.models import ScalarModel
+from reasoning_jax.sampling.sampler import positions_from_valid
+from reasoning_jax.train import checkpoint, optim, state as state_lib
+from reasoning_jax.train import metrics as metrics_lib
+
+HOW = ("min", "prod", "mean", "last")
+
+
+def bce_with_logits(logits, labels, mask):
+  """Mean over ``mask`` of -[y log σ(z) + (1 - y) log(1 - σ(z))].
+
+  Written as softplus(z) - y·z, stable for any z; ``labels`` may be soft
+  (in [0, 1]). All of ``logits``, ``labels``, ``mask`` share one shape; an
+  all-False mask gives 0.
+  """
+  assert logits.shape == labels.shape == mask.shape, (
+      logits.shape, labels.shape, mask.shape)
+  w = mask.astype(jnp.float32)
+  per = jax.nn.softplus(logits) - labels * logits
+  return jnp.sum(per * w) / jnp.maximum(jnp.sum(w), 1.0)
+
+
+def gather_steps(scores_bt, step_pos_bs, step_valid_bs):
+  """Scores at the step boundaries: ``[B, T]`` -> ``[B, S]`` (0 off-mask)."""
+  b, s = step_pos_bs.shape
+  assert scores_bt.shape[0] == b and step_valid_bs.shape == (b, s)
+  got = jnp.take_along_axis(scores_bt, step_pos_bs, axis=1)
+  return jnp.where(step_valid_bs, got, 0.0)
+
+
+def steps_from_mask(step_mask_bt, max_steps: int):
+  """Boundary mask ``[B, T]`` -> (positions ``[B, S]``, valid ``[B, S]``).
+
+  The i-th True slot of a row is step i; rows with fewer than S steps are
+  padded (position 0, valid False), steps past S are dropped.
+  """
+  b, t = step_mask_bt.shape
+  order = jnp.argsort(~step_mask_bt, axis=1, stable=True)[:, :max_steps]
+  count = jnp.sum(step_mask_bt, axis=1, keepdims=True)
+  valid = jnp.arange(max_steps)[None, :] < count
+  if max_steps > t:  # more steps than slots: pad the positions.
+    order = jnp.pad(order, ((0, 0), (0, max_steps - t)))
+  return jnp.where(valid, order, 0).astype(jnp.int32), valid
+
+
+def prm_loss(scores_bt, step_pos_bs, step_valid_bs, labels_bs):
+  """Per-step BCE at the boundaries; every other token is ignored."""
+  return bce_with_logits(gather_steps(scores_bt, step_pos_bs, step_valid_bs),
+                         labels_bs, step_valid_bs)
+
+
+def orm_loss(scores_bt, last_b, correct_b):
+  """BCE of the score at each trace's last completion token."""
+  z = jnp.take_along_axis(scores_bt, last_b[:, None], axis=1)[:, 0]
+  return bce_with_logits(z, correct_b, jnp.ones_like(correct_b, bool))
+
+
+def aggregate_step_scores(scores_bs, mask_bs, how: str):
+  """One score per trace from step probabilities ``[B, S]`` in [0, 1].
+
+  ``min``: the weakest step; ``prod``: Π p_i, summed in log space
+  (log p clipped at 1e-30); ``mean``; ``last``: the last valid step.
+  Padded steps (``mask`` False) are ignored. A trace with no step scores 0.
+  """
+  assert scores_bs.shape == mask_bs.shape, (scores_bs.shape, mask_bs.shape)
+  if how not in HOW:
+    raise ValueError(f"how must be one of {HOW}, got {how!r}")
+  m = mask_bs.astype(bool)
+  n = jnp.sum(m, axis=1)
+  if how == "min":
+    out = jnp.min(jnp.where(m, scores_bs, jnp.inf), axis=1)
+  elif how == "prod":
+    logp = jnp.log(jnp.maximum(scores_bs, 1e-30))
+    out = jnp.exp(jnp.sum(jnp.where(m, logp, 0.0), axis=1))
+  elif how == "mean":
+    out = jnp.sum(jnp.where(m, scores_bs, 0.0), axis=1) / jnp.maximum(n, 1)
+  else:
+    last = jnp.maximum(n - 1, 0)
+    out = jnp.take_along_axis(scores_bs, last[:, None], axis=1)[:, 0]
+  return jnp.where(n > 0, out, 0.0)
+
+
+def reward_model(model_cfg) -> ScalarModel:
+  return ScalarModel(model_cfg, head_name="reward_head")
+
+
+def token_scores(rm: ScalarModel, params, ids, valid):
+  """Per-token logits ``[B, T]`` of the reward model."""
+  return rm.apply({"params": params}, ids, positions_from_valid(valid), valid)
+
+
+def score_steps(rm: ScalarModel, params, ids, valid, step_mask,
+                max_steps: int):
+  """P(step still on track) at each boundary: ``[B, S]``, and its mask."""
+  pos, ok = steps_from_mask(step_mask, max_steps)
+  z = gather_steps(token_scores(rm, params, ids, valid), pos, ok)
+  return jnp.where(ok, jax.nn.sigmoid(z), 0.0), ok
+
+
+def score_outcome(rm: ScalarModel, params, ids, valid, last):
+  """P(trace correct) from the score at the last completion token: ``[B]``."""
+  z = token_scores(rm, params, ids, valid)
+  return jax.nn.sigmoid(jnp.take_along_axis(z, last[:, None], axis=1)[:, 0])
+
+
+def make_scorers(rm: ScalarModel, max_steps: int):
+  """Jitted ``steps(params, ids, valid, step_mask)`` and
+  ``outcome(params, ids, valid, last)``."""
+  return (jax.jit(functools.partial(score_steps, rm, max_steps=max_steps)),
+          jax.jit(functools.partial(score_outcome, rm)))
+
+
+def _loss(rm, kind, params, batch):
+  z = token_scores(rm, params, batch["ids"], batch["valid"])
+  if kind == "orm":
+    return orm_loss(z, batch["last"], batch["correct"])
+  return prm_loss(z, batch["step_pos"], batch["step_valid"], batch["labels"])
+
+
+def _arrays(sb, idx=None):
+  keys = ("ids", "valid", "step_pos", "step_valid", "labels", "last",
+          "correct")
+  return {k: getattr(sb, k) if idx is None else getattr(sb, k)[idx]
+          for k in keys}
+
+
+def train(ctx, policy_params, kind: str, train_set, eval_set, *, name: str,
+          steps: int, batch_size: int, learning_rate: float, seed: int = 0):
+  """Trains an ORM (``kind="orm"``) or PRM on ``StepBatch`` data.
+
+  Starts from the policy's backbone with a zero head; AdamW with warmup and
+  cosine decay; checkpoints under ``<workdir>/<name>`` and resumes from it.
+  Returns ``(params, history)`` with the held-out loss before, during and
+  after training.
+  """
+  assert kind in ("orm", "prm"), kind
+  rm = reward_model(ctx.model.cfg)
+  tx = optim.make_optimizer(learning_rate=learning_rate, total_steps=steps,
+                            warmup_steps=max(steps // 10, 1),
+                            weight_decay=0.01, max_grad_norm=1.0)
+  t = train_set.ids.shape[1]
+  dummy = jnp.ones((1, t), jnp.int32)
+  init_fn = lambda k: rm.init(k, dummy, dummy, dummy > 0)["params"]
+  start = jax.eval_shape(lambda: init_fn(jax.random.PRNGKey(0)))
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+  head = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
+                      nn.unbox(start)["reward_head"])
+  values = {"model": policy_params["model"], "reward_head": head}
+  st, st_sh = state_lib.create_state(init_fn, tx, jax.random.PRNGKey(seed),
+                                     ctx.mesh, ctx.rules, params=values)
+  ckpt = checkpoint.Checkpointer(ctx.workdir, name, 1)
+  if ckpt.latest_step() is not None:
+    st = ckpt.restore(st)
+    logging.info("%s: resumed from step %d", name, int(st.step))
+
+  loss_fn = functools.partial(_loss, rm, kind)
+
+  @functools.partial(jax.jit, donate_argnums=0)
+  def step_fn(state, batch):
+    loss, grads = jax.value_and_grad(loss_fn)(state.params, batch)
+    state, upd = state_lib.guarded_update(state, grads, tx, loss)
+    return state, {"loss": loss, **upd}
+
+  eval_loss = jax.jit(loss_fn)
+
+  def held_out(params):
+    losses = [float(eval_loss(params, _arrays(eval_set, slice(i, i + 256))))
+              * len(eval_set.ids[i:i + 256])
+              for i in range(0, len(eval_set), 256)]
+    return sum(losses) / len(eval_set)
+
+  history = {"eval_loss": [(int(st.step), held_out(st.params))]}
+  writer = metrics_lib.MetricWriter(ctx.logdir, name)
+  progress = metrics_lib.Progress(name, steps, int(st.step))
+  rng = np.random.default_rng(seed)
+  order = rng.permutation(len(train_set))
+  t0 = time.perf_counter()
+  while int(st.step) < steps:
+    i = int(st.step)
+    pos = (i * batch_size) % len(order)
+    idx = np.take(order, np.arange(pos, pos + batch_size), mode="wrap")
+    st, m = step_fn(st, _arrays(train_set, idx))
+    step = i + 1
+    if step % 50 == 0 or step == steps:
+      m = jax.device_get(m)
+      ev = held_out(st.params)
+      history["eval_loss"].append((step, ev))
+      writer.write(step, {**m, "eval_loss": ev,
+                          "steps_per_s": progress.rate(step)})
+      progress.log(step, {"loss": m["loss"], "eval_loss": ev})
+    ckpt.save_and_stop_if_preempted(name, step, st)
+  ckpt.save(int(st.step), st, force=True)
+  ckpt.close()
+  writer.close()
+  history["train_seconds"] = time.perf_counter() - t0
+  del st_sh
+  return st.params, history

@@ -1,0 +1,250 @@
+r"""Verifiers end to end: traces, Math-Shepherd labels, ORM / PRM, evaluation.
+
+  python -m reasoning_jax.verify --config=configs/verifier.py \
+      --workdir=runs/verifier
+
+Stages (``verifier.stages``, each resumable; finished ones are read back):
+
+1. policy: the config's SFT stage (or the SFT checkpoint in
+   ``verifier.policy_workdir``);
+2. ``traces``: ``samples_per_problem`` sampled completions of
+   ``train_problems`` train problems (past the cold-start set) and
+   ``eval_problems`` test problems, with outcome and exact step labels, to
+   ``traces/{train,eval}.jsonl`` (format: ``verifiers.steps``);
+3. ``label``: Math-Shepherd soft/hard labels on the train traces (``ms_k``
+   continuations per step prefix), written back to ``traces/train.jsonl``;
+4. ``orm``, ``prm_exact``, ``prm_ms``: an ORM on outcomes, a PRM on exact
+   step labels and a PRM on Math-Shepherd soft labels, each from the policy's
+   backbone;
+5. ``eval``: on the held-out traces, against their exact labels: step
+   accuracy and AUROC, first-error F1 (ProcessBench style), outcome accuracy
+   and AUROC (PRMs aggregated with ``min``), held-out loss before and after
+   training; and the agreement of Math-Shepherd labels with exact ones. Writes
+   ``verifier_eval.{md,json}`` and ``verifier_loss.png``.
+"""
+
+import dataclasses
+import json
+import os
+import sys
+import time
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+FLAGS = flags.FLAGS
+
+
+def run(config, workdir: str) -> dict:
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import sft  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import metrics as vm  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
+
+  t0 = time.perf_counter()
+  v = config.verifier
+  stages = [s for s in v.stages.split(",") if s]
+  ctx = pipeline.build_context(config, workdir)
+  policy_ctx = (dataclasses.replace(ctx, workdir=v.policy_workdir)
+                if v.policy_workdir else ctx)
+  policy, sft_result = sft.run_sft(policy_ctx, None)
+  out = {"policy_pass@1": sft_result["pass@1"], "seconds": {}}
+  tdir = os.path.join(ctx.logdir, "traces")
+  paths = {s: os.path.join(tdir, f"{s}.jsonl") for s in ("train", "eval")}
+  rng = jax.random.PRNGKey(config.seed + 7)
+
+  # --- traces ---
+  if "traces" in stages and not all(map(os.path.exists, paths.values())):
+    t = time.perf_counter()
+    first = config.sft.num_examples  # past the cold-start problems.
+    problems = {
+        "train": [ctx.task.example("train", first + i)
+                  for i in range(v.train_problems)],
+        "eval": [ctx.task.example("test", i) for i in range(v.eval_problems)]}
+    for split, exs in problems.items():
+      rng, key = jax.random.split(rng)
+      steps_lib.write_jsonl(paths[split], label_lib.sample_traces(
+          ctx, policy, exs, v.samples_per_problem, key,
+          temperature=v.temperature, batch_size=v.batch_size))
+    out["seconds"]["traces"] = time.perf_counter() - t
+  traces = {s: steps_lib.read_jsonl(p) for s, p in paths.items()}
+  for s, tr in traces.items():
+    logging.info("%s traces: %d, correct %.3f", s, len(tr),
+                 np.mean([t.correct for t in tr]))
+
+  # --- Math-Shepherd labels ---
+  if "label" in stages and any(t.soft is None and t.steps
+                               for t in traces["train"]):
+    t = time.perf_counter()
+    rng, key = jax.random.split(rng)
+    traces["train"] = label_lib.math_shepherd(
+        ctx, policy, traces["train"], v.ms_k, key,
+        temperature=v.ms_temperature, batch_size=v.batch_size)
+    steps_lib.write_jsonl(paths["train"], traces["train"])
+    out["seconds"]["label"] = time.perf_counter() - t
+
+  # --- reward models ---
+  shape = dict(prompt_len=config.data.max_prompt_len,
+               completion_len=config.data.max_new_tokens,
+               max_steps=v.max_steps)
+  eval_set = steps_lib.encode_traces(ctx.tok, traces["eval"], **shape)
+  models, histories = {}, {}
+  for name, kind, lab in (("orm", "orm", "exact"),
+                          ("prm_exact", "prm", "exact"),
+                          ("prm_ms", "prm", "soft")):
+    if name not in stages:
+      continue
+    t = time.perf_counter()
+    usable = [tr for tr in traces["train"] if getattr(tr, lab) is not None]
+    train_set = steps_lib.encode_traces(ctx.tok, usable, label=lab, **shape)
+    models[name], histories[name] = rm_lib.train(
+        ctx, policy, kind, train_set, eval_set, name=name, steps=v.rm_steps,
+        batch_size=v.rm_batch_size, learning_rate=v.rm_learning_rate,
+        seed=config.seed)
+    out["seconds"][name] = time.perf_counter() - t
+
+  # --- evaluation ---
+  if "eval" in stages:
+    out.update(evaluate(ctx, models, histories, eval_set, traces, v))
+    out["seconds"]["total"] = time.perf_counter() - t0
+    if jax.process_index() == 0:
+      with open(os.path.join(ctx.logdir, "verifier_eval.json"), "w") as f:
+        json.dump(out, f, indent=2)
+      with open(os.path.join(ctx.logdir, "verifier_eval.md"), "w") as f:
+        f.write(table(out))
+      _plot(ctx.logdir, histories)
+  del rm_lib, vm
+  return out
+
+
+def evaluate(ctx, models, histories, eval_set, traces, v) -> dict:
+  """Scores the held-out traces with each model; see the module docstring."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import metrics as vm  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
+  rm = rm_lib.reward_model(ctx.model.cfg)
+  score_steps, score_outcome = rm_lib.make_scorers(rm, v.max_steps)
+  mask, gold = eval_set.step_valid, eval_set.labels
+  correct = eval_set.correct
+  res = {"eval_traces": len(eval_set), "eval_steps": int(mask.sum()),
+         "eval_step_positive_rate": float(gold[mask].mean()),
+         "eval_outcome_positive_rate": float(correct.mean()), "models": {}}
+
+  def batched(fn, *arrays):
+    return np.concatenate([np.asarray(fn(*(a[i:i + 256] for a in arrays)))
+                           for i in range(0, len(arrays[0]), 256)])
+
+  for name, params in models.items():
+    r = {"eval_loss_before": histories[name]["eval_loss"][0][1],
+         "eval_loss_after": histories[name]["eval_loss"][-1][1],
+         "train_seconds": histories[name]["train_seconds"]}
+    if name == "orm":
+      p = batched(lambda i, va, la: score_outcome(params, i, va, la),
+                  eval_set.ids, eval_set.valid, eval_set.last)
+    else:
+      s = batched(lambda i, va, b: score_steps(params, i, va, b)[0],
+                  eval_set.ids, eval_set.valid, eval_set.boundary)
+      r["step_acc"] = float(((s >= 0.5) == (gold >= 0.5))[mask].mean())
+      r["step_auroc"] = vm.auroc(s[mask], gold[mask] >= 0.5)
+      r["first_error"] = vm.first_error_f1(s, gold, mask)
+      p = np.asarray(rm_lib.aggregate_step_scores(s, mask, "min"))
+    r["outcome_acc"] = float(((p >= 0.5) == (correct >= 0.5)).mean())
+    r["outcome_auroc"] = vm.auroc(p, correct >= 0.5)
+    res["models"][name] = r
+
+  # Math-Shepherd labels against exact ones, on the (labelled) train traces.
+  soft, hard, exact = [], [], []
+  for t in traces["train"]:
+    if t.soft is not None and t.exact is not None:
+      soft += t.soft
+      hard += t.hard
+      exact += t.exact
+  if exact:
+    soft, hard, exact = map(np.asarray, (soft, hard, exact))
+    res["math_shepherd"] = {
+        "steps": int(len(exact)),
+        "soft_acc": float(((soft >= 0.5) == (exact == 1)).mean()),
+        "hard_acc": float((hard == exact).mean()),
+        "soft_auroc": vm.auroc(soft, exact == 1),
+        "hard_false_positive_rate": float(hard[exact == 0].mean())
+                                    if (exact == 0).any() else float("nan"),
+    }
+  return res
+
+
+def table(out) -> str:
+  """The evaluation as Markdown."""
+  f = lambda x: "–" if x is None else f"{x:.3f}"
+  lines = [
+      f"Policy (SFT) held-out greedy pass@1: {out['policy_pass@1']:.3f}. "
+      f"Held-out: {out.get('eval_traces')} traces, {out.get('eval_steps')} "
+      f"steps ({out.get('eval_step_positive_rate', 0):.1%} correct steps, "
+      f"{out.get('eval_outcome_positive_rate', 0):.1%} correct answers).\n",
+      "| verifier | step acc | step AUROC | first-error F1 (err / ok) | "
+      "outcome acc | outcome AUROC | held-out loss before → after |",
+      "|---|---|---|---|---|---|---|"]
+  names = {"prm_exact": "PRM, exact labels", "prm_ms": "PRM, Math-Shepherd "
+           "soft labels", "orm": "ORM (outcome labels)"}
+  for k, r in out.get("models", {}).items():
+    fe = r.get("first_error")
+    fe_s = (f"{fe['f1']:.3f} ({fe['error_acc']:.3f} / {fe['correct_acc']:.3f})"
+            if fe else "–")
+    lines.append(
+        f"| {names[k]} | {f(r.get('step_acc'))} | {f(r.get('step_auroc'))} | "
+        f"{fe_s} | {f(r['outcome_acc'])} | {f(r['outcome_auroc'])} | "
+        f"{r['eval_loss_before']:.3f} → {r['eval_loss_after']:.3f} |")
+  ms = out.get("math_shepherd")
+  if ms:
+    lines += ["", f"Math-Shepherd labels vs exact labels on {ms['steps']} "
+              f"train steps: soft ≥ 0.5 agrees {ms['soft_acc']:.3f}, hard "
+              f"agrees {ms['hard_acc']:.3f}, soft AUROC "
+              f"{ms['soft_auroc']:.3f}, hard false-positive rate "
+              f"{ms['hard_false_positive_rate']:.3f}."]
+  secs = out.get("seconds", {})
+  lines += ["", "Seconds: " + ", ".join(f"{k} {v:.0f}"
+                                         for k, v in secs.items())]
+  return "\n".join(lines) + "\n"
+
+
+def _plot(workdir, histories):
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for name, h in histories.items():
+    ax.plot(*zip(*h["eval_loss"]), marker="o", label=name)
+  ax.set(xlabel="step", ylabel="held-out BCE", title="Reward models")
+  ax.legend()
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(os.path.join(workdir, "verifier_loss.png"), dpi=100)
+  plt.close(fig)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  from reasoning_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import checkpoint, metrics  # pylint: disable=g-import-not-at-top
+  metrics.setup_logging()
+  checkpoint.install_sigterm_handler()
+  try:
+    out = run(FLAGS.config, FLAGS.workdir)
+  except config_lib.ConfigError as e:
+    sys.exit(f"error: {e}")
+  except checkpoint.Preempted as e:
+    print(e, file=sys.stderr)
+    sys.exit(143)
+  print(table(out))
+
+
+if __name__ == "__main__":
+  config_flags.DEFINE_config_file("config", "configs/verifier.py",
+                                  "Path to a configs/*.py file.",
+                                  lock_config=True)
+  flags.DEFINE_string("workdir", "runs/verifier", "Output directory.")
+  app.run(main)
