@@ -49,6 +49,12 @@ def base_config() -> ml_collections.ConfigDict:
       dynamic_sampling=False, max_draws=4,  # DAPO dynamic sampling.
       gamma=1.0, lam=0.95, value_coef=0.5, value_clip=0.2,  # PPO.
       entropy_coef=0.0, whiten_advantages=True,
+      # Process rewards from a PRM saved by reasoning_jax.verify ("" = none):
+      # "sequence" adds weight x aggregate(step scores) to each sequence's
+      # reward; "step" adds per-step rewards (GRPO: group-normalised, summed
+      # from each token's step to the end; PPO: at the boundaries, into GAE).
+      prm_path="", prm_weight=0.0, prm_mode="sequence", prm_aggregate="min",
+      prm_max_steps=8,
       eval_every=50)
   c.eval = dict(num_problems=1024, batch_size=256, every=100,
                 periodic_problems=256)
@@ -66,7 +72,8 @@ def base_config() -> ml_collections.ConfigDict:
       stages="traces,label,orm,prm_exact,prm_ms,eval", policy_workdir="",
       train_problems=512, eval_problems=256, samples_per_problem=4,
       temperature=1.0, ms_k=4, ms_temperature=1.0, batch_size=256,
-      max_steps=8, rm_steps=300, rm_batch_size=32, rm_learning_rate=3e-4)
+      ms_label="hard", max_steps=8, rm_steps=150, rm_batch_size=32,
+      rm_learning_rate=1e-4)
   c.log_every = 20
 
   c.mesh = dict(data=-1, fsdp=1, tensor=1)
@@ -111,6 +118,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for s in stages:
     _check(s in ("sft", "rl"), "stages", f"unknown stage {s!r}",
            config.stages)
+  r = config.rl
+  _check(r.prm_mode in ("sequence", "step"), "rl.prm_mode",
+         "must be sequence or step", r.prm_mode)
+  _check(r.prm_aggregate in ("min", "prod", "mean", "last"),
+         "rl.prm_aggregate", "must be one of min, prod, mean, last",
+         r.prm_aggregate)
+  _check(r.prm_weight == 0 or bool(r.prm_path), "rl.prm_weight",
+         "needs rl.prm_path (a PRM saved by reasoning_jax.verify)",
+         r.prm_weight)
+  _check(isinstance(r.prm_max_steps, int) and r.prm_max_steps > 0,
+         "rl.prm_max_steps", "must be a positive integer", r.prm_max_steps)
   v = config.verifier
   for s in [s for s in v.stages.split(",") if s]:
     _check(s in VERIFIER_STAGES, "verifier.stages",
@@ -122,6 +140,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for f in ("samples_per_problem", "ms_k"):
     _check(v[f] <= v.batch_size, f"verifier.{f}",
            f"must be <= verifier.batch_size={v.batch_size}", v[f])
+  _check(v.ms_label in ("soft", "hard"), "verifier.ms_label",
+         "must be soft or hard", v.ms_label)
   for f in ("temperature", "ms_temperature", "rm_learning_rate"):
     _check(v[f] > 0, f"verifier.{f}", "must be > 0", v[f])
   _check(config.task.name in tasks.task_names(), "task.name",

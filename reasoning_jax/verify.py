@@ -52,7 +52,8 @@ def run(config, workdir: str) -> dict:
   policy_ctx = (dataclasses.replace(ctx, workdir=v.policy_workdir)
                 if v.policy_workdir else ctx)
   policy, sft_result = sft.run_sft(policy_ctx, None)
-  out = {"policy_pass@1": sft_result["pass@1"], "seconds": {}}
+  out = {"policy_pass@1": sft_result["pass@1"], "ms_label": v.ms_label,
+         "seconds": {}}
   tdir = os.path.join(ctx.logdir, "traces")
   paths = {s: os.path.join(tdir, f"{s}.jsonl") for s in ("train", "eval")}
   rng = jax.random.PRNGKey(config.seed + 7)
@@ -81,9 +82,11 @@ def run(config, workdir: str) -> dict:
                                for t in traces["train"]):
     t = time.perf_counter()
     rng, key = jax.random.split(rng)
+    complete = label_lib.policy_completer(
+        ctx, policy, key, temperature=v.ms_temperature,
+        batch_size=v.batch_size, group_size=v.ms_k)
     traces["train"] = label_lib.math_shepherd(
-        ctx, policy, traces["train"], v.ms_k, key,
-        temperature=v.ms_temperature, batch_size=v.batch_size)
+        complete, traces["train"], v.ms_k, ctx.task.is_correct)
     steps_lib.write_jsonl(paths["train"], traces["train"])
     out["seconds"]["label"] = time.perf_counter() - t
 
@@ -95,16 +98,23 @@ def run(config, workdir: str) -> dict:
   models, histories = {}, {}
   for name, kind, lab in (("orm", "orm", "exact"),
                           ("prm_exact", "prm", "exact"),
-                          ("prm_ms", "prm", "soft")):
+                          ("prm_ms", "prm", v.ms_label)):
     if name not in stages:
       continue
     t = time.perf_counter()
-    usable = [tr for tr in traces["train"] if getattr(tr, lab) is not None]
+    usable = [tr for tr in traces["train"] if getattr(tr, lab) is not None
+              and (kind == "orm" or tr.steps)]
+    if not usable:
+      logging.warning("%s: no train trace has %s step labels; skipped",
+                      name, lab)
+      continue
     train_set = steps_lib.encode_traces(ctx.tok, usable, label=lab, **shape)
     models[name], histories[name] = rm_lib.train(
         ctx, policy, kind, train_set, eval_set, name=name, steps=v.rm_steps,
         batch_size=v.rm_batch_size, learning_rate=v.rm_learning_rate,
         seed=config.seed)
+    rm_lib.save_params(os.path.join(ctx.workdir, f"{name}_params"),
+                       models[name])  # what rl.prm_path points to.
     out["seconds"][name] = time.perf_counter() - t
 
   # --- evaluation ---
@@ -188,7 +198,7 @@ def table(out) -> str:
       "outcome acc | outcome AUROC | held-out loss before → after |",
       "|---|---|---|---|---|---|---|"]
   names = {"prm_exact": "PRM, exact labels", "prm_ms": "PRM, Math-Shepherd "
-           "soft labels", "orm": "ORM (outcome labels)"}
+           f"{out.get('ms_label', '')} labels", "orm": "ORM (outcome labels)"}
   for k, r in out.get("models", {}).items():
     fe = r.get("first_error")
     fe_s = (f"{fe['f1']:.3f} ({fe['error_acc']:.3f} / {fe['correct_acc']:.3f})"
@@ -217,7 +227,8 @@ def _plot(workdir, histories):
   fig, ax = plt.subplots(figsize=(6, 4))
   for name, h in histories.items():
     ax.plot(*zip(*h["eval_loss"]), marker="o", label=name)
-  ax.set(xlabel="step", ylabel="held-out BCE", title="Reward models")
+  ax.set(xlabel="step", ylabel="held-out BCE (exact labels)",
+         title="Reward models")
   ax.legend()
   ax.grid(alpha=0.3)
   fig.tight_layout()

@@ -42,6 +42,36 @@ def grpo_advantages(rewards_pg, *, eps: float = 1e-6, std_mode: str = "zero",
   return adv, keep
 
 
+def process_advantages(step_rewards_bs, step_pos_bs, step_valid_bs,
+                       group_size: int, num_tokens: int, *,
+                       eps: float = 1e-6):
+  """Per-token advantages from step rewards (DeepSeekMath §4.1.3, process
+  supervision with GRPO).
+
+  Step rewards are normalised over all valid steps of a group,
+  r̃ = (r − mean_g) / (std_g + eps) (0 for a group with no spread), and
+  token t's advantage sums the normalised rewards of its own step and every
+  later one: A_t = Σ_{k : pos_k ≥ t} r̃_k (tokens after the last boundary
+  get 0). Shapes: [B, S] in (B = P·G, group-contiguous), ``step_pos`` the
+  boundary's token index; returns [B, ``num_tokens``] float32.
+  """
+  b, s = step_rewards_bs.shape
+  assert step_pos_bs.shape == step_valid_bs.shape == (b, s), (
+      step_pos_bs.shape, step_valid_bs.shape, (b, s))
+  assert b % group_size == 0, (b, group_size)
+  m = step_valid_bs.astype(jnp.float32).reshape(-1, group_size * s)
+  r = step_rewards_bs.astype(jnp.float32).reshape(-1, group_size * s)
+  n = jnp.maximum(m.sum(1, keepdims=True), 1.0)
+  mean = (r * m).sum(1, keepdims=True) / n
+  std = jnp.sqrt((((r - mean) * m) ** 2).sum(1, keepdims=True) / n)
+  norm = jnp.where(std > 0, (r - mean) / (std + eps), 0.0) * m
+  norm = norm.reshape(b, s)
+  t = jnp.arange(num_tokens)
+  later = (step_pos_bs[:, None, :] >= t[None, :, None]) & step_valid_bs[
+      :, None, :]  # [B, T, S]: step k ends at or after token t.
+  return jnp.sum(jnp.where(later, norm[:, None, :], 0.0), axis=2)
+
+
 def gae_advantages(rewards_bt, values_bt, mask_bt, *, gamma: float = 1.0,
                    lam: float = 0.95):
   """Generalised advantage estimation (Schulman et al. 2016).

@@ -87,12 +87,14 @@ def grpo_loss(logp_new, logp_old, logp_ref, advantages, mask, *,
 
   L = reduce_m[ −min(ρA_b, clip(ρ, 1−ε, 1+ε)A_b) + β·k3(ℓ, ℓ_ref) ]
 
-  ``advantages`` is [B] (one per sequence, broadcast over its tokens); the
-  default reduction is the masked mean over all valid tokens of the batch.
+  ``advantages`` is [B] (one per sequence, broadcast over its tokens) or
+  [B, N] (per token, e.g. with process rewards); the default reduction is
+  the masked mean over all valid tokens of the batch.
   """
-  assert advantages.shape == logp_new.shape[:1], (advantages.shape,
-                                                  logp_new.shape)
-  adv_bt = jnp.broadcast_to(advantages[:, None], logp_new.shape)
+  assert advantages.shape in (logp_new.shape[:1], logp_new.shape), (
+      advantages.shape, logp_new.shape)
+  adv_bt = (advantages if advantages.ndim == 2
+            else jnp.broadcast_to(advantages[:, None], logp_new.shape))
   return _policy_loss(logp_new, logp_old, logp_ref, adv_bt, mask,
                       clip_eps=clip_eps, clip_eps_high=clip_eps_high,
                       kl_beta=kl_beta, reduction=reduction)

@@ -216,6 +216,15 @@ def run_rl(ctx, params):
   fns = make_learner_fns(model, critic, tx, rc, state_sh, batch_sh)
   sample_fn = ctx.sampler(top_k=rc.top_k, top_p=rc.top_p,
                           group_size=rc.group_size)  # prefix sharing.
+  process_reward = None
+  if rc.prm_path:  # a PRM trained by reasoning_jax.verify.
+    from reasoning_jax.verifiers import reward_model  # pylint: disable=g-import-not-at-top
+    prm = reward_model.reward_model(model.cfg)
+    process_reward = reward_model.make_process_reward(
+        prm, reward_model.load_params(rc.prm_path, prm), rc.prm_max_steps,
+        think_id=ctx.tok.piece_id("<think>"),
+        close_id=ctx.tok.piece_id("</think>"),
+        newline_id=ctx.tok.piece_id("\n"))
 
   writer = metrics_lib.MetricWriter(ctx.logdir, f"rl_{algorithm}")
   progress = metrics_lib.Progress(f"rl_{algorithm}", rc.steps,
@@ -232,7 +241,8 @@ def run_rl(ctx, params):
     ro, consumed = rollout_lib.rollout(
         ctx, state.params["policy"], sample_fn,
         functools.partial(prompts, position), rng, num_prompts=rc.num_prompts,
-        group_size=rc.group_size, temperature=rc.temperature, rc=rc)
+        group_size=rc.group_size, temperature=rc.temperature, rc=rc,
+        process_reward=process_reward)
     t_upd = time.perf_counter()
     state = state.replace(data_position=state.data_position + consumed)
     state, m = learn(state, ro, ref_params, fns, rc, batch_sh, rng)
@@ -289,6 +299,14 @@ def _prepare(ro, state, ref_params, fns: LearnerFns, rc, sh):
       [ro.rewards, ro.correct, ro.formatted, ro.truncated, ro.think_tokens,
        lengths, ro.prompt_valid.sum(1)], 1).astype(np.float32), sh, b)
   rewards, correct, formatted, truncated, think, all_len, prompt_len = host.T
+  steps = None  # process rewards: [B, S] scores, positions, validity.
+  if ro.step_scores is not None:
+    s = ro.step_scores.shape[1]
+    steps = np.split(multihost.allgather(np.concatenate(
+        [ro.step_scores, ro.step_pos, ro.step_valid], 1).astype(np.float32),
+                                         sh, b), 3, axis=1)
+    steps = (steps[0], steps[1].astype(np.int32), steps[2] > 0)
+    del s
   ro = trim(ro, int(prompt_len.max()), int(all_len.max()))
   glob = functools.partial(multihost.to_global, sharding=sh, n=b)
   args = tuple(glob(x) for x in (ro.prompt_ids, ro.prompt_valid, ro.tokens,
@@ -309,6 +327,9 @@ def _prepare(ro, state, ref_params, fns: LearnerFns, rc, sh):
         std_floor=rc.std_floor)
     adv_all = np.asarray(adv_pg).reshape(-1)
     mask &= np.asarray(keep).reshape(-1)[rows, None]
+    if steps is not None and rc.prm_mode == "step":  # per-token advantages.
+      adv_all = adv_all[:, None] + rc.prm_weight * np.asarray(
+          adv_lib.process_advantages(*steps, g, mask.shape[1]))
     adv = glob(adv_all[rows])
     old_values, returns = glob(zeros), glob(zeros)
     adv_mean, adv_std = adv_all.mean(), adv_all.std()
@@ -318,6 +339,10 @@ def _prepare(ro, state, ref_params, fns: LearnerFns, rc, sh):
     last = np.maximum(ro.mask.sum(1) - 1, 0)
     token_r = np.zeros(mask.shape, np.float32)
     token_r[np.arange(len(last)), last] = ro.rewards  # reward at the end.
+    if steps is not None and rc.prm_mode == "step":  # PRM at boundaries.
+      sc, pos, ok = (x[rows] for x in steps)
+      np.add.at(token_r, (np.nonzero(ok)[0], pos[ok]),
+                rc.prm_weight * sc[ok])
     valid = args[3]
     adv, returns = adv_lib.gae_advantages(glob(token_r), old_values, valid,
                                           gamma=rc.gamma, lam=rc.lam)
@@ -340,6 +365,10 @@ def _prepare(ro, state, ref_params, fns: LearnerFns, rc, sh):
       "adv_mean": adv_mean, "adv_std": adv_std, "adv_abs_max": adv_abs_max,
       "draws": ro.draws,
   }
+  if steps is not None:
+    stats["prm_step_score"] = float(steps[0][steps[2]].mean()) if steps[
+        2].any() else 0.0
+    stats["prm_steps"] = float(steps[2].sum(1).mean())
   return batch, stats
 
 

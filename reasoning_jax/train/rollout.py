@@ -37,6 +37,11 @@ class Rollout:
   think_tokens: np.ndarray  # [B] int32, tokens up to and including </think>.
   draws: int  # rollout calls it took (1 without dynamic sampling).
   seconds: float  # wall time of sampling + scoring.
+  # Process rewards (``rl.prm_path``): PRM P(step on track) at each step
+  # boundary [B, S], the boundary's index into ``tokens``, and validity.
+  step_scores: np.ndarray | None = None
+  step_pos: np.ndarray | None = None
+  step_valid: np.ndarray | None = None
 
 
 def overlong_penalty(lengths_b, *, max_len: int, buffer: int):
@@ -71,12 +76,16 @@ def _score(ctx, examples, out, group_size, rc):
 
 
 def rollout(ctx, params, sample_fn, prompt_fn, rng, *, num_prompts: int,
-            group_size: int, temperature: float, rc) -> tuple[Rollout, int]:
+            group_size: int, temperature: float, rc,
+            process_reward=None) -> tuple[Rollout, int]:
   """Samples and scores one batch of groups.
 
   ``prompt_fn(start, k)`` returns problems ``start .. start+k-1`` of the
   caller's stream (from where this step begins); each process asks only for
-  its own groups. Returns (this process's rollout rows, prompts consumed).
+  its own groups. ``process_reward`` (``make_process_reward``) adds PRM
+  step scores; under ``rl.prm_mode="sequence"`` ``rl.prm_weight`` × their
+  ``rl.prm_aggregate`` joins the reward. Returns (this process's rollout
+  rows, prompts consumed).
   """
   from reasoning_jax.parallel import multihost  # pylint: disable=g-import-not-at-top
   t0 = time.perf_counter()
@@ -103,7 +112,15 @@ def rollout(ctx, params, sample_fn, prompt_fn, rng, *, num_prompts: int,
                     temperature)
     out = type(out)(*(multihost.local_rows(x) for x in out))
     scored = _score(ctx, examples, out, group_size, rc)
-    fields = (ids, valid, out.tokens, out.mask) + scored
+    steps = ()
+    if process_reward is not None:
+      steps = _process_reward(ctx, process_reward, ids, valid, out, b)
+      if rc.prm_mode == "sequence":
+        from reasoning_jax.verifiers import reward_model  # pylint: disable=g-import-not-at-top
+        agg = np.asarray(reward_model.aggregate_step_scores(
+            steps[0], steps[2], rc.prm_aggregate))
+        scored = (scored[0] + rc.prm_weight * agg,) + scored[1:]
+    fields = (ids, valid, out.tokens, out.mask) + scored + steps
     spread = group_has_spread(scored[0], group_size)
     for p in range(n_local):
       if not rc.dynamic_sampling or spread[p]:
@@ -119,5 +136,14 @@ def rollout(ctx, params, sample_fn, prompt_fn, rng, *, num_prompts: int,
   while len(kept) < n_local:  # out of draws: repeat kept groups.
     kept += kept[:n_local - len(kept)]
   cols = [np.concatenate(c, 0) for c in zip(*kept[:n_local])]
-  return Rollout(*cols, draws=draws,
-                 seconds=time.perf_counter() - t0), consumed
+  steps = dict(zip(("step_scores", "step_pos", "step_valid"), cols[9:]))
+  return Rollout(*cols[:9], draws=draws, seconds=time.perf_counter() - t0,
+                 **steps), consumed
+
+
+def _process_reward(ctx, fn, ids, valid, out, b):
+  """PRM step scores of this process's rows (the scorer runs globally)."""
+  from reasoning_jax.parallel import multihost  # pylint: disable=g-import-not-at-top
+  glob = lambda x: multihost.to_global(x, ctx.batch_sharding, b)
+  res = fn(glob(ids), glob(valid), glob(out.tokens), glob(out.mask))
+  return tuple(np.asarray(multihost.local_rows(x)) for x in res)

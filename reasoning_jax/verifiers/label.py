@@ -58,40 +58,57 @@ def sample_traces(ctx, params, examples, n: int, rng, *, temperature: float,
   return out
 
 
-def math_shepherd(ctx, params, traces: list[Trace], k: int, rng, *,
-                  temperature: float, batch_size: int) -> list[Trace]:
+def policy_completer(ctx, params, rng, *, temperature: float,
+                     batch_size: int, group_size: int):
+  """``complete(prompts) -> continuations`` by the jitted sampler.
+
+  Prompts may hold a completion prefix, so they get ``max_prompt_len +
+  max_new_tokens`` slots; each call draws a fresh key. ``group_size`` rows
+  in a row must share a prompt (prefix sharing).
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  sample_fn = ctx.sampler(group_size=group_size)
+  width = ctx.config.data.max_prompt_len + ctx.config.data.max_new_tokens
+  keys = iter(jax.random.split(rng, 1 << 16))
+
+  def complete(prompts: list[str]) -> list[str]:
+    texts, _, _, _ = evaluate_lib.generate(
+        sample_fn, params, ctx.tok, prompts, next(keys),
+        max_prompt_len=width,
+        batch_size=batch_size - batch_size % group_size,
+        temperature=temperature)
+    return texts
+  return complete
+
+
+def math_shepherd(complete, traces: list[Trace], k: int, is_correct
+                  ) -> list[Trace]:
   """Adds soft/hard Math-Shepherd labels to each trace (new objects).
 
-  For step prefix j of a trace, K continuations are sampled; soft_j is the
-  fraction whose full text (prefix + continuation) the task verifies, hard_j
-  is soft_j > 0. A trace whose text steps and prefixes disagree keeps
-  ``soft = hard = None``.
+  For step prefix j of a trace, ``complete`` (the policy) continues the
+  prompt + prefix K times, all prefixes of all traces in one call; soft_j is
+  the fraction of continuations whose full text (prefix + continuation)
+  ``is_correct(text, example)`` accepts, hard_j is soft_j > 0. A trace whose
+  text steps and prefixes disagree keeps ``soft = hard = None``.
   """
-  items = []  # (trace index, prompt text)
+  items = []  # (trace index, prefix)
   for i, t in enumerate(traces):
     pre = step_prefixes(t.completion)
-    if len(pre) != len(t.steps):
-      continue
-    items += [(i, encoding.prompt_text(_example(t)) + p) for p in pre]
-  width = ctx.config.data.max_prompt_len + ctx.config.data.max_new_tokens
-  sample_fn = ctx.sampler(group_size=k)
-  texts, _, _, _ = evaluate_lib.generate(
-      sample_fn, params, ctx.tok, [p for _, p in items for _ in range(k)],
-      rng, max_prompt_len=width, batch_size=batch_size - batch_size % k,
-      temperature=temperature)
-  ok = np.zeros(len(items) * k, np.float32)
-  for j, cont in enumerate(texts):
-    i, prompt = items[j // k]
-    prefix = prompt[len(encoding.prompt_text(_example(traces[i]))):]
-    ok[j] = ctx.task.is_correct(prefix + cont, _example(traces[i]))
-  soft = ok.reshape(-1, k).mean(1)
-  out = [Trace(**{**t.__dict__}) for t in traces]
-  j = 0
-  for i, _ in items:
+    if len(pre) == len(t.steps):
+      items += [(i, p) for p in pre]
+  prompts = [encoding.prompt_text(_example(traces[i])) + p
+             for i, p in items for _ in range(k)]
+  texts = complete(prompts) if prompts else []
+  assert len(texts) == len(prompts), (len(texts), len(prompts))
+  ok = np.asarray([is_correct(items[j // k][1] + cont,
+                              _example(traces[items[j // k][0]]))
+                   for j, cont in enumerate(texts)], np.float32)
+  soft = ok.reshape(-1, k).mean(1) if len(ok) else ok
+  out = [Trace(**{**t.__dict__, "soft": None, "hard": None}) for t in traces]
+  for (i, _), s in zip(items, soft):
     t = out[i]
     if t.soft is None:
       t.soft, t.hard = [], []
-    t.soft.append(float(soft[j]))
-    t.hard.append(int(soft[j] > 0))
-    j += 1
+    t.soft.append(float(s))
+    t.hard.append(int(s > 0))
   return out

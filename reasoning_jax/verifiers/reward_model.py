@@ -8,6 +8,7 @@ on the way to the right answer. Shapes: B traces, T slots, S steps.
 """
 
 import functools
+import os
 import time
 
 import jax
@@ -92,7 +93,7 @@ def aggregate_step_scores(scores_bs, mask_bs, how: str):
   elif how == "mean":
     out = jnp.sum(jnp.where(m, scores_bs, 0.0), axis=1) / jnp.maximum(n, 1)
   else:
-    last = jnp.maximum(n - 1, 0)
+    last = m.shape[1] - 1 - jnp.argmax(m[:, ::-1], axis=1)  # last True.
     out = jnp.take_along_axis(scores_bs, last[:, None], axis=1)[:, 0]
   return jnp.where(n > 0, out, 0.0)
 
@@ -125,6 +126,52 @@ def make_scorers(rm: ScalarModel, max_steps: int):
   ``outcome(params, ids, valid, last)``."""
   return (jax.jit(functools.partial(score_steps, rm, max_steps=max_steps)),
           jax.jit(functools.partial(score_outcome, rm)))
+
+
+def save_params(path: str, params) -> None:
+  """The reward model's parameters alone, as an orbax checkpoint at ``path``
+  (what ``rl.prm_path`` points to)."""
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  path = path if "://" in path else os.path.abspath(path)
+  with ocp.StandardCheckpointer() as ckptr:
+    ckptr.save(path, params, force=True)
+
+
+def load_params(path: str, rm: ScalarModel):
+  """Parameters saved by ``save_params``, checked against ``rm``'s shapes."""
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+  path = path if "://" in path else os.path.abspath(path)
+  if "://" not in path and not os.path.isdir(path):
+    raise FileNotFoundError(f"no reward model parameters at {path}")
+  dummy = jnp.ones((1, 8), jnp.int32)
+  abstract = jax.eval_shape(lambda: nn.unbox(
+      rm.init(jax.random.PRNGKey(0), dummy, dummy, dummy > 0)["params"]))
+  with ocp.StandardCheckpointer() as ckptr:
+    return ckptr.restore(path, abstract)
+
+
+def make_process_reward(rm: ScalarModel, params, max_steps: int, *,
+                        think_id: int, close_id: int, newline_id: int):
+  """Jitted PRM scoring of sampled completions, for process rewards in RL.
+
+  ``fn(prompt [B, Pl], prompt_valid, tokens [B, N], mask) -> (scores [B, S],
+  pos [B, S], valid [B, S])``: P(step on track) at each step boundary of
+  each completion, the boundary's index into ``tokens``, and which of the S
+  slots hold a step. Boundaries are found on device (``boundary_mask``).
+  """
+  from reasoning_jax.verifiers.steps import boundary_mask  # pylint: disable=g-import-not-at-top
+
+  @jax.jit
+  def score(params, prompt, prompt_valid, tokens, mask):
+    bnd = boundary_mask(tokens, mask, think_id, close_id, newline_id)
+    ids = jnp.concatenate([prompt, tokens], 1)
+    valid = jnp.concatenate([prompt_valid, mask], 1)
+    step_mask = jnp.concatenate([jnp.zeros_like(prompt_valid), bnd], 1)
+    scores, ok = score_steps(rm, params, ids, valid, step_mask, max_steps)
+    pos, _ = steps_from_mask(bnd, max_steps)
+    return scores, pos, ok
+  return functools.partial(score, params)
 
 
 def _loss(rm, kind, params, batch):

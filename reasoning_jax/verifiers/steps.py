@@ -61,6 +61,31 @@ def step_boundaries(ids, think_id: int, close_id: int, newline_id: int
   return spans
 
 
+def boundary_mask(tokens_bn, mask_bn, think_id: int, close_id: int,
+                  newline_id: int):
+  """``step_boundaries`` on device: [B, N] bool, True on each boundary token.
+
+  A token ends a step when it is a newline or the first ``</think>`` after
+  the first ``<think>``, lies between the two, and the token before it is
+  not a newline or that ``<think>`` (the line is not empty); a row with no
+  such ``</think>`` has no steps.
+  """
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  assert tokens_bn.shape == mask_bn.shape, (tokens_bn.shape, mask_bn.shape)
+  thinks = jnp.cumsum(tokens_bn == think_id, axis=1)
+  first_think = (tokens_bn == think_id) & (thinks == 1)
+  is_close = (tokens_bn == close_id) & (thinks > 0)  # after <think> only.
+  closes = jnp.cumsum(is_close, axis=1)
+  before_close = (closes - is_close) == 0  # none before t.
+  ends = ((tokens_bn == newline_id) | (tokens_bn == close_id)) & (thinks > 0)
+  shift = lambda x, fill: jnp.pad(x[:, :-1], ((0, 0), (1, 0)),
+                                  constant_values=fill)
+  empty = (shift(tokens_bn, newline_id) == newline_id) | shift(first_think,
+                                                               True)
+  closed = closes[:, -1:] > 0  # an unclosed think block has no steps.
+  return ends & before_close & ~empty & closed & mask_bn
+
+
 def exact_labels(task, example, steps: list[str]) -> list[int] | None:
   """Per-step 0/1 from the task's own step check, or None if it has none."""
   check = getattr(task, "step_is_correct", None)

@@ -1,0 +1,1 @@
+"""Verifiers: step labels (exact, Math-Shepherd), ORM / PRM, their metrics."""
