@@ -69,11 +69,17 @@ def base_config() -> ml_collections.ConfigDict:
   # policy_workdir), Math-Shepherd labels (K continuations per step prefix),
   # then ORM / PRM training and their evaluation; see configs/verifier.py.
   c.verifier = dict(
-      stages="traces,label,orm,prm_exact,prm_ms,eval", policy_workdir="",
+      stages="traces,label,orm,prm_exact,prm_ms,genver,eval",
+      policy_workdir="",
       train_problems=512, eval_problems=256, samples_per_problem=4,
       temperature=1.0, ms_k=4, ms_temperature=1.0, batch_size=256,
       ms_label="hard", max_steps=8, rm_steps=150, rm_batch_size=32,
       rm_learning_rate=1e-4)
+  # reasoning_jax.tts: the policy checkpoint (workdir + stage), the
+  # verifiers saved by reasoning_jax.verify, problems, samples per problem.
+  c.tts = dict(policy_workdir="runs/default", policy_stage="rl_grpo",
+               verifier_workdir="runs/verifier", num_problems=256, n_max=64,
+               temperature=0.7, batch_size=256)
   c.log_every = 20
 
   c.mesh = dict(data=-1, fsdp=1, tensor=1)
@@ -107,7 +113,8 @@ def _check_fields(config, schema, prefix=""):
       _check_fields(config[key], schema[key], f"{prefix}{key}.")
 
 
-VERIFIER_STAGES = ("traces", "label", "orm", "prm_exact", "prm_ms", "eval")
+VERIFIER_STAGES = ("traces", "label", "orm", "prm_exact", "prm_ms", "genver",
+                   "eval")
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -144,6 +151,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
          "must be soft or hard", v.ms_label)
   for f in ("temperature", "ms_temperature", "rm_learning_rate"):
     _check(v[f] > 0, f"verifier.{f}", "must be > 0", v[f])
+  t = config.tts
+  for f in ("num_problems", "n_max", "batch_size"):
+    _check(isinstance(t[f], int) and t[f] > 0, f"tts.{f}",
+           "must be a positive integer", t[f])
+  _check(t.n_max <= t.batch_size, "tts.n_max",
+         f"must be <= tts.batch_size={t.batch_size}", t.n_max)
+  _check(t.temperature > 0, "tts.temperature", "must be > 0", t.temperature)
   _check(config.task.name in tasks.task_names(), "task.name",
          f"unknown task; known: {tasks.task_names()}", config.task.name)
   _check(1 <= config.task.difficulty <= 5, "task.difficulty",

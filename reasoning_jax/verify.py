@@ -13,9 +13,11 @@ Stages (``verifier.stages``, each resumable; finished ones are read back):
    ``traces/{train,eval}.jsonl`` (format: ``verifiers.steps``);
 3. ``label``: Math-Shepherd soft/hard labels on the train traces (``ms_k``
    continuations per step prefix), written back to ``traces/train.jsonl``;
-4. ``orm``, ``prm_exact``, ``prm_ms``: an ORM on outcomes, a PRM on exact
-   step labels and a PRM on Math-Shepherd soft labels, each from the policy's
-   backbone;
+4. ``orm``, ``prm_exact``, ``prm_ms``, ``genver``: an ORM on outcomes, a
+   PRM on exact step labels and one on Math-Shepherd labels
+   (``verifier.ms_label``: hard or soft), each from the policy's backbone;
+   and a generative verifier, the policy's LM fine-tuned to answer "1"/"0"
+   after each step on the exact labels;
 5. ``eval``: on the held-out traces, against their exact labels: step
    accuracy and AUROC, first-error F1 (ProcessBench style), outcome accuracy
    and AUROC (PRMs aggregated with ``min``), held-out loss before and after
@@ -117,6 +119,18 @@ def run(config, workdir: str) -> dict:
                        models[name])  # what rl.prm_path points to.
     out["seconds"][name] = time.perf_counter() - t
 
+  # --- generative verifier: the policy's LM judges each step ---
+  usable = [tr for tr in traces["train"] if tr.exact and tr.steps]
+  if "genver" in stages and not usable:
+    logging.warning("genver: no train trace has exact step labels; skipped")
+  elif "genver" in stages:
+    t = time.perf_counter()
+    train_set = steps_lib.encode_traces(ctx.tok, usable, label="exact",
+                                        **shape)
+    models["genver"], histories["genver"] = _train_genver(
+        ctx, policy, train_set, eval_set, v, config.seed)
+    out["seconds"]["genver"] = time.perf_counter() - t
+
   # --- evaluation ---
   if "eval" in stages:
     out.update(evaluate(ctx, models, histories, eval_set, traces, v))
@@ -129,6 +143,28 @@ def run(config, workdir: str) -> dict:
       _plot(ctx.logdir, histories)
   del rm_lib, vm
   return out
+
+
+def _train_genver(ctx, policy, train_set, eval_set, v, seed):
+  """SFT of the policy's LM on step labels (``verifiers.generative``)."""
+  import functools  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import generative as gv  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
+  query, yes, no = gv.answer_ids(ctx.tok)
+
+  def arrays(sb):
+    q = gv.query_batch(sb, query, ctx.tok.pad_id)
+    return {"ids": q.ids, "valid": q.valid, "at": q.at, "labels": q.labels}
+
+  tr, ev = arrays(train_set), arrays(eval_set)
+  dummy = jnp.ones((1, tr["ids"].shape[1]), jnp.int32)
+  init_fn = lambda k: ctx.model.init(k, dummy, dummy, dummy > 0)["params"]
+  return rm_lib.fit(
+      ctx, "genver", init_fn, policy,
+      functools.partial(gv.loss, ctx.model, yes, no), tr, ev,
+      steps=v.rm_steps, batch_size=v.rm_batch_size,
+      learning_rate=v.rm_learning_rate, seed=seed)
 
 
 def evaluate(ctx, models, histories, eval_set, traces, v) -> dict:
@@ -156,8 +192,15 @@ def evaluate(ctx, models, histories, eval_set, traces, v) -> dict:
       p = batched(lambda i, va, la: score_outcome(params, i, va, la),
                   eval_set.ids, eval_set.valid, eval_set.last)
     else:
-      s = batched(lambda i, va, b: score_steps(params, i, va, b)[0],
-                  eval_set.ids, eval_set.valid, eval_set.boundary)
+      if name == "genver":
+        from reasoning_jax.verifiers import generative as gv  # pylint: disable=g-import-not-at-top
+        query, yes, no = gv.answer_ids(ctx.tok)
+        s = gv.scores(ctx.model, params, gv.query_batch(
+            eval_set, query, ctx.tok.pad_id), len(eval_set), v.max_steps,
+                      yes, no)
+      else:
+        s = batched(lambda i, va, b: score_steps(params, i, va, b)[0],
+                    eval_set.ids, eval_set.valid, eval_set.boundary)
       r["step_acc"] = float(((s >= 0.5) == (gold >= 0.5))[mask].mean())
       r["step_auroc"] = vm.auroc(s[mask], gold[mask] >= 0.5)
       r["first_error"] = vm.first_error_f1(s, gold, mask)
@@ -198,7 +241,8 @@ def table(out) -> str:
       "outcome acc | outcome AUROC | held-out loss before → after |",
       "|---|---|---|---|---|---|---|"]
   names = {"prm_exact": "PRM, exact labels", "prm_ms": "PRM, Math-Shepherd "
-           f"{out.get('ms_label', '')} labels", "orm": "ORM (outcome labels)"}
+           f"{out.get('ms_label', '')} labels", "orm": "ORM (outcome labels)",
+           "genver": "generative verifier, exact labels"}
   for k, r in out.get("models", {}).items():
     fe = r.get("first_error")
     fe_s = (f"{fe['f1']:.3f} ({fe['error_acc']:.3f} / {fe['correct_acc']:.3f})"

@@ -44,6 +44,22 @@ def stop_requested() -> bool:
   return multihost.any_process(_SIGTERM["seen"])
 
 
+def load_params(workdir: str, stage: str, step: int | None = None):
+  """The parameters of a stage's latest (or ``step``'s) saved train state,
+  as host arrays, without building the state: the policy for ``rl_*``
+  stages, the whole tree otherwise. For evaluation and search entrypoints.
+  """
+  path = os.path.join(workdir, "checkpoints", stage)
+  path = path if "://" in path else os.path.abspath(path)
+  manager = ocp.CheckpointManager(path)
+  step = manager.latest_step() if step is None else step
+  if step is None:
+    raise FileNotFoundError(f"no checkpoint of stage {stage!r} in {path}")
+  params = manager.restore(step, args=ocp.args.StandardRestore())["params"]
+  manager.close()
+  return params["policy"] if stage.startswith("rl_") else params
+
+
 class Checkpointer:
   """Keeps the last ``keep`` saves of one training stage."""
 

@@ -181,43 +181,53 @@ def _loss(rm, kind, params, batch):
   return prm_loss(z, batch["step_pos"], batch["step_valid"], batch["labels"])
 
 
-def _arrays(sb, idx=None):
+def _arrays(sb):
   keys = ("ids", "valid", "step_pos", "step_valid", "labels", "last",
           "correct")
-  return {k: getattr(sb, k) if idx is None else getattr(sb, k)[idx]
-          for k in keys}
+  return {k: getattr(sb, k) for k in keys}
 
 
 def train(ctx, policy_params, kind: str, train_set, eval_set, *, name: str,
           steps: int, batch_size: int, learning_rate: float, seed: int = 0):
   """Trains an ORM (``kind="orm"``) or PRM on ``StepBatch`` data.
 
-  Starts from the policy's backbone with a zero head; AdamW with warmup and
-  cosine decay; checkpoints under ``<workdir>/<name>`` and resumes from it.
-  Returns ``(params, history)`` with the held-out loss before, during and
-  after training.
+  Starts from the policy's backbone with a zero head; see ``fit``.
   """
   assert kind in ("orm", "prm"), kind
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
   rm = reward_model(ctx.model.cfg)
+  dummy = jnp.ones((1, train_set.ids.shape[1]), jnp.int32)
+  init_fn = lambda k: rm.init(k, dummy, dummy, dummy > 0)["params"]
+  start = jax.eval_shape(lambda: nn.unbox(init_fn(jax.random.PRNGKey(0))))
+  head = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
+                      start["reward_head"])
+  values = {"model": policy_params["model"], "reward_head": head}
+  return fit(ctx, name, init_fn, values, functools.partial(_loss, rm, kind),
+             _arrays(train_set), _arrays(eval_set), steps=steps,
+             batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+
+
+def fit(ctx, name: str, init_fn, values, loss_fn, train_arrays: dict,
+        eval_arrays: dict, *, steps: int, batch_size: int,
+        learning_rate: float, seed: int = 0):
+  """Minimises ``loss_fn(params, batch)`` from ``values``; a verifier's loop.
+
+  AdamW with 10% warmup and cosine decay, gradient clipping at 1, the
+  non-finite guard; batches are drawn from a seeded permutation of the
+  ``train_arrays`` rows (dict of equal-length arrays). Checkpoints under
+  ``<workdir>/checkpoints/<name>`` and resumes. Returns ``(params, history)``
+  with the held-out loss (mean over ``eval_arrays``) before training, every
+  50 steps and at the end.
+  """
   tx = optim.make_optimizer(learning_rate=learning_rate, total_steps=steps,
                             warmup_steps=max(steps // 10, 1),
                             weight_decay=0.01, max_grad_norm=1.0)
-  t = train_set.ids.shape[1]
-  dummy = jnp.ones((1, t), jnp.int32)
-  init_fn = lambda k: rm.init(k, dummy, dummy, dummy > 0)["params"]
-  start = jax.eval_shape(lambda: init_fn(jax.random.PRNGKey(0)))
-  import flax.linen as nn  # pylint: disable=g-import-not-at-top
-  head = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
-                      nn.unbox(start)["reward_head"])
-  values = {"model": policy_params["model"], "reward_head": head}
-  st, st_sh = state_lib.create_state(init_fn, tx, jax.random.PRNGKey(seed),
-                                     ctx.mesh, ctx.rules, params=values)
+  st, _ = state_lib.create_state(init_fn, tx, jax.random.PRNGKey(seed),
+                                 ctx.mesh, ctx.rules, params=values)
   ckpt = checkpoint.Checkpointer(ctx.workdir, name, 1)
   if ckpt.latest_step() is not None:
     st = ckpt.restore(st)
     logging.info("%s: resumed from step %d", name, int(st.step))
-
-  loss_fn = functools.partial(_loss, rm, kind)
 
   @functools.partial(jax.jit, donate_argnums=0)
   def step_fn(state, batch):
@@ -226,24 +236,26 @@ def train(ctx, policy_params, kind: str, train_set, eval_set, *, name: str,
     return state, {"loss": loss, **upd}
 
   eval_loss = jax.jit(loss_fn)
+  n_eval = len(next(iter(eval_arrays.values())))
 
   def held_out(params):
-    losses = [float(eval_loss(params, _arrays(eval_set, slice(i, i + 256))))
-              * len(eval_set.ids[i:i + 256])
-              for i in range(0, len(eval_set), 256)]
-    return sum(losses) / len(eval_set)
+    total = 0.0
+    for i in range(0, n_eval, 256):
+      chunk = {k: v[i:i + 256] for k, v in eval_arrays.items()}
+      total += float(eval_loss(params, chunk)) * len(chunk["ids"])
+    return total / n_eval
 
   history = {"eval_loss": [(int(st.step), held_out(st.params))]}
   writer = metrics_lib.MetricWriter(ctx.logdir, name)
   progress = metrics_lib.Progress(name, steps, int(st.step))
-  rng = np.random.default_rng(seed)
-  order = rng.permutation(len(train_set))
+  order = np.random.default_rng(seed).permutation(
+      len(next(iter(train_arrays.values()))))
   t0 = time.perf_counter()
   while int(st.step) < steps:
     i = int(st.step)
-    pos = (i * batch_size) % len(order)
-    idx = np.take(order, np.arange(pos, pos + batch_size), mode="wrap")
-    st, m = step_fn(st, _arrays(train_set, idx))
+    idx = np.take(order, np.arange(i * batch_size, (i + 1) * batch_size),
+                  mode="wrap")
+    st, m = step_fn(st, {k: v[idx] for k, v in train_arrays.items()})
     step = i + 1
     if step % 50 == 0 or step == steps:
       m = jax.device_get(m)
@@ -257,5 +269,4 @@ def train(ctx, policy_params, kind: str, train_set, eval_set, *, name: str,
   ckpt.close()
   writer.close()
   history["train_seconds"] = time.perf_counter() - t0
-  del st_sh
   return st.params, history

@@ -377,3 +377,40 @@ def test_rollout_process_rewards_match_an_independent_recomputation(
                                rtol=1e-4)
     np.testing.assert_array_equal(ro.step_pos[i][ro.step_valid[i]],
                                   [e for _, e in spans][:8])
+
+
+def test_generative_verifier_queries_and_training(smoke_ctx):
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import generative as gv  # pylint: disable=g-import-not-at-top
+  ctx = smoke_ctx
+  shape = dict(prompt_len=32, completion_len=32, max_steps=8)
+  tr = _reference_traces(ctx, 48, 4)
+  sb = steps.encode_traces(ctx.tok, tr, **shape)
+  query, yes, no = gv.answer_ids(ctx.tok)
+  qb = gv.query_batch(sb, query, ctx.tok.pad_id)
+  assert len(qb) == sum(len(t.steps) for t in tr)
+  for r in range(0, len(qb), 7):  # prompt ++ steps so far ++ query.
+    i, k = qb.trace[r], qb.step[r]
+    text = ctx.tok.decode(qb.ids[r][qb.valid[r]])
+    assert text.endswith(tr[i].steps[k] + "\n" + gv.QUERY), text
+    assert qb.at[r] == sb.step_pos[i, k] + len(query)
+    assert qb.labels[r] == tr[i].exact[k]
+  # Training on the yes/no answers lowers the held-out loss.
+  held = gv.query_batch(steps.encode_traces(
+      ctx.tok, _reference_traces(ctx, 24, 5), **shape), query, 0)
+  arrays = lambda q: {"ids": q.ids, "valid": q.valid, "at": q.at,
+                      "labels": q.labels}
+  dummy = jnp.ones((1, qb.ids.shape[1]), jnp.int32)
+  init_fn = lambda k: ctx.model.init(k, dummy, dummy, dummy > 0)["params"]
+  policy = nn.unbox(init_fn(jax.random.PRNGKey(0)))
+  c2 = dataclasses.replace(ctx, workdir=os.path.join(ctx.workdir, "gv"))
+  params, hist = rm.fit(c2, "genver", init_fn, policy,
+                        lambda p, b: gv.loss(ctx.model, yes, no, p, b),
+                        arrays(qb), arrays(held), steps=60, batch_size=16,
+                        learning_rate=3e-3)
+  assert hist["eval_loss"][-1][1] < hist["eval_loss"][0][1] - 0.1, hist
+  s = gv.scores(ctx.model, params, held, 24, 8, yes, no)
+  assert s.shape == (24, 8) and (s[~np.asarray(
+      steps.encode_traces(ctx.tok, _reference_traces(ctx, 24, 5),
+                          **shape).step_valid)] == 0).all()

@@ -1,0 +1,37 @@
+r"""Test-time scaling on the default task with the default job's policy.
+
+  python -m reasoning_jax.main --config=configs/default.py --workdir=runs/default
+  python -m reasoning_jax.verify --config=configs/verifier.py \
+      --workdir=runs/verifier --config.verifier.policy_workdir=runs/default
+  python -m reasoning_jax.tts --config=configs/tts.py --workdir=runs/tts
+
+256 test problems, 64 samples each at temperature 0.7, N = 1 .. 64.
+Variants: ``countdown`` (the wider search space; point ``tts.*_workdir`` at
+runs trained on it), ``smoke`` (seconds, for tests).
+"""
+
+import importlib.util
+import os
+
+
+def _load(name):
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                      f"{name}.py")
+  spec = importlib.util.spec_from_file_location(f"_{name}_config", path)
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod
+
+
+def get_config(arg: str | None = None):
+  variants = arg.split(",") if arg else []
+  c = _load("verifier").get_config("smoke" if "smoke" in variants else None)
+  for v in variants:
+    if v == "smoke":
+      c.tts.update(num_problems=8, n_max=4, batch_size=32)
+    elif v == "countdown":
+      c.task.update(name="countdown", difficulty=1)
+    else:
+      raise ValueError(f"unknown config variant {v!r}; known: smoke, "
+                       "countdown")
+  return c

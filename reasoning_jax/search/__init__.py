@@ -1,0 +1,1 @@
+"""Test-time scaling: voting, best-of-N, search, and their metrics."""

@@ -1,0 +1,90 @@
+"""Test-time scaling metrics against brute force and hand-worked cases."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from reasoning_jax.search import metrics
+
+
+@pytest.mark.parametrize("n,c", [(5, 0), (5, 2), (6, 3), (4, 4), (7, 1)])
+def test_pass_at_k_matches_enumeration(n, c):
+  samples = [1] * c + [0] * (n - c)
+  for k in range(1, n + 1):
+    subsets = list(itertools.combinations(range(n), k))
+    want = sum(any(samples[i] for i in s) for s in subsets) / len(subsets)
+    assert metrics.pass_at_k(n, c, k) == pytest.approx(want)
+  with pytest.raises(ValueError):
+    metrics.pass_at_k(3, 4, 1)
+
+
+def test_majority_vote_groups_equal_values_and_breaks_ties_by_order():
+  assert metrics.majority_vote(["1/2", "3", "0.5", "3", "\\frac{1}{2}"]) in (
+      "1/2",)
+  assert metrics.majority_vote(["7", "8", "8", "7"]) == "7"  # tie: first.
+  assert metrics.majority_vote([None, None, "4"]) == "4"
+  assert metrics.majority_vote([None]) is None
+  # Weighted: one confident vote beats two weak ones.
+  assert metrics.majority_vote(["2", "3", "3"], [0.9, 0.3, 0.3]) == "2"
+
+
+def test_bootstrap_ci_brackets_the_mean():
+  x = np.random.default_rng(0).uniform(size=400) < 0.3
+  lo, hi = metrics.bootstrap_ci(x)
+  assert lo < x.mean() < hi and hi - lo < 0.12
+  se = math.sqrt(0.3 * 0.7 / 400)
+  assert hi - lo == pytest.approx(2 * 1.96 * se, rel=0.25)
+
+
+def test_best_of_n_and_vote_hand_worked():
+  from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
+  scores = np.asarray([[0.2, 0.9, 0.5, 0.1], [0.7, 0.7, 0.1, 0.9]])
+  correct = np.asarray([[1, 0, 1, 1], [0, 1, 0, 1]], float)
+  np.testing.assert_array_equal(best_of_n.best_of_n(scores, correct, 1),
+                                [1, 0])
+  np.testing.assert_array_equal(best_of_n.best_of_n(scores, correct, 2),
+                                [0, 0])  # q1: 0.7 tie -> first sample.
+  np.testing.assert_array_equal(best_of_n.best_of_n(scores, correct, 4),
+                                [0, 1])
+  answers = np.asarray([["3", "4", "3", "3"], ["1/2", "2", "0.5", "2"]],
+                       object)
+  gold = ["3", "0.5"]
+  np.testing.assert_array_equal(best_of_n.vote(answers, gold, 1), [1, 1])
+  np.testing.assert_array_equal(best_of_n.vote(answers, gold, 2), [1, 1])
+  np.testing.assert_array_equal(best_of_n.vote(answers, gold, 4), [1, 1])
+  w = np.asarray([[0.1, 0.9, 0.1, 0.1], [0.1, 0.9, 0.1, 0.1]])
+  np.testing.assert_array_equal(best_of_n.vote(answers, gold, 3, w), [0, 0])
+  table = best_of_n.scaling_table(answers, correct, gold, {"v": scores},
+                                  [1, 2, 4])
+  assert table["bon_v"][4]["acc"] == 0.5
+  # pass@N from all 4 samples: q0 has 3/4 correct, q1 2/4.
+  assert table["pass@N"][1]["acc"] == pytest.approx((0.75 + 0.5) / 2)
+  assert table["oracle"][2]["acc"] == pytest.approx(
+      (1 - 0.25 ** 2 + 1 - 0.5 ** 2) / 2)
+
+
+def test_tts_entrypoint_smoke(tmp_path):
+  import os  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  import json  # pylint: disable=g-import-not-at-top
+  root = os.path.dirname(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))))
+  v, t = tmp_path / "v", tmp_path / "t"
+  for cmd in (["reasoning_jax.verify", "--config=configs/verifier.py:smoke",
+               f"--workdir={v}", "--config.verifier.stages=traces,orm,eval"],
+              ["reasoning_jax.tts", "--config=configs/tts.py:smoke",
+               f"--workdir={t}", f"--config.tts.policy_workdir={v}",
+               "--config.tts.policy_stage=sft",
+               f"--config.tts.verifier_workdir={v}"]):
+    r = subprocess.run([sys.executable, "-m", *cmd], cwd=root,
+                       capture_output=True, text=True, timeout=600,
+                       check=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+  out = json.loads((t / "tts.json").read_text())
+  assert sorted(out["methods"]) == ["bon_orm", "majority", "oracle",
+                                    "pass@N"]
+  assert sorted(out["methods"]["majority"]) == ["1", "2", "4"]
+  assert (t / "tts_vs_n.png").stat().st_size > 1000
