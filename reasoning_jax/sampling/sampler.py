@@ -79,11 +79,51 @@ def sample_categorical(key, logits_bv, method: str = "auto"):
   return jnp.sum(cdf < u * cdf[:, -1:], axis=-1).astype(jnp.int32)
 
 
+class Budget(NamedTuple):
+  """s1 budget forcing (Muennighoff et al. 2025), in generated tokens.
+
+  ``close_id``: the token that ends thinking (``</think>``). Below
+  ``min_think`` tokens a sampled ``close_id`` is replaced by the ``wait``
+  tokens (e.g. the ids of "\nWait"), one per step, and decoding goes on; at
+  ``max_think`` (0: no cap) ``close_id`` is forced unless thinking already
+  ended. All static.
+  """
+  close_id: int
+  wait: tuple[int, ...] = ()
+  min_think: int = 0
+  max_think: int = 0
+
+
+def force_budget(tok_b, t, forced_b, closed_b, budget: Budget):
+  """One decode step of budget forcing: ``(tok, forced, closed)`` after it.
+
+  ``t`` is the step (tokens generated so far), ``forced`` the next index
+  into ``budget.wait`` per row (-1: not forcing), ``closed`` whether the row
+  already ended thinking.
+  """
+  wait = jnp.asarray(budget.wait or (budget.close_id,), jnp.int32)
+  n_wait = len(budget.wait)
+  in_wait = forced_b >= 0
+  tok = jnp.where(in_wait, wait[jnp.maximum(forced_b, 0)], tok_b)
+  forced = jnp.where(in_wait & (forced_b + 1 < n_wait), forced_b + 1, -1)
+  if budget.min_think > 0 and n_wait:
+    early = (~in_wait & ~closed_b & (tok == budget.close_id)
+             & (t < budget.min_think))
+    tok = jnp.where(early, wait[0], tok)
+    forced = jnp.where(early, 1 if n_wait > 1 else -1, forced)
+  if budget.max_think > 0:
+    cap = ~closed_b & (t >= budget.max_think)
+    tok = jnp.where(cap, budget.close_id, tok)
+    forced = jnp.where(cap, -1, forced)
+  return tok, forced, closed_b | (tok == budget.close_id)
+
+
 def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
            temperature=1.0, *, max_new_tokens: int, greedy: bool = False,
            top_k: int = 0, top_p: float = 1.0, eos_id: int = 2,
            stop_ids: Sequence[int] = (), pad_id: int = 0,
-           group_size: int = 1, cache_sharding=None) -> SampleOutput:
+           group_size: int = 1, cache_sharding=None,
+           budget: Budget | None = None) -> SampleOutput:
   """Samples ``max_new_tokens`` continuations of left-padded prompts.
 
   Args:
@@ -100,6 +140,7 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
       output is the same as with G = 1.
     cache_sharding: optional ``KVCache`` of shardings to pin the cache to
       (batch over the data axes, kv heads over ``tensor``).
+    budget: s1 budget forcing (``Budget``), applied inside the loop.
   """
   b, p = prompt_bp.shape
   assert prompt_valid_bp.shape == (b, p), (prompt_valid_bp.shape, (b, p))
@@ -138,6 +179,8 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
     done: jax.Array  # [B] bool
     out: SampleOutput
     rng: jax.Array
+    forced: jax.Array  # [B] int32, next index into budget.wait (-1: none).
+    closed: jax.Array  # [B] bool, the think block has been closed.
 
   def pick(logits_bv, key):
     if greedy:
@@ -148,7 +191,11 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
   def body(c: Carry) -> Carry:
     rng, key = jax.random.split(c.rng)
     active = ~c.done
-    tok = jnp.where(active, pick(c.logits, key), pad_id)
+    tok = pick(c.logits, key)
+    forced, closed = c.forced, c.closed
+    if budget is not None:
+      tok, forced, closed = force_budget(tok, c.t, forced, closed, budget)
+    tok = jnp.where(active, tok, pad_id)
     logp = jnp.take_along_axis(jax.nn.log_softmax(c.logits, -1),
                                tok[:, None], -1)[:, 0]
     out = SampleOutput(
@@ -160,7 +207,8 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
     logits, _, cache = model.apply(variables, tok[:, None],
                                    (n_prompt + c.t)[:, None],
                                    active[:, None], c.cache)
-    return Carry(c.t + 1, logits[:, -1], pin(cache), done, out, rng)
+    return Carry(c.t + 1, logits[:, -1], pin(cache), done, out, rng, forced,
+                 closed)
 
   def cond(c: Carry):
     return (c.t < n) & ~jnp.all(c.done)
@@ -172,7 +220,8 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
                        logprobs=jnp.zeros((b, n), jnp.float32),
                        mask=jnp.zeros((b, n), bool),
                        lengths=jnp.zeros((b,), jnp.int32)),
-      rng=rng)
+      rng=rng, forced=jnp.full((b,), -1, jnp.int32),
+      closed=jnp.zeros((b,), bool))
   return jax.lax.while_loop(cond, body, init).out
 
 
@@ -180,7 +229,7 @@ def make_sampler(model: CausalLM, *, max_new_tokens: int, greedy: bool = False,
                  top_k: int = 0, top_p: float = 1.0, eos_id: int = 2,
                  stop_ids: Sequence[int] = (), pad_id: int = 0,
                  group_size: int = 1, mesh=None, rules=None,
-                 param_shardings=None
+                 param_shardings=None, budget: Budget | None = None
                  ) -> Callable[..., SampleOutput]:
   """Jitted ``fn(params, prompt_bp, prompt_valid_bp, rng, temperature)``.
 
@@ -203,7 +252,7 @@ def make_sampler(model: CausalLM, *, max_new_tokens: int, greedy: bool = False,
                          greedy=greedy, top_k=top_k, top_p=top_p,
                          eos_id=eos_id, stop_ids=tuple(stop_ids),
                          pad_id=pad_id, group_size=group_size,
-                         cache_sharding=cache_sh)
+                         cache_sharding=cache_sh, budget=budget)
   if mesh is None:
     return jax.jit(fn)
   return jax.jit(fn, in_shardings=(param_shardings, batch_sh, batch_sh, repl,

@@ -162,3 +162,51 @@ def test_prefix_sharing_gives_the_unshared_output(params):
   np.testing.assert_array_equal(got.mask, want.mask)
   np.testing.assert_allclose(got.logprobs, want.logprobs, atol=1e-5)
   assert len(set(map(tuple, np.asarray(got.tokens)))) > 3  # samples differ.
+
+
+def test_force_budget_step_function_hand_worked():
+  """Scripted picks through the step function: rows 0/1 close early (t=1)
+  and get "W1 W2" in its place; row 2 closes at t=3 >= min; cap at t=5."""
+  from reasoning_jax.sampling.sampler import Budget, force_budget  # pylint: disable=g-import-not-at-top
+  close, w1, w2 = 9, 20, 21
+  budget = Budget(close_id=close, wait=(w1, w2), min_think=3, max_think=5)
+  picks = np.asarray([[5, close, 6, 7, 8, 8, close],
+                      [5, close, close, close, 8, 8, 8],
+                      [5, 6, 7, close, 8, 8, 8]])
+  want = np.asarray([[5, w1, w2, 7, 8, close, close],
+                     [5, w1, w2, close, 8, 8, 8],
+                     [5, 6, 7, close, 8, 8, 8]])
+  forced = jnp.full((3,), -1, jnp.int32)
+  closed = jnp.zeros((3,), bool)
+  got = []
+  for t in range(picks.shape[1]):
+    tok, forced, closed = force_budget(jnp.asarray(picks[:, t]), t, forced,
+                                       closed, budget)
+    got.append(np.asarray(tok))
+  np.testing.assert_array_equal(np.stack(got, 1), want)
+
+
+def test_budget_forcing_in_the_jitted_sampler(params):
+  """Take the token greedy decoding emits at step 1 as the "close" token:
+  with min_think=4 it is replaced by the wait tokens at steps 1 and 2; with
+  max_think=3 the close token is forced at step 3."""
+  from reasoning_jax.sampling.sampler import Budget  # pylint: disable=g-import-not-at-top
+  ids, valid = _prompts()
+  kw = dict(max_new_tokens=N, eos_id=-1, greedy=True)
+  plain = make_sampler(CausalLM(TINY), **kw)(params, ids, valid,
+                                             jax.random.PRNGKey(0), 1.0)
+  close = int(plain.tokens[0, 1])
+  w = (close + 1) % TINY.vocab_size, (close + 2) % TINY.vocab_size
+  low = make_sampler(CausalLM(TINY), budget=Budget(close, w, min_think=4),
+                     **kw)(params, ids, valid, jax.random.PRNGKey(0), 1.0)
+  t = np.asarray(low.tokens)
+  np.testing.assert_array_equal(t[0, :3], [plain.tokens[0, 0], *w])
+  assert not (t[:, :4] == close).any()  # no close before the minimum.
+  cap = make_sampler(CausalLM(TINY), budget=Budget(close, max_think=3),
+                     **kw)(params, ids, valid, jax.random.PRNGKey(0), 1.0)
+  c = np.asarray(cap.tokens)
+  first = [row.tolist().index(close) for row in c]
+  assert max(first) <= 3 and (c[:, 3] == close).sum() >= 1
+  for row, p in zip(c, np.asarray(plain.tokens)):  # same up to closing.
+    k = row.tolist().index(close)
+    np.testing.assert_array_equal(row[:k], p[:k])
