@@ -5,7 +5,9 @@ r"""Test-time scaling on the default task with the default job's policy.
       --workdir=runs/verifier --config.verifier.policy_workdir=runs/default
   python -m reasoning_jax.tts --config=configs/tts.py --workdir=runs/tts
 
-256 test problems, 64 samples each at temperature 0.7, N = 1 .. 64.
+256 test problems, 64 samples each at temperature 0.7, N = 1 .. 64; greedy
+decoding under s1 budget forcing with at least 24 and at most 8 thinking
+tokens (the default policy thinks for about 12).
 Variants: ``countdown`` (the wider search space; point ``tts.*_workdir`` at
 runs trained on it), ``smoke`` (seconds, for tests).
 """
@@ -26,6 +28,7 @@ def _load(name):
 def get_config(arg: str | None = None):
   variants = arg.split(",") if arg else []
   c = _load("verifier").get_config("smoke" if "smoke" in variants else None)
+  c.tts.update(budget_min=24, budget_max=8)
   for v in variants:
     if v == "smoke":
       c.tts.update(num_problems=8, n_max=4, batch_size=32)

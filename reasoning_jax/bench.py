@@ -115,23 +115,21 @@ def measure_peak_flops(n: int = 1024, reps: int = 5) -> dict:
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   a = np.random.RandomState(0).randn(n, n).astype(np.float32)
-  out = {}
-  t = []
-  for _ in range(reps):
-    t0 = time.perf_counter()
-    a @ a
-    t.append(time.perf_counter() - t0)
-  out["numpy"] = 2 * n ** 3 / min(t)
   f = jax.jit(lambda x: x @ x)
   x = jnp.asarray(a)
   f(x).block_until_ready()
+  return {"numpy": 2 * n ** 3 / _best_time(lambda: a @ a, reps),
+          "xla": 2 * n ** 3 / _best_time(
+              lambda: f(x).block_until_ready(), reps)}
+
+
+def _best_time(fn, reps: int) -> float:
   t = []
   for _ in range(reps):
     t0 = time.perf_counter()
-    f(x).block_until_ready()
+    fn()
     t.append(time.perf_counter() - t0)
-  out["xla"] = 2 * n ** 3 / min(t)
-  return out
+  return min(t)
 
 
 def measure_bandwidth(mbytes: int = 512, reps: int = 5) -> float:
@@ -141,12 +139,7 @@ def measure_bandwidth(mbytes: int = 512, reps: int = 5) -> float:
   x = jnp.ones((mbytes * 2**20 // 4,), jnp.float32)
   f = jax.jit(lambda v: v * 1.0001)
   f(x).block_until_ready()
-  t = []
-  for _ in range(reps):
-    t0 = time.perf_counter()
-    f(x).block_until_ready()
-    t.append(time.perf_counter() - t0)
-  return 2 * x.nbytes / min(t)
+  return 2 * x.nbytes / _best_time(lambda: f(x).block_until_ready(), reps)
 
 
 def _median_time(fn, warmup: int, reps: int) -> tuple[float, list[float]]:

@@ -79,7 +79,11 @@ def base_config() -> ml_collections.ConfigDict:
   # verifiers saved by reasoning_jax.verify, problems, samples per problem.
   c.tts = dict(policy_workdir="runs/default", policy_stage="rl_grpo",
                verifier_workdir="runs/verifier", num_problems=256, n_max=64,
-               temperature=0.7, batch_size=256)
+               temperature=0.7, batch_size=256,
+               # s1 budget forcing on greedy decoding (0: off): at least
+               # budget_min thinking tokens (an early </think> becomes
+               # wait_text), at most budget_max.
+               budget_min=0, budget_max=0, wait_text="\n")
   c.log_every = 20
 
   c.mesh = dict(data=-1, fsdp=1, tensor=1)
@@ -158,6 +162,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(t.n_max <= t.batch_size, "tts.n_max",
          f"must be <= tts.batch_size={t.batch_size}", t.n_max)
   _check(t.temperature > 0, "tts.temperature", "must be > 0", t.temperature)
+  for f in ("budget_min", "budget_max"):
+    _check(isinstance(t[f], int) and t[f] >= 0, f"tts.{f}",
+           "must be an integer >= 0", t[f])
+  _check(bool(t.wait_text) or not t.budget_min, "tts.wait_text",
+         "must be non-empty when tts.budget_min > 0", t.wait_text)
   _check(config.task.name in tasks.task_names(), "task.name",
          f"unknown task; known: {tasks.task_names()}", config.task.name)
   _check(1 <= config.task.difficulty <= 5, "task.difficulty",

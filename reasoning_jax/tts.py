@@ -10,9 +10,12 @@ completions per problem in one batched pass and, for N = 1, 2, 4, ...,
 n_max, reports self-consistency (majority vote), PRM-weighted voting,
 best-of-N under the ORM and under the PRM with each aggregation (min, prod,
 mean, last), unbiased pass@N and the oracle 1 − (1 − p̂₁)^N, each with a
-bootstrap 95% interval, plus FLOPs per problem (generation + verifier
-passes). Writes ``tts.json``, ``tts.md``, ``tts_vs_n.png`` and
-``tts_vs_flops.png``. A missing verifier is skipped with a warning.
+bootstrap 95% interval (and best-of-N under the generative verifier when
+``verify`` trained one), plus FLOPs per problem (generation + verifier
+passes). With ``tts.budget_min`` / ``tts.budget_max`` it also decodes
+greedily under s1 budget forcing and reports pass@1 and thinking length.
+Writes ``tts.json``, ``tts.md``, ``tts_vs_n.png`` and ``tts_vs_flops.png``.
+A missing verifier is skipped with a warning.
 """
 
 import json
@@ -44,6 +47,7 @@ def run(config, workdir: str) -> dict:
       c.policy_workdir, c.policy_stage))
   examples = [ctx.task.example("test", i) for i in range(c.num_problems)]
   greedy = ctx.evaluate(params, c.num_problems)
+  budget = _budget_forcing(ctx, params, examples, greedy, c)
   traces = label_lib.sample_traces(
       ctx, params, examples, c.n_max, jax.random.PRNGKey(config.seed + 11),
       temperature=c.temperature, batch_size=c.batch_size)
@@ -73,6 +77,11 @@ def run(config, workdir: str) -> dict:
       for how in rm_lib.HOW:
         verifiers[f"{name}_{how}"] = best_of_n.prm_verifier(score_steps, vp,
                                                             how)
+  path = os.path.join(c.verifier_workdir, "genver_params")
+  if os.path.isdir(path):
+    verifiers["genver_min"] = best_of_n.generative_verifier(
+        ctx.model, rm_lib.load_params(path, ctx.model), ctx.tok,
+        config.verifier.max_steps)
   scores = {k: fn(sb).reshape(q, n) for k, fn in verifiers.items()}
   ns = [2 ** i for i in range(20) if 2 ** i <= n]
   weights = "prm_exact_min" if "prm_exact_min" in scores else None
@@ -91,7 +100,7 @@ def run(config, workdir: str) -> dict:
     flops[method] = {nn: per * nn for nn in ns}
   out = {"task": config.task.name, "difficulty": config.task.difficulty,
          "problems": q, "n_max": n, "temperature": c.temperature,
-         "greedy_pass@1": greedy["pass@1"],
+         "greedy_pass@1": greedy["pass@1"], "budget_forcing": budget,
          "sample_pass@1": float(correct.mean()), "methods": table,
          "flops_per_problem": flops,
          "seconds": {"sampling": sample_s,
@@ -106,6 +115,40 @@ def run(config, workdir: str) -> dict:
   return out
 
 
+def _think_tokens(tok, texts) -> float:
+  """Mean tokens up to and including ``</think>`` (all if never closed)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  n = []
+  for t in texts:
+    end = t.find("</think>")
+    n.append(len(tok.encode(t if end < 0 else t[:end + len("</think>")])))
+  return float(np.mean(n))
+
+
+def _budget_forcing(ctx, params, examples, greedy, c) -> list[dict]:
+  """Greedy pass@1 and thinking length without and with s1 budgets."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.sampling.sampler import Budget  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
+  rows = [{"budget": "none", "pass@1": greedy["pass@1"],
+           "think_tokens": _think_tokens(ctx.tok, greedy["texts"].values())}]
+  close = ctx.tok.piece_id("</think>")
+  wait = tuple(ctx.tok.encode(c.wait_text))
+  for name, b in (("min", Budget(close, wait, min_think=c.budget_min)),
+                  ("max", Budget(close, max_think=c.budget_max))):
+    if not (c.budget_min if name == "min" else c.budget_max):
+      continue
+    r = evaluate_lib.evaluate(
+        ctx.sampler(greedy=True, budget=b), params, ctx.tok, ctx.task,
+        examples, jax.random.PRNGKey(0),
+        max_prompt_len=ctx.config.data.max_prompt_len,
+        batch_size=ctx.config.eval.batch_size)
+    rows.append({"budget": f"{name} {b.min_think or b.max_think}",
+                 "pass@1": r["pass@1"],
+                 "think_tokens": _think_tokens(ctx.tok, r["texts"].values())})
+  return rows
+
+
 def markdown(out) -> str:
   ns = sorted({int(k) for r in out["methods"].values() for k in r})
   lines = [f"{out['task']} (difficulty {out['difficulty']}), "
@@ -118,6 +161,11 @@ def markdown(out) -> str:
     cells = [f"{r[k]['acc']:.3f} [{r[k]['ci'][0]:.2f}, {r[k]['ci'][1]:.2f}]"
              for k in ns]
     lines.append(f"| {name} | " + " | ".join(cells) + " |")
+  if len(out.get("budget_forcing", [])) > 1:
+    lines += ["", "s1 budget forcing (greedy):", "",
+              "| budget | pass@1 | thinking tokens |", "|---|---|---|"]
+    lines += [f"| {r['budget']} | {r['pass@1']:.3f} | "
+              f"{r['think_tokens']:.1f} |" for r in out["budget_forcing"]]
   s = out["seconds"]
   lines.append(f"\nSampling {s['sampling']:.0f} s, total {s['total']:.0f} s.")
   return "\n".join(lines) + "\n"

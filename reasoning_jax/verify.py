@@ -43,7 +43,6 @@ def run(config, workdir: str) -> dict:
   from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import sft  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import metrics as vm  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
 
@@ -129,6 +128,8 @@ def run(config, workdir: str) -> dict:
                                         **shape)
     models["genver"], histories["genver"] = _train_genver(
         ctx, policy, train_set, eval_set, v, config.seed)
+    rm_lib.save_params(os.path.join(ctx.workdir, "genver_params"),
+                       models["genver"])
     out["seconds"]["genver"] = time.perf_counter() - t
 
   # --- evaluation ---
@@ -141,7 +142,6 @@ def run(config, workdir: str) -> dict:
       with open(os.path.join(ctx.logdir, "verifier_eval.md"), "w") as f:
         f.write(table(out))
       _plot(ctx.logdir, histories)
-  del rm_lib, vm
   return out
 
 

@@ -2,8 +2,6 @@
 read back against the runs' own metrics and parameter trees."""
 
 import json
-import os
-import sys
 
 import numpy as np
 

@@ -34,6 +34,21 @@ def prm_verifier(score_steps, params, how: str):
   return fn
 
 
+def generative_verifier(model, params, tok, max_steps: int,
+                        how: str = "min"):
+  """The generative verifier's P(yes) per step, aggregated with ``how``."""
+  from reasoning_jax.verifiers import generative as gv  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import reward_model  # pylint: disable=g-import-not-at-top
+  query, yes, no = gv.answer_ids(tok)
+
+  def fn(sb):
+    s = gv.scores(model, params, gv.query_batch(sb, query, tok.pad_id),
+                  len(sb), max_steps, yes, no)
+    return np.asarray(reward_model.aggregate_step_scores(
+        s, sb.step_valid[:, :max_steps], how))
+  return fn
+
+
 def _chunks(fn, sb, size: int = 256) -> np.ndarray:
   return np.concatenate([np.asarray(fn(sb.take(slice(i, i + size))))
                          for i in range(0, len(sb), size)])

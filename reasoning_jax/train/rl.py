@@ -301,12 +301,10 @@ def _prepare(ro, state, ref_params, fns: LearnerFns, rc, sh):
   rewards, correct, formatted, truncated, think, all_len, prompt_len = host.T
   steps = None  # process rewards: [B, S] scores, positions, validity.
   if ro.step_scores is not None:
-    s = ro.step_scores.shape[1]
     steps = np.split(multihost.allgather(np.concatenate(
         [ro.step_scores, ro.step_pos, ro.step_valid], 1).astype(np.float32),
                                          sh, b), 3, axis=1)
     steps = (steps[0], steps[1].astype(np.int32), steps[2] > 0)
-    del s
   ro = trim(ro, int(prompt_len.max()), int(all_len.max()))
   glob = functools.partial(multihost.to_global, sharding=sh, n=b)
   args = tuple(glob(x) for x in (ro.prompt_ids, ro.prompt_valid, ro.tokens,

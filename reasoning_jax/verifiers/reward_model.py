@@ -137,8 +137,9 @@ def save_params(path: str, params) -> None:
     ckptr.save(path, params, force=True)
 
 
-def load_params(path: str, rm: ScalarModel):
-  """Parameters saved by ``save_params``, checked against ``rm``'s shapes."""
+def load_params(path: str, rm):
+  """Parameters saved by ``save_params``, checked against the shapes of
+  ``rm`` (a ``ScalarModel``, or the ``CausalLM`` of a generative verifier)."""
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   import flax.linen as nn  # pylint: disable=g-import-not-at-top
   path = path if "://" in path else os.path.abspath(path)
@@ -265,7 +266,8 @@ def fit(ctx, name: str, init_fn, values, loss_fn, train_arrays: dict,
                           "steps_per_s": progress.rate(step)})
       progress.log(step, {"loss": m["loss"], "eval_loss": ev})
     ckpt.save_and_stop_if_preempted(name, step, st)
-  ckpt.save(int(st.step), st, force=True)
+  if ckpt.latest_step() != int(st.step):  # a finished run resumed: saved.
+    ckpt.save(int(st.step), st, force=True)
   ckpt.close()
   writer.close()
   history["train_seconds"] = time.perf_counter() - t0

@@ -2,7 +2,6 @@
 runs on a trivially learnable reward (the fraction of even token ids)."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -248,12 +248,15 @@ def test_training_reduces_held_out_loss(smoke_ctx, kind):
 
 
 def test_verify_entrypoint_smoke_writes_traces_and_table(tmp_path):
+  """Runs twice: the second run resumes every finished stage."""
   import subprocess  # pylint: disable=g-import-not-at-top
-  r = subprocess.run(
-      [sys.executable, "-m", "reasoning_jax.verify",
-       "--config=configs/verifier.py:smoke", f"--workdir={tmp_path}"],
-      cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
-  assert r.returncode == 0, r.stderr[-3000:]
+  for _ in range(2):
+    r = subprocess.run(
+        [sys.executable, "-m", "reasoning_jax.verify",
+         "--config=configs/verifier.py:smoke", f"--workdir={tmp_path}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+  assert "orm: resumed from step 4" in r.stderr
   train = steps.read_jsonl(str(tmp_path / "traces" / "train.jsonl"))
   assert len(train) == 16 * 2  # train_problems x samples_per_problem.
   assert "| ORM (outcome labels) |" in (tmp_path / "verifier_eval.md"
