@@ -48,6 +48,8 @@ def run(config, workdir: str) -> dict:
   examples = [ctx.task.example("test", i) for i in range(c.num_problems)]
   greedy = ctx.evaluate(params, c.num_problems)
   budget = _budget_forcing(ctx, params, examples, greedy, c)
+  logging.info("greedy pass@1 %.3f; budget forcing %s; sampling %d x %d",
+               greedy["pass@1"], budget, len(examples), c.n_max)
   traces = label_lib.sample_traces(
       ctx, params, examples, c.n_max, jax.random.PRNGKey(config.seed + 11),
       temperature=c.temperature, batch_size=c.batch_size)
@@ -74,15 +76,29 @@ def run(config, workdir: str) -> dict:
     if name == "orm":
       verifiers["orm"] = best_of_n.orm_verifier(score_outcome, vp)
     else:
-      for how in rm_lib.HOW:
-        verifiers[f"{name}_{how}"] = best_of_n.prm_verifier(score_steps, vp,
-                                                            how)
+      for how, fn in best_of_n.prm_verifiers(score_steps, vp,
+                                             rm_lib.HOW).items():
+        verifiers[f"{name}_{how}"] = fn
   path = os.path.join(c.verifier_workdir, "genver_params")
   if os.path.isdir(path):
     verifiers["genver_min"] = best_of_n.generative_verifier(
         ctx.model, rm_lib.load_params(path, ctx.model), ctx.tok,
         config.verifier.max_steps)
-  scores = {k: fn(sb).reshape(q, n) for k, fn in verifiers.items()}
+  logging.info("sampled in %.0f s, pass@1 %.3f; scoring with %s",
+               sample_s, correct.mean(), sorted(verifiers))
+  scores = {}
+  for k, fn in verifiers.items():
+    t = time.perf_counter()
+    scores[k] = fn(sb).reshape(q, n)
+    logging.info("%s: %.1f s", k, time.perf_counter() - t)
+  from reasoning_jax.verifiers import metrics as vm  # pylint: disable=g-import-not-at-top
+  mixed = [i for i in range(q) if 0 < correct[i].sum() < n]
+  discrimination = {  # pooled, and within a problem's own samples.
+      k: {"pooled_auroc": vm.auroc(v.ravel(), correct.ravel()),
+          "within_problem_auroc": float(np.mean(
+              [vm.auroc(v[i], correct[i]) for i in mixed]))
+              if mixed else float("nan")}
+      for k, v in scores.items()}
   ns = [2 ** i for i in range(20) if 2 ** i <= n]
   weights = "prm_exact_min" if "prm_exact_min" in scores else None
   table = best_of_n.scaling_table(answers, correct,
@@ -102,7 +118,7 @@ def run(config, workdir: str) -> dict:
          "problems": q, "n_max": n, "temperature": c.temperature,
          "greedy_pass@1": greedy["pass@1"], "budget_forcing": budget,
          "sample_pass@1": float(correct.mean()), "methods": table,
-         "flops_per_problem": flops,
+         "flops_per_problem": flops, "verifier_auroc": discrimination,
          "seconds": {"sampling": sample_s,
                      "total": time.perf_counter() - t0}}
   if jax.process_index() == 0:
@@ -161,6 +177,14 @@ def markdown(out) -> str:
     cells = [f"{r[k]['acc']:.3f} [{r[k]['ci'][0]:.2f}, {r[k]['ci'][1]:.2f}]"
              for k in ns]
     lines.append(f"| {name} | " + " | ".join(cells) + " |")
+  if out.get("verifier_auroc"):
+    lines += ["", "Verifier AUROC for sample correctness: pooled over all "
+              "samples / mean within a problem's own samples (what "
+              "best-of-N needs):", "",
+              "| verifier | pooled | within problem |", "|---|---|---|"]
+    lines += [f"| {k} | {v['pooled_auroc']:.3f} | "
+              f"{v['within_problem_auroc']:.3f} |"
+              for k, v in out["verifier_auroc"].items()]
   if len(out.get("budget_forcing", [])) > 1:
     lines += ["", "s1 budget forcing (greedy):", "",
               "| budget | pass@1 | thinking tokens |", "|---|---|---|"]

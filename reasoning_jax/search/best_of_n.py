@@ -22,16 +22,24 @@ def orm_verifier(score_outcome, params):
   return fn
 
 
-def prm_verifier(score_steps, params, how: str):
-  """A PRM as a verifier: its step scores aggregated with ``how``."""
+def prm_verifiers(score_steps, params, hows) -> dict:
+  """A PRM as verifiers, one per aggregation in ``hows``: its step scores
+  (computed once per batch and cached) aggregated with each."""
   from reasoning_jax.verifiers import reward_model  # pylint: disable=g-import-not-at-top
+  cache = {}
 
-  def fn(sb):
-    def one(a):
-      s, ok = score_steps(params, a.ids, a.valid, a.boundary)
-      return reward_model.aggregate_step_scores(s, ok, how)
-    return _chunks(one, sb)
-  return fn
+  def steps(sb):
+    if cache.get("sb") is not sb:
+      s, ok = zip(*[score_steps(params, a.ids, a.valid, a.boundary)
+                    for a in (sb.take(slice(i, i + 256))
+                              for i in range(0, len(sb), 256))])
+      cache.update(sb=sb, s=np.concatenate(s), ok=np.concatenate(ok))
+    return cache["s"], cache["ok"]
+
+  def one(how):
+    return lambda sb: np.asarray(reward_model.aggregate_step_scores(
+        *steps(sb), how))
+  return {how: one(how) for how in hows}
 
 
 def generative_verifier(model, params, tok, max_steps: int,
