@@ -83,7 +83,10 @@ def base_config() -> ml_collections.ConfigDict:
                # s1 budget forcing on greedy decoding (0: off): at least
                # budget_min thinking tokens (an early </think> becomes
                # wait_text), at most budget_max.
-               budget_min=0, budget_max=0, wait_text="\n")
+               budget_min=0, budget_max=0, wait_text="\n",
+               # PRM-guided step beam search (width 0: off): beams kept,
+               # next steps sampled per beam, rounds at most.
+               beam_width=0, beam_k=4, beam_max_steps=8)
   c.log_every = 20
 
   c.mesh = dict(data=-1, fsdp=1, tensor=1)
@@ -162,9 +165,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(t.n_max <= t.batch_size, "tts.n_max",
          f"must be <= tts.batch_size={t.batch_size}", t.n_max)
   _check(t.temperature > 0, "tts.temperature", "must be > 0", t.temperature)
-  for f in ("budget_min", "budget_max"):
+  for f in ("budget_min", "budget_max", "beam_width"):
     _check(isinstance(t[f], int) and t[f] >= 0, f"tts.{f}",
            "must be an integer >= 0", t[f])
+  for f in ("beam_k", "beam_max_steps"):
+    _check(isinstance(t[f], int) and t[f] > 0, f"tts.{f}",
+           "must be a positive integer", t[f])
   _check(bool(t.wait_text) or not t.budget_min, "tts.wait_text",
          "must be non-empty when tts.budget_min > 0", t.wait_text)
   _check(config.task.name in tasks.task_names(), "task.name",

@@ -114,11 +114,20 @@ def run(config, workdir: str) -> dict:
   for method in table:
     per = gen + (gen if method.startswith(("bon_", "weighted")) else 0.0)
     flops[method] = {nn: per * nn for nn in ns}
+  beam = None
+  prm_path = os.path.join(c.verifier_workdir, "prm_exact_params")
+  if c.beam_width and os.path.isdir(prm_path):
+    beam = _beam(ctx, params, examples, rm_lib.load_params(prm_path, rm),
+                 score_steps, c, config)
+    flops["beam_prm_exact"] = {c.beam_width: beam.pop("children_per_problem")
+                                             * gen}
+    table["beam_prm_exact"] = {c.beam_width: beam.pop("accuracy")}
   out = {"task": config.task.name, "difficulty": config.task.difficulty,
          "problems": q, "n_max": n, "temperature": c.temperature,
          "greedy_pass@1": greedy["pass@1"], "budget_forcing": budget,
          "sample_pass@1": float(correct.mean()), "methods": table,
          "flops_per_problem": flops, "verifier_auroc": discrimination,
+         "beam": beam,
          "seconds": {"sampling": sample_s,
                      "total": time.perf_counter() - t0}}
   if jax.process_index() == 0:
@@ -129,6 +138,33 @@ def run(config, workdir: str) -> dict:
       f.write(markdown(out))
     _plot(ctx.logdir, out)
   return out
+
+
+def _beam(ctx, params, examples, prm_params, score_steps, c, config):
+  """PRM-exact-guided step beam search over all problems (batched)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.search import beam as beam_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.search import metrics  # pylint: disable=g-import-not-at-top
+  t = time.perf_counter()
+  expand = beam_lib.policy_expander(
+      ctx, params, examples, jax.random.PRNGKey(config.seed + 13),
+      temperature=c.temperature, batch_size=c.batch_size, k=c.beam_k)
+  score = beam_lib.prm_step_scorer(ctx, score_steps, prm_params, examples,
+                                   max_steps=config.verifier.max_steps)
+  best, children = beam_lib.beam_search(
+      expand, score, len(examples), width=c.beam_width, expand_k=c.beam_k,
+      max_steps=c.beam_max_steps, is_done=beam_lib.is_done)
+  ok = np.asarray([ctx.task.is_correct(b.text, e)
+                   for b, e in zip(best, examples)], float)
+  secs = time.perf_counter() - t
+  lo, hi = metrics.bootstrap_ci(ok)
+  logging.info("beam search: acc %.3f, %d children in %.0f s", ok.mean(),
+               children, secs)
+  return {"width": c.beam_width, "k": c.beam_k,
+          "accuracy": {"acc": float(ok.mean()), "ci": [lo, hi]},
+          "children_per_problem": children / len(examples),
+          "expansions_per_s": children / secs, "seconds": secs}
 
 
 def _think_tokens(tok, texts) -> float:
@@ -175,8 +211,15 @@ def markdown(out) -> str:
            "|---" * (len(ns) + 1) + "|"]
   for name, r in out["methods"].items():
     cells = [f"{r[k]['acc']:.3f} [{r[k]['ci'][0]:.2f}, {r[k]['ci'][1]:.2f}]"
-             for k in ns]
+             if k in r else "–" for k in ns]
     lines.append(f"| {name} | " + " | ".join(cells) + " |")
+  if out.get("beam"):
+    b = out["beam"]
+    lines += ["", f"PRM (exact) step beam search, width {b['width']}, "
+              f"{b['k']} steps sampled per beam: accuracy in the table row "
+              f"`beam_prm_exact` (column N = width); "
+              f"{b['expansions_per_s']:.0f} expansions/s, "
+              f"{b['seconds']:.0f} s."]
   if out.get("verifier_auroc"):
     lines += ["", "Verifier AUROC for sample correctness: pooled over all "
               "samples / mean within a problem's own samples (what "

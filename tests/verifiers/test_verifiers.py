@@ -417,3 +417,40 @@ def test_generative_verifier_queries_and_training(smoke_ctx):
   assert s.shape == (24, 8) and (s[~np.asarray(
       steps.encode_traces(ctx.tok, _reference_traces(ctx, 24, 5),
                           **shape).step_valid)] == 0).all()
+
+
+def test_beam_adapters_score_prefixes_like_full_traces(smoke_ctx):
+  """The PRM score of a partial completion equals the full trace's score at
+  that step (causal PRM); the expander returns k next steps per prefix."""
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.search import beam  # pylint: disable=g-import-not-at-top
+  ctx = smoke_ctx
+  ex = [ctx.task.example("train", 9000)]
+  full = _trace(ex[0].solution, ex[0].answer, ex[0].prompt)
+  prm = rm.reward_model(ctx.model.cfg)
+  dummy = jnp.ones((1, 8), jnp.int32)
+  params = nn.unbox(prm.init(jax.random.PRNGKey(3), dummy, dummy,
+                             dummy > 0)["params"])
+  params["reward_head"]["kernel"] = jax.random.normal(
+      jax.random.PRNGKey(4), params["reward_head"]["kernel"].shape)
+  ss, _ = rm.make_scorers(prm, 8)
+  score = beam.prm_step_scorer(ctx, ss, params, ex, max_steps=8)
+  sb = steps.encode_traces(ctx.tok, [full], prompt_len=32,
+                           completion_len=ctx.config.data.max_new_tokens,
+                           max_steps=8)
+  want, ok = (np.asarray(x)[0] for x in ss(params, sb.ids, sb.valid,
+                                           sb.boundary))
+  prefixes = label.step_prefixes(full.completion)
+  got = score([(0, p) for p in prefixes] + [(0, "<think>\n")])
+  np.testing.assert_allclose(got[:-1], want[ok], rtol=1e-5)
+  assert got[-1] == 1.0  # no step yet: neutral.
+  policy = nn.unbox(ctx.model.init(jax.random.PRNGKey(0), dummy, dummy,
+                                   dummy > 0)["params"])
+  expand = beam.policy_expander(ctx, policy, ex, jax.random.PRNGKey(1),
+                                temperature=1.0, batch_size=16, k=3)
+  out = expand([(0, ""), (0, prefixes[0])], 3)
+  assert [len(o) for o in out] == [3, 3]
+  nl = ctx.tok.piece_id("\n")
+  for o in sum(out, []):  # at most one newline, and only at the end.
+    ids = ctx.tok.encode(o)
+    assert nl not in ids[:-1]
