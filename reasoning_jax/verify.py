@@ -26,6 +26,7 @@ Stages (``verifier.stages``, each resumable; finished ones are read back):
 """
 
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -147,7 +148,6 @@ def run(config, workdir: str) -> dict:
 
 def _train_genver(ctx, policy, train_set, eval_set, v, seed):
   """SFT of the policy's LM on step labels (``verifiers.generative``)."""
-  import functools  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import generative as gv  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
@@ -180,17 +180,13 @@ def evaluate(ctx, models, histories, eval_set, traces, v) -> dict:
          "eval_step_positive_rate": float(gold[mask].mean()),
          "eval_outcome_positive_rate": float(correct.mean()), "models": {}}
 
-  def batched(fn, *arrays):
-    return np.concatenate([np.asarray(fn(*(a[i:i + 256] for a in arrays)))
-                           for i in range(0, len(arrays[0]), 256)])
-
   for name, params in models.items():
     r = {"eval_loss_before": histories[name]["eval_loss"][0][1],
          "eval_loss_after": histories[name]["eval_loss"][-1][1],
          "train_seconds": histories[name]["train_seconds"]}
     if name == "orm":
-      p = batched(lambda i, va, la: score_outcome(params, i, va, la),
-                  eval_set.ids, eval_set.valid, eval_set.last)
+      p = rm_lib.chunked(functools.partial(score_outcome, params),
+                         eval_set.ids, eval_set.valid, eval_set.last)
     else:
       if name == "genver":
         from reasoning_jax.verifiers import generative as gv  # pylint: disable=g-import-not-at-top
@@ -199,8 +195,9 @@ def evaluate(ctx, models, histories, eval_set, traces, v) -> dict:
             eval_set, query, ctx.tok.pad_id), len(eval_set), v.max_steps,
                       yes, no)
       else:
-        s = batched(lambda i, va, b: score_steps(params, i, va, b)[0],
-                    eval_set.ids, eval_set.valid, eval_set.boundary)
+        s, _ = rm_lib.chunked(functools.partial(score_steps, params),
+                              eval_set.ids, eval_set.valid,
+                              eval_set.boundary)
       r["step_acc"] = float(((s >= 0.5) == (gold >= 0.5))[mask].mean())
       r["step_auroc"] = vm.auroc(s[mask], gold[mask] >= 0.5)
       r["first_error"] = vm.first_error_f1(s, gold, mask)

@@ -10,6 +10,7 @@ jitted sampler and scorer).
 """
 
 import dataclasses
+import functools
 import math
 from typing import Callable, Sequence
 
@@ -74,30 +75,25 @@ def policy_expander(ctx, params, examples, rng, *, temperature: float,
                     batch_size: int, k: int):
   """``expand`` for ``beam_search``: k sampled next steps per prefix.
 
-  One batched sampler call per round over every (problem, beam) prefix,
-  stopping each row at a newline or the eos; the prompt holds the prefix
-  (``max_prompt_len + max_new_tokens`` slots).
+  One batched sampler call per round over every (problem, beam) prefix
+  (``label.policy_completer``), stopping each row at a newline or the eos.
   """
-  import jax  # pylint: disable=g-import-not-at-top
   from reasoning_jax.data import encoding  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
-  sample_fn = ctx.sampler(group_size=k, stop_ids=(ctx.tok.piece_id("\n"),))
-  width = ctx.config.data.max_prompt_len + ctx.config.data.max_new_tokens
-  keys = iter(jax.random.split(rng, 4096))
+  from reasoning_jax.verifiers import label  # pylint: disable=g-import-not-at-top
+  complete = label.policy_completer(
+      ctx, params, rng, temperature=temperature, batch_size=batch_size,
+      group_size=k, stop_ids=(ctx.tok.piece_id("\n"),))
 
   def expand(items, kk):
     assert kk == k, (kk, k)
-    prompts = [encoding.prompt_text(examples[q]) + prefix
-               for q, prefix in items for _ in range(k)]
-    texts, _, _, _ = evaluate_lib.generate(
-        sample_fn, params, ctx.tok, prompts, next(keys), max_prompt_len=width,
-        batch_size=batch_size - batch_size % k, temperature=temperature)
+    texts = complete([encoding.prompt_text(examples[q]) + prefix
+                      for q, prefix in items for _ in range(k)])
     return [texts[i * k:(i + 1) * k] for i in range(len(items))]
   return expand
 
 
 def prm_step_scorer(ctx, score_steps, prm_params, examples, *,
-                    max_steps: int, batch: int = 256):
+                    max_steps: int):
   """``score`` for ``beam_search``: the PRM's probability at the last step
   boundary of each partial completion (1 when it has no step yet).
 
@@ -106,6 +102,7 @@ def prm_step_scorer(ctx, score_steps, prm_params, examples, *,
   depend on what follows it.
   """
   from reasoning_jax.data.arith import think_steps  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import reward_model  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
 
   def score(items):
@@ -118,13 +115,8 @@ def prm_step_scorer(ctx, score_steps, prm_params, examples, *,
     sb = steps_lib.encode_traces(
         ctx.tok, traces, prompt_len=ctx.config.data.max_prompt_len,
         completion_len=ctx.config.data.max_new_tokens, max_steps=max_steps)
-    out = np.ones(len(items))
-    for i in range(0, len(items), batch):
-      a = sb.take(slice(i, i + batch))
-      s, ok = (np.asarray(x) for x in score_steps(prm_params, a.ids, a.valid,
-                                                  a.boundary))
-      n = ok.sum(1)
-      last = s[np.arange(len(n)), np.maximum(n - 1, 0)]
-      out[i:i + batch] = np.where(n > 0, last, 1.0)
-    return out
+    s, ok = reward_model.chunked(functools.partial(score_steps, prm_params),
+                                 sb.ids, sb.valid, sb.boundary)
+    n = ok.sum(1)
+    return np.where(n > 0, s[np.arange(len(n)), np.maximum(n - 1, 0)], 1.0)
   return score

@@ -8,6 +8,8 @@ weighted voting and best-of-N take any of them. Shapes: Q problems, n
 samples each, B = Q·n traces (problem-major).
 """
 
+import functools
+
 import numpy as np
 
 from reasoning_jax.rewards import answers as answers_lib
@@ -16,10 +18,9 @@ from reasoning_jax.search import metrics
 
 def orm_verifier(score_outcome, params):
   """The ORM as a verifier: P(correct) at each trace's last token."""
-  def fn(sb):
-    return _chunks(lambda a: score_outcome(params, a.ids, a.valid, a.last),
-                   sb)
-  return fn
+  from reasoning_jax.verifiers import reward_model  # pylint: disable=g-import-not-at-top
+  return lambda sb: reward_model.chunked(
+      functools.partial(score_outcome, params), sb.ids, sb.valid, sb.last)
 
 
 def prm_verifiers(score_steps, params, hows) -> dict:
@@ -30,10 +31,9 @@ def prm_verifiers(score_steps, params, hows) -> dict:
 
   def steps(sb):
     if cache.get("sb") is not sb:
-      s, ok = zip(*[score_steps(params, a.ids, a.valid, a.boundary)
-                    for a in (sb.take(slice(i, i + 256))
-                              for i in range(0, len(sb), 256))])
-      cache.update(sb=sb, s=np.concatenate(s), ok=np.concatenate(ok))
+      s, ok = reward_model.chunked(functools.partial(score_steps, params),
+                                   sb.ids, sb.valid, sb.boundary)
+      cache.update(sb=sb, s=s, ok=ok)
     return cache["s"], cache["ok"]
 
   def one(how):
@@ -55,11 +55,6 @@ def generative_verifier(model, params, tok, max_steps: int,
     return np.asarray(reward_model.aggregate_step_scores(
         s, sb.step_valid[:, :max_steps], how))
   return fn
-
-
-def _chunks(fn, sb, size: int = 256) -> np.ndarray:
-  return np.concatenate([np.asarray(fn(sb.take(slice(i, i + size))))
-                         for i in range(0, len(sb), size)])
 
 
 def best_of_n(scores_qn, correct_qn, n: int) -> np.ndarray:

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from reasoning_jax.sampling.sampler import positions_from_valid
-from reasoning_jax.verifiers.reward_model import bce_with_logits
+from reasoning_jax.verifiers.reward_model import bce_with_logits, chunked
 
 QUERY, YES, NO = "=", "1", "0"
 
@@ -77,13 +77,11 @@ def loss(model, yes_id, no_id, params, batch):
 
 
 def scores(model, params, qb: QueryBatch, num_traces: int, max_steps: int,
-           yes_id: int, no_id: int, chunk: int = 256) -> np.ndarray:
+           yes_id: int, no_id: int) -> np.ndarray:
   """P(step correct) ``[num_traces, max_steps]`` (0 where no step)."""
   fn = jax.jit(functools.partial(yes_no_logit, model, yes_id=yes_id,
                                  no_id=no_id))
-  z = np.concatenate([np.asarray(fn(params, qb.ids[i:i + chunk],
-                                     qb.valid[i:i + chunk], qb.at[i:i + chunk]))
-                      for i in range(0, len(qb), chunk)] or [np.zeros(0)])
+  z = chunked(functools.partial(fn, params), qb.ids, qb.valid, qb.at)
   out = np.zeros((num_traces, max_steps), np.float32)
   out[qb.trace, qb.step] = 1 / (1 + np.exp(-z))
   return out

@@ -59,15 +59,16 @@ def sample_traces(ctx, params, examples, n: int, rng, *, temperature: float,
 
 
 def policy_completer(ctx, params, rng, *, temperature: float,
-                     batch_size: int, group_size: int):
+                     batch_size: int, group_size: int, stop_ids=()):
   """``complete(prompts) -> continuations`` by the jitted sampler.
 
   Prompts may hold a completion prefix, so they get ``max_prompt_len +
   max_new_tokens`` slots; each call draws a fresh key. ``group_size`` rows
-  in a row must share a prompt (prefix sharing).
+  in a row must share a prompt (prefix sharing). ``stop_ids`` end a row
+  early (besides the eos), e.g. the newline for one step at a time.
   """
   import jax  # pylint: disable=g-import-not-at-top
-  sample_fn = ctx.sampler(group_size=group_size)
+  sample_fn = ctx.sampler(group_size=group_size, stop_ids=stop_ids)
   width = ctx.config.data.max_prompt_len + ctx.config.data.max_new_tokens
   keys = iter(jax.random.split(rng, 1 << 16))
 

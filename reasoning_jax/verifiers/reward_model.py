@@ -121,6 +121,18 @@ def score_outcome(rm: ScalarModel, params, ids, valid, last):
   return jax.nn.sigmoid(jnp.take_along_axis(z, last[:, None], axis=1)[:, 0])
 
 
+def chunked(fn, *arrays, size: int = 256):
+  """``fn`` over row chunks of ``arrays`` (one compiled shape per chunk
+  size, bounded memory), outputs concatenated as host arrays; a tuple
+  output gives a tuple."""
+  outs = [fn(*(a[i:i + size] for a in arrays))
+          for i in range(0, max(len(arrays[0]), 1), size)]
+  if isinstance(outs[0], tuple):
+    return tuple(np.concatenate([np.asarray(o[j]) for o in outs])
+                 for j in range(len(outs[0])))
+  return np.concatenate([np.asarray(o) for o in outs])
+
+
 def make_scorers(rm: ScalarModel, max_steps: int):
   """Jitted ``steps(params, ids, valid, step_mask)`` and
   ``outcome(params, ids, valid, last)``."""

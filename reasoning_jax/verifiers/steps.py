@@ -170,10 +170,6 @@ class StepBatch:
   def __len__(self):
     return len(self.ids)
 
-  def take(self, idx):
-    return StepBatch(*(getattr(self, f.name)[idx]
-                       for f in dataclasses.fields(self)))
-
 
 def encode_traces(tok, traces: list[Trace], *, prompt_len: int,
                   completion_len: int, max_steps: int,

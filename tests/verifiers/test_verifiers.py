@@ -319,12 +319,23 @@ def test_grpo_loss_token_advantages_equal_broadcast_sequence_ones():
   np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
+def _random_prm(ctx, seed):
+  """A PRM with a random (not zero) head, so its scores vary."""
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+  prm = rm.reward_model(ctx.model.cfg)
+  dummy = jnp.ones((1, 8), jnp.int32)
+  params = nn.unbox(prm.init(jax.random.PRNGKey(seed), dummy, dummy,
+                             dummy > 0)["params"])
+  params["reward_head"]["kernel"] = jax.random.normal(
+      jax.random.PRNGKey(seed + 1), params["reward_head"]["kernel"].shape)
+  return prm, params
+
+
 def test_rollout_process_rewards_match_an_independent_recomputation(
     smoke_ctx, tmp_path):
   """A scripted policy emits reference / corrupted solutions; the rollout's
   reward must be rule + w · min over steps of a full PRM forward's
   sigmoid at the host-found boundaries; the saved PRM round-trips."""
-  import flax.linen as nn  # pylint: disable=g-import-not-at-top
   from reasoning_jax.data import encoding  # pylint: disable=g-import-not-at-top
   from reasoning_jax.sampling.sampler import SampleOutput  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import rollout as rollout_lib  # pylint: disable=g-import-not-at-top
@@ -342,12 +353,7 @@ def test_rollout_process_rewards_match_an_independent_recomputation(
     return SampleOutput(jnp.asarray(comp), jnp.zeros(comp.shape),
                         jnp.asarray(comp != 0), jnp.asarray((comp != 0).sum(1)))
 
-  prm = rm.reward_model(ctx.model.cfg)
-  dummy = jnp.ones((1, 8), jnp.int32)
-  params = nn.unbox(prm.init(jax.random.PRNGKey(1), dummy, dummy,
-                             dummy > 0)["params"])
-  params["reward_head"]["kernel"] = jax.random.normal(
-      jax.random.PRNGKey(2), params["reward_head"]["kernel"].shape)
+  prm, params = _random_prm(ctx, 1)
   rm.save_params(str(tmp_path / "prm"), params)
   loaded = rm.load_params(str(tmp_path / "prm"), prm)
   ids3 = (tok.piece_id("<think>"), tok.piece_id("</think>"),
@@ -427,12 +433,8 @@ def test_beam_adapters_score_prefixes_like_full_traces(smoke_ctx):
   ctx = smoke_ctx
   ex = [ctx.task.example("train", 9000)]
   full = _trace(ex[0].solution, ex[0].answer, ex[0].prompt)
-  prm = rm.reward_model(ctx.model.cfg)
+  prm, params = _random_prm(ctx, 3)
   dummy = jnp.ones((1, 8), jnp.int32)
-  params = nn.unbox(prm.init(jax.random.PRNGKey(3), dummy, dummy,
-                             dummy > 0)["params"])
-  params["reward_head"]["kernel"] = jax.random.normal(
-      jax.random.PRNGKey(4), params["reward_head"]["kernel"].shape)
   ss, _ = rm.make_scorers(prm, 8)
   score = beam.prm_step_scorer(ctx, ss, params, ex, max_steps=8)
   sb = steps.encode_traces(ctx.tok, [full], prompt_len=32,
