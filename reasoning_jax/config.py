@@ -84,9 +84,33 @@ def base_config() -> ml_collections.ConfigDict:
                # budget_min thinking tokens (an early </think> becomes
                # wait_text), at most budget_max.
                budget_min=0, budget_max=0, wait_text="\n",
-               # PRM-guided step beam search (width 0: off): beams kept,
-               # next steps sampled per beam, rounds at most.
-               beam_width=0, beam_k=4, beam_max_steps=8)
+               # Step beam search (width 0: off): beams kept, next steps
+               # sampled per beam, rounds at most (also ToT's), the step
+               # scorer (a PRM's last-step score: prm_exact_last).
+               beam_width=0, beam_k=4, beam_max_steps=8,
+               beam_verifier="prm_exact_last",
+               # Tree of Thoughts (breadth 0: off): states kept per level,
+               # thoughts per state, the evaluator (a verifier name: orm,
+               # prm_exact_min, prm_ms_prod, genver_min, ...).
+               tot_breadth=0, tot_k=4, tot_verifier="genver_min",
+               # MCTS (simulations 0: off): PUCT constant, children per
+               # expansion, the value verifier; on mcts_label_problems train
+               # problems, Q-values from mcts_rollouts rule-scored rollouts
+               # per node become step labels (mcts_labels.jsonl).
+               mcts_simulations=0, mcts_k=4, c_puct=1.0,
+               mcts_verifier="prm_exact_min", mcts_label_problems=0,
+               mcts_rollouts=4,
+               # Sequential revision (revision_n 0: off): chains of up to
+               # revision_n attempts by a revision policy fine-tuned on
+               # revision_per_problem (wrong -> correct) pairs per problem
+               # from revision_samples samples of revision_problems train
+               # problems, revision_steps SFT steps at revision_lr.
+               revision_n=0, revision_problems=512, revision_samples=8,
+               revision_per_problem=2, revision_steps=200,
+               revision_lr=3e-4,
+               # Compute-optimal choice: difficulty from the agreement of
+               # the first estimate_samples samples.
+               estimate_samples=4)
   c.log_every = 20
 
   c.mesh = dict(data=-1, fsdp=1, tensor=1)
@@ -168,9 +192,29 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for f in ("budget_min", "budget_max", "beam_width"):
     _check(isinstance(t[f], int) and t[f] >= 0, f"tts.{f}",
            "must be an integer >= 0", t[f])
-  for f in ("beam_k", "beam_max_steps"):
+  for f in ("beam_k", "beam_max_steps", "tot_k", "mcts_k", "mcts_rollouts",
+            "revision_problems", "revision_samples", "revision_per_problem",
+            "revision_steps", "estimate_samples"):
     _check(isinstance(t[f], int) and t[f] > 0, f"tts.{f}",
            "must be a positive integer", t[f])
+  for f in ("tot_breadth", "mcts_simulations", "mcts_label_problems",
+            "revision_n"):
+    _check(isinstance(t[f], int) and t[f] >= 0, f"tts.{f}",
+           "must be an integer >= 0", t[f])
+  for f in ("c_puct", "revision_lr"):
+    _check(t[f] > 0, f"tts.{f}", "must be > 0", t[f])
+  for f in ("beam_verifier", "tot_verifier", "mcts_verifier"):
+    _check(t[f] == "orm" or t[f].rsplit("_", 1)[-1] in
+           ("min", "prod", "mean", "last") and t[f].rsplit("_", 1)[0] in
+           ("prm_exact", "prm_ms", "genver"), f"tts.{f}",
+           "must be orm, prm_exact_<how>, prm_ms_<how> or genver_<how> "
+           "(how: min|prod|mean|last)", t[f])
+  for f in ("beam_k", "tot_k", "mcts_k", "mcts_rollouts",
+            "revision_samples"):
+    _check(t[f] <= t.batch_size, f"tts.{f}",
+           f"must be <= tts.batch_size={t.batch_size}", t[f])
+  _check(t.estimate_samples <= t.n_max, "tts.estimate_samples",
+         f"must be <= tts.n_max={t.n_max}", t.estimate_samples)
   _check(bool(t.wait_text) or not t.budget_min, "tts.wait_text",
          "must be non-empty when tts.budget_min > 0", t.wait_text)
   _check(config.task.name in tasks.task_names(), "task.name",

@@ -3,19 +3,29 @@ r"""Test-time scaling evaluation: accuracy vs N and vs FLOPs, per method.
   python -m reasoning_jax.tts --config=configs/tts.py --workdir=runs/tts
 
 Loads the policy from ``tts.policy_workdir`` (stage ``tts.policy_stage``,
-e.g. the default job's ``rl_grpo``) and the ORM / PRM saved by
-``reasoning_jax.verify`` in ``tts.verifier_workdir``. On ``tts.num_problems``
-test problems it measures greedy pass@1, then samples ``tts.n_max``
-completions per problem in one batched pass and, for N = 1, 2, 4, ...,
-n_max, reports self-consistency (majority vote), PRM-weighted voting,
-best-of-N under the ORM and under the PRM with each aggregation (min, prod,
-mean, last), unbiased pass@N and the oracle 1 − (1 − p̂₁)^N, each with a
-bootstrap 95% interval (and best-of-N under the generative verifier when
-``verify`` trained one), plus FLOPs per problem (generation + verifier
-passes). With ``tts.budget_min`` / ``tts.budget_max`` it also decodes
-greedily under s1 budget forcing and reports pass@1 and thinking length.
-Writes ``tts.json``, ``tts.md``, ``tts_vs_n.png`` and ``tts_vs_flops.png``.
-A missing verifier is skipped with a warning.
+e.g. the default job's ``rl_grpo``) and the verifiers saved by
+``reasoning_jax.verify`` in ``tts.verifier_workdir`` (a missing one is
+skipped with a warning). On ``tts.num_problems`` test problems:
+
+- greedy pass@1, and greedy decoding under s1 budget forcing
+  (``tts.budget_min`` / ``budget_max``): pass@1 and thinking length;
+- ``tts.n_max`` samples per problem in one batched pass; for N = 1, 2, 4,
+  ..., n_max: self-consistency (majority vote), PRM-weighted voting,
+  best-of-N under every verifier (ORM; PRM and generative verifier with
+  min / prod / mean / last), unbiased pass@N and the oracle
+  1 − (1 − p̂₁)^N;
+- searches, batched over problems: PRM step beam search, Tree of Thoughts
+  with any verifier as evaluator, MCTS (PUCT) with verifier values;
+- sequential revision chains by a revision policy it fine-tunes on its own
+  (wrong -> correct) pairs, against parallel voting at the same N;
+- every method's accuracy with a bootstrap 95% interval and FLOPs per
+  problem; accuracy per difficulty bin (saturation on easy vs hard
+  problems); compute-optimal choice of method and N per estimated
+  difficulty under each FLOPs budget; optionally MCTS Q-value step labels
+  on train problems.
+
+Writes ``tts.json``, ``tts.md``, ``tts_vs_n.png``, ``tts_vs_flops.png`` and
+``tts_by_difficulty.png``.
 """
 
 import json
@@ -35,9 +45,9 @@ def run(config, workdir: str) -> dict:
   from reasoning_jax import bench, pipeline  # pylint: disable=g-import-not-at-top
   from reasoning_jax.rewards import answers as answers_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.search import compute_optimal  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
 
   t0 = time.perf_counter()
@@ -59,38 +69,77 @@ def run(config, workdir: str) -> dict:
                         for t in traces], object).reshape(q, n)
   sample_s = time.perf_counter() - t0
 
+  verifiers = _verifiers(ctx, c.verifier_workdir, config.verifier.max_steps)
+  logging.info("sampled in %.0f s, pass@1 %.3f; scoring with %s",
+               sample_s, correct.mean(), sorted(verifiers))
   sb = steps_lib.encode_traces(
       ctx.tok, traces, prompt_len=config.data.max_prompt_len,
       completion_len=config.data.max_new_tokens,
       max_steps=config.verifier.max_steps)
-  rm = rm_lib.reward_model(ctx.model.cfg)
-  score_steps, score_outcome = rm_lib.make_scorers(
-      rm, config.verifier.max_steps)
-  verifiers = {}
-  for name in ("orm", "prm_exact", "prm_ms"):
-    path = os.path.join(c.verifier_workdir, f"{name}_params")
-    if not os.path.isdir(path):
-      logging.warning("no %s at %s: skipped", name, path)
-      continue
-    vp = rm_lib.load_params(path, rm)
-    if name == "orm":
-      verifiers["orm"] = best_of_n.orm_verifier(score_outcome, vp)
-    else:
-      for how, fn in best_of_n.prm_verifiers(score_steps, vp,
-                                             rm_lib.HOW).items():
-        verifiers[f"{name}_{how}"] = fn
-  path = os.path.join(c.verifier_workdir, "genver_params")
-  if os.path.isdir(path):
-    verifiers["genver_min"] = best_of_n.generative_verifier(
-        ctx.model, rm_lib.load_params(path, ctx.model), ctx.tok,
-        config.verifier.max_steps)
-  logging.info("sampled in %.0f s, pass@1 %.3f; scoring with %s",
-               sample_s, correct.mean(), sorted(verifiers))
   scores = {}
   for k, fn in verifiers.items():
     t = time.perf_counter()
     scores[k] = fn(sb).reshape(q, n)
     logging.info("%s: %.1f s", k, time.perf_counter() - t)
+  ns = _powers(n)
+  weights = "prm_exact_min" if "prm_exact_min" in scores else None
+  per = best_of_n.per_problem(answers, correct, scores, ns,
+                              vote_weights=weights)
+  per["greedy"] = {1: np.asarray(greedy["correct"], float)}
+
+  # FLOPs per problem: a sample is one generation, a verifier pass about as
+  # much again; a search child is charged one generation (its step's decode
+  # and the prefix's prefill) plus one verifier pass.
+  m = config.model
+  comp = float(np.mean([len(ctx.tok.encode(t.completion)) + 1
+                        for t in traces]))
+
+  def gen_flops(seq):
+    return seq * bench.model_flops_per_token(m, seq / 2)
+  gen = gen_flops(config.data.max_prompt_len / 2 + comp)
+  flops = {k: {nn: nn * gen * (2 if k.startswith(("bon_", "weighted")) else 1)
+               for nn in v} for k, v in per.items()}
+  searches = {}
+  search_args = (ctx, params, examples, verifiers, c, config, gen)
+  if c.beam_width and c.beam_verifier in verifiers:
+    searches[f"beam_{c.beam_verifier}"] = _search("beam", *search_args)
+  if c.tot_breadth and c.tot_verifier in verifiers:
+    searches[f"tot_{c.tot_verifier}"] = _search("tot", *search_args)
+  if c.mcts_simulations and c.mcts_verifier in verifiers:
+    searches[f"mcts_{c.mcts_verifier}"] = _search("mcts", *search_args)
+  for name, r in searches.items():
+    per[name] = {r["n"]: r.pop("correct")}
+    flops[name] = {r["n"]: r["flops_per_problem"]}
+  revision = None
+  if c.revision_n:
+    revision = _revision(ctx, params, examples, traces, c, config, workdir)
+    for how in ("last", "majority"):
+      per[f"sequential_{how}"] = revision.pop(how)
+      flops[f"sequential_{how}"] = {
+          nn: gen + (nn - 1) * gen_flops(config.data.max_prompt_len / 2
+                                         + 2 * comp)
+          for nn in per[f"sequential_{how}"]}
+  mcts_labels = None
+  if c.mcts_label_problems and c.mcts_simulations:
+    mcts_labels = _mcts_labels(ctx, params, c, config, workdir)
+
+  # Saturation by difficulty (oracle bins of p̂₁ over all n samples) and
+  # compute-optimal choice (bins from the first samples' agreement).
+  p1 = correct.mean(1)
+  masks = {"hard (p1 < 0.25)": p1 < 0.25,
+           "medium": (p1 >= 0.25) & (p1 < 0.75),
+           "easy (p1 >= 0.75)": p1 >= 0.75}
+  by_difficulty = {k: best_of_n.summarize(per, v) for k, v in masks.items()}
+  bins = compute_optimal.levels(compute_optimal.agreement(
+      answers, c.estimate_samples))
+  budgets = [gen * 2 ** i for i in range(int(np.log2(2 * n)) + 2)]
+  reused = {k: (lambda nn: 0) for k in per if not k.startswith(
+      ("majority", "weighted_majority", "bon_", "sequential_"))}
+  reused.update({k: (lambda nn: 1) for k in per
+                 if k.startswith("sequential_")})  # its first attempt.
+  optimal = compute_optimal.curve(per, flops, bins, budgets,
+                                  estimate_samples=c.estimate_samples,
+                                  sample_flops=gen, reused=reused)
   from reasoning_jax.verifiers import metrics as vm  # pylint: disable=g-import-not-at-top
   mixed = [i for i in range(q) if 0 < correct[i].sum() < n]
   discrimination = {  # pooled, and within a problem's own samples.
@@ -99,35 +148,16 @@ def run(config, workdir: str) -> dict:
               [vm.auroc(v[i], correct[i]) for i in mixed]))
               if mixed else float("nan")}
       for k, v in scores.items()}
-  ns = [2 ** i for i in range(20) if 2 ** i <= n]
-  weights = "prm_exact_min" if "prm_exact_min" in scores else None
-  table = best_of_n.scaling_table(answers, correct,
-                                  [e.answer for e in examples], scores, ns,
-                                  vote_weights=weights)
-
-  # FLOPs per problem: N generations, plus one verifier pass per sample.
-  m = config.model
-  seq = config.data.max_prompt_len / 2 + float(
-      np.mean([len(ctx.tok.encode(t.completion)) + 1 for t in traces]))
-  gen = seq * bench.model_flops_per_token(m, seq / 2)
-  flops = {}
-  for method in table:
-    per = gen + (gen if method.startswith(("bon_", "weighted")) else 0.0)
-    flops[method] = {nn: per * nn for nn in ns}
-  beam = None
-  prm_path = os.path.join(c.verifier_workdir, "prm_exact_params")
-  if c.beam_width and os.path.isdir(prm_path):
-    beam = _beam(ctx, params, examples, rm_lib.load_params(prm_path, rm),
-                 score_steps, c, config)
-    flops["beam_prm_exact"] = {c.beam_width: beam.pop("children_per_problem")
-                                             * gen}
-    table["beam_prm_exact"] = {c.beam_width: beam.pop("accuracy")}
   out = {"task": config.task.name, "difficulty": config.task.difficulty,
          "problems": q, "n_max": n, "temperature": c.temperature,
          "greedy_pass@1": greedy["pass@1"], "budget_forcing": budget,
-         "sample_pass@1": float(correct.mean()), "methods": table,
-         "flops_per_problem": flops, "verifier_auroc": discrimination,
-         "beam": beam,
+         "sample_pass@1": float(correct.mean()),
+         "methods": best_of_n.summarize(per),
+         "flops_per_problem": flops, "by_difficulty": by_difficulty,
+         "bin_sizes": {k: int(v.sum()) for k, v in masks.items()},
+         "compute_optimal": optimal, "verifier_auroc": discrimination,
+         "searches": searches, "revision": revision,
+         "mcts_labels": mcts_labels,
          "seconds": {"sampling": sample_s,
                      "total": time.perf_counter() - t0}}
   if jax.process_index() == 0:
@@ -140,31 +170,243 @@ def run(config, workdir: str) -> dict:
   return out
 
 
-def _beam(ctx, params, examples, prm_params, score_steps, c, config):
-  """PRM-exact-guided step beam search over all problems (batched)."""
+def _powers(n: int) -> list[int]:
+  """1, 2, 4, ... up to n."""
+  return [2 ** i for i in range(n.bit_length()) if 2 ** i <= n]
+
+
+SHOWN = ("majority", "bon_orm", "bon_prm_exact_min", "sequential_majority",
+         "pass@N")  # the methods the per-difficulty table and plot show.
+
+
+def _verifiers(ctx, verifier_workdir: str, max_steps: int) -> dict:
+  """Every verifier ``verify`` saved, by name: ``orm``, ``prm_exact_<how>``,
+  ``prm_ms_<how>``, ``genver_<how>``; a missing one is skipped."""
+  from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
+  rm = rm_lib.reward_model(ctx.model.cfg)
+  score_steps, score_outcome = rm_lib.make_scorers(rm, max_steps)
+  out = {}
+  for name in ("orm", "prm_exact", "prm_ms", "genver"):
+    path = os.path.join(verifier_workdir, f"{name}_params")
+    if not os.path.isdir(path):
+      logging.warning("no %s at %s: skipped", name, path)
+      continue
+    if name == "orm":
+      out["orm"] = best_of_n.orm_verifier(score_outcome,
+                                          rm_lib.load_params(path, rm))
+    elif name == "genver":
+      for how, fn in best_of_n.generative_verifiers(
+          ctx.model, rm_lib.load_params(path, ctx.model), ctx.tok,
+          max_steps, rm_lib.HOW).items():
+        out[f"genver_{how}"] = fn
+    else:
+      for how, fn in best_of_n.prm_verifiers(
+          score_steps, rm_lib.load_params(path, rm), rm_lib.HOW).items():
+        out[f"{name}_{how}"] = fn
+  return out
+
+
+def _is_done(ctx, config):
+  """A search state has ended: the completion finished, or it has no room
+  for another step in the sampler's window."""
+  from reasoning_jax.search import beam as beam_lib  # pylint: disable=g-import-not-at-top
+  cap = config.data.max_new_tokens - 8
+  return lambda t: beam_lib.is_done(t) or len(ctx.tok.encode(t)) >= cap
+
+
+def _search(kind, ctx, params, examples, verifiers, c, config, gen):
+  """Beam search (PRM, cumulative), Tree of Thoughts or MCTS over all test
+  problems, batched; per-problem correctness, compute and speed."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.data import encoding  # pylint: disable=g-import-not-at-top
   from reasoning_jax.search import beam as beam_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.search import metrics  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.search import mcts  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
   t = time.perf_counter()
-  expand = beam_lib.policy_expander(
+  k = {"beam": c.beam_k, "tot": c.tot_k, "mcts": c.mcts_k}[kind]
+  verifier = {"beam": c.beam_verifier, "tot": c.tot_verifier,
+              "mcts": c.mcts_verifier}[kind]
+  policy_expand = beam_lib.policy_expander(
       ctx, params, examples, jax.random.PRNGKey(config.seed + 13),
-      temperature=c.temperature, batch_size=c.batch_size, k=c.beam_k)
-  score = beam_lib.prm_step_scorer(ctx, score_steps, prm_params, examples,
-                                   max_steps=config.verifier.max_steps)
-  best, children = beam_lib.beam_search(
-      expand, score, len(examples), width=c.beam_width, expand_k=c.beam_k,
-      max_steps=c.beam_max_steps, is_done=beam_lib.is_done)
-  ok = np.asarray([ctx.task.is_correct(b.text, e)
-                   for b, e in zip(best, examples)], float)
+      temperature=c.temperature, batch_size=c.batch_size, k=k,
+      with_logprob=kind == "mcts")
+  generated = [0]
+
+  def expand(items, kk):  # counts sampled rows, duplicates included.
+    generated[0] += len(items) * kk
+    return policy_expand(items, kk)
+  score = beam_lib.state_scorer(ctx, verifiers[verifier], examples,
+                                max_steps=config.verifier.max_steps)
+  done = _is_done(ctx, config)
+  q = len(examples)
+  if kind == "beam":
+    best, children = beam_lib.beam_search(
+        expand, score, q, width=c.beam_width, expand_k=k,
+        max_steps=c.beam_max_steps, is_done=done)
+    texts, n = [b.text for b in best], c.beam_width
+  elif kind == "tot":
+    best, children = beam_lib.tree_of_thoughts(
+        expand, score, q, breadth=c.tot_breadth, k=k,
+        max_steps=c.beam_max_steps, is_done=done)
+    texts, n = [b.text for b in best], c.tot_breadth
+  else:
+    trees, children = mcts.search(expand, score, q,
+                                  num_simulations=c.mcts_simulations, k=k,
+                                  c_puct=c.c_puct, is_done=done)
+    texts = [tr.nodes[mcts.best_path(tr)[-1]].text for tr in trees]
+    n = c.mcts_simulations
+  open_rows = [i for i, x in enumerate(texts) if not done(x)]
+  if open_rows:  # finish an unfinished best path with one sample.
+    finish = label_lib.policy_completer(
+        ctx, params, jax.random.PRNGKey(config.seed + 17),
+        temperature=c.temperature, batch_size=c.batch_size, group_size=1)
+    rest = finish([encoding.prompt_text(examples[i]) + texts[i]
+                   for i in open_rows])
+    for i, r in zip(open_rows, rest):
+      texts[i] += r
+  ok = np.asarray([ctx.task.is_correct(x, e)
+                   for x, e in zip(texts, examples)], float)
   secs = time.perf_counter() - t
-  lo, hi = metrics.bootstrap_ci(ok)
-  logging.info("beam search: acc %.3f, %d children in %.0f s", ok.mean(),
-               children, secs)
-  return {"width": c.beam_width, "k": c.beam_k,
-          "accuracy": {"acc": float(ok.mean()), "ci": [lo, hi]},
-          "children_per_problem": children / len(examples),
+  logging.info("%s (%s): acc %.3f, %d children in %.0f s", kind, verifier,
+               ok.mean(), children, secs)
+  return {"n": n, "k": k, "verifier": verifier, "correct": ok,
+          "children_per_problem": children / q,
+          "flops_per_problem": (generated[0] + children + len(open_rows))
+                               * gen / q,
           "expansions_per_s": children / secs, "seconds": secs}
+
+
+def _revision(ctx, params, examples, traces, c, config, workdir) -> dict:
+  """Trains (or restores) the revision policy and runs revision chains.
+
+  Pairs come from ``revision_samples`` samples of ``revision_problems``
+  train problems past the cold-start set; the chain's first attempt is each
+  problem's first parallel sample, so sequential@1 = parallel@1.
+  """
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.rewards import answers as answers_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.search import best_of_n, revision  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import sft  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
+  t = time.perf_counter()
+  width = config.data.max_prompt_len + config.data.max_new_tokens
+  fit = lambda p, prev: revision.fit_prompt(ctx.tok, p, prev,
+                                            config.data.max_prompt_len +
+                                            config.data.max_new_tokens // 2)
+  first = config.sft.num_examples
+  train = [ctx.task.example("train", first + i)
+           for i in range(c.revision_problems)]
+  own = label_lib.sample_traces(
+      ctx, params, train, c.revision_samples,
+      jax.random.PRNGKey(config.seed + 19), temperature=c.temperature,
+      batch_size=c.batch_size)
+  pairs = revision.revision_pairs(own, per_problem=c.revision_per_problem,
+                                  seed=config.seed, fit=fit)
+  cfg = ml_collections.ConfigDict(config.to_dict())
+  cfg.data.max_prompt_len = width  # prompt + previous attempt.
+  cfg.sft.update(steps=c.revision_steps, learning_rate=c.revision_lr,
+                 warmup_steps=max(1, c.revision_steps // 10))
+  cfg.eval.every = c.revision_steps + 1
+  rctx = dataclasses.replace(ctx, config=cfg, workdir=workdir)
+  logging.info("revision: %d pairs from %d train problems", len(pairs),
+               len(train))
+  if pairs:
+    rparams, _ = sft.run_sft(rctx, params, pairs, stage="revision")
+  else:
+    logging.warning("revision: no (wrong, correct) pair among the samples; "
+                    "the chains use the policy itself")
+    rparams = params
+  revise = label_lib.policy_completer(
+      ctx, rparams, jax.random.PRNGKey(config.seed + 23),
+      temperature=c.temperature, batch_size=c.batch_size, group_size=1)
+  firsts = [tr.completion for tr in traces[::c.n_max]]
+  chains = revision.chain(revise, examples, firsts, c.revision_n, fit)
+  ok = np.asarray([[ctx.task.is_correct(x, e) for x in ch]
+                   for ch, e in zip(chains, examples)], float)
+  answers = np.asarray([[answers_lib.extract_answer(x) for x in ch]
+                        for ch in chains], object)
+  out = {"last": {n: ok[:, n - 1] for n in _powers(c.revision_n)},
+         "majority": {n: best_of_n.vote(answers, ok, n)
+                      for n in _powers(c.revision_n)}}
+  # How often a revision fixes / breaks the attempt before it.
+  ok = ok.astype(bool)
+  fixed = float((~ok[:, :-1] & ok[:, 1:]).sum() / max(1, (~ok[:, :-1]).sum()))
+  broke = float((ok[:, :-1] & ~ok[:, 1:]).sum() / max(1, ok[:, :-1].sum()))
+  out.update(pairs=len(pairs), wrong_to_right=fixed, right_to_wrong=broke,
+             seconds=time.perf_counter() - t)
+  logging.info("revision: wrong->right %.3f, right->wrong %.3f, %.0f s",
+               fixed, broke, out["seconds"])
+  return out
+
+
+def _mcts_labels(ctx, params, c, config, workdir) -> dict:
+  """MCTS with rollout values on train problems (answers known): Q-values
+  of the steps on each finished path as step labels (rStar-Math), written
+  to ``mcts_labels.jsonl``; their agreement with the exact labels."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.data import encoding  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.data.arith import think_steps  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.search import beam as beam_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.search import mcts  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
+  t = time.perf_counter()
+  first = config.sft.num_examples + c.revision_problems
+  exs = [ctx.task.example("train", first + i)
+         for i in range(c.mcts_label_problems)]
+  expand = beam_lib.policy_expander(
+      ctx, params, exs, jax.random.PRNGKey(config.seed + 29),
+      temperature=c.temperature, batch_size=c.batch_size, k=c.mcts_k,
+      with_logprob=True)
+  r = c.mcts_rollouts
+  roll = label_lib.policy_completer(
+      ctx, params, jax.random.PRNGKey(config.seed + 31),
+      temperature=c.temperature, batch_size=c.batch_size, group_size=r)
+  done = _is_done(ctx, config)
+
+  def value(items):  # share of r rule-scored rollouts that are correct.
+    live = [(q, x) for q, x in items if not done(x)]
+    conts = iter(roll([encoding.prompt_text(exs[q]) + x
+                       for q, x in live for _ in range(r)]))
+    out = []
+    for q, x in items:
+      texts = [x] if done(x) else [x + next(conts) for _ in range(r)]
+      out.append(np.mean([ctx.task.is_correct(y, exs[q]) for y in texts]))
+    return out
+
+  trees, _ = mcts.search(expand, value, len(exs),
+                         num_simulations=c.mcts_simulations, k=c.mcts_k,
+                         c_puct=c.c_puct, is_done=done)
+  traces, agree = [], []
+  for ex, tree in zip(exs, trees):
+    for text, qs in mcts.step_labels(tree):
+      steps = think_steps(text)
+      pre = label_lib.step_prefixes(text)
+      if not pre or len(pre) != len(steps) or not all(p in qs for p in pre):
+        continue
+      soft = [float(qs[p]) for p in pre]
+      exact = steps_lib.exact_labels(ctx.task, ex, steps)
+      traces.append(steps_lib.Trace(
+          ex.prompt, ex.answer, text, int(ctx.task.is_correct(text, ex)),
+          steps, exact, soft, [int(s > 0.5) for s in soft]))
+      if exact is not None:  # tasks without a step checker: no reference.
+        agree += [int(s > 0.5) == e for s, e in zip(soft, exact)]
+  path = os.path.join(ctx.logdir, "mcts_labels.jsonl")
+  if jax.process_index() == 0:
+    os.makedirs(ctx.logdir, exist_ok=True)
+    steps_lib.write_jsonl(path, traces)
+  out = {"problems": len(exs), "traces": len(traces),
+         "steps": len(agree), "agreement_with_exact":
+             float(np.mean(agree)) if agree else float("nan"),
+         "path": path, "seconds": time.perf_counter() - t}
+  logging.info("mcts labels: %s", out)
+  return out
 
 
 def _think_tokens(tok, texts) -> float:
@@ -213,13 +455,52 @@ def markdown(out) -> str:
     cells = [f"{r[k]['acc']:.3f} [{r[k]['ci'][0]:.2f}, {r[k]['ci'][1]:.2f}]"
              if k in r else "–" for k in ns]
     lines.append(f"| {name} | " + " | ".join(cells) + " |")
-  if out.get("beam"):
-    b = out["beam"]
-    lines += ["", f"PRM (exact) step beam search, width {b['width']}, "
-              f"{b['k']} steps sampled per beam: accuracy in the table row "
-              f"`beam_prm_exact` (column N = width); "
-              f"{b['expansions_per_s']:.0f} expansions/s, "
-              f"{b['seconds']:.0f} s."]
+  if out.get("searches"):
+    lines += ["", "Searches (column N = beam width, ToT breadth or MCTS "
+              "simulations; k children per expansion):", "",
+              "| method | evaluator | k | children / problem | "
+              "FLOPs / problem | expansions/s | seconds |",
+              "|---|---|---|---|---|---|---|"]
+    lines += [f"| {k} | {r['verifier']} | {r['k']} | "
+              f"{r['children_per_problem']:.1f} | "
+              f"{r['flops_per_problem']:.2e} | {r['expansions_per_s']:.0f} | "
+              f"{r['seconds']:.0f} |" for k, r in out["searches"].items()]
+  if out.get("revision"):
+    r = out["revision"]
+    lines += ["", f"Sequential revision: revision policy fine-tuned on "
+              f"{r['pairs']} (wrong -> correct) pairs of its own samples; "
+              f"a revision turns a wrong attempt right "
+              f"{r['wrong_to_right']:.1%} of the time and a right one wrong "
+              f"{r['right_to_wrong']:.1%}. Rows `sequential_last` / "
+              f"`sequential_majority` vs `majority` (parallel) at the same "
+              f"N."]
+  if out.get("by_difficulty"):
+    show = [k for k in out["methods"] if k in SHOWN]
+    lines += ["", "By difficulty (bins of the oracle p̂₁ over all samples): "
+              "accuracy at N = " + ", ".join(str(k) for k in ns), "",
+              "| bin | problems | " + " | ".join(show) + " |",
+              "|---" * (len(show) + 2) + "|"]
+    for b, t in out["by_difficulty"].items():
+      cells = [" / ".join(f"{t[k][nn]['acc']:.2f}" for nn in ns
+                          if nn in t[k]) for k in show]
+      lines.append(f"| {b} | {out['bin_sizes'][b]} | " + " | ".join(cells)
+                   + " |")
+  if out.get("compute_optimal"):
+    lines += ["", "Compute-optimal choice (difficulty from the agreement of "
+              "the first samples; cross-fitted over two halves) vs the best "
+              "single method, per FLOPs budget:", "",
+              "| FLOPs / problem | compute-optimal | best fixed | fixed "
+              "choice |", "|---|---|---|---|"]
+    lines += [f"| {r['budget']:.2e} | {r['compute_optimal']:.3f} | "
+              f"{r['best_fixed']:.3f} | {', '.join(r['fixed_choice'])} |"
+              for r in out["compute_optimal"]]
+  if out.get("mcts_labels"):
+    r = out["mcts_labels"]
+    lines += ["", f"MCTS step labels (Q > 0.5, rollout values) on "
+              f"{r['problems']} train problems: {r['traces']} finished paths, "
+              f"{r['steps']} steps, agreement with exact step labels "
+              f"{r['agreement_with_exact']:.3f}; written to "
+              f"`{os.path.basename(r['path'])}`."]
   if out.get("verifier_auroc"):
     lines += ["", "Verifier AUROC for sample correctness: pooled over all "
               "samples / mean within a problem's own samples (what "
@@ -242,24 +523,46 @@ def _plot(workdir, out):
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  for x_name, fname in (("N", "tts_vs_n.png"), ("FLOPs", "tts_vs_flops.png")):
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for name, r in out["methods"].items():
+
+  def curves(ax, methods, x_name):
+    for name, r in methods.items():
       ns = sorted(int(k) for k in r)
       x = ns if x_name == "N" else [out["flops_per_problem"][name][k]
                                     for k in ns]
       style = "--" if name in ("oracle", "pass@N") else "-"
       ax.plot(x, [r[k]["acc"] for k in ns], style, marker="o", ms=3,
               label=name)
+    ax.set_xscale("log", base=2 if x_name == "N" else 10)
+    ax.grid(alpha=0.3)
+
+  for x_name, fname in (("N", "tts_vs_n.png"), ("FLOPs", "tts_vs_flops.png")):
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    curves(ax, out["methods"], x_name)
+    if x_name == "FLOPs" and out.get("compute_optimal"):
+      rows = out["compute_optimal"]
+      ax.plot([r["budget"] for r in rows],
+              [r["compute_optimal"] for r in rows], "k-", lw=2.5,
+              label="compute-optimal")
     ax.axhline(out["greedy_pass@1"], color="k", lw=0.8, ls=":",
                label="greedy")
-    ax.set_xscale("log", base=2 if x_name == "N" else 10)
     ax.set(xlabel=f"{x_name} per problem", ylabel="accuracy",
            title=f"{out['task']}: accuracy vs {x_name}")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=6, ncol=3)
     fig.tight_layout()
     fig.savefig(os.path.join(workdir, fname), dpi=100)
+    plt.close(fig)
+  bins = out.get("by_difficulty") or {}
+  if bins:
+    fig, axes = plt.subplots(1, len(bins), figsize=(5 * len(bins), 4),
+                             sharey=True)
+    for ax, (b, t) in zip(axes, bins.items()):
+      keep = {k: v for k, v in t.items() if k in SHOWN}
+      curves(ax, keep, "N")
+      ax.set(xlabel="N", title=f"{b}: {out['bin_sizes'][b]} problems")
+    axes[0].set_ylabel("accuracy")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(workdir, "tts_by_difficulty.png"), dpi=100)
     plt.close(fig)
 
 

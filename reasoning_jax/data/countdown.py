@@ -322,6 +322,13 @@ class Countdown:
     numbers, target = problem_of(example)
     return verify_countdown(answer, numbers, target)
 
+  def step_is_correct(self, line: str, example: tasks.Example) -> bool:
+    """A step line is correct when its arithmetic is exact (``a op b=c``,
+    ``step_is_valid``). This is process correctness, as in PRM800K: it does
+    not ask whether the target is still reachable from the step."""
+    del example
+    return step_is_valid(line)
+
 
 def _make_example(numbers: list[int], target: int, tree: Tree) -> tasks.Example:
   """Prompt, gold expression and a step-by-step reference solution."""

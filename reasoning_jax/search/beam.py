@@ -1,16 +1,21 @@
-"""Verifier-guided step-level beam search, batched over problems and beams.
+"""Verifier-guided step-level search, batched over problems and beams.
 
 Each round expands every unfinished beam of every problem into k candidate
 next steps with one call of the policy, scores every child with one call of
 the verifier, and keeps per problem the ``width`` best among its finished
-beams and the new children by cumulative log-score Σ log v(step). It stops
-when every beam has finished or after ``max_steps`` rounds. The search
-bookkeeping is host-side; both model calls are batched (the callers use the
-jitted sampler and scorer).
+beams and the new children. It stops when every beam has finished or after
+``max_steps`` rounds. The search bookkeeping is host-side; both model calls
+are batched (the callers use the jitted sampler and scorer).
+
+Two rankings: **beam search** (``cumulative=True``) ranks by the cumulative
+log-score Σ log v(step) of a PRM's per-step scores; **Tree of Thoughts**
+(Yao et al. 2023, breadth-first; ``cumulative=False``) ranks by the
+evaluator's value of the whole state, log v(state), so any verifier of the
+shared interface (ORM, PRM with an aggregation, the generative verifier)
+can be the evaluator.
 """
 
 import dataclasses
-import functools
 import math
 from typing import Callable, Sequence
 
@@ -28,15 +33,15 @@ def beam_search(expand: Callable[[Sequence[tuple[int, str]], int],
                                  list[list[str]]],
                 score: Callable[[Sequence[tuple[int, str]]], np.ndarray],
                 num_problems: int, *, width: int, expand_k: int,
-                max_steps: int, is_done: Callable[[str], bool]
-                ) -> tuple[list[Beam], int]:
+                max_steps: int, is_done: Callable[[str], bool],
+                cumulative: bool = True) -> tuple[list[Beam], int]:
   """Best beam per problem, and the number of children scored.
 
   ``expand(items, k)``: for each ``(problem, prefix)`` a list of k next-step
   texts (duplicates are dropped). ``score(items)``: for each ``(problem,
   text)`` the verifier's probability in (0, 1] that the last step is on
-  track. ``is_done(text)``: the completion has ended. Ties keep the
-  earlier beam.
+  track (``cumulative``) or that the state is on track (not). ``is_done
+  (text)``: the completion has ended. Ties keep the earlier beam.
   """
   beams = [[Beam("", 0.0, False)] for _ in range(num_problems)]
   scored = 0
@@ -58,11 +63,21 @@ def beam_search(expand: Callable[[Sequence[tuple[int, str]], int],
     scored += len(children)
     pool = [[b for b in beams[q] if b.done] for q in range(num_problems)]
     for (q, parent, text), v in zip(children, values):
-      pool[q].append(Beam(text, parent.score + math.log(max(v, 1e-30)),
+      logv = math.log(max(v, 1e-30))
+      pool[q].append(Beam(text, parent.score * cumulative + logv,
                           is_done(text)))
     beams = [sorted(p, key=lambda b: -b.score)[:width] for p in pool]
   best = [max(bs, key=lambda b: (b.done, b.score)) for bs in beams]
   return best, scored
+
+
+def tree_of_thoughts(expand, evaluate, num_problems: int, *, breadth: int,
+                     k: int, max_steps: int, is_done):
+  """Tree of Thoughts, breadth-first: k thoughts (steps) per kept state, the
+  ``breadth`` states of highest value v(state) kept per level."""
+  return beam_search(expand, evaluate, num_problems, width=breadth,
+                     expand_k=k, max_steps=max_steps, is_done=is_done,
+                     cumulative=False)
 
 
 def is_done(text: str) -> bool:
@@ -72,37 +87,41 @@ def is_done(text: str) -> bool:
 
 
 def policy_expander(ctx, params, examples, rng, *, temperature: float,
-                    batch_size: int, k: int):
-  """``expand`` for ``beam_search``: k sampled next steps per prefix.
+                    batch_size: int, k: int, with_logprob: bool = False):
+  """``expand`` for the searches: k sampled next steps per prefix.
 
   One batched sampler call per round over every (problem, beam) prefix
-  (``label.policy_completer``), stopping each row at a newline or the eos.
+  (``label.policy_completer``; a parent's prefix is prefilled once for its k
+  children), stopping each row at a newline or the eos. With
+  ``with_logprob`` each item gets ``(texts, logprobs)`` (for MCTS priors).
   """
   from reasoning_jax.data import encoding  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import label  # pylint: disable=g-import-not-at-top
   complete = label.policy_completer(
       ctx, params, rng, temperature=temperature, batch_size=batch_size,
-      group_size=k, stop_ids=(ctx.tok.piece_id("\n"),))
+      group_size=k, stop_ids=(ctx.tok.piece_id("\n"),), with_logprob=True)
 
   def expand(items, kk):
     assert kk == k, (kk, k)
-    texts = complete([encoding.prompt_text(examples[q]) + prefix
-                      for q, prefix in items for _ in range(k)])
-    return [texts[i * k:(i + 1) * k] for i in range(len(items))]
+    texts, logp = complete([encoding.prompt_text(examples[q]) + prefix
+                            for q, prefix in items for _ in range(k)])
+    rows = [slice(i * k, (i + 1) * k) for i in range(len(items))]
+    if with_logprob:
+      return [(texts[r], logp[r]) for r in rows]
+    return [texts[r] for r in rows]
   return expand
 
 
-def prm_step_scorer(ctx, score_steps, prm_params, examples, *,
-                    max_steps: int):
-  """``score`` for ``beam_search``: the PRM's probability at the last step
-  boundary of each partial completion (1 when it has no step yet).
+def state_scorer(ctx, verifier, examples, *, max_steps: int):
+  """``score`` for the searches: any verifier of the shared interface
+  (``(StepBatch) -> [B]``) on partial completions ``(problem, text)``.
 
-  A partial completion is scored with ``</think>`` appended: boundaries need
-  a closed think block, and a causal PRM's score at a boundary does not
-  depend on what follows it.
+  A partial completion is scored with ``</think>`` appended: step
+  boundaries need a closed think block, and a causal verifier's score at a
+  boundary does not depend on what follows it. A state with no step yet
+  scores 1 (no evidence against it).
   """
   from reasoning_jax.data.arith import think_steps  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import reward_model  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
 
   def score(items):
@@ -115,8 +134,6 @@ def prm_step_scorer(ctx, score_steps, prm_params, examples, *,
     sb = steps_lib.encode_traces(
         ctx.tok, traces, prompt_len=ctx.config.data.max_prompt_len,
         completion_len=ctx.config.data.max_new_tokens, max_steps=max_steps)
-    s, ok = reward_model.chunked(functools.partial(score_steps, prm_params),
-                                 sb.ids, sb.valid, sb.boundary)
-    n = ok.sum(1)
-    return np.where(n > 0, s[np.arange(len(n)), np.maximum(n - 1, 0)], 1.0)
+    has_step = np.asarray(sb.step_valid[:, :max_steps]).any(1)
+    return np.where(has_step, np.asarray(verifier(sb), np.float64), 1.0)
   return score

@@ -12,7 +12,6 @@ import functools
 
 import numpy as np
 
-from reasoning_jax.rewards import answers as answers_lib
 from reasoning_jax.search import metrics
 
 
@@ -23,18 +22,16 @@ def orm_verifier(score_outcome, params):
       functools.partial(score_outcome, params), sb.ids, sb.valid, sb.last)
 
 
-def prm_verifiers(score_steps, params, hows) -> dict:
-  """A PRM as verifiers, one per aggregation in ``hows``: its step scores
-  (computed once per batch and cached) aggregated with each."""
+def _cached_aggregations(step_scores, hows) -> dict:
+  """One verifier per aggregation in ``hows`` over ``step_scores(sb) ->
+  (scores [B, S], valid [B, S])``, computed once per batch and shared."""
   from reasoning_jax.verifiers import reward_model  # pylint: disable=g-import-not-at-top
   cache = {}
 
   def steps(sb):
     if cache.get("sb") is not sb:
-      s, ok = reward_model.chunked(functools.partial(score_steps, params),
-                                   sb.ids, sb.valid, sb.boundary)
-      cache.update(sb=sb, s=s, ok=ok)
-    return cache["s"], cache["ok"]
+      cache.update(sb=sb, out=step_scores(sb))
+    return cache["out"]
 
   def one(how):
     return lambda sb: np.asarray(reward_model.aggregate_step_scores(
@@ -42,19 +39,24 @@ def prm_verifiers(score_steps, params, hows) -> dict:
   return {how: one(how) for how in hows}
 
 
-def generative_verifier(model, params, tok, max_steps: int,
-                        how: str = "min"):
-  """The generative verifier's P(yes) per step, aggregated with ``how``."""
-  from reasoning_jax.verifiers import generative as gv  # pylint: disable=g-import-not-at-top
+def prm_verifiers(score_steps, params, hows) -> dict:
+  """A PRM as verifiers, one per aggregation in ``hows``."""
   from reasoning_jax.verifiers import reward_model  # pylint: disable=g-import-not-at-top
-  query, yes, no = gv.answer_ids(tok)
+  return _cached_aggregations(
+      lambda sb: reward_model.chunked(functools.partial(score_steps, params),
+                                      sb.ids, sb.valid, sb.boundary), hows)
 
-  def fn(sb):
-    s = gv.scores(model, params, gv.query_batch(sb, query, tok.pad_id),
-                  len(sb), max_steps, yes, no)
-    return np.asarray(reward_model.aggregate_step_scores(
-        s, sb.step_valid[:, :max_steps], how))
-  return fn
+
+def generative_verifiers(model, params, tok, max_steps: int, hows) -> dict:
+  """The generative verifier's P(yes) per step, one verifier per
+  aggregation in ``hows``."""
+  from reasoning_jax.verifiers import generative as gv  # pylint: disable=g-import-not-at-top
+  query, yes, no = gv.answer_ids(tok)
+  return _cached_aggregations(
+      lambda sb: (gv.scores(model, params, gv.query_batch(sb, query,
+                                                          tok.pad_id),
+                            len(sb), max_steps, yes, no),
+                  sb.step_valid[:, :max_steps]), hows)
 
 
 def best_of_n(scores_qn, correct_qn, n: int) -> np.ndarray:
@@ -66,45 +68,58 @@ def best_of_n(scores_qn, correct_qn, n: int) -> np.ndarray:
   return correct_qn[np.arange(len(pick)), pick].astype(np.float64)
 
 
-def vote(answers_qn, gold_q, n: int, weights_qn=None) -> np.ndarray:
-  """[Q] 0/1: does the (weighted) majority of the first ``n`` answers match
-  the gold answer?"""
+def vote(answers_qn, correct_qn, n: int, weights_qn=None) -> np.ndarray:
+  """[Q] 0/1: is the (weighted) majority answer of the first ``n`` samples
+  correct? Judged by the first sample that gave it (``correct_qn``, the
+  task's verifier), so tasks with many right answers (countdown) count a
+  valid winner as right; 0 when no sample has an answer."""
   out = []
-  for q, gold in enumerate(gold_q):
+  for q in range(len(answers_qn)):
+    row = list(answers_qn[q][:n])
     w = None if weights_qn is None else weights_qn[q][:n]
-    pred = metrics.majority_vote(list(answers_qn[q][:n]), w)
-    out.append(float(answers_lib.answers_match(pred, gold)))
+    key = metrics.canonical(metrics.majority_vote(row, w))
+    hit = [i for i, a in enumerate(row)
+           if key is not None and metrics.canonical(a) == key]
+    out.append(float(correct_qn[q][hit[0]]) if hit else 0.0)
   return np.asarray(out)
 
 
-def scaling_table(answers_qn, correct_qn, gold_q, verifier_scores: dict,
-                  ns, *, vote_weights: str | None = None) -> dict:
-  """Accuracy per method and N, each with a bootstrap 95% interval.
+def per_problem(answers_qn, correct_qn, verifier_scores: dict, ns, *,
+                vote_weights: str | None = None) -> dict:
+  """``{method: {N: [Q] per-problem accuracy}}`` for the parallel methods.
 
-  Methods: ``majority`` (self-consistency), ``weighted_majority`` (votes
-  weighted by ``verifier_scores[vote_weights]``), ``bon_<verifier>`` for
-  each verifier, ``pass@N`` (unbiased, from all n samples) and ``oracle``
-  1 − (1 − p̂₁)^N with p̂₁ each problem's share of correct samples.
+  ``majority`` (self-consistency), ``weighted_majority`` (votes weighted by
+  ``verifier_scores[vote_weights]``), ``bon_<verifier>`` for each verifier,
+  ``pass@N`` (unbiased, from all n samples) and ``oracle`` 1 − (1 − p̂₁)^N
+  with p̂₁ each problem's share of correct samples.
   """
-  q, n_max = correct_qn.shape
+  n_max = correct_qn.shape[1]
   c = correct_qn.sum(1).astype(int)
   p1 = correct_qn.mean(1)
   out = {}
-
-  def add(name, n, per_problem):
-    lo, hi = metrics.bootstrap_ci(per_problem)
-    out.setdefault(name, {})[int(n)] = {
-        "acc": float(np.mean(per_problem)), "ci": [lo, hi]}
-
   for n in ns:
-    add("majority", n, vote(answers_qn, gold_q, n))
+    out.setdefault("majority", {})[n] = vote(answers_qn, correct_qn, n)
     if vote_weights:
-      add("weighted_majority", n, vote(answers_qn, gold_q, n,
-                                       verifier_scores[vote_weights]))
+      out.setdefault("weighted_majority", {})[n] = vote(
+          answers_qn, correct_qn, n, verifier_scores[vote_weights])
     for name, s in verifier_scores.items():
-      add(f"bon_{name}", n, best_of_n(s, correct_qn, n))
-    add("pass@N", n, np.asarray([metrics.pass_at_k(n_max, int(ci), n)
-                                 for ci in c]))
-    add("oracle", n, 1.0 - (1.0 - p1) ** n)
-  del q
+      out.setdefault(f"bon_{name}", {})[n] = best_of_n(s, correct_qn, n)
+    out.setdefault("pass@N", {})[n] = np.asarray(
+        [metrics.pass_at_k(n_max, int(ci), n) for ci in c])
+    out.setdefault("oracle", {})[n] = 1.0 - (1.0 - p1) ** n
+  return out
+
+
+def summarize(per: dict, subset=None) -> dict:
+  """``{method: {N: {"acc", "ci"}}}``: mean accuracy over problems (or the
+  boolean ``subset`` of them) with a bootstrap 95% interval."""
+  out = {}
+  for name, by_n in per.items():
+    for n, x in by_n.items():
+      x = np.asarray(x, np.float64)
+      x = x if subset is None else x[subset]
+      lo, hi = metrics.bootstrap_ci(x)
+      out.setdefault(name, {})[int(n)] = {"acc": float(np.mean(x))
+                                          if len(x) else float("nan"),
+                                          "ci": [lo, hi]}
   return out

@@ -5,6 +5,8 @@ prompts) so one compiled sampler serves any number of problems. Scoring reads
 text, so it runs on the host, never under jit.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from reasoning_jax.data import encoding
@@ -29,10 +31,18 @@ def score(task, texts: list[str], examples):
   return correct, np.asarray([format_reward(t) for t in texts], np.float32)
 
 
+class Generated(NamedTuple):
+  texts: list[str]
+  lengths: np.ndarray  # [n] completion tokens (eos included).
+  truncated: np.ndarray  # [n] bool: ended without the eos.
+  rows: np.ndarray  # [n] indices into the prompts.
+  logprob: np.ndarray  # [n] Σ log π(token) over the completion.
+
+
 def generate(sample_fn, params, tok, prompts: list[str], rng, *,
              max_prompt_len: int, batch_size: int, temperature: float = 1.0,
-             batch_sharding=None):
-  """Completions for ``prompts``: ``(texts, lengths [n], truncated [n], rows)``.
+             batch_sharding=None) -> Generated:
+  """Completions for ``prompts`` (``Generated``), in fixed-size batches.
 
   With a ``batch_sharding`` (multi-process runs) each process encodes and
   decodes only its rows of every batch; ``rows`` are the indices into
@@ -42,7 +52,7 @@ def generate(sample_fn, params, tok, prompts: list[str], rng, *,
   from reasoning_jax.parallel import multihost  # pylint: disable=g-import-not-at-top
   mine = (slice(0, batch_size) if batch_sharding is None
           else multihost.process_rows(batch_sharding, batch_size))
-  texts, lengths, truncated, rows = [], [], [], []
+  texts, lengths, truncated, rows, logprob = [], [], [], [], []
   for start in range(0, len(prompts), batch_size):
     chunk = prompts[start:start + batch_size]
     padded = (chunk + [chunk[-1]] * (batch_size - len(chunk)))[mine]
@@ -58,9 +68,11 @@ def generate(sample_fn, params, tok, prompts: list[str], rng, *,
     texts += [t[i] for i in keep]
     lengths.append(n[keep])
     truncated.append(cut[keep])
+    logprob.append(np.asarray(out.logprobs, np.float64).sum(1)[keep])
     rows += [start + mine.start + i for i in keep]
-  return (texts, np.concatenate(lengths), np.concatenate(truncated),
-          np.asarray(rows, np.int64))
+  cat = lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt)
+  return Generated(texts, cat(lengths, np.int32), cat(truncated, bool),
+                   np.asarray(rows, np.int64), cat(logprob, np.float64))
 
 
 SUMMARY_KEYS = ("pass@1", "format", "length", "truncated")
@@ -76,7 +88,7 @@ def evaluate(sample_fn, params, tok, task, examples, rng, *,
   process's completions, keyed by problem index.
   """
   prompts = [encoding.prompt_text(ex) for ex in examples]
-  texts, lengths, truncated, rows = generate(
+  texts, lengths, truncated, rows, _ = generate(
       sample_fn, params, tok, prompts, rng, max_prompt_len=max_prompt_len,
       batch_size=batch_size, batch_sharding=batch_sharding)
   correct, fmt = score(task, texts, [examples[i] for i in rows])

@@ -90,16 +90,19 @@ def batch_indices(position: int, batch: int, n: int, seed: int) -> np.ndarray:
   return np.asarray(out)
 
 
-def run_sft(ctx, params=None):
+def run_sft(ctx, params=None, examples=None, stage: str = "sft"):
   """The SFT stage: train on worked solutions, evaluate, checkpoint.
 
   Trains on the first ``sft.num_examples`` train-split reference solutions
-  (the cold-start set). Returns ``(params, result)`` where result has the
-  final held-out greedy pass@1 on ``eval.num_problems`` test problems.
+  (the cold-start set), or on ``examples`` (e.g. revision pairs, rejection
+  samples), checkpointed as ``stage``. Returns ``(params, result)`` where
+  result has the final held-out greedy pass@1 on ``eval.num_problems`` test
+  problems.
   """
   cfg, c = ctx.config, ctx.config.sft
   workdir = ctx.workdir
-  examples = [ctx.task.example("train", i) for i in range(c.num_examples)]
+  if examples is None:
+    examples = [ctx.task.example("train", i) for i in range(c.num_examples)]
   ids, mask = encoding.encode_sft(
       ctx.tok, examples, cfg.data.max_prompt_len + cfg.data.max_new_tokens)
   # Train on the longest example rounded up to 8, not the sampling budget.
@@ -115,20 +118,20 @@ def run_sft(ctx, params=None):
   state, state_sh = state_lib.create_state(
       lambda k: ctx.model.init(k, dummy, dummy, dummy > 0)["params"], tx,
       jax.random.PRNGKey(cfg.seed), ctx.mesh, ctx.rules, params=params)
-  ckpt = checkpoint.Checkpointer(workdir, "sft", cfg.checkpoint.keep)
+  ckpt = checkpoint.Checkpointer(workdir, stage, cfg.checkpoint.keep)
   if ckpt.latest_step() is not None:
     state = ckpt.restore(state)
-    logging.info("sft: resumed from step %d", int(state.step))
+    logging.info("%s: resumed from step %d", stage, int(state.step))
   batch_sh = ctx.batch_sharding
   rows = multihost.process_rows(batch_sh, c.batch_size)  # this process's.
   step_fn = make_sft_step(ctx.model, tx, state_sh, batch_sh)
 
-  writer = metrics_lib.MetricWriter(ctx.logdir, "sft")
-  progress = metrics_lib.Progress("sft", c.steps, int(state.step))
+  writer = metrics_lib.MetricWriter(ctx.logdir, stage)
+  progress = metrics_lib.Progress(stage, c.steps, int(state.step))
   t_start = time.perf_counter()
   while int(state.step) < c.steps:
     idx = batch_indices(int(state.data_position), c.batch_size,
-                        c.num_examples, cfg.seed)[rows]
+                        len(examples), cfg.seed)[rows]
     state, m = step_fn(state, *(multihost.to_global(x[idx], batch_sh,
                                                     c.batch_size)
                                 for x in (ids, mask)))
@@ -144,7 +147,7 @@ def run_sft(ctx, params=None):
                            for k in evaluate_lib.SUMMARY_KEYS})
     if step % cfg.checkpoint.every == 0 or step == c.steps:
       ckpt.save(step, state)
-    ckpt.save_and_stop_if_preempted("sft", step, state)
+    ckpt.save_and_stop_if_preempted(stage, step, state)
   train_seconds = time.perf_counter() - t_start
   ckpt.close()
   r = ctx.evaluate(state.params)

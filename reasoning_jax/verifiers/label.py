@@ -44,10 +44,10 @@ def sample_traces(ctx, params, examples, n: int, rng, *, temperature: float,
   """``n`` sampled completions per example, with outcome and exact labels."""
   sample_fn = ctx.sampler(group_size=n)
   prompts = [encoding.prompt_text(ex) for ex in examples for _ in range(n)]
-  texts, _, _, _ = evaluate_lib.generate(
+  texts = evaluate_lib.generate(
       sample_fn, params, ctx.tok, prompts, rng,
       max_prompt_len=ctx.config.data.max_prompt_len,
-      batch_size=batch_size - batch_size % n, temperature=temperature)
+      batch_size=batch_size - batch_size % n, temperature=temperature).texts
   out = []
   for i, text in enumerate(texts):
     ex = examples[i // n]
@@ -59,13 +59,17 @@ def sample_traces(ctx, params, examples, n: int, rng, *, temperature: float,
 
 
 def policy_completer(ctx, params, rng, *, temperature: float,
-                     batch_size: int, group_size: int, stop_ids=()):
+                     batch_size: int, group_size: int, stop_ids=(),
+                     with_logprob: bool = False):
   """``complete(prompts) -> continuations`` by the jitted sampler.
 
   Prompts may hold a completion prefix, so they get ``max_prompt_len +
   max_new_tokens`` slots; each call draws a fresh key. ``group_size`` rows
-  in a row must share a prompt (prefix sharing). ``stop_ids`` end a row
-  early (besides the eos), e.g. the newline for one step at a time.
+  in a row must share a prompt (prefix sharing: a parent's prefix is
+  prefilled once for its ``group_size`` children). ``stop_ids`` end a row
+  early (besides the eos), e.g. the newline for one step at a time. With
+  ``with_logprob`` it returns ``(texts, logprob [n])``, each continuation's
+  Σ log π(token) at temperature 1 over the sampled tokens' logits.
   """
   import jax  # pylint: disable=g-import-not-at-top
   sample_fn = ctx.sampler(group_size=group_size, stop_ids=stop_ids)
@@ -73,12 +77,12 @@ def policy_completer(ctx, params, rng, *, temperature: float,
   keys = iter(jax.random.split(rng, 1 << 16))
 
   def complete(prompts: list[str]) -> list[str]:
-    texts, _, _, _ = evaluate_lib.generate(
+    g = evaluate_lib.generate(
         sample_fn, params, ctx.tok, prompts, next(keys),
         max_prompt_len=width,
         batch_size=batch_size - batch_size % group_size,
         temperature=temperature)
-    return texts
+    return (g.texts, g.logprob) if with_logprob else g.texts
   return complete
 
 

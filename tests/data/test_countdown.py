@@ -204,6 +204,10 @@ class TestCountdownTask:
     a, c = line.split("=")
     assert countdown.step_is_valid(line)
     assert not countdown.step_is_valid(f"{a}={int(c) + 1}")
+    # The task's step check (exact process labels) is the same rule.
+    task, ex = countdown.Countdown(), _examples(1, "train")[0]
+    assert task.step_is_correct(line, ex)
+    assert not task.step_is_correct(f"{a}={int(c) + 1}", ex)
 
   def test_train_and_test_disjoint(self):
     keys = {split: set() for split in tasks.SPLITS}

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from reasoning_jax.search.beam import beam_search
+from reasoning_jax.search.beam import beam_search, tree_of_thoughts
 
 # A depth-3 tree: each node has children "x" and "y"; a path ends with "$"
 # after 3 steps. Scores are scripted per (problem, text) from a seeded RNG.
@@ -83,3 +83,28 @@ def test_duplicate_children_are_scored_once():
                              max_steps=2, is_done=lambda t: False)
   assert calls == [2, 2] and scored == 4
   assert best[0].text == "x\nx\n"
+
+
+def test_full_breadth_tree_of_thoughts_finds_the_best_valued_leaf():
+  """ToT ranks states by their own value (not a sum over steps): at full
+  breadth it returns the leaf of highest value, which exhaustive search
+  confirms; at breadth 1 it follows the best-valued state level by level."""
+  leaves = ["".join(p) + "$" for p in itertools.product(STEPS, repeat=3)]
+  for seed in range(5):
+    score, table = _scorer(seed)
+    best, _ = tree_of_thoughts(_expand, score, 3, breadth=8, k=2,
+                               max_steps=5, is_done=lambda t: t.endswith("$"))
+    for q in range(3):
+      want = max(leaves, key=lambda t: table[(q, t)])
+      assert best[q].text == want
+      assert math.isclose(best[q].score, math.log(table[(q, want)]))
+  table = {"x\n": 0.9, "y\n": 0.5, "x\nx\n": 0.1, "x\ny\n": 0.3,
+           "y\nx\n": 0.9, "y\ny\n": 0.2}
+  score = lambda items: np.asarray([table[t] for _, t in items])
+  expand = lambda items, k: [["x\n", "y\n"] for _ in items]
+  done = lambda t: t.count("\n") == 2
+  one, _ = tree_of_thoughts(expand, score, 1, breadth=1, k=2, max_steps=2,
+                            is_done=done)
+  two, _ = tree_of_thoughts(expand, score, 1, breadth=2, k=2, max_steps=2,
+                            is_done=done)
+  assert one[0].text == "x\ny\n" and two[0].text == "y\nx\n"

@@ -50,19 +50,29 @@ def test_best_of_n_and_vote_hand_worked():
                                 [0, 1])
   answers = np.asarray([["3", "4", "3", "3"], ["1/2", "2", "0.5", "2"]],
                        object)
-  gold = ["3", "0.5"]
-  np.testing.assert_array_equal(best_of_n.vote(answers, gold, 1), [1, 1])
-  np.testing.assert_array_equal(best_of_n.vote(answers, gold, 2), [1, 1])
-  np.testing.assert_array_equal(best_of_n.vote(answers, gold, 4), [1, 1])
+  ok = np.asarray([[1, 0, 1, 1], [1, 0, 1, 0]], float)  # gold 3 and 1/2.
+  np.testing.assert_array_equal(best_of_n.vote(answers, ok, 1), [1, 1])
+  np.testing.assert_array_equal(best_of_n.vote(answers, ok, 2), [1, 1])
+  np.testing.assert_array_equal(best_of_n.vote(answers, ok, 4), [1, 1])
   w = np.asarray([[0.1, 0.9, 0.1, 0.1], [0.1, 0.9, 0.1, 0.1]])
-  np.testing.assert_array_equal(best_of_n.vote(answers, gold, 3, w), [0, 0])
-  table = best_of_n.scaling_table(answers, correct, gold, {"v": scores},
-                                  [1, 2, 4])
+  np.testing.assert_array_equal(best_of_n.vote(answers, ok, 3, w), [0, 0])
+  # Many right answers (countdown): the winner is judged by its sample.
+  exprs = np.asarray([["1+4", "2+3", "2+3", "9"]], object)
+  np.testing.assert_array_equal(
+      best_of_n.vote(exprs, np.asarray([[1, 1, 1, 0]]), 4), [1])
+  np.testing.assert_array_equal(
+      best_of_n.vote(np.asarray([[None, None]], object),
+                     np.asarray([[0, 0]]), 2), [0])
+  table = best_of_n.summarize(best_of_n.per_problem(
+      answers, correct, {"v": scores}, [1, 2, 4]))
   assert table["bon_v"][4]["acc"] == 0.5
   # pass@N from all 4 samples: q0 has 3/4 correct, q1 2/4.
   assert table["pass@N"][1]["acc"] == pytest.approx((0.75 + 0.5) / 2)
   assert table["oracle"][2]["acc"] == pytest.approx(
       (1 - 0.25 ** 2 + 1 - 0.5 ** 2) / 2)
+  sub = best_of_n.summarize(best_of_n.per_problem(
+      answers, correct, {"v": scores}, [4]), np.asarray([False, True]))
+  assert sub["bon_v"][4]["acc"] == 1.0 and sub["pass@N"][4]["acc"] == 1.0
 
 
 def test_tts_entrypoint_smoke(tmp_path):
@@ -74,17 +84,26 @@ def test_tts_entrypoint_smoke(tmp_path):
       os.path.abspath(__file__))))
   v, t = tmp_path / "v", tmp_path / "t"
   for cmd in (["reasoning_jax.verify", "--config=configs/verifier.py:smoke",
-               f"--workdir={v}", "--config.verifier.stages=traces,orm,eval"],
+               f"--workdir={v}",
+               "--config.verifier.stages=traces,orm,eval"],
               ["reasoning_jax.tts", "--config=configs/tts.py:smoke",
                f"--workdir={t}", f"--config.tts.policy_workdir={v}",
                "--config.tts.policy_stage=sft",
-               f"--config.tts.verifier_workdir={v}"]):
+               f"--config.tts.verifier_workdir={v}",
+               *(f"--config.tts.{k}_verifier=orm"
+                 for k in ("beam", "tot", "mcts"))]):
     r = subprocess.run([sys.executable, "-m", *cmd], cwd=root,
                        capture_output=True, text=True, timeout=600,
                        check=False)
     assert r.returncode == 0, r.stderr[-3000:]
   out = json.loads((t / "tts.json").read_text())
-  assert sorted(out["methods"]) == ["bon_orm", "majority", "oracle",
-                                    "pass@N"]
+  assert sorted(out["methods"]) == [
+      "beam_orm", "bon_orm", "greedy", "majority", "mcts_orm", "oracle",
+      "pass@N", "sequential_last", "sequential_majority", "tot_orm"]
   assert sorted(out["methods"]["majority"]) == ["1", "2", "4"]
-  assert (t / "tts_vs_n.png").stat().st_size > 1000
+  # Sequential@1 is the first parallel sample, as is majority@1.
+  assert (out["methods"]["sequential_last"]["1"]["acc"]
+          == out["methods"]["majority"]["1"]["acc"])
+  assert out["mcts_labels"]["problems"] == 2
+  for png in ("tts_vs_n.png", "tts_vs_flops.png", "tts_by_difficulty.png"):
+    assert (t / png).stat().st_size > 1000

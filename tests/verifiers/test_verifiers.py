@@ -429,14 +429,15 @@ def test_beam_adapters_score_prefixes_like_full_traces(smoke_ctx):
   """The PRM score of a partial completion equals the full trace's score at
   that step (causal PRM); the expander returns k next steps per prefix."""
   import flax.linen as nn  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.search import beam  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.search import beam, best_of_n  # pylint: disable=g-import-not-at-top
   ctx = smoke_ctx
   ex = [ctx.task.example("train", 9000)]
   full = _trace(ex[0].solution, ex[0].answer, ex[0].prompt)
   prm, params = _random_prm(ctx, 3)
   dummy = jnp.ones((1, 8), jnp.int32)
   ss, _ = rm.make_scorers(prm, 8)
-  score = beam.prm_step_scorer(ctx, ss, params, ex, max_steps=8)
+  last = best_of_n.prm_verifiers(ss, params, ["last"])["last"]
+  score = beam.state_scorer(ctx, last, ex, max_steps=8)
   sb = steps.encode_traces(ctx.tok, [full], prompt_len=32,
                            completion_len=ctx.config.data.max_new_tokens,
                            max_steps=8)
@@ -456,3 +457,10 @@ def test_beam_adapters_score_prefixes_like_full_traces(smoke_ctx):
   for o in sum(out, []):  # at most one newline, and only at the end.
     ids = ctx.tok.encode(o)
     assert nl not in ids[:-1]
+  # With log-probs (MCTS priors): the same draws as without (same key).
+  again = beam.policy_expander(ctx, policy, ex, jax.random.PRNGKey(1),
+                               temperature=1.0, batch_size=16, k=3,
+                               with_logprob=True)([(0, ""), (0, prefixes[0])],
+                                                  3)
+  assert [list(t) for t, _ in again] == out
+  assert all(np.isfinite(lp).all() and (lp < 0).all() for _, lp in again)
