@@ -24,10 +24,14 @@ setuptools.setup(
         "numpy",
         "matplotlib",  # PNG plots.
         "tensorboardX",  # TensorBoard event files without TensorFlow.
+        "safetensors",  # Hugging Face checkpoints (numpy only).
+        "tokenizers",  # Hugging Face tokenizer.json.
     ],
     extras_require={
+        # torch==2.13.0 is the CPU build on this project's machines; the
+        # tests compare checkpoints against transformers' logits.
         "test": ["pytest>=8", "pytest-xdist", "nbclient", "nbformat",
-                 "ipykernel"],
+                 "ipykernel", "torch==2.13.0", "transformers>=4.45"],
         "notebooks": ["jupyter", "nbclient", "nbformat", "ipykernel"],
     },
 )

@@ -24,7 +24,8 @@ def base_config() -> ml_collections.ConfigDict:
                  n_kv_heads=2, head_dim=32, d_ff=352, rope_theta=10_000.0,
                  rms_eps=1e-6, qkv_bias=False, tie_embeddings=False,
                  dtype="float32", param_dtype="float32", init_std=0.02,
-                 remat=False, attention="einsum")
+                 remat=False, attention="einsum", rope_scaling=(),
+                 norm_offset=0.0, mlp_activation="silu", embed_scale=False)
   c.data = dict(max_prompt_len=32, max_new_tokens=64)
 
   # Cold start: a small fixed set of worked solutions, a fixed step count.
@@ -238,6 +239,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
          f"must be one of {DTYPES}", m.param_dtype)
   _check(m.attention in ("einsum", "xla", "cudnn"), "model.attention",
          "must be one of einsum, xla, cudnn", m.attention)
+  _check(m.mlp_activation in ("silu", "gelu_tanh"), "model.mlp_activation",
+         "must be silu or gelu_tanh", m.mlp_activation)
+  rs = tuple(m.rope_scaling)
+  _check(rs == () or (rs[0] == "linear" and len(rs) == 2) or
+         (rs[0] == "llama3" and len(rs) == 5), "model.rope_scaling",
+         "must be (), ('linear', factor) or ('llama3', factor, "
+         "low_freq_factor, high_freq_factor, original_max_positions)", rs)
 
   for f in ("max_prompt_len", "max_new_tokens"):
     _check(config.data[f] > 0, f"data.{f}", "must be > 0", config.data[f])

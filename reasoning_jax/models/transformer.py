@@ -44,6 +44,12 @@ class ModelConfig:
   rms_eps: float = 1e-6
   qkv_bias: bool = False  # Qwen2 uses biases on q/k/v.
   tie_embeddings: bool = False
+  # RoPE frequency scaling: () none, ("linear", factor), or ("llama3",
+  # factor, low_freq_factor, high_freq_factor, original_max_positions).
+  rope_scaling: tuple = ()
+  norm_offset: float = 0.0  # RMSNorm multiplies by (offset + scale); Gemma 1.
+  mlp_activation: str = "silu"  # silu (SwiGLU) | gelu_tanh (Gemma GeGLU).
+  embed_scale: bool = False  # embeddings times sqrt(d_model) (Gemma).
   dtype: str = "float32"  # compute dtype.
   param_dtype: str = "float32"
   init_std: float = 0.02
@@ -56,6 +62,9 @@ class ModelConfig:
   # (below), or jax.nn.dot_product_attention's "xla" or "cudnn" (fused flash
   # attention on NVIDIA GPUs, bf16/fp16). Cached decoding always uses einsum.
   attention: str = "einsum"
+
+  def __post_init__(self):  # configs may hand over a list; keep it hashable.
+    object.__setattr__(self, "rope_scaling", tuple(self.rope_scaling))
 
   @property
   def compute_dtype(self):
@@ -89,7 +98,8 @@ def _param(module, name, cfg, shape, axes, init=None):
 
 
 class RMSNorm(nn.Module):
-  """y = x / sqrt(mean(x^2) + eps) * scale (Zhang & Sennrich 2019)."""
+  """y = x / sqrt(mean(x^2) + eps) * (offset + scale) (Zhang & Sennrich
+  2019; offset 0, or 1 for Gemma's zero-centred scale)."""
   cfg: ModelConfig
 
   @nn.compact
@@ -99,17 +109,43 @@ class RMSNorm(nn.Module):
     x32 = x.astype(jnp.float32)
     y = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, -1, keepdims=True)
                             + self.cfg.rms_eps)
-    return (y * scale.astype(jnp.float32)).astype(self.cfg.compute_dtype)
+    return (y * (self.cfg.norm_offset + scale.astype(jnp.float32))).astype(
+        self.cfg.compute_dtype)
 
 
-def rope(x, positions, theta: float):
+def rope_frequencies(head_dim: int, theta: float, scaling: tuple = ()):
+  """[Dh/2] RoPE frequencies theta^(-2i/Dh), with optional scaling.
+
+  ``("linear", f)``: all divided by f. ``("llama3", f, lo, hi, L)`` (Llama
+  3.1+): wavelengths 2π/freq above L/lo are divided by f, those below L/hi
+  kept, and in between interpolated by s = (L/wavelength − lo)/(hi − lo):
+  (1 − s)·freq/f + s·freq.
+  """
+  half = head_dim // 2
+  freq = theta ** (-jnp.arange(half, dtype=jnp.float32) / half)
+  if not scaling:
+    return freq
+  kind, factor = scaling[0], float(scaling[1])
+  if kind == "linear":
+    return freq / factor
+  if kind != "llama3":
+    raise ValueError(f"unknown rope scaling {kind!r}")
+  lo, hi, length = (float(v) for v in scaling[2:5])
+  wavelen = 2 * jnp.pi / freq
+  s = (length / wavelen - lo) / (hi - lo)
+  mid = (1 - s) * freq / factor + s * freq
+  return jnp.where(wavelen > length / lo, freq / factor,
+                   jnp.where(wavelen < length / hi, freq, mid))
+
+
+def rope(x, positions, theta: float, scaling: tuple = ()):
   """Rotary embedding, rotate-half layout (Su et al. 2021; HF Llama).
 
   x: [B, T, N, Dh]; positions: [B, T] int. Pair i is (x_i, x_{i+Dh/2}),
-  rotated by angle pos * theta^(-2i/Dh).
+  rotated by angle pos * freq_i (``rope_frequencies``).
   """
   half = x.shape[-1] // 2
-  freq = theta ** (-jnp.arange(half, dtype=jnp.float32) / half)  # [Dh/2]
+  freq = rope_frequencies(x.shape[-1], theta, scaling)  # [Dh/2]
   ang = positions[..., None].astype(jnp.float32) * freq  # [B, T, Dh/2]
   cos, sin = jnp.cos(ang)[:, :, None, :], jnp.sin(ang)[:, :, None, :]
   x1, x2 = x[..., :half].astype(jnp.float32), x[..., half:].astype(jnp.float32)
@@ -135,9 +171,9 @@ class Attention(nn.Module):
       return y
 
     q = rope(proj("q_proj", h, ("heads", "head_dim")), positions,
-             cfg.rope_theta)
+             cfg.rope_theta, cfg.rope_scaling)
     kk = rope(proj("k_proj", k, ("kv_heads", "head_dim")), positions,
-              cfg.rope_theta)
+              cfg.rope_theta, cfg.rope_scaling)
     vv = proj("v_proj", k, ("kv_heads", "head_dim"))
     kk, vv = kk.transpose(0, 2, 1, 3), vv.transpose(0, 2, 1, 3)  # [B,K,T,Dh]
     if kv is not None:  # write the new keys into the cache at `index`.
@@ -171,7 +207,8 @@ class Attention(nn.Module):
 
 
 class MLP(nn.Module):
-  """SwiGLU: down(silu(gate(x)) * up(x)) (Shazeer 2020)."""
+  """Gated MLP: down(act(gate(x)) * up(x)), act = silu (SwiGLU) or tanh-
+  approximated gelu (GeGLU, Gemma) (Shazeer 2020)."""
   cfg: ModelConfig
 
   @nn.compact
@@ -182,7 +219,9 @@ class MLP(nn.Module):
     wu = _param(self, "up_proj", cfg, (cfg.d_model, cfg.d_ff), ("embed", "mlp"))
     wd = _param(self, "down_proj", cfg, (cfg.d_ff, cfg.d_model),
                 ("mlp", "embed"))
-    hid = nn.silu(x @ wg.astype(dt)) * (x @ wu.astype(dt))
+    act = (nn.silu if cfg.mlp_activation == "silu"
+           else lambda v: nn.gelu(v, approximate=True))
+    hid = act(x @ wg.astype(dt)) * (x @ wu.astype(dt))
     return hid @ wd.astype(dt)
 
 
@@ -223,6 +262,8 @@ class Backbone(nn.Module):
   def __call__(self, tokens, positions, valid, cache: KVCache | None = None):
     x = jnp.take(self.embed_tokens, tokens, axis=0).astype(
         self.cfg.compute_dtype)
+    if self.cfg.embed_scale:
+      x = x * jnp.asarray(self.cfg.d_model ** 0.5, x.dtype)
     t = tokens.shape[1]
     if cache is None:
       causal = jnp.tril(jnp.ones((t, t), bool))

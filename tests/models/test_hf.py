@@ -1,0 +1,140 @@
+"""Hugging Face import/export against ``transformers`` (PyTorch, CPU).
+
+Each test builds a small random checkpoint of one family with
+``transformers``, imports it and compares our float32 logits with the
+reference model's; exports go back through ``transformers`` too.
+"""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from reasoning_jax.models import hf
+from reasoning_jax.models.heads import CausalLM
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+SMALL = dict(vocab_size=96, hidden_size=32, num_hidden_layers=2,
+             num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+             intermediate_size=48, max_position_embeddings=128,
+             rms_norm_eps=1e-5, rope_theta=500.0)
+FAMILIES = {
+    # GQA, untied, llama3 rope scaling.
+    "llama": ("LlamaConfig", "LlamaForCausalLM", dict(
+        tie_word_embeddings=False, rope_scaling={
+            "rope_type": "llama3", "factor": 4.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 16})),
+    # q/k/v biases, tied embeddings.
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM",
+              dict(tie_word_embeddings=True)),
+    # (1 + w) norms, GeGLU, scaled embeddings, tied.
+    "gemma": ("GemmaConfig", "GemmaForCausalLM",
+              dict(hidden_activation="gelu_pytorch_tanh")),
+}
+
+
+def _reference(family, path, shard=False):
+  cfg_cls, model_cls, extra = FAMILIES[family]
+  torch.manual_seed(0)
+  config = getattr(transformers, cfg_cls)(**SMALL, **extra)
+  model = getattr(transformers, model_cls)(config).eval()
+  with torch.no_grad():  # random norms and biases too, not just ones/zeros.
+    for p in model.parameters():
+      p.normal_(0.0, 0.3)
+  model.save_pretrained(path, max_shard_size="40KB" if shard else "5GB")
+  return model
+
+
+def _hf_logits(model, ids):
+  with torch.no_grad():
+    return model(torch.tensor(ids)).logits.numpy()
+
+
+def _our_logits(params, cfg, ids):
+  ids = jnp.asarray(ids)
+  pos = jnp.broadcast_to(jnp.arange(ids.shape[1]), ids.shape)
+  return np.asarray(CausalLM(cfg).apply({"params": params}, ids, pos,
+                                        ids >= 0)[0])
+
+
+IDS = np.random.default_rng(0).integers(0, 96, (2, 24))  # past 16: scaled.
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_import_matches_transformers_logits(tmp_path, family):
+  shard = family == "llama"
+  model = _reference(family, tmp_path, shard=shard)
+  assert os.path.exists(tmp_path / hf.INDEX) == shard
+  params, cfg = hf.load_params(str(tmp_path))
+  assert cfg.n_kv_heads == 2 and cfg.tie_embeddings == (family != "llama")
+  assert cfg.qkv_bias == (family == "qwen2")
+  np.testing.assert_allclose(_our_logits(params, cfg, IDS),
+                             _hf_logits(model, IDS), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_export_round_trips_and_loads_in_transformers(tmp_path, family):
+  model = _reference(family, tmp_path / "src")
+  params, cfg = hf.load_params(str(tmp_path / "src"))
+  hf.save_params(str(tmp_path / "out"), params, cfg, family,
+                 max_shard_bytes=30_000)
+  assert os.path.exists(tmp_path / "out" / hf.INDEX)
+  again, cfg2 = hf.load_params(str(tmp_path / "out"))
+  assert cfg2 == cfg
+  for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(again)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  served = transformers.AutoModelForCausalLM.from_pretrained(
+      tmp_path / "out").eval()
+  np.testing.assert_allclose(_hf_logits(served, IDS), _hf_logits(model, IDS),
+                             atol=1e-5, rtol=1e-5)
+
+
+def test_loading_into_mesh_shardings(tmp_path):
+  """Tensors go straight into the given shardings (fsdp x tensor mesh)."""
+  from reasoning_jax.config import base_config  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.parallel import sharding  # pylint: disable=g-import-not-at-top
+  if jax.device_count() < 4:
+    pytest.skip("needs 4 devices (XLA_FLAGS host device count)")
+  model = _reference("qwen2", tmp_path)
+  cfg = hf.model_config(hf.read_config(str(tmp_path)))
+  mesh = sharding.make_mesh({"data": 1, "fsdp": 2, "tensor": 2})
+  shardings = sharding.param_shardings(CausalLM(cfg), mesh,
+                                       base_config().logical_axis_rules)
+  params, _ = hf.load_params(str(tmp_path), cfg, shardings)
+  q = params["model"]["layers_0"]["self_attn"]["q_proj"]
+  assert q.sharding == shardings["model"]["layers_0"]["self_attn"]["q_proj"]
+  assert len(q.addressable_shards) == 4
+  assert q.addressable_shards[0].data.shape == (16, 2, 8)  # D/fsdp, H/tensor.
+  np.testing.assert_allclose(_our_logits(params, cfg, IDS),
+                             _hf_logits(model, IDS), atol=1e-4, rtol=1e-4)
+
+
+def test_bad_checkpoints_are_named(tmp_path):
+  _reference("llama", tmp_path)
+  config = hf.read_config(str(tmp_path))
+  with pytest.raises(hf.CheckpointError, match="unsupported model_type 'gpt2'"):
+    hf.model_config({**config, "model_type": "gpt2"})
+  with pytest.raises(hf.CheckpointError, match="rope_scaling type 'yarn'"):
+    hf.model_config({**config, "rope_scaling": {"rope_type": "yarn",
+                                                "factor": 2.0}})
+  # A checkpoint missing a tensor: drop one from a re-saved copy.
+  from safetensors.numpy import load_file, save_file  # pylint: disable=g-import-not-at-top
+  tensors = load_file(str(tmp_path / hf.SINGLE))
+  del tensors["model.layers.1.mlp.up_proj.weight"]
+  save_file(tensors, str(tmp_path / hf.SINGLE))
+  with pytest.raises(hf.CheckpointError,
+                     match=r"missing tensors \['model.layers.1.mlp.up_proj"):
+    hf.load_params(str(tmp_path))
+  tensors["model.layers.1.mlp.up_proj.weight"] = tensors[
+      "model.layers.0.mlp.up_proj.weight"]
+  tensors["model.layers.9.mlp.extra.weight"] = tensors["model.norm.weight"]
+  save_file(tensors, str(tmp_path / hf.SINGLE))
+  with pytest.raises(hf.CheckpointError, match="no place in the model"):
+    hf.load_params(str(tmp_path))
+  os.remove(tmp_path / hf.SINGLE)
+  with pytest.raises(hf.CheckpointError, match="neither"):
+    hf.load_params(str(tmp_path))
