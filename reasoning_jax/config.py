@@ -16,8 +16,17 @@ def base_config() -> ml_collections.ConfigDict:
   c.seed = 0
   c.stages = "sft"  # comma-separated, run in order: sft, rl.
 
-  c.task = dict(name="arith", difficulty=2, seed=0)
+  # Datasets (gsm8k, math, jsonl) read data_dir/{train,test}.jsonl; gsm8k
+  # with tfds_data_dir goes through tensorflow-datasets (data_dir as the
+  # manual directory); jsonl names its fields.
+  c.task = dict(name="arith", difficulty=2, seed=0, data_dir="",
+                tfds_data_dir="", question_field="question",
+                answer_field="answer", solution_field="")
   # Empty path: train a SentencePiece model on the tasks' corpus and cache it.
+  # Prompt style (plain | zero_shot_cot | few_shot_cot with `shots`
+  # exemplars from the train split) and chat template (none | chatml |
+  # llama3 | gemma), applied to every prompt of SFT, RL and evaluation.
+  c.prompt = dict(style="plain", shots=4, chat="none")
   c.tokenizer = dict(path="", tasks="arith,countdown", vocab_size=256,
                      cache_dir="")
   c.model = dict(vocab_size=256, d_model=128, n_layers=4, n_heads=4,
@@ -27,6 +36,11 @@ def base_config() -> ml_collections.ConfigDict:
                  remat=False, attention="einsum", rope_scaling=(),
                  norm_offset=0.0, mlp_activation="silu", embed_scale=False)
   c.data = dict(max_prompt_len=32, max_new_tokens=64)
+  # Start from a Hugging Face checkpoint directory (config.json, safetensors,
+  # tokenizer.json): its architecture replaces config.model's shape fields
+  # (dtype, param_dtype, remat and attention are kept) and its tokenizer is
+  # used unless tokenizer.path is set.
+  c.init = dict(hf_path="")
 
   # Cold start: a small fixed set of worked solutions, a fixed step count.
   c.sft = dict(num_examples=1000, batch_size=64, steps=300,
@@ -220,6 +234,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
          "must be non-empty when tts.budget_min > 0", t.wait_text)
   _check(config.task.name in tasks.task_names(), "task.name",
          f"unknown task; known: {tasks.task_names()}", config.task.name)
+  _check(config.task.name not in ("gsm8k", "math", "jsonl")
+         or bool(config.task.data_dir), "task.data_dir",
+         f"must name the directory with train.jsonl and test.jsonl for "
+         f"task {config.task.name!r}", config.task.data_dir)
+  from reasoning_jax.data import prompts  # pylint: disable=g-import-not-at-top
+  _check(config.prompt.style in prompts.STYLES, "prompt.style",
+         f"must be one of {prompts.STYLES}", config.prompt.style)
+  _check(config.prompt.chat in prompts.CHAT, "prompt.chat",
+         f"must be one of {sorted(prompts.CHAT)}", config.prompt.chat)
+  _check(isinstance(config.prompt.shots, int) and config.prompt.shots >= 0,
+         "prompt.shots", "must be an integer >= 0", config.prompt.shots)
   _check(1 <= config.task.difficulty <= 5, "task.difficulty",
          "must be in 1..5", config.task.difficulty)
 

@@ -18,7 +18,7 @@ import numpy as np
 from absl import logging
 
 from reasoning_jax import config as config_lib
-from reasoning_jax.data import tasks, tokenizer
+from reasoning_jax.data import datasets, prompts, tasks, tokenizer
 from reasoning_jax.models import CausalLM, ModelConfig
 from reasoning_jax.parallel import sharding
 from reasoning_jax.sampling.sampler import make_sampler
@@ -93,20 +93,48 @@ def local_dir(workdir: str) -> str:
 def build_context(config, workdir: str) -> Context:
   config_lib.validate(config)
   mesh = sharding.make_mesh(config.mesh)
+  hf_path = config.init.hf_path
+  model_cfg = ModelConfig(**config.model.to_dict())
+  if hf_path:  # a pretrained checkpoint: its architecture and tokenizer.
+    from reasoning_jax.models import hf  # pylint: disable=g-import-not-at-top
+    m = config.model
+    model_cfg = hf.model_config(
+        hf.read_config(hf_path), dtype=m.dtype, param_dtype=m.param_dtype,
+        remat=m.remat, attention=m.attention)
   tok = tokenizer.get_tokenizer(
-      config.tokenizer.path,
+      config.tokenizer.path or hf_path,
       config.tokenizer.cache_dir or os.path.join(local_dir(workdir),
                                                  "tokenizer"),
       [t for t in config.tokenizer.tasks.split(",") if t],
       seed=config.task.seed, vocab_size=config.tokenizer.vocab_size)
-  if tok.vocab_size > config.model.vocab_size:
+  if tok.vocab_size > model_cfg.vocab_size:
     raise config_lib.ConfigError(
-        f"config.model.vocab_size={config.model.vocab_size}: smaller than "
+        f"config.model.vocab_size={model_cfg.vocab_size}: smaller than "
         f"the tokenizer's {tok.vocab_size} pieces ({tok.path})")
-  task = tasks.get_task(config.task.name, seed=config.task.seed,
-                        difficulty=config.task.difficulty)
-  model = CausalLM(ModelConfig(**config.model.to_dict()))
-  return Context(config, workdir, mesh, tok, task, model)
+  t = config.task
+  extra = {} if t.name not in datasets.NAMES else dict(
+      data_dir=t.data_dir, tfds_data_dir=t.tfds_data_dir,
+      question_field=t.question_field, answer_field=t.answer_field,
+      solution_field=t.solution_field)
+  task = tasks.get_task(t.name, seed=t.seed, difficulty=t.difficulty,
+                        **extra)
+  p = config.prompt
+  if (p.style, p.chat) != ("plain", "none"):
+    task = prompts.PromptedTask(
+        task, p.style, p.chat, tuple(prompts.exemplars(
+            task, p.shots, t.seed)) if p.style == "few_shot_cot" else ())
+  return Context(config, workdir, mesh, tok, task, CausalLM(model_cfg))
+
+
+def initial_params(ctx):
+  """The first stage's starting parameters: the ``init.hf_path`` checkpoint
+  streamed into the policy's shardings, or None (random init)."""
+  if not ctx.config.init.hf_path:
+    return None
+  from reasoning_jax.models import hf  # pylint: disable=g-import-not-at-top
+  params, _ = hf.load_params(ctx.config.init.hf_path, ctx.model.cfg,
+                             ctx.param_shardings)
+  return params
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
@@ -115,7 +143,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   stage_fns = {"sft": sft.run_sft, "rl": rl.run_rl}
   t0 = time.perf_counter()
   ctx = build_context(config, workdir)
-  summary, params, prev = {}, None, None
+  summary, params, prev = {}, initial_params(ctx), None
   for stage in [s for s in config.stages.split(",") if s]:
     params, result = stage_fns[stage](ctx, params)
     correct = result.pop("correct")

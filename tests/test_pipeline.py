@@ -171,6 +171,8 @@ def test_sigterm_saves_exits_and_resumes_to_the_same_metrics(tmp_path,
     ("tts.mcts_verifier", "prm_exact_max",
      "config.tts.mcts_verifier='prm_exact_max': must be orm"),
     ("tts.tot_k", 0, "config.tts.tot_k=0"),
+    ("prompt.chat", "vicuna", "config.prompt.chat='vicuna'"),
+    ("task.name", "gsm8k", "config.task.data_dir='': must name the"),
     ("tts.estimate_samples", 999, "must be <= tts.n_max"),
 ])
 def test_bad_values_are_named_before_anything_is_built(tmp_path, field,

@@ -65,6 +65,81 @@ class Tokenizer:
     return self.sp.piece_to_id(piece)
 
 
+class HFTokenizer:
+  """A Hugging Face ``tokenizer.json`` (the ``tokenizers`` library) behind
+  the same interface as ``Tokenizer``.
+
+  Special ids come from ``tokenizer_config.json`` next to it (``bos_token``,
+  ``eos_token``, ``pad_token``) unless given; a missing pad falls back to
+  the eos, a missing bos to the eos too (Qwen has none). ``encode`` adds no
+  special tokens (prompt building adds the bos).
+  """
+
+  def __init__(self, path: str, *, bos: str | None = None,
+               eos: str | None = None, pad: str | None = None):
+    import tokenizers  # pylint: disable=g-import-not-at-top
+    file = os.path.join(path, "tokenizer.json") if os.path.isdir(path) else path
+    if not os.path.exists(file):
+      raise FileNotFoundError(f"tokenizer not found: {file}")
+    self.path = file
+    self.tk = tokenizers.Tokenizer.from_file(file)
+    conf = {}
+    conf_path = os.path.join(os.path.dirname(file), "tokenizer_config.json")
+    if os.path.exists(conf_path):
+      import json  # pylint: disable=g-import-not-at-top
+      with open(conf_path, encoding="utf-8") as f:
+        conf = json.load(f)
+
+    def token(name, given):
+      t = given if given is not None else conf.get(name)
+      if isinstance(t, dict):  # {"content": "<s>", ...}
+        t = t.get("content")
+      if t is None:
+        return None
+      i = self.tk.token_to_id(t)
+      if i is None:
+        raise ValueError(f"{file}: {name} {t!r} is not in the vocabulary")
+      return i
+
+    self.eos_id = token("eos_token", eos)
+    if self.eos_id is None:
+      raise ValueError(f"{file}: no eos token (pass eos=)")
+    self.bos_id = token("bos_token", bos)
+    self.bos_id = self.eos_id if self.bos_id is None else self.bos_id
+    self.pad_id = token("pad_token", pad)
+    self.pad_id = self.eos_id if self.pad_id is None else self.pad_id
+
+  @property
+  def vocab_size(self) -> int:
+    return self.tk.get_vocab_size(with_added_tokens=True)
+
+  def encode(self, text: str) -> list[int]:
+    return self.tk.encode(text, add_special_tokens=False).ids
+
+  def decode(self, ids) -> str:
+    """Decodes up to the first eos, dropping pad and bos (as ``Tokenizer``)."""
+    out = []
+    for i in ids:
+      i = int(i)
+      if i == self.eos_id:
+        break
+      if i not in (self.pad_id, self.bos_id) and 0 <= i < self.vocab_size:
+        out.append(i)
+    return self.tk.decode(out, skip_special_tokens=False)
+
+  def piece_id(self, piece: str) -> int:
+    i = self.tk.token_to_id(piece)
+    return -1 if i is None else i
+
+
+def load_tokenizer(path: str):
+  """``Tokenizer`` for a SentencePiece ``.model``, ``HFTokenizer`` for a
+  ``tokenizer.json`` or a directory holding one."""
+  if path.endswith(".model"):
+    return Tokenizer(path)
+  return HFTokenizer(path)
+
+
 def corpus(task_names, seed: int = 0, n: int = CORPUS_EXAMPLES) -> list[str]:
   """Prompt and solution lines of the first ``n`` train examples per task."""
   lines = []
@@ -101,7 +176,7 @@ def get_tokenizer(path: str, cache_dir: str, task_names, *, seed: int = 0,
                   vocab_size: int = 256) -> Tokenizer:
   """Loads ``path`` if given, else trains (once) and caches in ``cache_dir``."""
   if path:
-    return Tokenizer(path)
+    return load_tokenizer(path)
   key = hashlib.sha256(repr((sorted(task_names), seed, vocab_size,
                              CORPUS_EXAMPLES, SPECIAL_PIECES)).encode())
   prefix = os.path.join(cache_dir, f"spm_{key.hexdigest()[:12]}")

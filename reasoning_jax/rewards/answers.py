@@ -115,18 +115,29 @@ def _answer_is_tail(text: str) -> str | None:
   return line or None
 
 
+def gsm8k_tail(text: str) -> str | None:
+  """GSM8K's final-answer line: what follows the last ``####``, up to the
+  end of its line, commas dropped ("#### 1,234" gives "1234")."""
+  i = text.rfind("####")
+  if i < 0:
+    return None
+  line = text[i + 4:].split("\n", 1)[0].strip().replace(",", "")
+  return line or None
+
+
 def extract_answer(text: str) -> str | None:
   r"""The model's final answer in ``text``, or None.
 
   The content of the last complete ``\boxed{..}`` / ``\fbox{..}`` (see
-  :func:`extract_boxed`); failing that, the rest of the line after the last
-  "answer is" (case-insensitive, whole words) without trailing period, so
-  "The answer is 42." gives "42".
+  :func:`extract_boxed`); failing that, GSM8K's ``#### N`` line; failing
+  that, the rest of the line after the last "answer is" (case-insensitive,
+  whole words) without trailing period, so "The answer is 42." gives "42".
   """
   boxed = extract_boxed(text)
   if boxed is not None:
     return boxed
-  return _answer_is_tail(text)
+  tail = gsm8k_tail(text)
+  return tail if tail is not None else _answer_is_tail(text)
 
 
 def _strip_units(s: str) -> str:

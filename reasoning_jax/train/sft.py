@@ -18,7 +18,6 @@ from absl import logging
 
 from reasoning_jax.data import encoding
 
-from reasoning_jax.data.tokenizer import PAD_ID
 from reasoning_jax.models import CausalLM
 from reasoning_jax.sampling.sampler import positions_from_valid
 from reasoning_jax.parallel import multihost
@@ -49,10 +48,11 @@ def sft_loss(logits_btv, targets_bt, mask_bt):
 
 
 def sft_step(state: TrainState, ids_bl, mask_bl, *, model: CausalLM,
-             tx: optax.GradientTransformation):
-  """One AdamW step on a batch of ``ids [B, L]`` with loss mask ``[B, L]``."""
+             tx: optax.GradientTransformation, pad_id: int = 0):
+  """One AdamW step on a batch of ``ids [B, L]`` with loss mask ``[B, L]``
+  (``pad_id`` marks padding: the tokenizer's)."""
   inputs, targets = ids_bl[:, :-1], ids_bl[:, 1:]
-  valid = inputs != PAD_ID
+  valid = inputs != pad_id
 
   def loss_fn(params):
     logits, _, _ = model.apply({"params": params}, inputs,
@@ -66,9 +66,11 @@ def sft_step(state: TrainState, ids_bl, mask_bl, *, model: CausalLM,
   return state, {"loss": loss, **metrics, **upd}
 
 
-def make_sft_step(model, tx, state_shardings, batch_sharding):
+def make_sft_step(model, tx, state_shardings, batch_sharding,
+                  pad_id: int = 0):
   """``jit(sft_step)`` with explicit shardings; the state is donated."""
-  return jax.jit(functools.partial(sft_step, model=model, tx=tx),
+  return jax.jit(functools.partial(sft_step, model=model, tx=tx,
+                                   pad_id=pad_id),
                  in_shardings=(state_shardings, batch_sharding,
                                batch_sharding),
                  out_shardings=(state_shardings, None), donate_argnums=0)
@@ -124,7 +126,7 @@ def run_sft(ctx, params=None, examples=None, stage: str = "sft"):
     logging.info("%s: resumed from step %d", stage, int(state.step))
   batch_sh = ctx.batch_sharding
   rows = multihost.process_rows(batch_sh, c.batch_size)  # this process's.
-  step_fn = make_sft_step(ctx.model, tx, state_sh, batch_sh)
+  step_fn = make_sft_step(ctx.model, tx, state_sh, batch_sh, ctx.tok.pad_id)
 
   writer = metrics_lib.MetricWriter(ctx.logdir, stage)
   progress = metrics_lib.Progress(stage, c.steps, int(state.step))
