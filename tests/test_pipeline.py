@@ -210,3 +210,19 @@ def test_paired_delta_hand_worked():
   got = pipeline.paired_delta([1, 0, 0, 1, 1], [1, 1, 1, 0, 1])
   assert got == {"delta": pytest.approx(0.2), "fixed": 2, "broken": 1,
                  "num_problems": 5}
+
+
+@pytest.mark.parametrize("name", sorted(
+    os.path.basename(p)[:-3] for p in glob.glob(os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        "configs", "*.py"))))
+def test_every_config_file_validates(name):
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  path = os.path.join(ROOT, "configs", f"{name}.py")
+  spec = importlib.util.spec_from_file_location(f"_cfg_{name}", path)
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  c = mod.get_config()
+  if c.task.name in ("gsm8k", "math", "jsonl"):
+    c.task.data_dir = "/data"  # the one field a dataset run must set.
+  config_lib.validate(c)
