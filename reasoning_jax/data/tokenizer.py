@@ -24,20 +24,24 @@ CORPUS_EXAMPLES = 4000  # per task, from the train split.
 
 
 class Tokenizer:
-  """Thin wrapper over a SentencePiece model with our special ids."""
+  """Thin wrapper over a SentencePiece model.
 
-  pad_id, bos_id, eos_id = PAD_ID, BOS_ID, EOS_ID
+  Our models have pad/bos/eos/unk = 0/1/2/3. Another model's ``.model``
+  (Llama 2, Gemma) keeps its own ids; one without a pad id pads with the
+  eos.
+  """
 
   def __init__(self, model_path: str):
     if not os.path.exists(model_path):
       raise FileNotFoundError(f"tokenizer model not found: {model_path}")
     self.path = model_path
     self.sp = spm.SentencePieceProcessor(model_file=model_path)
-    if (self.sp.pad_id(), self.sp.bos_id(), self.sp.eos_id()) != (
-        PAD_ID, BOS_ID, EOS_ID):
-      raise ValueError(f"{model_path}: expected pad/bos/eos ids 0/1/2, got "
-                       f"{self.sp.pad_id()}/{self.sp.bos_id()}/"
-                       f"{self.sp.eos_id()}")
+    self.bos_id, self.eos_id = self.sp.bos_id(), self.sp.eos_id()
+    if self.eos_id < 0:
+      raise ValueError(f"{model_path}: the model has no eos id")
+    self.bos_id = self.eos_id if self.bos_id < 0 else self.bos_id
+    self.pad_id = self.sp.pad_id() if self.sp.pad_id() >= 0 else self.eos_id
+    self.unk_id = self.sp.unk_id()
 
   @property
   def vocab_size(self) -> int:
@@ -55,10 +59,10 @@ class Tokenizer:
     out, n = [], self.vocab_size
     for i in ids:
       i = int(i)
-      if i == EOS_ID:
+      if i == self.eos_id:
         break
-      if i not in (PAD_ID, BOS_ID):
-        out.append(i if 0 <= i < n else UNK_ID)
+      if i not in (self.pad_id, self.bos_id):
+        out.append(i if 0 <= i < n else self.unk_id)
     return self.sp.decode(out)
 
   def piece_id(self, piece: str) -> int:

@@ -82,3 +82,22 @@ def test_prompted_task_checks_answers_against_the_original():
   assert task.is_correct(raw.solution, ex)  # parses the original prompt.
   assert not task.is_correct("\\boxed{1+1}", ex)
   assert task.step_is_correct("7*3=21", ex)  # the task's own methods.
+
+
+def test_foreign_sentencepiece_model_keeps_its_ids(tmp_path):
+  """A Llama-2-style .model (unk 0, bos 1, eos 2, no pad) loads with its own
+  ids and encodes like sentencepiece itself."""
+  import sentencepiece as spm  # pylint: disable=g-import-not-at-top
+  lines = tokenizer.corpus(["arith"], n=200)
+  spm.SentencePieceTrainer.train(
+      sentence_iterator=iter(lines), model_prefix=str(tmp_path / "llama2"),
+      vocab_size=120, model_type="bpe", unk_id=0, bos_id=1, eos_id=2,
+      pad_id=-1)
+  path = str(tmp_path / "llama2.model")
+  tok = tokenizer.load_tokenizer(path)
+  ref = spm.SentencePieceProcessor(model_file=path)
+  assert (tok.bos_id, tok.eos_id, tok.pad_id) == (1, 2, 2)
+  for text in ("Compute 10*3-2.", "\\boxed{28}"):
+    assert tok.encode(text) == ref.encode(text)
+    assert tok.decode([1] + tok.encode(text) + [2, 5]) == ref.decode(
+        ref.encode(text))
