@@ -5,8 +5,9 @@ Styles: ``plain`` (the question as is), ``zero_shot_cot`` (Kojima et al.
 (Wei et al. 2022: k worked exemplars from the train split, then the
 question). Chat templates wrap the result as one user turn and open the
 assistant turn, for the supported families: ``chatml`` (Qwen2 / Qwen2.5),
-``llama3``, ``gemma``; ``none`` leaves it bare. The bos is added when
-prompts are encoded, so no template writes it. Templates are fixed strings
+``llama3``, ``gemma``; ``none`` leaves it bare. Encoding adds the bos
+before and the newline after (``encoding.prompt_text``), so no template
+writes them. Templates are fixed strings
 here, never a checkpoint's Jinja code.
 
 ``PromptedTask`` applies a style and template to every example of a task,
@@ -25,11 +26,11 @@ CHAT = {
     "none": "{prompt}",
     "chatml": ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
                "<|im_start|>user\n{prompt}<|im_end|>\n"
-               "<|im_start|>assistant\n"),
+               "<|im_start|>assistant"),
     "llama3": ("<|start_header_id|>user<|end_header_id|>\n\n{prompt}"
-               "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"),
+               "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n"),
     "gemma": ("<start_of_turn>user\n{prompt}<end_of_turn>\n"
-              "<start_of_turn>model\n"),
+              "<start_of_turn>model"),
 }
 
 

@@ -65,9 +65,9 @@ def test_prompt_styles_and_chat_templates():
       "Question: Q?\nAnswer:")
   assert prompts.format_prompt("Q?", chat="chatml") == (
       "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-      "<|im_start|>user\nQ?<|im_end|>\n<|im_start|>assistant\n")
+      "<|im_start|>user\nQ?<|im_end|>\n<|im_start|>assistant")
   assert prompts.format_prompt("Q?", chat="gemma") == (
-      "<start_of_turn>user\nQ?<end_of_turn>\n<start_of_turn>model\n")
+      "<start_of_turn>user\nQ?<end_of_turn>\n<start_of_turn>model")
   with pytest.raises(ValueError, match="prompt style"):
     prompts.format_prompt("Q?", style="tree")
 
