@@ -13,8 +13,21 @@ thoughts per state) with the generative verifier as evaluator; MCTS with 16
 simulations of 4 children, PRM (exact, min) values, and Q-value step labels
 on 64 train problems from 4 rollouts per node; revision chains of up to 8
 attempts by a revision policy fine-tuned for 200 steps.
-Variants: ``countdown`` (the wider search space; point ``tts.*_workdir`` at
-runs trained on it), ``smoke`` (seconds, for tests).
+Variants: ``countdown`` (the wider search space), with a policy and
+verifiers trained on it::
+
+  python -m reasoning_jax.main --config=configs/default.py \
+      --workdir=runs/countdown --config.task.name=countdown \
+      --config.data.max_prompt_len=48
+  python -m reasoning_jax.verify --config=configs/verifier.py \
+      --workdir=runs/verifier_countdown --config.task.name=countdown \
+      --config.data.max_prompt_len=48 \
+      --config.verifier.policy_workdir=runs/countdown
+  python -m reasoning_jax.tts --config=configs/tts.py:countdown \
+      --workdir=runs/tts_countdown --config.tts.policy_workdir=runs/countdown \
+      --config.tts.verifier_workdir=runs/verifier_countdown
+
+and ``smoke`` (seconds, for tests).
 """
 
 import importlib.util
