@@ -14,7 +14,10 @@ def base_config() -> ml_collections.ConfigDict:
   """All fields with their defaults (a small arith cold-start SFT run)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
-  c.stages = "sft"  # comma-separated, run in order: sft, rl.
+  # Comma-separated, run in order: sft, rl, rs (rejection-sampling SFT). A
+  # stage's checkpoint is its name (rl: rl_<algorithm>), with _2, _3 ... on
+  # repeats; a rerun skips the stages that finished.
+  c.stages = "sft"
 
   # Datasets (gsm8k, math, jsonl) read data_dir/{train,test}.jsonl; gsm8k
   # with tfds_data_dir goes through tensorflow-datasets (data_dir as the
@@ -71,6 +74,11 @@ def base_config() -> ml_collections.ConfigDict:
       prm_path="", prm_weight=0.0, prm_mode="sequence", prm_aggregate="min",
       prm_max_steps=8,
       eval_every=50)
+  # Rejection-sampling SFT (stage rs): samples per prompt on `problems`
+  # train prompts past the cold-start set, accepted by the rule verifier,
+  # deduplicated, plus a `mix` share of reference solutions; SFT steps, lr.
+  c.rs = dict(problems=512, samples=8, temperature=0.7, mix=0.25, steps=300,
+              learning_rate=1e-3)
   c.eval = dict(num_problems=1024, batch_size=256, every=100,
                 periodic_problems=256)
   c.checkpoint = dict(every=100, keep=2)
@@ -169,8 +177,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check_fields(config, base_config())
   stages = [s for s in config.stages.split(",") if s]
   for s in stages:
-    _check(s in ("sft", "rl"), "stages", f"unknown stage {s!r}",
+    _check(s in ("sft", "rl", "rs"), "stages", f"unknown stage {s!r}",
            config.stages)
+  r = config.rs
+  for f in ("problems", "samples", "steps"):
+    _check(isinstance(r[f], int) and r[f] > 0, f"rs.{f}",
+           "must be a positive integer", r[f])
+  _check(r.samples <= config.eval.batch_size, "rs.samples",
+         f"must be <= eval.batch_size={config.eval.batch_size}", r.samples)
+  for f in ("temperature", "learning_rate"):
+    _check(r[f] > 0, f"rs.{f}", "must be > 0", r[f])
+  _check(r.mix >= 0, "rs.mix", "must be >= 0", r.mix)
   r = config.rl
   _check(r.prm_mode in ("sequence", "step"), "rl.prm_mode",
          "must be sequence or step", r.prm_mode)

@@ -13,6 +13,7 @@ import os
 import time
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
@@ -137,21 +138,50 @@ def initial_params(ctx):
   return params
 
 
+def stage_names(stages: list[str], algorithm: str) -> list[str]:
+  """Checkpoint names of the stages: ``sft``, ``rl_<algorithm>``, ``rs``;
+  a repeated stage gets ``_2``, ``_3``, ..."""
+  seen, out = {}, []
+  for s in stages:
+    base = f"rl_{algorithm}" if s == "rl" else s
+    seen[base] = seen.get(base, 0) + 1
+    out.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
+  return out
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
-  """Runs every stage of ``config.stages``; returns the summary dict."""
-  from reasoning_jax.train import rl, sft  # pylint: disable=g-import-not-at-top
-  stage_fns = {"sft": sft.run_sft, "rl": rl.run_rl}
+  """Runs every stage of ``config.stages``; returns the summary dict.
+
+  A finished stage leaves ``<workdir>/stages/<name>.json`` (its result);
+  a rerun skips it, taking its parameters from its last checkpoint.
+  """
+  from reasoning_jax.train import checkpoint, rejection, rl, sft  # pylint: disable=g-import-not-at-top
+  stage_fns = {"sft": sft.run_sft, "rl": rl.run_rl,
+               "rs": rejection.run_rejection}
   t0 = time.perf_counter()
   ctx = build_context(config, workdir)
+  stages = [s for s in config.stages.split(",") if s]
   summary, params, prev = {}, initial_params(ctx), None
-  for stage in [s for s in config.stages.split(",") if s]:
-    params, result = stage_fns[stage](ctx, params)
-    correct = result.pop("correct")
-    if prev is not None:  # same problems, same order: a paired comparison.
-      result["paired_vs_previous"] = paired_delta(prev, correct)
-    prev = correct
-    summary[stage] = result
-    logging.info("stage %s done: %s", stage, result)
+  for stage, name in zip(stages, stage_names(stages, config.rl.algorithm)):
+    record = os.path.join(ctx.logdir, "stages", f"{name}.json")
+    if os.path.exists(record):
+      with open(record) as f:
+        result = json.load(f)
+      params = jax.tree.map(jnp.asarray,
+                            checkpoint.load_params(ctx.workdir, name))
+      logging.info("stage %s finished earlier: skipped", name)
+    else:
+      params, result = stage_fns[stage](ctx, params, stage=name)
+      result["correct"] = np.asarray(result["correct"]).tolist()
+      if prev is not None:  # same problems, same order: a paired comparison.
+        result["paired_vs_previous"] = paired_delta(prev, result["correct"])
+      if jax.process_index() == 0:
+        os.makedirs(os.path.dirname(record), exist_ok=True)
+        with open(record, "w") as f:
+          json.dump(result, f)
+    prev = result.pop("correct")
+    summary[name] = result
+    logging.info("stage %s done: %s", name, result)
   summary["wall_seconds"] = time.perf_counter() - t0
   if jax.process_index() == 0:
     with open(os.path.join(ctx.logdir, "summary.json"), "w") as f:

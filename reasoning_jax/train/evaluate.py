@@ -75,7 +75,19 @@ def generate(sample_fn, params, tok, prompts: list[str], rng, *,
                    np.asarray(rows, np.int64), cat(logprob, np.float64))
 
 
-SUMMARY_KEYS = ("pass@1", "format", "length", "truncated")
+SUMMARY_KEYS = ("pass@1", "format", "length", "truncated", "reflection")
+REFLECTION = ("wait", "let me check", "actually", "hmm", "double-check")
+
+
+def reflection_rate(texts) -> float:
+  """Share of completions with a reflection phrase (R1's "aha" signal):
+  any of ``REFLECTION``, case-insensitive, as whole words."""
+  import re  # pylint: disable=g-import-not-at-top
+  pattern = re.compile(r"\b(" + "|".join(map(re.escape, REFLECTION)) +
+                       r")\b", re.IGNORECASE)
+  texts = list(texts)
+  return (sum(bool(pattern.search(t)) for t in texts) / len(texts)
+          if texts else 0.0)
 
 
 def evaluate(sample_fn, params, tok, task, examples, rng, *,
@@ -100,6 +112,7 @@ def evaluate(sample_fn, params, tok, task, examples, rng, *,
   return {"pass@1": float(correct.mean()), "format": float(fmt.mean()),
           "length": float(lengths.mean()),
           "truncated": float(truncated.mean()),
+          "reflection": reflection_rate(texts),  # this process's rows.
           "num_problems": len(examples), "correct": correct,
           "texts": dict(zip(rows.tolist(), texts))}
 

@@ -197,16 +197,18 @@ def learn(state, ro, ref_params, fns: LearnerFns, rc, batch_sh, rng):
   return state, {**jax.device_get(m), **stats}
 
 
-def run_rl(ctx, params):
-  """The RL stage from ``params`` (the SFT policy). Returns (params, result)."""
+def run_rl(ctx, params, stage: str | None = None):
+  """The RL stage from ``params`` (the SFT policy), checkpointed as
+  ``stage`` (default ``rl_<algorithm>``). Returns (params, result)."""
   cfg, rc = ctx.config, ctx.config.rl
   algorithm = rc.algorithm
+  stage = stage or f"rl_{algorithm}"
   model, pl, n = ctx.model, cfg.data.max_prompt_len, cfg.data.max_new_tokens
   state, state_sh, critic, tx = build_learner(
       model, params, rc, ctx.mesh, ctx.rules, pl + n, cfg.seed + 1)
   # A frozen copy of the start (the state itself is donated to each step).
   ref_params = jax.tree.map(lambda x: x.copy(), state.params["policy"])
-  ckpt = checkpoint.Checkpointer(ctx.workdir, f"rl_{algorithm}",
+  ckpt = checkpoint.Checkpointer(ctx.workdir, stage,
                                  cfg.checkpoint.keep)
   if ckpt.latest_step() is not None:
     state = ckpt.restore(state)
@@ -226,8 +228,8 @@ def run_rl(ctx, params):
         close_id=ctx.tok.piece_id("</think>"),
         newline_id=ctx.tok.piece_id("\n"))
 
-  writer = metrics_lib.MetricWriter(ctx.logdir, f"rl_{algorithm}")
-  progress = metrics_lib.Progress(f"rl_{algorithm}", rc.steps,
+  writer = metrics_lib.MetricWriter(ctx.logdir, stage)
+  progress = metrics_lib.Progress(stage, rc.steps,
                                   int(state.step) // _updates_per_step(rc))
 
   def prompts(position, start, k):
@@ -263,7 +265,7 @@ def run_rl(ctx, params):
                            for k in evaluate_lib.SUMMARY_KEYS})
     if rl_step_i % cfg.checkpoint.every == 0 or rl_step_i == rc.steps:
       ckpt.save(int(state.step), state)
-    ckpt.save_and_stop_if_preempted(f"rl_{algorithm}", int(state.step),
+    ckpt.save_and_stop_if_preempted(stage, int(state.step),
                                     state)
   ckpt.close()
   r = ctx.evaluate(state.params["policy"])

@@ -191,7 +191,7 @@ def test_pipeline_starts_from_a_pretrained_checkpoint(tmp_path):
       _our_logits(pipeline.initial_params(ctx), ctx.model.cfg, ids),
       _hf_logits(ref, ids), atol=1e-4, rtol=1e-4)
   summary = pipeline.train_and_evaluate(c, str(tmp_path / "run"))
-  assert summary["rl"]["num_problems"] == 16
+  assert summary["rl_grpo"]["num_problems"] == 16
   rows = [json.loads(x) for x in open(tmp_path / "run" / "metrics.jsonl")]
   losses = [r["loss"] for r in rows if r.get("stage") == "sft" and "loss" in r]
   assert losses and all(np.isfinite(losses))
