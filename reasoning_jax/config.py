@@ -78,7 +78,7 @@ def base_config() -> ml_collections.ConfigDict:
   # train prompts past the cold-start set, accepted by the rule verifier,
   # deduplicated, plus a `mix` share of reference solutions; SFT steps, lr.
   c.rs = dict(problems=512, samples=8, temperature=0.7, mix=0.25, steps=300,
-              learning_rate=1e-3)
+              learning_rate=3e-4)
   c.eval = dict(num_problems=1024, batch_size=256, every=100,
                 periodic_problems=256)
   c.checkpoint = dict(every=100, keep=2)
