@@ -44,11 +44,11 @@ def test_two_processes_match_one(tmp_path):
       p.kill()
   for p, (_, err) in zip(procs, outs):
     assert p.returncode == 0, err[-3000:]
-  assert "'rl'" in outs[0][0] and "'rl'" not in outs[1][0]  # only process 0.
+  assert "'rl_grpo'" in outs[0][0] and "'rl_grpo'" not in outs[1][0]  # only process 0.
 
   one = json.loads((tmp_path / "one" / "summary.json").read_text())
   two = json.loads((tmp_path / "two" / "summary.json").read_text())
-  for stage in ("sft", "rl"):
+  for stage in ("sft", "rl_grpo"):
     assert one[stage]["pass@1"] == two[stage]["pass@1"]
     assert one[stage]["length"] == two[stage]["length"]
   for stage in ("sft", "rl_grpo"):
