@@ -12,6 +12,7 @@ Variants after a colon: ``smoke`` (seconds, for tests), ``sft`` (the cold
 start alone), ``dr_grpo`` and ``dapo`` (named GRPO variants).
 """
 
+from reasoning_jax import config as config_lib
 from reasoning_jax.config import base_config
 
 
@@ -23,16 +24,7 @@ def get_config(arg: str | None = None):
   variants = arg.split(",") if arg else []
   for v in variants:
     if v == "smoke":
-      c.model.update(d_model=32, n_layers=2, n_heads=2, n_kv_heads=1,
-                     head_dim=16, d_ff=64)
-      c.data.max_new_tokens = 32
-      c.sft.update(num_examples=64, batch_size=16, steps=6, warmup_steps=2)
-      c.rl.update(steps=4, num_prompts=4, group_size=4, minibatch_size=8,
-                  num_updates=2, eval_every=2)
-      c.eval.update(num_problems=16, batch_size=16, every=4,
-                    periodic_problems=16)
-      c.checkpoint.every = 2
-      c.log_every = 2
+      config_lib.smoke(c)
     elif v == "sft":
       c.stages = "sft"
     elif v == "dr_grpo":  # Liu et al. 2025: no std scaling, constant norm.

@@ -231,7 +231,8 @@ def run(config, workdir: str) -> dict:
     reward = reward.astype(np.float32)
     return rollout_lib.Rollout(
         ids, valid, out.tokens, out.mask, reward, reward, reward,
-        np.zeros(b, bool), np.zeros(b, np.int32), draws=1, seconds=0.0)
+        np.zeros(b, bool), np.zeros(b, np.int32), np.zeros(b, bool),
+        np.zeros(b, np.float32), draws=1, seconds=0.0)
 
   # --- Full steps. ---
   report["steps"] = {}

@@ -14,9 +14,11 @@ def base_config() -> ml_collections.ConfigDict:
   """All fields with their defaults (a small arith cold-start SFT run)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
-  # Comma-separated, run in order: sft, rl, rs (rejection-sampling SFT). A
-  # stage's checkpoint is its name (rl: rl_<algorithm>), with _2, _3 ... on
-  # repeats; a rerun skips the stages that finished.
+  # Comma-separated, run in order: pretrain (a base model), sft, rl, rs
+  # (rejection-sampling SFT), distill (SFT on a teacher's verified traces),
+  # budget (evaluation under s1 budget forcing). A stage's checkpoint is its
+  # name (rl: rl_<algorithm>), with _2, _3 ... on repeats; a rerun skips the
+  # stages that finished.
   c.stages = "sft"
 
   # Datasets (gsm8k, math, jsonl) read data_dir/{train,test}.jsonl; gsm8k
@@ -45,10 +47,19 @@ def base_config() -> ml_collections.ConfigDict:
   # used unless tokenizer.path is set.
   c.init = dict(hf_path="")
 
+  # Base-model pretraining (stage pretrain, for R1-Zero): documents of
+  # train problems followed by a bare answer, or (share `think`) a worked
+  # solution, of which a share `reflect` has a wrong step, "wait" and the
+  # fix; loss on every token. See train/pretrain.py.
+  c.pretrain = dict(num_examples=20000, steps=600, learning_rate=3e-3,
+                    think=0.5, reflect=0.2)
   # Cold start: a small fixed set of worked solutions, a fixed step count.
+  # curate_pool > 0: the num_examples are chosen s1-style (quality,
+  # difficulty, diversity; data/curate.py) from that many.
   c.sft = dict(num_examples=1000, batch_size=64, steps=300,
                learning_rate=3e-3, warmup_steps=30, weight_decay=0.01,
-               b1=0.9, b2=0.95, max_grad_norm=1.0, schedule="cosine")
+               b1=0.9, b2=0.95, max_grad_norm=1.0, schedule="cosine",
+               curate_pool=0)
 
   # RL from the previous stage's policy. algorithm: grpo | ppo.
   c.rl = dict(
@@ -62,7 +73,9 @@ def base_config() -> ml_collections.ConfigDict:
       # grpo | grpo_skip | grpo_floor | dr_grpo (no std scaling).
       advantage="grpo", std_floor=0.1,
       loss_reduction="token_mean",  # token_mean | seq_mean | constant.
-      accuracy_weight=1.0, format_weight=0.0,
+      # consistency: R1's language-consistency reward, here the share of
+      # thinking lines in the task's step syntax (rewards.consistency_reward).
+      accuracy_weight=1.0, format_weight=0.0, consistency_weight=0.0,
       overlong_buffer=0, mask_truncated=False,  # DAPO overlong shaping.
       dynamic_sampling=False, max_draws=4,  # DAPO dynamic sampling.
       gamma=1.0, lam=0.95, value_coef=0.5, value_clip=0.2,  # PPO.
@@ -79,6 +92,16 @@ def base_config() -> ml_collections.ConfigDict:
   # deduplicated, plus a `mix` share of reference solutions; SFT steps, lr.
   c.rs = dict(problems=512, samples=8, temperature=0.7, mix=0.25, steps=300,
               learning_rate=3e-4)
+  # Distillation (stage distill): the teacher run's workdir (its config.json
+  # and checkpoint `teacher_stage`, "" = its last stage) samples `samples`
+  # per prompt on `problems` train prompts; the verified, deduplicated
+  # traces train this run's model by SFT (`steps`, `learning_rate`).
+  c.distill = dict(teacher_workdir="", teacher_stage="", problems=1024,
+                   samples=4, temperature=0.7, steps=600, learning_rate=3e-3)
+  # Stage budget: held-out greedy pass@1 with s1 budget forcing at each
+  # minimum and maximum thinking budget (comma-separated token counts;
+  # tts.wait_text replaces an early </think>).
+  c.budget = dict(min_think="", max_think="")
   c.eval = dict(num_problems=1024, batch_size=256, every=100,
                 periodic_problems=256)
   c.checkpoint = dict(every=100, keep=2)
@@ -149,6 +172,26 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
+def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Shrinks ``c`` in place to a seconds-long run (the configs' ``smoke``
+  variant, for tests): a tiny model, a few steps of every stage."""
+  c.model.update(d_model=32, n_layers=2, n_heads=2, n_kv_heads=1,
+                 head_dim=16, d_ff=64)
+  c.data.max_new_tokens = 32
+  c.pretrain.update(num_examples=64, steps=6)
+  c.sft.update(num_examples=64, batch_size=16, steps=6, warmup_steps=2,
+               curate_pool=min(c.sft.curate_pool, 128))
+  c.rl.update(steps=4, num_prompts=4, group_size=4, minibatch_size=8,
+              num_updates=2, eval_every=2)
+  c.rs.update(problems=8, samples=4, steps=4)
+  c.distill.update(problems=8, samples=4, steps=4)
+  c.eval.update(num_problems=16, batch_size=16, every=4,
+                periodic_problems=16)
+  c.checkpoint.every = 2
+  c.log_every = 2
+  return c
+
+
 class ConfigError(ValueError):
   """A config value is invalid; the message names the field."""
 
@@ -167,6 +210,7 @@ def _check_fields(config, schema, prefix=""):
       _check_fields(config[key], schema[key], f"{prefix}{key}.")
 
 
+STAGES = ("pretrain", "sft", "rl", "rs", "distill", "budget")
 VERIFIER_STAGES = ("traces", "label", "orm", "prm_exact", "prm_ms", "genver",
                    "eval")
 
@@ -177,8 +221,40 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check_fields(config, base_config())
   stages = [s for s in config.stages.split(",") if s]
   for s in stages:
-    _check(s in ("sft", "rl", "rs"), "stages", f"unknown stage {s!r}",
+    _check(s in STAGES, "stages", f"unknown stage {s!r}; known: {STAGES}",
            config.stages)
+  p = config.pretrain
+  for f in ("num_examples", "steps"):
+    _check(isinstance(p[f], int) and p[f] > 0, f"pretrain.{f}",
+           "must be a positive integer", p[f])
+  _check(p.learning_rate > 0, "pretrain.learning_rate", "must be > 0",
+         p.learning_rate)
+  for f in ("think", "reflect"):
+    _check(0 <= p[f] <= 1, f"pretrain.{f}", "must be in [0, 1]", p[f])
+  d = config.distill
+  _check("distill" not in stages or bool(d.teacher_workdir),
+         "distill.teacher_workdir", "must name the teacher run's workdir "
+         "for stage distill", d.teacher_workdir)
+  for f in ("problems", "samples", "steps"):
+    _check(isinstance(d[f], int) and d[f] > 0, f"distill.{f}",
+           "must be a positive integer", d[f])
+  _check(d.samples <= config.eval.batch_size, "distill.samples",
+         f"must be <= eval.batch_size={config.eval.batch_size}", d.samples)
+  for f in ("temperature", "learning_rate"):
+    _check(d[f] > 0, f"distill.{f}", "must be > 0", d[f])
+  for f in ("min_think", "max_think"):
+    v = config.budget[f]
+    _check(isinstance(v, str) and all(
+        x.strip().isdigit() and int(x) > 0 for x in v.split(",") if x.strip()),
+           f"budget.{f}", "must be comma-separated positive token counts",
+           v)
+  _check(bool(config.tts.wait_text) or not config.budget.min_think,
+         "tts.wait_text", "must be non-empty for budget.min_think",
+         config.tts.wait_text)
+  _check(config.sft.curate_pool == 0 or
+         config.sft.curate_pool >= config.sft.num_examples,
+         "sft.curate_pool", f"must be 0 or >= sft.num_examples="
+         f"{config.sft.num_examples}", config.sft.curate_pool)
   r = config.rs
   for f in ("problems", "samples", "steps"):
     _check(isinstance(r[f], int) and r[f] > 0, f"rs.{f}",

@@ -1,9 +1,12 @@
 """``train_and_evaluate(config, workdir)``: the stages of a run, in order.
 
 Builds what every stage shares (mesh, tokenizer, task, policy module) once,
-then runs ``config.stages`` (``sft``, ``rl``), each resuming from its own orbax
-checkpoints, and writes ``summary.json`` with held-out pass@1 after each
-stage. Rerunning the same command on the same workdir resumes.
+then runs ``config.stages`` (``pretrain``, ``sft``, ``rl``, ``rs``,
+``distill``, ``budget``), each resuming from its own orbax checkpoints, and
+writes ``summary.json`` with held-out pass@1 after each stage, and a report
+(``report.md``, ``report.png``) across stages. Rerunning the same command on
+the same workdir resumes at the first unfinished stage. ``config.json``
+records the config (a distillation teacher is read from it).
 """
 
 import dataclasses
@@ -67,6 +70,12 @@ class Context:
   def greedy_sampler(self):
     return self.sampler(greedy=True)
 
+  @property
+  def fresh_train_index(self) -> int:
+    """The first train index past the cold-start set (and its curation
+    pool): RL, rejection sampling and distillation draw prompts from here."""
+    return max(self.config.sft.num_examples, self.config.sft.curate_pool)
+
   @functools.cached_property
   def test_set(self) -> list[tasks.Example]:
     """The first ``eval.num_problems`` test problems, built once per run."""
@@ -119,6 +128,10 @@ def build_context(config, workdir: str) -> Context:
       solution_field=t.solution_field)
   task = tasks.get_task(t.name, seed=t.seed, difficulty=t.difficulty,
                         **extra)
+  if config.rl.consistency_weight and not hasattr(task, "step_is_wellformed"):
+    raise config_lib.ConfigError(
+        f"config.rl.consistency_weight={config.rl.consistency_weight}: task "
+        f"{t.name!r} has no step syntax (step_is_wellformed)")
   p = config.prompt
   if (p.style, p.chat) != ("plain", "none"):
     task = prompts.PromptedTask(
@@ -155,11 +168,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   A finished stage leaves ``<workdir>/stages/<name>.json`` (its result);
   a rerun skips it, taking its parameters from its last checkpoint.
   """
-  from reasoning_jax.train import checkpoint, rejection, rl, sft  # pylint: disable=g-import-not-at-top
-  stage_fns = {"sft": sft.run_sft, "rl": rl.run_rl,
-               "rs": rejection.run_rejection}
+  from reasoning_jax.train import budget, checkpoint, distill, pretrain, rejection, rl, report, sft  # pylint: disable=g-import-not-at-top,line-too-long
+  stage_fns = {"pretrain": pretrain.run_pretrain, "sft": sft.run_sft,
+               "rl": rl.run_rl, "rs": rejection.run_rejection,
+               "distill": distill.run_distill, "budget": budget.run_budget}
   t0 = time.perf_counter()
   ctx = build_context(config, workdir)
+  if jax.process_index() == 0:
+    os.makedirs(ctx.logdir, exist_ok=True)
+    with open(os.path.join(ctx.logdir, "config.json"), "w") as f:
+      f.write(config.to_json(indent=2))
   stages = [s for s in config.stages.split(",") if s]
   summary, params, prev = {}, initial_params(ctx), None
   for stage, name in zip(stages, stage_names(stages, config.rl.algorithm)):
@@ -186,6 +204,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   if jax.process_index() == 0:
     with open(os.path.join(ctx.logdir, "summary.json"), "w") as f:
       json.dump(summary, f, indent=2)
+    report.write_report(ctx.logdir, summary)
   return summary
 
 

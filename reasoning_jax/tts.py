@@ -46,6 +46,7 @@ def run(config, workdir: str) -> dict:
   from reasoning_jax.rewards import answers as answers_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
   from reasoning_jax.search import compute_optimal  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import budget as budget_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
@@ -57,7 +58,9 @@ def run(config, workdir: str) -> dict:
       c.policy_workdir, c.policy_stage))
   examples = [ctx.task.example("test", i) for i in range(c.num_problems)]
   greedy = ctx.evaluate(params, c.num_problems)
-  budget = _budget_forcing(ctx, params, examples, greedy, c)
+  budget = budget_lib.budget_forcing(
+      ctx, params, examples, greedy, [c.budget_min] if c.budget_min else [],
+      [c.budget_max] if c.budget_max else [], c.wait_text)
   logging.info("greedy pass@1 %.3f; budget forcing %s; sampling %d x %d",
                greedy["pass@1"], budget, len(examples), c.n_max)
   traces = label_lib.sample_traces(
@@ -407,40 +410,6 @@ def _mcts_labels(ctx, params, c, config, workdir) -> dict:
          "path": path, "seconds": time.perf_counter() - t}
   logging.info("mcts labels: %s", out)
   return out
-
-
-def _think_tokens(tok, texts) -> float:
-  """Mean tokens up to and including ``</think>`` (all if never closed)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  n = []
-  for t in texts:
-    end = t.find("</think>")
-    n.append(len(tok.encode(t if end < 0 else t[:end + len("</think>")])))
-  return float(np.mean(n))
-
-
-def _budget_forcing(ctx, params, examples, greedy, c) -> list[dict]:
-  """Greedy pass@1 and thinking length without and with s1 budgets."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.sampling.sampler import Budget  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
-  rows = [{"budget": "none", "pass@1": greedy["pass@1"],
-           "think_tokens": _think_tokens(ctx.tok, greedy["texts"].values())}]
-  close = ctx.tok.piece_id("</think>")
-  wait = tuple(ctx.tok.encode(c.wait_text))
-  for name, b in (("min", Budget(close, wait, min_think=c.budget_min)),
-                  ("max", Budget(close, max_think=c.budget_max))):
-    if not (c.budget_min if name == "min" else c.budget_max):
-      continue
-    r = evaluate_lib.evaluate(
-        ctx.sampler(greedy=True, budget=b), params, ctx.tok, ctx.task,
-        examples, jax.random.PRNGKey(0),
-        max_prompt_len=ctx.config.data.max_prompt_len,
-        batch_size=ctx.config.eval.batch_size)
-    rows.append({"budget": f"{name} {b.min_think or b.max_think}",
-                 "pass@1": r["pass@1"],
-                 "think_tokens": _think_tokens(ctx.tok, r["texts"].values())})
-  return rows
 
 
 def markdown(out) -> str:

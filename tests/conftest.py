@@ -85,16 +85,21 @@ def tiny():
   return TINY
 
 
-def default_config(arg=None):
-  """``configs/default.py``'s ``get_config(arg)``, loaded from its file."""
+def load_config(name: str, arg=None):
+  """``configs/<name>.py``'s ``get_config(arg)``, loaded from its file."""
   import importlib.util  # pylint: disable=g-import-not-at-top
   import os  # pylint: disable=g-import-not-at-top
   path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs",
-                      "default.py")
-  spec = importlib.util.spec_from_file_location("default_config", path)
+                      f"{name}.py")
+  spec = importlib.util.spec_from_file_location(f"{name}_config", path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(arg)
+
+
+def default_config(arg=None):
+  """``configs/default.py``'s ``get_config(arg)``."""
+  return load_config("default", arg)
 
 
 def timed(fn, *args, bound_s: float = 2.0):

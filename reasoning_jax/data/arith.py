@@ -124,6 +124,10 @@ class Arith:
     from reasoning_jax.rewards import accuracy_reward  # pylint: disable=g-import-not-at-top
     return accuracy_reward(completion, example.answer) == 1.0
 
+  def step_is_wellformed(self, line: str) -> bool:
+    """A step line is syntactically a step: an ``int (op int)*`` line."""
+    return evaluate(line) is not None
+
   def step_is_correct(self, line: str, example: tasks.Example) -> bool:
     """A step line is correct when it still evaluates to the answer."""
     value = evaluate(line)

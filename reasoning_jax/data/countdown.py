@@ -322,6 +322,10 @@ class Countdown:
     numbers, target = problem_of(example)
     return verify_countdown(answer, numbers, target)
 
+  def step_is_wellformed(self, line: str) -> bool:
+    """A step line is syntactically a step ``a op b=c`` (right or wrong)."""
+    return _STEP_RE.fullmatch(line) is not None
+
   def step_is_correct(self, line: str, example: tasks.Example) -> bool:
     """A step line is correct when its arithmetic is exact (``a op b=c``,
     ``step_is_valid``). This is process correctness, as in PRM800K: it does

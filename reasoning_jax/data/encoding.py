@@ -37,11 +37,13 @@ def encode_prompts(tok: Tokenizer, prompts: list[str], max_len: int):
   return ids, ids != tok.pad_id
 
 
-def encode_sft(tok: Tokenizer, examples: list[Example], max_len: int):
+def encode_sft(tok: Tokenizer, examples: list[Example], max_len: int,
+               prompt_loss: bool = False):
   """Right-padded ``(ids [N, L], loss_mask [N, L])`` with reference solutions.
 
   ``loss_mask`` is True on completion tokens and the final eos: the targets
-  the model is trained to produce.
+  the model is trained to produce; with ``prompt_loss`` also on the prompt
+  (language-model pretraining: every token after bos is a target).
   """
   ids = np.full((len(examples), max_len), tok.pad_id, np.int32)
   mask = np.zeros((len(examples), max_len), bool)
@@ -54,5 +56,5 @@ def encode_sft(tok: Tokenizer, examples: list[Example], max_len: int):
                        f"{max_len}; raise data.max_prompt_len or "
                        f"data.max_new_tokens")
     ids[i, :len(row)] = row
-    mask[i, len(prompt):len(row)] = True
+    mask[i, 1 if prompt_loss else len(prompt):len(row)] = True
   return ids, mask

@@ -6,11 +6,13 @@ from reasoning_jax.rewards.answers import extract_boxed
 from reasoning_jax.rewards.answers import normalize_answer
 from reasoning_jax.rewards.answers import parse_number
 from reasoning_jax.rewards.rule import accuracy_reward
+from reasoning_jax.rewards.rule import consistency_reward
 from reasoning_jax.rewards.rule import format_reward
 
 __all__ = [
     "accuracy_reward",
     "answers_match",
+    "consistency_reward",
     "extract_answer",
     "extract_boxed",
     "format_reward",

@@ -37,3 +37,20 @@ def format_reward(completion: str) -> float:
     return 0.0
   boxed = answers.extract_boxed(text[close + len(_CLOSE):])
   return 1.0 if boxed else 0.0
+
+
+def consistency_reward(completion: str, is_step) -> float:
+  """Share of thinking lines written in the task's step language.
+
+  R1's language-consistency reward is the share of chain-of-thought words
+  in the target language; here the "language" is the task's step syntax:
+  ``is_step(line)`` (``task.step_is_wellformed``) over the non-blank lines
+  between ``<think>`` and ``</think>``. 0.0 without a thinking block.
+  """
+  start = completion.find(_OPEN)
+  end = completion.find(_CLOSE, start + 1)
+  if start < 0 or end < 0:
+    return 0.0
+  lines = [ln.strip() for ln in completion[start + len(_OPEN):end].split("\n")
+           if ln.strip()]
+  return sum(map(bool, map(is_step, lines))) / len(lines) if lines else 0.0

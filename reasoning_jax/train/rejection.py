@@ -55,7 +55,7 @@ def run_rejection(ctx, params, stage: str = "rs"):
   from reasoning_jax.train import sft  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import label  # pylint: disable=g-import-not-at-top
   cfg, c = ctx.config, ctx.config.rs
-  first = cfg.sft.num_examples  # past the cold-start problems.
+  first = ctx.fresh_train_index  # past the cold-start problems.
   problems = [ctx.task.example("train", first + i) for i in range(c.problems)]
   path = os.path.join(ctx.logdir, f"{stage}.jsonl")
   if os.path.exists(path):  # sampled before a restart: reuse.

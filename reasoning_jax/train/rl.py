@@ -233,7 +233,7 @@ def run_rl(ctx, params, stage: str | None = None):
                                   int(state.step) // _updates_per_step(rc))
 
   def prompts(position, start, k):
-    base = cfg.sft.num_examples + position  # fresh: after the SFT set.
+    base = ctx.fresh_train_index + position  # fresh: after the SFT set.
     return [ctx.task.example("train", base + start + i) for i in range(k)]
 
   rl_step_i = int(state.step) // _updates_per_step(rc)
@@ -299,8 +299,10 @@ def _prepare(ro, state, ref_params, fns: LearnerFns, rc, sh):
   lengths = ro.mask.sum(1)
   host = multihost.allgather(np.stack(
       [ro.rewards, ro.correct, ro.formatted, ro.truncated, ro.think_tokens,
-       lengths, ro.prompt_valid.sum(1)], 1).astype(np.float32), sh, b)
-  rewards, correct, formatted, truncated, think, all_len, prompt_len = host.T
+       ro.reflected, ro.consistency, lengths, ro.prompt_valid.sum(1)],
+      1).astype(np.float32), sh, b)
+  (rewards, correct, formatted, truncated, think, reflected, consistency,
+   all_len, prompt_len) = host.T
   steps = None  # process rewards: [B, S] scores, positions, validity.
   if ro.step_scores is not None:
     steps = np.split(multihost.allgather(np.concatenate(
@@ -361,6 +363,7 @@ def _prepare(ro, state, ref_params, fns: LearnerFns, rc, sh):
       "length": all_len.mean(), "think_tokens": think.mean(),
       "answer_tokens": (all_len - think).mean(),
       "truncation_rate": truncated.mean(),
+      "reflection_rate": reflected.mean(), "consistency": consistency.mean(),
       "degenerate_groups": (rewards_pg.std(1) == 0).mean(),
       "adv_mean": adv_mean, "adv_std": adv_std, "adv_abs_max": adv_abs_max,
       "draws": ro.draws,

@@ -35,6 +35,8 @@ class Rollout:
   formatted: np.ndarray  # [B] float32, format reward.
   truncated: np.ndarray  # [B] bool, no stop token within N.
   think_tokens: np.ndarray  # [B] int32, tokens up to and including </think>.
+  reflected: np.ndarray  # [B] bool, has a reflection phrase ("wait", ...).
+  consistency: np.ndarray  # [B] float32, share of well-formed step lines.
   draws: int  # rollout calls it took (1 without dynamic sampling).
   seconds: float  # wall time of sampling + scoring.
   # Process rewards (``rl.prm_path``): PRM P(step on track) at each step
@@ -69,10 +71,18 @@ def _score(ctx, examples, out, group_size, rc):
       int(np.argmax(row[:n] == think_close)) + 1 if (row[:n] == think_close
                                                     ).any() else n
       for row, n in zip(out.tokens, lengths)], np.int32)
+  reflected = np.asarray([evaluate.reflection_rate([t]) > 0 for t in texts])
+  consistency = np.zeros(len(texts), np.float32)
+  if rc.consistency_weight:
+    from reasoning_jax.rewards import consistency_reward  # pylint: disable=g-import-not-at-top
+    consistency[:] = [consistency_reward(t, ctx.task.step_is_wellformed)
+                      for t in texts]
   rewards = (rc.accuracy_weight * correct + rc.format_weight * formatted
+             + rc.consistency_weight * consistency
              + overlong_penalty(lengths, max_len=out.tokens.shape[1],
                                 buffer=rc.overlong_buffer))
-  return rewards.astype(np.float32), correct, formatted, truncated, think
+  return (rewards.astype(np.float32), correct, formatted, truncated, think,
+          reflected, consistency)
 
 
 def rollout(ctx, params, sample_fn, prompt_fn, rng, *, num_prompts: int,
@@ -136,8 +146,8 @@ def rollout(ctx, params, sample_fn, prompt_fn, rng, *, num_prompts: int,
   while len(kept) < n_local:  # out of draws: repeat kept groups.
     kept += kept[:n_local - len(kept)]
   cols = [np.concatenate(c, 0) for c in zip(*kept[:n_local])]
-  steps = dict(zip(("step_scores", "step_pos", "step_valid"), cols[9:]))
-  return Rollout(*cols[:9], draws=draws, seconds=time.perf_counter() - t0,
+  steps = dict(zip(("step_scores", "step_pos", "step_valid"), cols[11:]))
+  return Rollout(*cols[:11], draws=draws, seconds=time.perf_counter() - t0,
                  **steps), consumed
 
 

@@ -92,21 +92,30 @@ def batch_indices(position: int, batch: int, n: int, seed: int) -> np.ndarray:
   return np.asarray(out)
 
 
-def run_sft(ctx, params=None, examples=None, stage: str = "sft"):
+def run_sft(ctx, params=None, examples=None, stage: str = "sft",
+            prompt_loss: bool = False):
   """The SFT stage: train on worked solutions, evaluate, checkpoint.
 
   Trains on the first ``sft.num_examples`` train-split reference solutions
-  (the cold-start set), or on ``examples`` (e.g. revision pairs, rejection
-  samples), checkpointed as ``stage``. Returns ``(params, result)`` where
-  result has the final held-out greedy pass@1 on ``eval.num_problems`` test
-  problems.
+  (the cold-start set; with ``sft.curate_pool`` > 0, the s1-style
+  ``curate`` choice of them from that many), or on ``examples`` (e.g.
+  revision pairs, rejection samples, teacher traces), checkpointed as
+  ``stage``; ``prompt_loss`` trains on the prompt tokens too (pretraining).
+  Returns ``(params, result)`` where result has the final held-out greedy
+  pass@1 on ``eval.num_problems`` test problems.
   """
   cfg, c = ctx.config, ctx.config.sft
   workdir = ctx.workdir
-  if examples is None:
+  if examples is None and c.curate_pool:
+    from reasoning_jax.data import curate  # pylint: disable=g-import-not-at-top
+    examples = curate.curate(
+        [ctx.task.example("train", i) for i in range(c.curate_pool)],
+        c.num_examples, ctx.task)
+  elif examples is None:
     examples = [ctx.task.example("train", i) for i in range(c.num_examples)]
   ids, mask = encoding.encode_sft(
-      ctx.tok, examples, cfg.data.max_prompt_len + cfg.data.max_new_tokens)
+      ctx.tok, examples, cfg.data.max_prompt_len + cfg.data.max_new_tokens,
+      prompt_loss)
   # Train on the longest example rounded up to 8, not the sampling budget.
   seq_len = encoding.round_up(int((ids != ctx.tok.pad_id).sum(1).max()), 8,
                               ids.shape[1])

@@ -63,7 +63,8 @@ def _rollout():
   return rollout_lib.Rollout(
       ids.astype(np.int32), valid, tokens.astype(np.int32), mask, rewards,
       rewards, np.ones(b, np.float32), np.zeros(b, bool),
-      np.minimum(lengths, 3).astype(np.int32), draws=1, seconds=1.0)
+      np.minimum(lengths, 3).astype(np.int32), np.zeros(b, bool),
+      np.zeros(b, np.float32), draws=1, seconds=1.0)
 
 
 def rl_step(algorithm, shape, repeats):

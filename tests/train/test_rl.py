@@ -44,7 +44,7 @@ def test_trim_keeps_logprobs_of_valid_tokens():
                                               jax.random.PRNGKey(1), 1.0))
   lengths = np.minimum(np.arange(len(ids)) % 7 + 1, 40)
   mask = np.arange(40)[None] < lengths[:, None]  # completions of <= 7 tokens.
-  ro = rollout_lib.Rollout(ids, valid, out.tokens, mask, *[None] * 5,
+  ro = rollout_lib.Rollout(ids, valid, out.tokens, mask, *[None] * 7,
                            draws=1, seconds=0.0)
   small = rl.trim(ro, int(valid.sum(1).max()), int(lengths.max()))
   assert small.prompt_ids.shape[1] == 8 and small.tokens.shape[1] == 8
@@ -102,7 +102,8 @@ def test_short_run_raises_a_trivially_learnable_reward(algorithm):
     ro = rollout_lib.Rollout(
         ids, valid, out.tokens, out.mask, reward.astype(np.float32),
         reward, reward, np.zeros(len(ids), bool),
-        np.zeros(len(ids), np.int32), draws=1, seconds=1.0)
+        np.zeros(len(ids), np.int32), np.zeros(len(ids), bool),
+        np.zeros(len(ids), np.float32), draws=1, seconds=1.0)
     state, _ = rl.learn(state, ro, ref, fns, rc, sh, jax.random.PRNGKey(i))
     means.append(reward.mean())
   assert np.mean(means[-5:]) > np.mean(means[:5]) + 0.15, means

@@ -1,0 +1,95 @@
+"""Distillation (R1-Distill): a student trained by SFT on a teacher's
+verified traces.
+
+The teacher is a finished run: its workdir holds ``config.json`` (its model,
+tokenizer and task) and its checkpoints. It samples ``distill.samples``
+completions per prompt on ``distill.problems`` train problems; the task's
+rule verifier keeps the correct ones, deduplicated per prompt
+(``rejection.accepted_examples``); nothing else reaches the student. Traces
+travel as text, so the student may have another size and another
+tokenizer. The student (this run's model, from the previous stage or a
+fresh init) is then fine-tuned on them; a following ``rl`` stage gives
+"distill + RL". The kept traces are written to ``<workdir>/<stage>.jsonl``.
+"""
+
+import dataclasses
+import json
+import os
+
+import ml_collections
+
+from reasoning_jax.data import tasks
+
+
+def teacher_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a finished run saved in ``<workdir>/config.json``."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    from reasoning_jax.config import ConfigError  # pylint: disable=g-import-not-at-top
+    raise ConfigError(f"config.distill.teacher_workdir={workdir!r}: no "
+                      f"config.json there (is it a reasoning_jax.main "
+                      f"workdir?)")
+  with open(path, encoding="utf-8") as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def teacher_traces(ctx):
+  """``(problems, traces)``: the teacher's samples on this run's problems
+  (``label.Trace``: completion text and the verifier's verdict), a pure
+  function of the teacher's parameters and ``config.seed``."""
+  from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import label  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  c = ctx.config.distill
+  tcfg = teacher_config(c.teacher_workdir)
+  tcfg.mesh = ctx.config.mesh.to_dict()  # JSON made tuples lists:
+  tcfg.logical_axis_rules = ctx.config.logical_axis_rules
+  tcfg.model.rope_scaling = tuple(tcfg.model.rope_scaling)
+  teacher = pipeline.build_context(tcfg, c.teacher_workdir)
+  stage = c.teacher_stage or pipeline.stage_names(
+      [s for s in tcfg.stages.split(",") if s], tcfg.rl.algorithm)[-1]
+  params = jax.tree.map(jnp.asarray,
+                        checkpoint.load_params(c.teacher_workdir, stage))
+  first = ctx.fresh_train_index  # past the cold-start problems.
+  problems = [ctx.task.example("train", first + i) for i in range(c.problems)]
+  bs = ctx.config.eval.batch_size
+  rng = jax.random.PRNGKey(ctx.config.seed + 43)
+  traces = label.sample_traces(teacher, params, problems, c.samples, rng,
+                               temperature=c.temperature,
+                               batch_size=bs - bs % c.samples)
+  return problems, traces
+
+
+def run_distill(ctx, params, stage: str = "distill"):
+  """The distillation stage; returns ``(params, result)``."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import rejection, sft  # pylint: disable=g-import-not-at-top
+  cfg, c = ctx.config, ctx.config.distill
+  path = os.path.join(ctx.logdir, f"{stage}.jsonl")
+  sampled = None
+  if os.path.exists(path):  # sampled before a restart: reuse.
+    with open(path, encoding="utf-8") as f:
+      data = [tasks.Example(**json.loads(line)) for line in f]
+  else:
+    problems, traces = teacher_traces(ctx)
+    data = rejection.accepted_examples(
+        [problems[i // c.samples] for i in range(len(traces))],
+        [t.completion for t in traces], [t.correct for t in traces])
+    sampled = len(traces)
+    if not data:
+      raise RuntimeError(f"{stage}: the teacher solved none of {c.problems} "
+                         f"problems x {c.samples} samples")
+    if jax.process_index() == 0:
+      os.makedirs(ctx.logdir, exist_ok=True)
+      with open(path, "w", encoding="utf-8") as f:
+        for ex in data:
+          f.write(json.dumps(dataclasses.asdict(ex)) + "\n")
+  over = ml_collections.ConfigDict(cfg.to_dict())
+  over.sft.update(steps=c.steps, learning_rate=c.learning_rate,
+                  warmup_steps=max(1, c.steps // 10))
+  params, result = sft.run_sft(dataclasses.replace(ctx, config=over), params,
+                               data, stage=stage)
+  result.update(distill_sampled=sampled, distill_examples=len(data))
+  return params, result
