@@ -1,10 +1,20 @@
 """Every notebook runs top to bottom, headless, on the CPU (its small
-setting), and is stored without outputs."""
+setting), and is stored without outputs. The files the notebooks' runs
+write are then checked: GRPO vs PPO (``reasoning_jax.compare``) against the
+runs' own metrics and a hand count of memory; test-time scaling
+(``reasoning_jax.verify`` + ``reasoning_jax.tts``) for its methods, tables
+and plots."""
 
+import glob
+import json
 import os
 
 import nbformat
+import numpy as np
 import pytest
+
+from conftest import default_config
+from reasoning_jax.train import metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = sorted(f for f in os.listdir(os.path.join(ROOT, "notebooks"))
@@ -47,3 +57,61 @@ def test_notebook_runs_top_to_bottom_on_cpu(name, tmp_path):
   text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                  for o in c.outputs)
   assert "setting: small" in text or name.startswith("04")
+  CHECKS.get(name, lambda _: None)(str(tmp_path))
+
+
+def _only(pattern):
+  (path,) = glob.glob(pattern)
+  return path
+
+
+def _check_compare(tmp):
+  wd = _only(os.path.join(tmp, "compare_*"))
+  c = default_config("smoke")  # what the small setting runs.
+  with open(os.path.join(wd, "compare.png"), "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+  with open(os.path.join(wd, "compare.json")) as f:
+    out = json.load(f)
+  for alg in ("grpo", "ppo"):
+    rows = metrics.read_metrics(wd, f"rl_{alg}")
+    final = [r for r in rows if "final/pass@1" in r][-1]
+    assert out["runs"][alg]["pass@1"] == final["final/pass@1"]
+    steps = [r["rollout_s"] + r["update_s"] for r in rows if "rollout_s" in r]
+    assert len(steps) == c.rl.steps
+    r = out["runs"][alg]
+    assert r["fixed"] - r["broken"] == round(r["delta_vs_sft"]
+                                             * c.eval.num_problems)
+    np.testing.assert_allclose(r["seconds_per_step"], np.median(steps))
+  # Memory by hand: the smoke policy has p parameters; GRPO holds params +
+  # two Adam moments (3p floats); PPO adds a critic of the same backbone plus
+  # a value head (d+1), with its own moments.
+  p = out["runs"]["grpo"]["reference_policy_bytes"] // 4
+  d, v = c.model.d_model, c.model.vocab_size
+  critic = p - d * v + d + 1  # no LM head, a value head instead.
+  assert out["runs"]["grpo"]["params_plus_optimizer_bytes"] == 4 * 3 * p + 4 * 2
+  assert out["runs"]["ppo"]["params_plus_optimizer_bytes"] == (
+      4 * 3 * (p + critic) + 4 * 2 * 2)
+  assert "| grpo |" in open(os.path.join(wd, "compare.md")).read()
+
+
+def _check_tts(tmp):
+  wd = _only(os.path.join(tmp, "tts_*"))
+  with open(os.path.join(wd, "tts.json")) as f:
+    out = json.load(f)
+  assert {"greedy", "majority", "oracle", "pass@N", "bon_orm",
+          "bon_prm_exact_min", "bon_prm_exact_prod", "bon_prm_exact_mean",
+          "beam_prm_exact_last", "tot_orm", "mcts_prm_exact_min",
+          "sequential_last", "sequential_majority"} <= set(out["methods"])
+  assert sorted(out["methods"]["majority"]) == ["1", "2", "4"]
+  # Sequential@1 is the first parallel sample, as is majority@1.
+  assert (out["methods"]["sequential_last"]["1"]["acc"]
+          == out["methods"]["majority"]["1"]["acc"])
+  assert out["mcts_labels"]["problems"] == 2
+  assert [r["budget"] for r in out["budget_forcing"]] == ["none", "min 24",
+                                                           "max 8"]
+  for png in ("tts_vs_n.png", "tts_vs_flops.png", "tts_by_difficulty.png"):
+    assert os.path.getsize(os.path.join(wd, png)) > 1000
+
+
+CHECKS = {"02_ppo_vs_grpo.ipynb": _check_compare,
+          "03_test_time_scaling.ipynb": _check_tts}

@@ -73,37 +73,3 @@ def test_best_of_n_and_vote_hand_worked():
   sub = best_of_n.summarize(best_of_n.per_problem(
       answers, correct, {"v": scores}, [4]), np.asarray([False, True]))
   assert sub["bon_v"][4]["acc"] == 1.0 and sub["pass@N"][4]["acc"] == 1.0
-
-
-def test_tts_entrypoint_smoke(tmp_path):
-  import os  # pylint: disable=g-import-not-at-top
-  import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
-  import json  # pylint: disable=g-import-not-at-top
-  root = os.path.dirname(os.path.dirname(os.path.dirname(
-      os.path.abspath(__file__))))
-  v, t = tmp_path / "v", tmp_path / "t"
-  for cmd in (["reasoning_jax.verify", "--config=configs/verifier.py:smoke",
-               f"--workdir={v}",
-               "--config.verifier.stages=traces,orm,eval"],
-              ["reasoning_jax.tts", "--config=configs/tts.py:smoke",
-               f"--workdir={t}", f"--config.tts.policy_workdir={v}",
-               "--config.tts.policy_stage=sft",
-               f"--config.tts.verifier_workdir={v}",
-               *(f"--config.tts.{k}_verifier=orm"
-                 for k in ("beam", "tot", "mcts"))]):
-    r = subprocess.run([sys.executable, "-m", *cmd], cwd=root,
-                       capture_output=True, text=True, timeout=600,
-                       check=False)
-    assert r.returncode == 0, r.stderr[-3000:]
-  out = json.loads((t / "tts.json").read_text())
-  assert sorted(out["methods"]) == [
-      "beam_orm", "bon_orm", "greedy", "majority", "mcts_orm", "oracle",
-      "pass@N", "sequential_last", "sequential_majority", "tot_orm"]
-  assert sorted(out["methods"]["majority"]) == ["1", "2", "4"]
-  # Sequential@1 is the first parallel sample, as is majority@1.
-  assert (out["methods"]["sequential_last"]["1"]["acc"]
-          == out["methods"]["majority"]["1"]["acc"])
-  assert out["mcts_labels"]["problems"] == 2
-  for png in ("tts_vs_n.png", "tts_vs_flops.png", "tts_by_difficulty.png"):
-    assert (t / png).stat().st_size > 1000
