@@ -5,7 +5,7 @@ teacher's verified traces; variant ``rl`` continues with GRPO
 The teacher is a finished run, by default the R1 recipe's
 (``configs/r1.py`` in ``runs/r1``): it samples 4 completions per prompt on
 2,048 train prompts, the rule verifier keeps the correct ones (deduplicated)
-and nothing else reaches the student, a 4x smaller model (d_model 64,
+and nothing else reaches the student, a 6x smaller model (d_model 64,
 2 layers) trained from scratch.
 
   python -m reasoning_jax.main --config=configs/r1.py --workdir=runs/r1
