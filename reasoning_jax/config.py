@@ -201,6 +201,13 @@ def _check(ok: bool, field: str, msg: str, value):
     raise ConfigError(f"config.{field}={value!r}: {msg}")
 
 
+def _positive_ints(section, name: str, fields) -> None:
+  """Each of ``fields`` of ``config.<name>`` is a positive integer."""
+  for f in fields:
+    _check(isinstance(section[f], int) and section[f] > 0, f"{name}.{f}",
+           "must be a positive integer", section[f])
+
+
 def _check_fields(config, schema, prefix=""):
   for key in config.keys():
     if key not in schema:
@@ -224,9 +231,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _check(s in STAGES, "stages", f"unknown stage {s!r}; known: {STAGES}",
            config.stages)
   p = config.pretrain
-  for f in ("num_examples", "steps"):
-    _check(isinstance(p[f], int) and p[f] > 0, f"pretrain.{f}",
-           "must be a positive integer", p[f])
+  _positive_ints(p, "pretrain", ("num_examples", "steps"))
   _check(p.learning_rate > 0, "pretrain.learning_rate", "must be > 0",
          p.learning_rate)
   for f in ("think", "reflect"):
@@ -235,9 +240,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check("distill" not in stages or bool(d.teacher_workdir),
          "distill.teacher_workdir", "must name the teacher run's workdir "
          "for stage distill", d.teacher_workdir)
-  for f in ("problems", "samples", "steps"):
-    _check(isinstance(d[f], int) and d[f] > 0, f"distill.{f}",
-           "must be a positive integer", d[f])
+  _positive_ints(d, "distill", ("problems", "samples", "steps"))
   _check(d.samples <= config.eval.batch_size, "distill.samples",
          f"must be <= eval.batch_size={config.eval.batch_size}", d.samples)
   for f in ("temperature", "learning_rate"):
@@ -256,9 +259,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
          "sft.curate_pool", f"must be 0 or >= sft.num_examples="
          f"{config.sft.num_examples}", config.sft.curate_pool)
   r = config.rs
-  for f in ("problems", "samples", "steps"):
-    _check(isinstance(r[f], int) and r[f] > 0, f"rs.{f}",
-           "must be a positive integer", r[f])
+  _positive_ints(r, "rs", ("problems", "samples", "steps"))
   _check(r.samples <= config.eval.batch_size, "rs.samples",
          f"must be <= eval.batch_size={config.eval.batch_size}", r.samples)
   for f in ("temperature", "learning_rate"):
@@ -279,10 +280,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for s in [s for s in v.stages.split(",") if s]:
     _check(s in VERIFIER_STAGES, "verifier.stages",
            f"unknown stage {s!r}; known: {VERIFIER_STAGES}", v.stages)
-  for f in ("train_problems", "eval_problems", "samples_per_problem", "ms_k",
-            "batch_size", "max_steps", "rm_steps", "rm_batch_size"):
-    _check(isinstance(v[f], int) and v[f] > 0, f"verifier.{f}",
-           "must be a positive integer", v[f])
+  _positive_ints(v, "verifier", (
+      "train_problems", "eval_problems", "samples_per_problem", "ms_k",
+      "batch_size", "max_steps", "rm_steps", "rm_batch_size"))
   for f in ("samples_per_problem", "ms_k"):
     _check(v[f] <= v.batch_size, f"verifier.{f}",
            f"must be <= verifier.batch_size={v.batch_size}", v[f])
@@ -291,20 +291,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for f in ("temperature", "ms_temperature", "rm_learning_rate"):
     _check(v[f] > 0, f"verifier.{f}", "must be > 0", v[f])
   t = config.tts
-  for f in ("num_problems", "n_max", "batch_size"):
-    _check(isinstance(t[f], int) and t[f] > 0, f"tts.{f}",
-           "must be a positive integer", t[f])
+  _positive_ints(t, "tts", ("num_problems", "n_max", "batch_size"))
   _check(t.n_max <= t.batch_size, "tts.n_max",
          f"must be <= tts.batch_size={t.batch_size}", t.n_max)
   _check(t.temperature > 0, "tts.temperature", "must be > 0", t.temperature)
   for f in ("budget_min", "budget_max", "beam_width"):
     _check(isinstance(t[f], int) and t[f] >= 0, f"tts.{f}",
            "must be an integer >= 0", t[f])
-  for f in ("beam_k", "beam_max_steps", "tot_k", "mcts_k", "mcts_rollouts",
-            "revision_problems", "revision_samples", "revision_per_problem",
-            "revision_steps", "estimate_samples"):
-    _check(isinstance(t[f], int) and t[f] > 0, f"tts.{f}",
-           "must be a positive integer", t[f])
+  _positive_ints(t, "tts", (
+      "beam_k", "beam_max_steps", "tot_k", "mcts_k", "mcts_rollouts",
+      "revision_problems", "revision_samples", "revision_per_problem",
+      "revision_steps", "estimate_samples"))
   for f in ("tot_breadth", "mcts_simulations", "mcts_label_problems",
             "revision_n"):
     _check(isinstance(t[f], int) and t[f] >= 0, f"tts.{f}",
@@ -342,10 +339,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
          "must be in 1..5", config.task.difficulty)
 
   m = config.model
-  for f in ("vocab_size", "d_model", "n_layers", "n_heads", "n_kv_heads",
-            "head_dim", "d_ff"):
-    _check(isinstance(m[f], int) and m[f] > 0, f"model.{f}",
-           "must be a positive integer", m[f])
+  _positive_ints(m, "model", ("vocab_size", "d_model", "n_layers", "n_heads",
+                              "n_kv_heads", "head_dim", "d_ff"))
   _check(m.n_heads % m.n_kv_heads == 0, "model.n_kv_heads",
          f"must divide model.n_heads={m.n_heads}", m.n_kv_heads)
   _check(m.head_dim % 2 == 0, "model.head_dim", "must be even (RoPE pairs)",
@@ -401,10 +396,8 @@ def _validate_rl(r):
          f"must be one of {tuple(rl.ADVANTAGES)}", r.advantage)
   _check(r.loss_reduction in losses.REDUCTIONS, "rl.loss_reduction",
          f"must be one of {tuple(losses.REDUCTIONS)}", r.loss_reduction)
-  for f in ("steps", "num_prompts", "num_updates", "minibatch_size",
-            "max_draws", "eval_every"):
-    _check(isinstance(r[f], int) and r[f] > 0, f"rl.{f}",
-           "must be a positive integer", r[f])
+  _positive_ints(r, "rl", ("steps", "num_prompts", "num_updates",
+                           "minibatch_size", "max_draws", "eval_every"))
   _check(r.group_size >= 2, "rl.group_size",
          "must be >= 2 (group statistics)", r.group_size)
   _check((r.num_prompts * r.group_size) % r.minibatch_size == 0,

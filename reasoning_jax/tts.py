@@ -290,7 +290,6 @@ def _revision(ctx, params, examples, traces, c, config, workdir) -> dict:
   """
   import dataclasses  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
-  import ml_collections  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from reasoning_jax.rewards import answers as answers_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.search import best_of_n, revision  # pylint: disable=g-import-not-at-top
@@ -310,10 +309,9 @@ def _revision(ctx, params, examples, traces, c, config, workdir) -> dict:
       batch_size=c.batch_size)
   pairs = revision.revision_pairs(own, per_problem=c.revision_per_problem,
                                   seed=config.seed, fit=fit)
-  cfg = ml_collections.ConfigDict(config.to_dict())
+  cfg = sft.sft_config(config, steps=c.revision_steps,
+                       learning_rate=c.revision_lr)
   cfg.data.max_prompt_len = width  # prompt + previous attempt.
-  cfg.sft.update(steps=c.revision_steps, learning_rate=c.revision_lr,
-                 warmup_steps=max(1, c.revision_steps // 10))
   cfg.eval.every = c.revision_steps + 1
   rctx = dataclasses.replace(ctx, config=cfg, workdir=workdir)
   logging.info("revision: %d pairs from %d train problems", len(pairs),

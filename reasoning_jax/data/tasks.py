@@ -9,6 +9,8 @@ candidates from its ``(seed, split, index)`` stream until one lands in its split
 
 import dataclasses
 import hashlib
+import json
+import os
 import random
 from typing import Callable, Protocol
 
@@ -22,6 +24,23 @@ class Example:
   prompt: str  # question text, no chat template.
   answer: str  # gold final answer as text.
   solution: str  # reference completion: "<think>\n...\n</think>\n\\boxed{..}".
+
+
+def save_examples(path: str, examples: list[Example]) -> None:
+  """Writes ``examples`` as JSON lines, atomically (a temp file renamed into
+  place), so a run killed mid-write never leaves a truncated set behind."""
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    for ex in examples:
+      f.write(json.dumps(dataclasses.asdict(ex)) + "\n")
+  os.replace(tmp, path)
+
+
+def load_examples(path: str) -> list[Example]:
+  """What ``save_examples`` wrote."""
+  with open(path, encoding="utf-8") as f:
+    return [Example(**json.loads(line)) for line in f if line.strip()]
 
 
 class Task(Protocol):

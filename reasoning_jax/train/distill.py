@@ -70,8 +70,7 @@ def run_distill(ctx, params, stage: str = "distill"):
   path = os.path.join(ctx.logdir, f"{stage}.jsonl")
   sampled = None
   if os.path.exists(path):  # sampled before a restart: reuse.
-    with open(path, encoding="utf-8") as f:
-      data = [tasks.Example(**json.loads(line)) for line in f]
+    data = tasks.load_examples(path)
   else:
     problems, traces = teacher_traces(ctx)
     data = rejection.accepted_examples(
@@ -82,13 +81,8 @@ def run_distill(ctx, params, stage: str = "distill"):
       raise RuntimeError(f"{stage}: the teacher solved none of {c.problems} "
                          f"problems x {c.samples} samples")
     if jax.process_index() == 0:
-      os.makedirs(ctx.logdir, exist_ok=True)
-      with open(path, "w", encoding="utf-8") as f:
-        for ex in data:
-          f.write(json.dumps(dataclasses.asdict(ex)) + "\n")
-  over = ml_collections.ConfigDict(cfg.to_dict())
-  over.sft.update(steps=c.steps, learning_rate=c.learning_rate,
-                  warmup_steps=max(1, c.steps // 10))
+      tasks.save_examples(path, data)
+  over = sft.sft_config(cfg, steps=c.steps, learning_rate=c.learning_rate)
   params, result = sft.run_sft(dataclasses.replace(ctx, config=over), params,
                                data, stage=stage)
   result.update(distill_sampled=sampled, distill_examples=len(data))

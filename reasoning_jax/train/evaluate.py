@@ -5,6 +5,7 @@ prompts) so one compiled sampler serves any number of problems. Scoring reads
 text, so it runs on the host, never under jit.
 """
 
+import re
 from typing import NamedTuple
 
 import numpy as np
@@ -79,15 +80,20 @@ SUMMARY_KEYS = ("pass@1", "format", "length", "truncated", "reflection")
 REFLECTION = ("wait", "let me check", "actually", "hmm", "double-check")
 
 
+_REFLECTION_RE = re.compile(r"\b(" + "|".join(map(re.escape, REFLECTION)) +
+                            r")\b", re.IGNORECASE)
+
+
+def has_reflection(text: str) -> bool:
+  """A reflection phrase (R1's "aha" signal): any of ``REFLECTION``,
+  case-insensitive, as a whole word."""
+  return _REFLECTION_RE.search(text) is not None
+
+
 def reflection_rate(texts) -> float:
-  """Share of completions with a reflection phrase (R1's "aha" signal):
-  any of ``REFLECTION``, case-insensitive, as whole words."""
-  import re  # pylint: disable=g-import-not-at-top
-  pattern = re.compile(r"\b(" + "|".join(map(re.escape, REFLECTION)) +
-                       r")\b", re.IGNORECASE)
+  """Share of completions with a reflection phrase (``has_reflection``)."""
   texts = list(texts)
-  return (sum(bool(pattern.search(t)) for t in texts) / len(texts)
-          if texts else 0.0)
+  return sum(map(has_reflection, texts)) / len(texts) if texts else 0.0
 
 
 def evaluate(sample_fn, params, tok, task, examples, rng, *,

@@ -32,8 +32,6 @@ stream no other stage draws from.
 import dataclasses
 import random
 
-import ml_collections
-
 from reasoning_jax.data import tasks
 
 OFFSET = 10_000_000
@@ -98,8 +96,6 @@ def run_pretrain(ctx, params, stage: str = "pretrain"):
   from reasoning_jax.train import sft  # pylint: disable=g-import-not-at-top
   cfg, c = ctx.config, ctx.config.pretrain
   docs = corpus(ctx.task, c.num_examples, c.think, c.reflect, cfg.seed)
-  over = ml_collections.ConfigDict(cfg.to_dict())
-  over.sft.update(steps=c.steps, learning_rate=c.learning_rate,
-                  warmup_steps=max(1, c.steps // 10))
+  over = sft.sft_config(cfg, steps=c.steps, learning_rate=c.learning_rate)
   return sft.run_sft(dataclasses.replace(ctx, config=over), params, docs,
                      stage=stage, prompt_loss=True)

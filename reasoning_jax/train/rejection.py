@@ -8,11 +8,8 @@ written to ``<workdir>/<stage>.jsonl`` (prompt, answer, solution).
 """
 
 import dataclasses
-import json
 import os
 import random
-
-import ml_collections
 
 from reasoning_jax.data import tasks
 
@@ -59,8 +56,7 @@ def run_rejection(ctx, params, stage: str = "rs"):
   problems = [ctx.task.example("train", first + i) for i in range(c.problems)]
   path = os.path.join(ctx.logdir, f"{stage}.jsonl")
   if os.path.exists(path):  # sampled before a restart: reuse.
-    with open(path, encoding="utf-8") as f:
-      data = [tasks.Example(**json.loads(line)) for line in f]
+    data = tasks.load_examples(path)
     sampled = kept = None
   else:
     traces = label.sample_traces(
@@ -80,13 +76,8 @@ def run_rejection(ctx, params, stage: str = "rs"):
                          f"problems x {c.samples}; sample more or start "
                          "from a stronger policy")
     if jax.process_index() == 0:
-      os.makedirs(ctx.logdir, exist_ok=True)
-      with open(path, "w", encoding="utf-8") as f:
-        for ex in data:
-          f.write(json.dumps(dataclasses.asdict(ex)) + "\n")
-  over = ml_collections.ConfigDict(cfg.to_dict())
-  over.sft.update(steps=c.steps, learning_rate=c.learning_rate,
-                  warmup_steps=max(1, c.steps // 10))
+      tasks.save_examples(path, data)
+  over = sft.sft_config(cfg, steps=c.steps, learning_rate=c.learning_rate)
   params, result = sft.run_sft(dataclasses.replace(ctx, config=over), params,
                                data, stage=stage)
   result.update(rs_sampled=sampled, rs_kept=None if kept is None

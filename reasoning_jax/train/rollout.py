@@ -71,7 +71,7 @@ def _score(ctx, examples, out, group_size, rc):
       int(np.argmax(row[:n] == think_close)) + 1 if (row[:n] == think_close
                                                     ).any() else n
       for row, n in zip(out.tokens, lengths)], np.int32)
-  reflected = np.asarray([evaluate.reflection_rate([t]) > 0 for t in texts])
+  reflected = np.asarray([evaluate.has_reflection(t) for t in texts])
   consistency = np.zeros(len(texts), np.float32)
   if rc.consistency_weight:
     from reasoning_jax.rewards import consistency_reward  # pylint: disable=g-import-not-at-top

@@ -92,6 +92,17 @@ def batch_indices(position: int, batch: int, n: int, seed: int) -> np.ndarray:
   return np.asarray(out)
 
 
+def sft_config(config, *, steps: int, learning_rate: float):
+  """A copy of ``config`` whose ``sft`` section trains ``steps`` steps at
+  ``learning_rate`` (a tenth of them warm-up): how the stages that fine-tune
+  on their own data (pretrain, rs, distill, tts revision) reuse ``run_sft``."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  out = ml_collections.ConfigDict(config.to_dict())
+  out.sft.update(steps=steps, learning_rate=learning_rate,
+                 warmup_steps=max(1, steps // 10))
+  return out
+
+
 def run_sft(ctx, params=None, examples=None, stage: str = "sft",
             prompt_loss: bool = False):
   """The SFT stage: train on worked solutions, evaluate, checkpoint.
