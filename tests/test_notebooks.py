@@ -1,6 +1,6 @@
 """Every notebook runs top to bottom, headless, on the CPU (its small
 setting), and is stored without outputs. The files the notebooks' runs
-write are then checked: GRPO vs PPO (``reasoning_jax.compare``) against the
+write are then checked: the quick start against its metrics; GRPO vs PPO (``reasoning_jax.compare``) against the
 runs' own metrics and a hand count of memory; test-time scaling
 (``reasoning_jax.verify`` + ``reasoning_jax.tts``) for its methods, tables
 and plots."""
@@ -57,7 +57,7 @@ def test_notebook_runs_top_to_bottom_on_cpu(name, tmp_path):
   text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                  for o in c.outputs)
   assert "setting: small" in text or name.startswith("04")
-  CHECKS.get(name, lambda _: None)(str(tmp_path))
+  CHECKS.get(name, lambda *_: None)(str(tmp_path), text)
 
 
 def _only(pattern):
@@ -65,7 +65,20 @@ def _only(pattern):
   return path
 
 
-def _check_compare(tmp):
+def _check_quickstart(tmp, text):
+  wd = _only(os.path.join(tmp, "quickstart_*"))
+  with open(os.path.join(wd, "summary.json")) as f:
+    summary = json.load(f)
+  for stage in ("sft", "rl_grpo"):
+    final = [r for r in metrics.read_metrics(wd, stage)
+             if "final/pass@1" in r][-1]
+    assert summary[stage]["pass@1"] == final["final/pass@1"]
+    assert f"{stage:8s} pass@1 {final['final/pass@1']:.3f}" in text
+  # Four sampled solutions, each with the verifier's verdict.
+  assert text.count("-> correct") + text.count("-> wrong (answer") == 4
+
+
+def _check_compare(tmp, _):
   wd = _only(os.path.join(tmp, "compare_*"))
   c = default_config("smoke")  # what the small setting runs.
   with open(os.path.join(wd, "compare.png"), "rb") as f:
@@ -94,7 +107,7 @@ def _check_compare(tmp):
   assert "| grpo |" in open(os.path.join(wd, "compare.md")).read()
 
 
-def _check_tts(tmp):
+def _check_tts(tmp, _):
   wd = _only(os.path.join(tmp, "tts_*"))
   with open(os.path.join(wd, "tts.json")) as f:
     out = json.load(f)
@@ -113,5 +126,6 @@ def _check_tts(tmp):
     assert os.path.getsize(os.path.join(wd, png)) > 1000
 
 
-CHECKS = {"02_ppo_vs_grpo.ipynb": _check_compare,
+CHECKS = {"01_quickstart.ipynb": _check_quickstart,
+          "02_ppo_vs_grpo.ipynb": _check_compare,
           "03_test_time_scaling.ipynb": _check_tts}
