@@ -1,38 +1,65 @@
-r"""The default job: cold-start SFT on ``arith``, then GRPO, then evaluation.
+r"""The default job: cold-start SFT on ``chain``, then GRPO, then evaluation.
 
-A 0.8M-parameter policy is trained on 5,000 worked solutions for a fixed
-number of steps (an R1-style cold start that leaves it partly competent),
-then GRPO on fresh prompts scored by the exact verifier alone; held-out
-greedy pass@1 on 1,024 test problems is written after each stage.
+``chain`` applies 2-5 integer operations left to right
+(``Compute 47+8*3-9 left to right.``), one checkable equation per line. The
+cold start is a stream of 44,800 fresh problems (each seen once) solved by a
+teacher that writes its steps out on long chains (4-5 operations) but, on
+70% of the short ones (2-3 operations), states the bare answer. A
+0.8M-parameter policy fine-tuned on it for 700 steps writes steps on long
+chains (~93% right) and answers short chains at once (~8% right): the held-
+out greedy pass@1 sits near 50%, set by the data rather than by where the
+step count stops a fast-moving curve. GRPO on fresh prompts, scored by the
+exact verifier alone, then finds that writing the steps pays on short
+chains too. Held-out greedy pass@1 on 2,048 test problems (with bootstrap
+95% intervals and the paired change) is written after each stage, and per
+operation count.
 
   python -m reasoning_jax.main --config=configs/default.py \
-      --workdir=runs/default [--config.rl.algorithm=ppo]
+      --workdir=runs/default [--seeds=0,1,2] [--config.rl.algorithm=ppo]
 
-Variants after a colon: ``smoke`` (seconds, for tests), ``sft`` (the cold
-start alone), ``dr_grpo`` and ``dapo`` (named GRPO variants).
+Variants after a colon, comma-separated, in any order: ``smoke`` (seconds,
+for tests), ``sft`` (the cold start alone), ``worked`` (a teacher that
+always writes its steps: SFT alone reaches ~95%, no headroom), ``arith``
+(the earlier default: ``arith`` difficulty 1, 5,000 fixed examples; the
+verifier and test-time-scaling configs start from it), ``dr_grpo`` and
+``dapo`` (named GRPO variants).
 """
 
 from reasoning_jax import config as config_lib
 from reasoning_jax.config import base_config
 
+VARIANTS = ("smoke", "sft", "worked", "arith", "dr_grpo", "dapo")
+
 
 def get_config(arg: str | None = None):
   c = base_config()
   c.stages = "sft,rl"
-  c.task.update(name="arith", difficulty=1)
-  c.sft.update(num_examples=5000, steps=600)
-  variants = arg.split(",") if arg else []
-  for v in variants:
-    if v == "smoke":
-      config_lib.smoke(c)
-    elif v == "sft":
-      c.stages = "sft"
-    elif v == "dr_grpo":  # Liu et al. 2025: no std scaling, constant norm.
-      c.rl.update(advantage="dr_grpo", loss_reduction="constant")
-    elif v == "dapo":  # Yu et al. 2025.
-      c.rl.update(clip_eps_high=0.28, loss_reduction="token_mean",
-                  overlong_buffer=16, dynamic_sampling=True, kl_beta=0.0)
-    else:
-      raise ValueError(f"unknown config variant {v!r}; known: smoke, sft, "
-                       "dr_grpo, dapo")
+  c.task.update(name="chain", difficulty=3)
+  c.sft.update(num_examples=44800, steps=700, bare_share=0.7,
+               bare_max_steps=3)
+  c.rl.update(steps=200, eval_every=50)
+  c.eval.update(num_problems=2048)
+  variants = [v for v in arg.split(",") if v] if arg else []
+  unknown = set(variants) - set(VARIANTS)
+  if unknown:
+    raise ValueError(f"unknown config variant {sorted(unknown)[0]!r}; "
+                     f"known: {', '.join(VARIANTS)}")
+  if "arith" in variants:
+    c.task.update(name="arith", difficulty=1)
+    c.sft.update(num_examples=5000, steps=600, bare_share=0.0)
+    c.rl.steps = 150
+    c.eval.num_problems = 1024
+  if "worked" in variants:
+    c.sft.bare_share = 0.0
+  if "sft" in variants:
+    c.stages = "sft"
+  if "dr_grpo" in variants:  # Liu et al. 2025: no std scaling, constant norm.
+    c.rl.update(advantage="dr_grpo", loss_reduction="constant")
+  if "dapo" in variants:  # Yu et al. 2025.
+    c.rl.update(clip_eps_high=0.28, loss_reduction="token_mean",
+                overlong_buffer=16, dynamic_sampling=True, kl_beta=0.0)
+  if "smoke" in variants:  # last: shrinks whatever the others chose.
+    config_lib.smoke(c)
+    if c.task.name == "chain":
+      c.data.max_new_tokens = 64  # five-operation chains take ~55 tokens.
   return c

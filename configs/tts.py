@@ -1,8 +1,9 @@
-r"""Test-time scaling on the default task with the default job's policy.
+r"""Test-time scaling on ``arith`` with the ``default.py:arith`` policy.
 
-  python -m reasoning_jax.main --config=configs/default.py --workdir=runs/default
+  python -m reasoning_jax.main --config=configs/default.py:arith \
+      --workdir=runs/arith
   python -m reasoning_jax.verify --config=configs/verifier.py \
-      --workdir=runs/verifier --config.verifier.policy_workdir=runs/default
+      --workdir=runs/verifier --config.verifier.policy_workdir=runs/arith
   python -m reasoning_jax.tts --config=configs/tts.py --workdir=runs/tts
 
 256 test problems, 64 samples each at temperature 0.7, N = 1 .. 64; greedy
@@ -16,7 +17,7 @@ attempts by a revision policy fine-tuned for 200 steps.
 Variants: ``countdown`` (the wider search space), with a policy and
 verifiers trained on it::
 
-  python -m reasoning_jax.main --config=configs/default.py \
+  python -m reasoning_jax.main --config=configs/default.py:arith \
       --workdir=runs/countdown --config.task.name=countdown \
       --config.data.max_prompt_len=48
   python -m reasoning_jax.verify --config=configs/verifier.py \
@@ -46,7 +47,8 @@ def _load(name):
 def get_config(arg: str | None = None):
   variants = arg.split(",") if arg else []
   c = _load("verifier").get_config("smoke" if "smoke" in variants else None)
-  c.tts.update(budget_min=24, budget_max=8, beam_width=4, beam_k=4,
+  c.tts.update(policy_workdir="runs/arith",
+               budget_min=24, budget_max=8, beam_width=4, beam_k=4,
                tot_breadth=4, tot_k=4, mcts_simulations=16, mcts_k=4,
                mcts_label_problems=64, revision_n=8)
   for v in variants:

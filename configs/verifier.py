@@ -1,10 +1,11 @@
-r"""Verifiers on the default task: ORM, PRM (exact / Math-Shepherd labels).
+r"""Verifiers on ``arith``: ORM, PRM (exact / Math-Shepherd labels).
 
   python -m reasoning_jax.verify --config=configs/verifier.py \
-      --workdir=runs/verifier [--config.verifier.policy_workdir=runs/default]
+      --workdir=runs/verifier [--config.verifier.policy_workdir=runs/arith]
 
-The policy is the default job's cold start (``configs/default.py``'s SFT
-stage; with ``policy_workdir`` its finished SFT checkpoint is reused). It
+The policy is the cold start of ``configs/default.py:arith`` (the earlier
+default job: ``arith`` difficulty 1, 5,000 worked solutions; with
+``policy_workdir`` a finished run's SFT checkpoint is reused). It
 samples 4 completions of 512 train and 256 test problems at temperature 1;
 Math-Shepherd labels use 4 continuations per step prefix; each reward model
 trains 300 steps of 32 traces from the policy's backbone.
@@ -28,7 +29,8 @@ def _default():
 
 def get_config(arg: str | None = None):
   variants = arg.split(",") if arg else []
-  c = _default().get_config("smoke" if "smoke" in variants else None)
+  c = _default().get_config("arith,smoke" if "smoke" in variants
+                            else "arith")
   c.stages = "sft"
   c.eval.num_problems = min(c.eval.num_problems, 512)
   for v in variants:

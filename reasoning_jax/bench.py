@@ -230,9 +230,11 @@ def run(config, workdir: str) -> dict:
     reward = ((out.tokens % 2 == 0) & out.mask).sum(1) / out.mask.sum(1)
     reward = reward.astype(np.float32)
     return rollout_lib.Rollout(
-        ids, valid, out.tokens, out.mask, reward, reward, reward,
-        np.zeros(b, bool), np.zeros(b, np.int32), np.zeros(b, bool),
-        np.zeros(b, np.float32), draws=1, seconds=0.0)
+        prompt_ids=ids, prompt_valid=valid, tokens=out.tokens,
+        mask=out.mask, rewards=reward, correct=reward, formatted=reward,
+        truncated=np.zeros(b, bool), think_tokens=np.zeros(b, np.int32),
+        thinking=np.zeros(b, bool), reflected=np.zeros(b, bool),
+        consistency=np.zeros(b, np.float32), draws=1, seconds=0.0)
 
   # --- Full steps. ---
   report["steps"] = {}

@@ -6,8 +6,11 @@ r"""GRPO vs PPO from the same SFT checkpoint, same seed, same sample budget.
 Runs the config's SFT stage once (resumable), then the RL stage under
 ``rl.algorithm=grpo`` and ``ppo`` from that policy, and writes to the workdir:
 ``compare.png`` (rollout reward and held-out pass@1 per step, both
-algorithms), ``compare.md`` / ``compare.json`` (final pass@1, seconds per
-step, bytes of parameters + optimizer state, critic included).
+algorithms), ``compare.md`` / ``compare.json`` (final pass@1, the paired
+gain over SFT with its bootstrap 95% interval, seconds per step, bytes of
+parameters + optimizer state, critic included). ``--seeds=0,1,2`` does this
+once per seed in ``<workdir>/seed_<s>`` and writes ``compare_seeds.md`` /
+``.json``: each algorithm's gain per seed, mean and range.
 """
 
 import json
@@ -22,6 +25,7 @@ config_flags.DEFINE_config_file("config", "configs/default.py",
                                 "Path to a configs/*.py file.",
                                 lock_config=True)
 flags.DEFINE_string("workdir", "runs/compare", "Output directory.")
+flags.DEFINE_list("seeds", [], "Compare once per seed (config.seed).")
 multihost.define_flags()
 
 ALGORITHMS = ("grpo", "ppo")
@@ -30,7 +34,7 @@ ALGORITHMS = ("grpo", "ppo")
 def compare(config, workdir: str) -> dict:
   import numpy as np  # pylint: disable=g-import-not-at-top
   from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import metrics, rl, sft, state  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import metrics, rl, sft, state, stats  # pylint: disable=g-import-not-at-top
   ctx = pipeline.build_context(config, workdir)
   workdir = ctx.logdir  # reports, metrics and plots (local).
   params, sft_result = sft.run_sft(ctx, None)
@@ -41,12 +45,13 @@ def compare(config, workdir: str) -> dict:
     with ctx.config.unlocked():
       ctx.config.rl.algorithm = alg
     _, result = rl.run_rl(ctx, params)
-    paired = pipeline.paired_delta(sft_correct, result.pop("correct"))
+    paired = stats.paired_delta(sft_correct, result.pop("correct"))
     rows = metrics.read_metrics(workdir, f"rl_{alg}")
     step_s = [r["rollout_s"] + r["update_s"] for r in rows if "rollout_s" in r]
     out["runs"][alg] = {
         "pass@1": result["pass@1"],
         "delta_vs_sft": result["pass@1"] - sft_result["pass@1"],
+        "delta_ci95": paired["ci95"],
         "fixed": paired["fixed"], "broken": paired["broken"],
         "seconds_per_step": float(np.median(step_s)),
         "params_plus_optimizer_bytes": result["state_bytes"],
@@ -68,13 +73,65 @@ def compare(config, workdir: str) -> dict:
   return out
 
 
+def compare_seeds(config, workdir: str, seeds: list[int]) -> dict:
+  """``compare`` once per seed; ``compare_seeds.{json,md}`` in workdir."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  runs = {}
+  for seed in seeds:
+    c = ml_collections.ConfigDict(config.to_dict())
+    c.seed = seed
+    runs[seed] = compare(c, os.path.join(workdir, f"seed_{seed}"))
+  agg = {"seeds": seeds, "sft_pass@1": [runs[s]["sft_pass@1"] for s in seeds],
+         "algorithms": {}}
+  for alg in ALGORITHMS:
+    rs = [runs[s]["runs"][alg] for s in seeds]
+    d = [r["delta_vs_sft"] for r in rs]
+    agg["algorithms"][alg] = {
+        "delta": d, "ci95": [r["delta_ci95"] for r in rs],
+        "fixed": [r["fixed"] for r in rs], "broken": [r["broken"] for r in rs],
+        "pass@1": [r["pass@1"] for r in rs],
+        "mean": float(np.mean(d)), "min": min(d), "max": max(d),
+        "seconds_per_step": [r["seconds_per_step"] for r in rs],
+        "params_plus_optimizer_bytes": rs[0]["params_plus_optimizer_bytes"]}
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.process_index():
+    return agg
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "compare_seeds.json"), "w") as f:
+    json.dump(agg, f, indent=2)
+  with open(os.path.join(workdir, "compare_seeds.md"), "w") as f:
+    f.write(_seeds_table(agg))
+  return agg
+
+
+def _seeds_table(agg) -> str:
+  lines = ["| algorithm | " + " | ".join(
+      f"seed {s}: Δ [95% CI] (fixed / broken)" for s in agg["seeds"]) +
+           " | mean Δ (range) | s/step (median per seed) | params+opt MiB |",
+           "|---|" + "---|" * (len(agg["seeds"]) + 3)]
+  for alg, a in agg["algorithms"].items():
+    cells = [f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}] ({fx} / {br})"
+             for d, (lo, hi), fx, br in zip(a["delta"], a["ci95"], a["fixed"],
+                                            a["broken"])]
+    lines.append(
+        f"| {alg} | " + " | ".join(cells) +
+        f" | {a['mean']:+.3f} ({a['min']:+.3f} to {a['max']:+.3f}) | " +
+        ", ".join(f"{x:.2f}" for x in a["seconds_per_step"]) +
+        f" | {a['params_plus_optimizer_bytes'] / 2**20:.2f} |")
+  sft = ", ".join(f"{x:.3f}" for x in agg["sft_pass@1"])
+  return f"SFT start per seed: held-out greedy pass@1 {sft}\n\n" + "\n".join(
+      lines) + "\n"
+
+
 def _table(out) -> str:
   lines = [f"SFT start: held-out greedy pass@1 = {out['sft_pass@1']:.3f}\n",
-           "| algorithm | pass@1 | Δ vs SFT | fixed / broken | s/step | "
-           "params+opt MiB |", "|---|---|---|---|---|---|"]
+           "| algorithm | pass@1 | Δ vs SFT [95% CI] | fixed / broken | "
+           "s/step | params+opt MiB |", "|---|---|---|---|---|---|"]
   for alg, r in out["runs"].items():
-    lines.append(f"| {alg} | {r['pass@1']:.3f} | {r['delta_vs_sft']:+.3f} | "
-                 f"{r['fixed']} / {r['broken']} | "
+    lo, hi = r["delta_ci95"]
+    lines.append(f"| {alg} | {r['pass@1']:.3f} | {r['delta_vs_sft']:+.3f} "
+                 f"[{lo:+.3f}, {hi:+.3f}] | {r['fixed']} / {r['broken']} | "
                  f"{r['seconds_per_step']:.2f} | "
                  f"{r['params_plus_optimizer_bytes'] / 2**20:.2f} |")
   lines.append(f"\nGRPO / PPO memory: {out['grpo_over_ppo_memory']:.2f}")
@@ -102,7 +159,7 @@ def _plot(workdir, metrics, sft_pass):
       ax2.plot(*zip(*e), marker="o", label=alg)
   ax1.set(xlabel="RL step", ylabel="rollout reward (moving avg)",
           title="Reward")
-  ax2.set(xlabel="RL step", ylabel="held-out greedy pass@1",
+  ax2.set(xlabel="RL step", ylabel="held-out greedy pass@1", ylim=(0, 1),
           title="Held-out accuracy (periodic: eval.periodic_problems;\n"
                 "first and last: eval.num_problems)")
   for ax in (ax1, ax2):
@@ -119,10 +176,16 @@ def main(argv):
   from reasoning_jax.train import metrics  # pylint: disable=g-import-not-at-top
   multihost.initialize_from_flags()
   metrics.setup_logging()
-  out = compare(flags.FLAGS.config, flags.FLAGS.workdir)
+  seeds = [int(x) for x in flags.FLAGS.seeds]
+  if seeds:
+    out = compare_seeds(flags.FLAGS.config, flags.FLAGS.workdir, seeds)
+    text = _seeds_table(out)
+  else:
+    out = compare(flags.FLAGS.config, flags.FLAGS.workdir)
+    text = _table(out)
   import jax  # pylint: disable=g-import-not-at-top
   if jax.process_index() == 0:
-    print(_table(out))
+    print(text)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.task = dict(name="arith", difficulty=2, seed=0, data_dir="",
                 tfds_data_dir="", question_field="question",
                 answer_field="answer", solution_field="")
-  # Empty path: train a SentencePiece model on the tasks' corpus and cache it.
+  # Empty path: train a SentencePiece model on the corpus of `tasks` (and of
+  # task.name when it is a built-in procedural task) and cache it.
   # Prompt style (plain | zero_shot_cot | few_shot_cot with `shots`
   # exemplars from the train split) and chat template (none | chatml |
   # llama3 | gemma), applied to every prompt of SFT, RL and evaluation.
@@ -53,13 +54,17 @@ def base_config() -> ml_collections.ConfigDict:
   # fix; loss on every token. See train/pretrain.py.
   c.pretrain = dict(num_examples=20000, steps=600, learning_rate=3e-3,
                     think=0.5, reflect=0.2)
-  # Cold start: a small fixed set of worked solutions, a fixed step count.
-  # curate_pool > 0: the num_examples are chosen s1-style (quality,
-  # difficulty, diversity; data/curate.py) from that many.
+  # Cold start: the first num_examples train problems' worked solutions, a
+  # fixed step count (num_examples = steps * batch_size: a stream, each
+  # problem seen once). curate_pool > 0: the num_examples are chosen
+  # s1-style (quality, difficulty, diversity; data/curate.py) from that
+  # many. bare_share > 0: the teacher states the bare answer, no steps, on
+  # that share of the problems of at most bare_max_steps steps
+  # (data/cold_start.py).
   c.sft = dict(num_examples=1000, batch_size=64, steps=300,
                learning_rate=3e-3, warmup_steps=30, weight_decay=0.01,
                b1=0.9, b2=0.95, max_grad_norm=1.0, schedule="cosine",
-               curate_pool=0)
+               curate_pool=0, bare_share=0.0, bare_max_steps=0)
 
   # RL from the previous stage's policy. algorithm: grpo | ppo.
   c.rl = dict(
@@ -372,6 +377,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
          s.warmup_steps)
   _check(s.schedule in ("cosine", "constant"), "sft.schedule",
          "must be 'cosine' or 'constant'", s.schedule)
+  _check(0 <= s.bare_share <= 1, "sft.bare_share", "must be in [0, 1]",
+         s.bare_share)
+  _check(isinstance(s.bare_max_steps, int) and s.bare_max_steps >= 0,
+         "sft.bare_max_steps", "must be an integer >= 0", s.bare_max_steps)
   _validate_rl(config.rl)
   e = config.eval
   for f in ("num_problems", "batch_size", "every", "periodic_problems"):

@@ -27,6 +27,7 @@ from reasoning_jax.models import CausalLM, ModelConfig
 from reasoning_jax.parallel import sharding
 from reasoning_jax.sampling.sampler import make_sampler
 from reasoning_jax.train import evaluate as evaluate_lib
+from reasoning_jax.train import stats
 
 
 @dataclasses.dataclass
@@ -111,12 +112,15 @@ def build_context(config, workdir: str) -> Context:
     model_cfg = hf.model_config(
         hf.read_config(hf_path), dtype=m.dtype, param_dtype=m.param_dtype,
         remat=m.remat, attention=m.attention)
+  corpus_tasks = {t for t in config.tokenizer.tasks.split(",") if t}
+  if config.task.name not in datasets.NAMES:  # its own text is covered.
+    corpus_tasks.add(config.task.name)
   tok = tokenizer.get_tokenizer(
       config.tokenizer.path or hf_path,
       config.tokenizer.cache_dir or os.path.join(local_dir(workdir),
                                                  "tokenizer"),
-      [t for t in config.tokenizer.tasks.split(",") if t],
-      seed=config.task.seed, vocab_size=config.tokenizer.vocab_size)
+      sorted(corpus_tasks), seed=config.task.seed,
+      vocab_size=config.tokenizer.vocab_size)
   if tok.vocab_size > model_cfg.vocab_size:
     raise config_lib.ConfigError(
         f"config.model.vocab_size={model_cfg.vocab_size}: smaller than "
@@ -162,6 +166,28 @@ def stage_names(stages: list[str], algorithm: str) -> list[str]:
   return out
 
 
+def train_and_evaluate_seeds(config: ml_collections.ConfigDict, workdir: str,
+                             seeds: list[int]) -> dict:
+  """``train_and_evaluate`` once per seed (``config.seed``; the task and
+  its test problems stay the same) in ``<workdir>/seed_<s>``, then
+  ``seeds.json`` / ``seeds.md`` / ``seeds.png`` in ``workdir`` with each
+  seed's pass@1 and paired gains, their mean and spread. Each seed resumes
+  and skips finished stages like a single run. Returns the aggregate."""
+  from reasoning_jax.train import report  # pylint: disable=g-import-not-at-top
+  if not seeds or len(set(seeds)) != len(seeds):
+    raise config_lib.ConfigError(f"--seeds={seeds}: give distinct seeds")
+  summaries = {}
+  for s in seeds:
+    c = ml_collections.ConfigDict(config.to_dict())
+    c.seed = s
+    summaries[s] = train_and_evaluate(c, os.path.join(workdir, f"seed_{s}"))
+  if jax.process_index() != 0:
+    return {}
+  out = local_dir(workdir)
+  os.makedirs(out, exist_ok=True)
+  return report.write_seeds_report(out, summaries)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """Runs every stage of ``config.stages``; returns the summary dict.
 
@@ -191,8 +217,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     else:
       params, result = stage_fns[stage](ctx, params, stage=name)
       result["correct"] = np.asarray(result["correct"]).tolist()
+      result["pass@1_ci95"] = list(stats.bootstrap_ci(result["correct"]))
       if prev is not None:  # same problems, same order: a paired comparison.
-        result["paired_vs_previous"] = paired_delta(prev, result["correct"])
+        result["paired_vs_previous"] = stats.paired_delta(prev,
+                                                          result["correct"])
       if jax.process_index() == 0:
         os.makedirs(os.path.dirname(record), exist_ok=True)
         with open(record, "w") as f:
@@ -207,11 +235,3 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     report.write_report(ctx.logdir, summary)
   return summary
 
-
-def paired_delta(before, after) -> dict:
-  """Per-problem comparison of two 0/1 vectors on the same problems."""
-  before, after = np.asarray(before, bool), np.asarray(after, bool)
-  return {"delta": float(after.mean() - before.mean()),
-          "fixed": int((after & ~before).sum()),
-          "broken": int((before & ~after).sum()),
-          "num_problems": int(before.size)}

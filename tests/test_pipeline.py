@@ -174,6 +174,8 @@ def test_sigterm_saves_exits_and_resumes_to_the_same_metrics(tmp_path,
     ("prompt.chat", "vicuna", "config.prompt.chat='vicuna'"),
     ("task.name", "gsm8k", "config.task.data_dir='': must name the"),
     ("tts.estimate_samples", 999, "must be <= tts.n_max"),
+    ("sft.bare_share", 1.5, "config.sft.bare_share=1.5: must be in [0, 1]"),
+    ("sft.bare_max_steps", -1, "config.sft.bare_max_steps=-1"),
 ])
 def test_bad_values_are_named_before_anything_is_built(tmp_path, field,
                                                        value, match):
@@ -206,12 +208,6 @@ def test_import_is_cheap():
   assert r.stdout.strip() == "[]", r.stdout
 
 
-def test_paired_delta_hand_worked():
-  got = pipeline.paired_delta([1, 0, 0, 1, 1], [1, 1, 1, 0, 1])
-  assert got == {"delta": pytest.approx(0.2), "fixed": 2, "broken": 1,
-                 "num_problems": 5}
-
-
 @pytest.mark.parametrize("name", sorted(
     os.path.basename(p)[:-3] for p in glob.glob(os.path.join(
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -226,3 +222,28 @@ def test_every_config_file_validates(name):
   if c.task.name in ("gsm8k", "math", "jsonl"):
     c.task.data_dir = "/data"  # the one field a dataset run must set.
   config_lib.validate(c)
+
+
+def test_seeds_run_each_seed_and_aggregate_their_summaries(tmp_path):
+  c = default_config("smoke")
+  c.stages = "sft"
+  agg = pipeline.train_and_evaluate_seeds(c, str(tmp_path), [3, 5])
+  per_seed = {}
+  for s in (3, 5):
+    with open(tmp_path / f"seed_{s}" / "summary.json") as f:
+      per_seed[s] = json.load(f)
+    with open(tmp_path / f"seed_{s}" / "config.json") as f:
+      assert json.load(f)["seed"] == s
+  assert agg["seeds"] == [3, 5]
+  assert agg["stages"]["sft"]["pass@1"] == [per_seed[s]["sft"]["pass@1"]
+                                            for s in (3, 5)]
+  assert agg["stages"]["sft"]["ci95"] == [per_seed[s]["sft"]["pass@1_ci95"]
+                                          for s in (3, 5)]
+  losses = [[r["loss"] for r in metrics.read_metrics(
+      str(tmp_path / f"seed_{s}"), "sft") if "loss" in r] for s in (3, 5)]
+  assert losses[0] != losses[1]  # another init and data order.
+  with open(tmp_path / "seeds.json") as f:
+    assert json.load(f)["seeds"] == [3, 5]
+  r = subprocess.run(_cmd(tmp_path, "--seeds=0,x"), cwd=ROOT,
+                     capture_output=True, text=True, timeout=120)
+  assert r.returncode != 0 and "--seeds=0,x: must be integers" in r.stderr

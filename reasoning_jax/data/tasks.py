@@ -95,4 +95,4 @@ def get_task(name: str, **kwargs) -> Task:
 
 def _import_builtin_tasks():
   # Imported lazily so that `import reasoning_jax` stays cheap.
-  from reasoning_jax.data import arith, countdown, datasets  # pylint: disable=g-import-not-at-top,unused-import
+  from reasoning_jax.data import arith, chain, countdown, datasets  # pylint: disable=g-import-not-at-top,unused-import

@@ -59,7 +59,7 @@ def run_budget(ctx, params, stage: str = "budget"):
   rows = budget_forcing(ctx, params, ctx.test_set, greedy,
                         parse_budgets(c.min_think), parse_budgets(c.max_think),
                         ctx.config.tts.wait_text)
-  result = {k: greedy[k] for k in evaluate_lib.SUMMARY_KEYS +
-            ("num_problems", "correct")}
+  result = evaluate_lib.stage_result(greedy)
+  result["correct"] = greedy["correct"]
   result["budget_forcing"] = rows
   return params, result

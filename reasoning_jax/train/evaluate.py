@@ -76,7 +76,8 @@ def generate(sample_fn, params, tok, prompts: list[str], rng, *,
                    np.asarray(rows, np.int64), cat(logprob, np.float64))
 
 
-SUMMARY_KEYS = ("pass@1", "format", "length", "truncated", "reflection")
+SUMMARY_KEYS = ("pass@1", "format", "think", "length", "truncated",
+                "reflection")
 REFLECTION = ("wait", "let me check", "actually", "hmm", "double-check")
 
 
@@ -88,6 +89,12 @@ def has_reflection(text: str) -> bool:
   """A reflection phrase (R1's "aha" signal): any of ``REFLECTION``,
   case-insensitive, as a whole word."""
   return _REFLECTION_RE.search(text) is not None
+
+
+def opens_think(text: str) -> bool:
+  """The completion starts (after whitespace) with a ``<think>`` block: it
+  works the problem out rather than stating an answer at once."""
+  return text.lstrip().startswith("<think>")
 
 
 def reflection_rate(texts) -> float:
@@ -103,24 +110,57 @@ def evaluate(sample_fn, params, tok, task, examples, rng, *,
   The ``SUMMARY_KEYS`` are floats over all problems (every process scores
   its own rows, then the verdicts are gathered); ``correct`` is the
   per-problem [N] 0/1 array (for paired comparisons) and ``texts`` this
-  process's completions, keyed by problem index.
+  process's completions, keyed by problem index. A task with
+  ``difficulty_of(example)`` adds ``by_difficulty`` (pass@1 per level).
   """
   prompts = [encoding.prompt_text(ex) for ex in examples]
   texts, lengths, truncated, rows, _ = generate(
       sample_fn, params, tok, prompts, rng, max_prompt_len=max_prompt_len,
       batch_size=batch_size, batch_sharding=batch_sharding)
   correct, fmt = score(task, texts, [examples[i] for i in rows])
-  per_problem = np.stack([correct, fmt, lengths, truncated], 1)
+  think = np.asarray([opens_think(t) for t in texts], np.float32)
+  per_problem = np.stack([correct, fmt, think, lengths, truncated], 1)
   if batch_sharding is not None:
     per_problem = _gather_problems(per_problem, rows, len(examples),
                                    batch_sharding, batch_size)
-  correct, fmt, lengths, truncated = per_problem.T
-  return {"pass@1": float(correct.mean()), "format": float(fmt.mean()),
-          "length": float(lengths.mean()),
-          "truncated": float(truncated.mean()),
-          "reflection": reflection_rate(texts),  # this process's rows.
-          "num_problems": len(examples), "correct": correct,
-          "texts": dict(zip(rows.tolist(), texts))}
+  correct, fmt, think, lengths, truncated = per_problem.T
+  out = {"pass@1": float(correct.mean()), "format": float(fmt.mean()),
+         "think": float(think.mean()), "length": float(lengths.mean()),
+         "truncated": float(truncated.mean()),
+         "reflection": reflection_rate(texts),  # this process's rows.
+         "num_problems": len(examples), "correct": correct,
+         "texts": dict(zip(rows.tolist(), texts))}
+  if hasattr(task, "difficulty_of"):
+    out["by_difficulty"] = by_difficulty(
+        correct, [task.difficulty_of(ex) for ex in examples])
+  return out
+
+
+def stage_result(r: dict) -> dict:
+  """What a stage reports of an ``evaluate`` result: the ``SUMMARY_KEYS``,
+  ``num_problems`` and, when the task has levels, ``by_difficulty``."""
+  out = {k: r[k] for k in SUMMARY_KEYS + ("num_problems",)}
+  if "by_difficulty" in r:
+    out["by_difficulty"] = dict(r["by_difficulty"])
+  return out
+
+
+def flat_metrics(result: dict, prefix: str) -> dict:
+  """``{prefix/key: number}`` of a stage result for the metric writer;
+  ``by_difficulty`` becomes ``prefix/pass@1_d<level>``."""
+  out = {f"{prefix}/{k}": v for k, v in result.items()
+         if isinstance(v, (int, float))}
+  for level, v in result.get("by_difficulty", {}).items():
+    out[f"{prefix}/pass@1_d{level}"] = v
+  return out
+
+
+def by_difficulty(correct_n, levels_n) -> dict[str, float]:
+  """pass@1 per difficulty level: ``{str(level): mean verdict}``."""
+  correct, levels = np.asarray(correct_n), np.asarray(levels_n)
+  assert correct.shape == levels.shape, (correct.shape, levels.shape)
+  return {str(k): float(correct[levels == k].mean())
+          for k in sorted(set(levels.tolist()))}
 
 
 def _gather_problems(local, rows, n, batch_sharding, batch_size):

@@ -32,14 +32,10 @@ stream no other stage draws from.
 import dataclasses
 import random
 
-from reasoning_jax.data import tasks
+from reasoning_jax.data import cold_start, tasks
 
 OFFSET = 10_000_000
 WAIT = "hmm"  # one of train.evaluate.REFLECTION.
-
-
-def bare_answer(example: tasks.Example) -> str:
-  return "\\boxed{" + example.answer + "}"
 
 
 def corrupt(line: str, rng: random.Random) -> str:
@@ -70,7 +66,7 @@ def document(example: tasks.Example, kind: str,
              rng: random.Random) -> tasks.Example:
   """``example`` with its completion replaced by the ``kind`` of text:
   ``answer``, ``think`` or ``reflect``."""
-  text = {"answer": lambda: bare_answer(example),
+  text = {"answer": lambda: cold_start.bare_answer(example),
           "think": lambda: example.solution,
           "reflect": lambda: with_reflection(example.solution, rng)}[kind]()
   return dataclasses.replace(example, solution=text)

@@ -261,18 +261,18 @@ def run_rl(ctx, params, stage: str | None = None):
     writer.write(rl_step_i, m)
     if rl_step_i % rc.eval_every == 0 and rl_step_i < rc.steps:
       r = ctx.evaluate(state.params["policy"], cfg.eval.periodic_problems)
-      writer.write(rl_step_i, {f"eval/{k}": r[k]
-                           for k in evaluate_lib.SUMMARY_KEYS})
+      writer.write(rl_step_i, evaluate_lib.flat_metrics(
+          evaluate_lib.stage_result(r), "eval"))
     if rl_step_i % cfg.checkpoint.every == 0 or rl_step_i == rc.steps:
       ckpt.save(int(state.step), state)
     ckpt.save_and_stop_if_preempted(stage, int(state.step),
                                     state)
   ckpt.close()
   r = ctx.evaluate(state.params["policy"])
-  result = {k: r[k] for k in evaluate_lib.SUMMARY_KEYS + ("num_problems",)}
+  result = evaluate_lib.stage_result(r)
   result["state_bytes"] = state_lib.tree_bytes((state.params,
                                                 state.opt_state))
-  writer.write(rl_step_i, {f"final/{k}": v for k, v in result.items()})
+  writer.write(rl_step_i, evaluate_lib.flat_metrics(result, "final"))
   writer.close()
   result["correct"] = r["correct"]  # [num_problems] 0/1, for paired deltas.
   return state.params["policy"], result
@@ -299,10 +299,10 @@ def _prepare(ro, state, ref_params, fns: LearnerFns, rc, sh):
   lengths = ro.mask.sum(1)
   host = multihost.allgather(np.stack(
       [ro.rewards, ro.correct, ro.formatted, ro.truncated, ro.think_tokens,
-       ro.reflected, ro.consistency, lengths, ro.prompt_valid.sum(1)],
-      1).astype(np.float32), sh, b)
-  (rewards, correct, formatted, truncated, think, reflected, consistency,
-   all_len, prompt_len) = host.T
+       ro.thinking, ro.reflected, ro.consistency, lengths,
+       ro.prompt_valid.sum(1)], 1).astype(np.float32), sh, b)
+  (rewards, correct, formatted, truncated, think, thinking, reflected,
+   consistency, all_len, prompt_len) = host.T
   steps = None  # process rewards: [B, S] scores, positions, validity.
   if ro.step_scores is not None:
     steps = np.split(multihost.allgather(np.concatenate(
@@ -362,7 +362,7 @@ def _prepare(ro, state, ref_params, fns: LearnerFns, rc, sh):
       "accuracy": correct.mean(), "format_rate": formatted.mean(),
       "length": all_len.mean(), "think_tokens": think.mean(),
       "answer_tokens": (all_len - think).mean(),
-      "truncation_rate": truncated.mean(),
+      "truncation_rate": truncated.mean(), "think_rate": thinking.mean(),
       "reflection_rate": reflected.mean(), "consistency": consistency.mean(),
       "degenerate_groups": (rewards_pg.std(1) == 0).mean(),
       "adv_mean": adv_mean, "adv_std": adv_std, "adv_abs_max": adv_abs_max,

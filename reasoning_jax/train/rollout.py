@@ -35,6 +35,7 @@ class Rollout:
   formatted: np.ndarray  # [B] float32, format reward.
   truncated: np.ndarray  # [B] bool, no stop token within N.
   think_tokens: np.ndarray  # [B] int32, tokens up to and including </think>.
+  thinking: np.ndarray  # [B] bool, opens with <think> (works it out).
   reflected: np.ndarray  # [B] bool, has a reflection phrase ("wait", ...).
   consistency: np.ndarray  # [B] float32, share of well-formed step lines.
   draws: int  # rollout calls it took (1 without dynamic sampling).
@@ -67,10 +68,11 @@ def _score(ctx, examples, out, group_size, rc):
   correct, formatted = evaluate.score(
       ctx.task, texts, [examples[i // group_size] for i in range(len(texts))])
   think_close = ctx.tok.piece_id("</think>")
-  think = np.asarray([  # tokens up to and including the first </think>.
-      int(np.argmax(row[:n] == think_close)) + 1 if (row[:n] == think_close
-                                                    ).any() else n
-      for row, n in zip(out.tokens, lengths)], np.int32)
+  thinking = np.asarray([evaluate.opens_think(t) for t in texts])
+  think = np.asarray([  # tokens up to and including the first </think>;
+      int(np.argmax(row[:n] == think_close)) + 1  # all when never closed,
+      if (row[:n] == think_close).any() else n * opened  # none when bare.
+      for row, n, opened in zip(out.tokens, lengths, thinking)], np.int32)
   reflected = np.asarray([evaluate.has_reflection(t) for t in texts])
   consistency = np.zeros(len(texts), np.float32)
   if rc.consistency_weight:
@@ -82,7 +84,7 @@ def _score(ctx, examples, out, group_size, rc):
              + overlong_penalty(lengths, max_len=out.tokens.shape[1],
                                 buffer=rc.overlong_buffer))
   return (rewards.astype(np.float32), correct, formatted, truncated, think,
-          reflected, consistency)
+          thinking, reflected, consistency)
 
 
 def rollout(ctx, params, sample_fn, prompt_fn, rng, *, num_prompts: int,
@@ -146,8 +148,8 @@ def rollout(ctx, params, sample_fn, prompt_fn, rng, *, num_prompts: int,
   while len(kept) < n_local:  # out of draws: repeat kept groups.
     kept += kept[:n_local - len(kept)]
   cols = [np.concatenate(c, 0) for c in zip(*kept[:n_local])]
-  steps = dict(zip(("step_scores", "step_pos", "step_valid"), cols[11:]))
-  return Rollout(*cols[:11], draws=draws, seconds=time.perf_counter() - t0,
+  steps = dict(zip(("step_scores", "step_pos", "step_valid"), cols[12:]))
+  return Rollout(*cols[:12], draws=draws, seconds=time.perf_counter() - t0,
                  **steps), consumed
 
 

@@ -103,27 +103,40 @@ def sft_config(config, *, steps: int, learning_rate: float):
   return out
 
 
+def cold_start_examples(task, c, seed: int) -> list:
+  """The cold-start set of ``sft`` section ``c``: the first ``num_examples``
+  train problems with their reference solutions (with ``curate_pool`` > 0,
+  the s1-style ``curate`` choice of them from that many); then, with
+  ``bare_share`` > 0, the teacher's bare answers on that share of the
+  problems of at most ``bare_max_steps`` steps (``data/cold_start.py``)."""
+  if c.curate_pool:
+    from reasoning_jax.data import curate  # pylint: disable=g-import-not-at-top
+    examples = curate.curate(
+        [task.example("train", i) for i in range(c.curate_pool)],
+        c.num_examples, task)
+  else:
+    examples = [task.example("train", i) for i in range(c.num_examples)]
+  if c.bare_share > 0:
+    from reasoning_jax.data import cold_start  # pylint: disable=g-import-not-at-top
+    examples = cold_start.teacher_solutions(
+        examples, share=c.bare_share, max_steps=c.bare_max_steps, seed=seed)
+  return examples
+
+
 def run_sft(ctx, params=None, examples=None, stage: str = "sft",
             prompt_loss: bool = False):
   """The SFT stage: train on worked solutions, evaluate, checkpoint.
 
-  Trains on the first ``sft.num_examples`` train-split reference solutions
-  (the cold-start set; with ``sft.curate_pool`` > 0, the s1-style
-  ``curate`` choice of them from that many), or on ``examples`` (e.g.
-  revision pairs, rejection samples, teacher traces), checkpointed as
-  ``stage``; ``prompt_loss`` trains on the prompt tokens too (pretraining).
+  Trains on the cold-start set (``cold_start_examples``), or on
+  ``examples`` (e.g. revision pairs, rejection samples, teacher traces),
+  checkpointed as ``stage``; ``prompt_loss`` trains on the prompt tokens too (pretraining).
   Returns ``(params, result)`` where result has the final held-out greedy
   pass@1 on ``eval.num_problems`` test problems.
   """
   cfg, c = ctx.config, ctx.config.sft
   workdir = ctx.workdir
-  if examples is None and c.curate_pool:
-    from reasoning_jax.data import curate  # pylint: disable=g-import-not-at-top
-    examples = curate.curate(
-        [ctx.task.example("train", i) for i in range(c.curate_pool)],
-        c.num_examples, ctx.task)
-  elif examples is None:
-    examples = [ctx.task.example("train", i) for i in range(c.num_examples)]
+  if examples is None:
+    examples = cold_start_examples(ctx.task, c, cfg.seed)
   ids, mask = encoding.encode_sft(
       ctx.tok, examples, cfg.data.max_prompt_len + cfg.data.max_new_tokens,
       prompt_loss)
@@ -165,17 +178,17 @@ def run_sft(ctx, params=None, examples=None, stage: str = "sft",
                                             "grad_norm")})
     if step % cfg.eval.every == 0 and step < c.steps:
       r = ctx.evaluate(state.params, cfg.eval.periodic_problems)
-      writer.write(step, {f"eval/{k}": r[k]
-                           for k in evaluate_lib.SUMMARY_KEYS})
+      writer.write(step, evaluate_lib.flat_metrics(
+          evaluate_lib.stage_result(r), "eval"))
     if step % cfg.checkpoint.every == 0 or step == c.steps:
       ckpt.save(step, state)
     ckpt.save_and_stop_if_preempted(stage, step, state)
   train_seconds = time.perf_counter() - t_start
   ckpt.close()
   r = ctx.evaluate(state.params)
-  result = {k: r[k] for k in evaluate_lib.SUMMARY_KEYS + ("num_problems",)}
+  result = evaluate_lib.stage_result(r)
   result["train_seconds"] = train_seconds
-  writer.write(int(state.step), {f"final/{k}": v for k, v in result.items()})
+  writer.write(int(state.step), evaluate_lib.flat_metrics(result, "final"))
   writer.close()
   result["correct"] = r["correct"]  # [num_problems] 0/1, for paired deltas.
   return state.params, result

@@ -180,7 +180,7 @@ def test_pipeline_starts_from_a_pretrained_checkpoint(tmp_path):
                                "configs", "default.py"))
   mod = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(mod)
-  c = mod.get_config("smoke")
+  c = mod.get_config("arith,smoke")  # the task its tokenizer was built on.
   c.init.hf_path = str(ckpt)
   c.data.max_prompt_len = 24
   ctx = pipeline.build_context(c, str(tmp_path / "run"))

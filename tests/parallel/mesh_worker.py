@@ -61,10 +61,13 @@ def _rollout():
   tokens = np.where(mask, rs.randint(4, CFG.vocab_size, (b, N)), 0)
   rewards = rs.randint(0, 2, b).astype(np.float32)
   return rollout_lib.Rollout(
-      ids.astype(np.int32), valid, tokens.astype(np.int32), mask, rewards,
-      rewards, np.ones(b, np.float32), np.zeros(b, bool),
-      np.minimum(lengths, 3).astype(np.int32), np.zeros(b, bool),
-      np.zeros(b, np.float32), draws=1, seconds=1.0)
+      prompt_ids=ids.astype(np.int32), prompt_valid=valid,
+      tokens=tokens.astype(np.int32), mask=mask, rewards=rewards,
+      correct=rewards, formatted=np.ones(b, np.float32),
+      truncated=np.zeros(b, bool),
+      think_tokens=np.minimum(lengths, 3).astype(np.int32),
+      thinking=np.ones(b, bool), reflected=np.zeros(b, bool),
+      consistency=np.zeros(b, np.float32), draws=1, seconds=1.0)
 
 
 def rl_step(algorithm, shape, repeats):

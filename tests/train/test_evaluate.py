@@ -28,3 +28,36 @@ def test_decode_and_score_hand_worked(tmp_path):
   correct, fmt = evaluate.score(task, texts, [ex] * 3)
   np.testing.assert_array_equal(correct, [1, 0, 0])
   np.testing.assert_array_equal(fmt, [1, 1, 0])
+
+
+def test_opens_think_hand_worked():
+  assert evaluate.opens_think("<think>\n1+2=3\n</think>\n\\boxed{3}")
+  assert evaluate.opens_think("  \n<think>x")
+  assert not evaluate.opens_think("\\boxed{3}")
+  assert not evaluate.opens_think("3 <think>")
+  assert not evaluate.opens_think("")
+
+
+def test_by_difficulty_against_a_loop():
+  rng = np.random.default_rng(0)
+  correct = rng.random(200) < 0.5
+  levels = rng.integers(2, 6, 200)
+  got = evaluate.by_difficulty(correct, levels)
+  assert list(got) == ["2", "3", "4", "5"]
+  for k, v in got.items():
+    hits = [c for c, lv in zip(correct, levels) if lv == int(k)]
+    assert v == sum(hits) / len(hits)
+
+
+def test_stage_result_and_flat_metrics():
+  r = {"pass@1": 0.5, "format": 1.0, "think": 0.25, "length": 9.0,
+       "truncated": 0.0, "reflection": 0.0, "num_problems": 4,
+       "correct": np.array([1, 0, 1, 0]), "texts": {},
+       "by_difficulty": {"2": 1.0, "3": 0.0}}
+  res = evaluate.stage_result(r)
+  assert set(res) == set(evaluate.SUMMARY_KEYS) | {"num_problems",
+                                                   "by_difficulty"}
+  flat = evaluate.flat_metrics({**res, "train_seconds": 3.0}, "final")
+  assert flat["final/think"] == 0.25 and flat["final/train_seconds"] == 3.0
+  assert flat["final/pass@1_d2"] == 1.0 and flat["final/pass@1_d3"] == 0.0
+  assert "final/by_difficulty" not in flat

@@ -51,12 +51,16 @@ def test_corpus_has_the_three_kinds_in_their_shares():
   assert docs[5].prompt == ARITH.example("train", pretrain.OFFSET + 5).prompt
 
 
-def test_the_reflection_line_survives_the_builtin_tokenizer(tmp_path):
+@pytest.mark.parametrize("task,corpus", [
+    ("arith", ["arith", "countdown"]),
+    ("chain", ["arith", "chain", "countdown"])])  # what build_context uses.
+def test_the_reflection_line_survives_the_builtin_tokenizer(tmp_path, task,
+                                                             corpus):
   from reasoning_jax.data import tokenizer  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import evaluate  # pylint: disable=g-import-not-at-top
-  tok = tokenizer.get_tokenizer("", str(tmp_path), ["arith", "countdown"])
-  doc = pretrain.with_reflection(ARITH.example("train", 0).solution,
-                                 random.Random(0))
+  tok = tokenizer.get_tokenizer("", str(tmp_path), corpus)
+  example = tasks.get_task(task, seed=0, difficulty=2).example("train", 0)
+  doc = pretrain.with_reflection(example.solution, random.Random(0))
   assert tok.decode(tok.encode(doc)) == doc  # no unknown pieces.
   assert evaluate.reflection_rate([doc]) == 1.0
 
@@ -106,7 +110,7 @@ def test_a_teacher_without_config_json_is_named(tmp_path):
 def teacher(tmp_path_factory):
   """A teacher run good enough to solve some problems."""
   wd = str(tmp_path_factory.mktemp("teacher"))
-  c = load_config("default", "smoke")
+  c = load_config("default", "arith,smoke")  # the student's task.
   c.stages = "sft"
   c.sft.update(num_examples=1000, steps=150, learning_rate=1e-2)
   summary = pipeline.train_and_evaluate(c, wd)
@@ -158,8 +162,10 @@ def test_r1_zero_smoke_tracks_reflection_and_writes_the_report(tmp_path):
   report = open(os.path.join(wd, "report.md"), encoding="utf-8").read()
   for name in ("pretrain", "rl_grpo"):
     r = summary[name]
-    assert (f"| {name} | {r['pass@1']:.3f} | {r['format']:.3f} | "
-            f"{r['length']:.1f} | {r['reflection']:.3f} |") in report
+    lo, hi = r["pass@1_ci95"]
+    assert (f"| {name} | {r['pass@1']:.3f} [{lo:.3f}, {hi:.3f}] | "
+            f"{r['format']:.3f} | {r['think']:.3f} | {r['length']:.1f} | "
+            f"{r['reflection']:.3f} |") in report
   with open(os.path.join(wd, "report.png"), "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 

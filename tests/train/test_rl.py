@@ -44,8 +44,12 @@ def test_trim_keeps_logprobs_of_valid_tokens():
                                               jax.random.PRNGKey(1), 1.0))
   lengths = np.minimum(np.arange(len(ids)) % 7 + 1, 40)
   mask = np.arange(40)[None] < lengths[:, None]  # completions of <= 7 tokens.
-  ro = rollout_lib.Rollout(ids, valid, out.tokens, mask, *[None] * 7,
-                           draws=1, seconds=0.0)
+  none = dict.fromkeys(("rewards", "correct", "formatted", "truncated",
+                        "think_tokens", "thinking", "reflected",
+                        "consistency"))
+  ro = rollout_lib.Rollout(prompt_ids=ids, prompt_valid=valid,
+                           tokens=out.tokens, mask=mask, draws=1,
+                           seconds=0.0, **none)
   small = rl.trim(ro, int(valid.sum(1).max()), int(lengths.max()))
   assert small.prompt_ids.shape[1] == 8 and small.tokens.shape[1] == 8
   full, _ = rl.completion_logprobs(CausalLM(TINY), params, ids, valid,
@@ -99,11 +103,13 @@ def test_short_run_raises_a_trivially_learnable_reward(algorithm):
     out = jax.device_get(sample(state.params["policy"], ids, valid,
                                 jax.random.PRNGKey(i), 1.0))
     reward = ((out.tokens % 2 == 0) & out.mask).sum(1) / N
+    b = len(ids)
     ro = rollout_lib.Rollout(
-        ids, valid, out.tokens, out.mask, reward.astype(np.float32),
-        reward, reward, np.zeros(len(ids), bool),
-        np.zeros(len(ids), np.int32), np.zeros(len(ids), bool),
-        np.zeros(len(ids), np.float32), draws=1, seconds=1.0)
+        prompt_ids=ids, prompt_valid=valid, tokens=out.tokens, mask=out.mask,
+        rewards=reward.astype(np.float32), correct=reward, formatted=reward,
+        truncated=np.zeros(b, bool), think_tokens=np.zeros(b, np.int32),
+        thinking=np.zeros(b, bool), reflected=np.zeros(b, bool),
+        consistency=np.zeros(b, np.float32), draws=1, seconds=1.0)
     state, _ = rl.learn(state, ro, ref, fns, rc, sh, jax.random.PRNGKey(i))
     means.append(reward.mean())
   assert np.mean(means[-5:]) > np.mean(means[:5]) + 0.15, means

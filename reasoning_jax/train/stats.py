@@ -1,0 +1,45 @@
+"""Uncertainty of held-out results: bootstrap intervals over test problems.
+
+Every evaluation scores the same ``N`` test problems, so a stage's pass@1 is
+a mean of ``N`` 0/1 verdicts and the change between two stages is a mean of
+``N`` paired differences. Both get a percentile bootstrap interval
+(Efron & Tibshirani 1993): resample the problems with replacement ``R``
+times, take the statistic each time, report the 2.5th and 97.5th
+percentiles. The resampling is seeded, so an interval is a pure function of
+the verdicts.
+"""
+
+import numpy as np
+
+RESAMPLES = 2000
+
+
+def bootstrap_ci(values_n, *, level: float = 0.95, resamples: int = RESAMPLES,
+                 seed: int = 0) -> tuple[float, float]:
+  """Percentile bootstrap interval of ``mean(values_n)`` over problems.
+
+  For r = 1..R: draw n indices i_1..i_n uniformly with replacement and
+  m_r = (1/n) Σ_j values[i_j]; return the (1−level)/2 and (1+level)/2
+  quantiles of {m_r}.
+  """
+  v = np.asarray(values_n, np.float64)
+  assert v.ndim == 1 and v.size > 0, v.shape
+  assert 0 < level < 1, level
+  idx = np.random.default_rng(seed).integers(0, v.size, (resamples, v.size))
+  means = v[idx].mean(1)
+  lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+  return float(lo), float(hi)
+
+
+def paired_delta(before_n, after_n) -> dict:
+  """Per-problem comparison of two 0/1 vectors on the same problems:
+  the change in the mean, its bootstrap 95% interval, problems fixed
+  (0 → 1) and broken (1 → 0)."""
+  before, after = np.asarray(before_n, bool), np.asarray(after_n, bool)
+  assert before.shape == after.shape and before.ndim == 1, (before.shape,
+                                                           after.shape)
+  diff = after.astype(np.float64) - before
+  return {"delta": float(diff.mean()), "ci95": list(bootstrap_ci(diff)),
+          "fixed": int((after & ~before).sum()),
+          "broken": int((before & ~after).sum()),
+          "num_problems": int(before.size)}

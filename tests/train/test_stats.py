@@ -1,0 +1,52 @@
+"""Bootstrap intervals against the normal approximation and hand counts."""
+
+import numpy as np
+import pytest
+
+from reasoning_jax.train import stats
+
+
+def test_constant_verdicts_have_a_point_interval():
+  assert stats.bootstrap_ci(np.ones(50)) == (1.0, 1.0)
+  assert stats.bootstrap_ci(np.zeros(7)) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("p,n", [(0.5, 2048), (0.2, 1024), (0.9, 4096)])
+def test_interval_matches_the_normal_approximation(p, n):
+  """For n Bernoulli verdicts the 95% interval is close to
+  p̂ ± 1.96 sqrt(p̂(1−p̂)/n) (an independent formula)."""
+  v = (np.random.default_rng(1).random(n) < p).astype(float)
+  lo, hi = stats.bootstrap_ci(v, resamples=4000)
+  m = v.mean()
+  half = 1.96 * np.sqrt(m * (1 - m) / n)
+  assert lo < m < hi
+  np.testing.assert_allclose([lo, hi], [m - half, m + half], atol=0.25 * half)
+
+
+def test_interval_is_deterministic_and_narrows_with_level():
+  v = np.random.default_rng(0).random(300) < 0.4
+  assert stats.bootstrap_ci(v) == stats.bootstrap_ci(v)
+  lo90, hi90 = stats.bootstrap_ci(v, level=0.9)
+  lo95, hi95 = stats.bootstrap_ci(v)
+  assert lo95 <= lo90 < hi90 <= hi95
+
+
+def test_paired_delta_hand_worked():
+  got = stats.paired_delta([1, 0, 0, 1, 1], [1, 1, 1, 0, 1])
+  assert got["delta"] == pytest.approx(0.2)
+  assert (got["fixed"], got["broken"], got["num_problems"]) == (2, 1, 5)
+  lo, hi = got["ci95"]
+  assert -1 <= lo <= 0.2 <= hi <= 1
+
+
+def test_paired_interval_is_narrower_than_unpaired():
+  """Correlated verdicts: the paired interval of the difference is much
+  narrower than what two independent intervals would suggest."""
+  rng = np.random.default_rng(0)
+  before = rng.random(2048) < 0.5
+  after = before | (rng.random(2048) < 0.1)  # fixes only.
+  d = stats.paired_delta(before, after)
+  lo, hi = d["ci95"]
+  assert d["broken"] == 0 and lo > 0
+  b_lo, b_hi = stats.bootstrap_ci(before)
+  assert hi - lo < 0.5 * (b_hi - b_lo)
