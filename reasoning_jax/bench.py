@@ -16,6 +16,9 @@ untimed repetitions it reports medians over ``bench.timed_reps``:
 - parameters + optimizer-state bytes per algorithm (critic included);
 - model FLOPs (matmuls + attention, from the config), achieved FLOP/s and MFU
   against ``bench.peak_flops`` or, when 0, a measured float32 matmul peak;
+- ``logp_mismatch``: max and mean |sampler log-prob − learner log-prob| of
+  the same sampled tokens (cached decoding vs one full-sequence pass, at the
+  model's precision); it is in the notes column as ``logp Δ``;
 - the rollout against its roofline: prefill at peak FLOP/s plus the bytes
   decoding must read (weights each step, the live KV cache) at
   ``bench.peak_bandwidth`` or, when 0, a measured copy's bytes/s.
@@ -25,6 +28,7 @@ Writes ``bench.json`` in the workdir and appends a row to ``--table``
 """
 
 import datetime
+import functools
 import json
 import os
 import subprocess
@@ -225,6 +229,20 @@ def run(config, workdir: str) -> dict:
   logging.info("rollout: batch %d, %.3f s, %.0f new tokens/s, compile %.1f s",
                rb, med, rb * n / med, report["compile_s"]["sampler"])
 
+  # Training-inference mismatch: the sampler's log-probs (cached decoding)
+  # against the learner's full-sequence pass on the same tokens, at the
+  # step's batch. Same model, same precision: only kernel order differs.
+  out = sample_fn(params, ids, valid, jax.random.PRNGKey(3), rc.temperature)
+  learner_logp = jax.jit(functools.partial(rl.completion_logprobs, model))(
+      params, ids, valid, out.tokens, out.mask)[0]
+  gap = np.abs(np.asarray(out.logprobs) - np.asarray(learner_logp))[
+      np.asarray(out.mask)]
+  report["logp_mismatch"] = {"max": float(gap.max()),
+                             "mean": float(gap.mean())}
+  logging.info("sampler vs learner log-prob: max |diff| %.2e, mean %.2e",
+               gap.max(), gap.mean())
+  del out, learner_logp
+
   def make_rollout(policy, key):
     out = jax.device_get(sample_fn(policy, ids, valid, key, rc.temperature))
     reward = ((out.tokens % 2 == 0) & out.mask).sum(1) / out.mask.sum(1)
@@ -362,7 +380,8 @@ def table_row(r: dict, workload: str, notes: str = "") -> str:
       f"{f(r.get('grpo_over_ppo_memory'))} | "
       f"{r['rollout']['mfu']:.1%} / {f(g.get('learner_mfu'), '{:.1%}')} | "
       f"{f(r['rollout'].get('roofline_fraction'), '{:.1%}')} | "
-      f"{notes} |\n")
+      f"{notes}{'; ' if notes else ''}logp Δ max "
+      f"{r['logp_mismatch']['max']:.1e} |\n")
 
 
 def main(argv):

@@ -8,6 +8,7 @@ anything is built or compiled and names the offending field.
 import ml_collections
 
 DTYPES = ("float32", "bfloat16", "float16")
+PRECISIONS = ("auto", "default", "high", "highest")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -40,12 +41,13 @@ def base_config() -> ml_collections.ConfigDict:
                  rms_eps=1e-6, qkv_bias=False, tie_embeddings=False,
                  dtype="float32", param_dtype="float32", init_std=0.02,
                  remat=False, attention="einsum", rope_scaling=(),
-                 norm_offset=0.0, mlp_activation="silu", embed_scale=False)
+                 norm_offset=0.0, mlp_activation="silu", embed_scale=False,
+                 precision="auto", decode_chunk=1)
   c.data = dict(max_prompt_len=32, max_new_tokens=64)
   # Start from a Hugging Face checkpoint directory (config.json, safetensors,
   # tokenizer.json): its architecture replaces config.model's shape fields
-  # (dtype, param_dtype, remat and attention are kept) and its tokenizer is
-  # used unless tokenizer.path is set.
+  # (dtype, param_dtype, remat, attention, precision and decode_chunk are
+  # kept) and its tokenizer is used unless tokenizer.path is set.
   c.init = dict(hf_path="")
 
   # Base-model pretraining (stage pretrain, for R1-Zero): documents of
@@ -357,6 +359,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
          f"must be one of {DTYPES}", m.param_dtype)
   _check(m.attention in ("einsum", "xla", "cudnn"), "model.attention",
          "must be one of einsum, xla, cudnn", m.attention)
+  _check(m.precision in PRECISIONS, "model.precision",
+         f"must be one of {PRECISIONS}", m.precision)
+  _check(isinstance(m.decode_chunk, int) and m.decode_chunk >= 1,
+         "model.decode_chunk", "must be an integer >= 1", m.decode_chunk)
   _check(m.mlp_activation in ("silu", "gelu_tanh"), "model.mlp_activation",
          "must be silu or gelu_tanh", m.mlp_activation)
   rs = tuple(m.rope_scaling)

@@ -111,7 +111,8 @@ def build_context(config, workdir: str) -> Context:
     m = config.model
     model_cfg = hf.model_config(
         hf.read_config(hf_path), dtype=m.dtype, param_dtype=m.param_dtype,
-        remat=m.remat, attention=m.attention)
+        remat=m.remat, attention=m.attention, precision=m.precision,
+        decode_chunk=m.decode_chunk)
   corpus_tasks = {t for t in config.tokenizer.tasks.split(",") if t}
   if config.task.name not in datasets.NAMES:  # its own text is covered.
     corpus_tasks.add(config.task.name)

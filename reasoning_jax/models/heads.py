@@ -21,7 +21,8 @@ class ScalarHead(nn.Module):
     w = _param(self, "kernel", self.cfg, (self.cfg.d_model,), ("embed",),
                nn.initializers.zeros)
     b = _param(self, "bias", self.cfg, (), (), nn.initializers.zeros)
-    return (hidden.astype(jnp.float32) @ w.astype(jnp.float32)
+    return (jnp.matmul(hidden.astype(jnp.float32), w.astype(jnp.float32),
+                       precision=jax.lax.Precision.HIGHEST)
             + b.astype(jnp.float32))
 
 
@@ -55,7 +56,8 @@ class CausalLM(nn.Module):
     if self.cfg.tie_embeddings:
       logits = self.model.attend(h)
     else:
-      logits = h @ self.lm_head_kernel.astype(h.dtype)
+      logits = jnp.matmul(h, self.lm_head_kernel.astype(h.dtype),
+                          precision=self.cfg.lax_precision)
     return logits.astype(jnp.float32), hidden, cache
 
 

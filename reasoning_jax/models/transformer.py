@@ -20,6 +20,7 @@ valid slot ``<= index + t``; that single rule covers prefill and decoding.
 """
 
 import dataclasses
+import functools
 from typing import NamedTuple
 
 import flax.linen as nn
@@ -28,6 +29,10 @@ import jax.numpy as jnp
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16,
            "float16": jnp.float16}
+_PRECISIONS = {"default": jax.lax.Precision.DEFAULT,
+               "high": jax.lax.Precision.HIGH,
+               "highest": jax.lax.Precision.HIGHEST}
+PRECISIONS = ("auto",) + tuple(_PRECISIONS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +67,18 @@ class ModelConfig:
   # (below), or jax.nn.dot_product_attention's "xla" or "cudnn" (fused flash
   # attention on NVIDIA GPUs, bf16/fp16). Cached decoding always uses einsum.
   attention: str = "einsum"
+  # Matmul precision of every dot in the model (sampler, log-prob pass and
+  # learner alike): "auto" = "highest" when the compute dtype is float32
+  # (exact float32 products; without it GPUs use TF32, ~1e-3 relative, and
+  # TPUs one bf16 pass), "default" for bfloat16/float16 compute (native
+  # passes; the inputs are already rounded). Or "default" | "high" |
+  # "highest" (jax.lax.Precision) to force one.
+  precision: str = "auto"
+  # Decode steps per iteration of the sampler's loop: 1 checks "every
+  # sequence stopped?" after each token; k > 1 runs k steps in a
+  # fixed-trip-count inner loop (finished rows masked) between checks, so
+  # an accelerator syncs with the host once per k tokens. Same tokens.
+  decode_chunk: int = 1
 
   def __post_init__(self):  # configs may hand over a list; keep it hashable.
     object.__setattr__(self, "rope_scaling", tuple(self.rope_scaling))
@@ -73,6 +90,14 @@ class ModelConfig:
   @property
   def weight_dtype(self):
     return _DTYPES[self.param_dtype]
+
+  @property
+  def lax_precision(self) -> jax.lax.Precision:
+    """The ``jax.lax.Precision`` every dot of the model uses."""
+    name = self.precision
+    if name == "auto":
+      name = "highest" if self.dtype == "float32" else "default"
+    return _PRECISIONS[name]
 
 
 class KVCache(NamedTuple):
@@ -161,10 +186,11 @@ class Attention(nn.Module):
   def __call__(self, x, positions, mask_bts, kv=None, index=None):
     cfg, dt = self.cfg, self.cfg.compute_dtype
     d, h, k, dh = cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+    einsum = functools.partial(jnp.einsum, precision=cfg.lax_precision)
 
     def proj(name, n_heads, axes):
       w = _param(self, name, cfg, (d, n_heads, dh), ("embed",) + axes)
-      y = jnp.einsum("btd,dnh->btnh", x, w.astype(dt))
+      y = einsum("btd,dnh->btnh", x, w.astype(dt))
       if cfg.qkv_bias:
         y = y + _param(self, name + "_bias", cfg, (n_heads, dh), axes,
                        nn.initializers.zeros).astype(dt)
@@ -183,27 +209,28 @@ class Attention(nn.Module):
                                                index, axis=2)
     wo = _param(self, "o_proj", cfg, (h, dh, d), ("heads", "head_dim", "embed"))
     if kv is None and cfg.attention != "einsum":
-      out = jax.nn.dot_product_attention(
-          q, kk.transpose(0, 2, 1, 3), vv.transpose(0, 2, 1, 3),
-          mask=mask_bts[:, None], implementation=(
-              None if cfg.attention == "xla" else cfg.attention))
-      return jnp.einsum("btnh,nhd->btd", out, wo.astype(dt)), (kk, vv)
+      with jax.default_matmul_precision(cfg.lax_precision.name.lower()):
+        out = jax.nn.dot_product_attention(
+            q, kk.transpose(0, 2, 1, 3), vv.transpose(0, 2, 1, 3),
+            mask=mask_bts[:, None], implementation=(
+                None if cfg.attention == "xla" else cfg.attention))
+      return einsum("btnh,nhd->btd", out, wo.astype(dt)), (kk, vv)
     b, t, s = x.shape[0], x.shape[1], kk.shape[2]
     g = h // k
     # Fold the G query heads of each KV head into the query axis so each
     # score matmul is one plain batched GEMM ([B*K] x [G*T, Dh] x [Dh, S]).
     qg = q.reshape(b, t, k, g, dh).transpose(0, 2, 3, 1, 4).reshape(
         b, k, g * t, dh)
-    logits = jnp.einsum("bkqh,bksh->bkqs", qg, kk.astype(dt))
+    logits = einsum("bkqh,bksh->bkqs", qg, kk.astype(dt))
     logits = logits.astype(jnp.float32).reshape(b, k, g, t, s)
     logits = logits / jnp.sqrt(jnp.float32(dh))
     big_neg = jnp.finfo(jnp.float32).min
     logits = jnp.where(mask_bts[:, None, None], logits, big_neg)
     probs = jax.nn.softmax(logits, axis=-1).astype(dt).reshape(b, k, g * t, s)
-    out = jnp.einsum("bkqs,bksh->bkqh", probs, vv.astype(dt))
+    out = einsum("bkqs,bksh->bkqh", probs, vv.astype(dt))
     out = out.reshape(b, k, g, t, dh).transpose(0, 3, 1, 2, 4).reshape(
         b, t, h, dh)
-    return jnp.einsum("btnh,nhd->btd", out, wo.astype(dt)), (kk, vv)
+    return einsum("btnh,nhd->btd", out, wo.astype(dt)), (kk, vv)
 
 
 class MLP(nn.Module):
@@ -221,8 +248,9 @@ class MLP(nn.Module):
                 ("mlp", "embed"))
     act = (nn.silu if cfg.mlp_activation == "silu"
            else lambda v: nn.gelu(v, approximate=True))
-    hid = act(x @ wg.astype(dt)) * (x @ wu.astype(dt))
-    return hid @ wd.astype(dt)
+    mm = functools.partial(jnp.matmul, precision=cfg.lax_precision)
+    hid = act(mm(x, wg.astype(dt))) * mm(x, wu.astype(dt))
+    return mm(hid, wd.astype(dt))
 
 
 class DecoderLayer(nn.Module):
@@ -291,4 +319,5 @@ class Backbone(nn.Module):
 
   def attend(self, hidden):
     """Tied-embedding logits: hidden @ embed_tokens^T."""
-    return hidden @ self.embed_tokens.T.astype(hidden.dtype)
+    return jnp.matmul(hidden, self.embed_tokens.T.astype(hidden.dtype),
+                      precision=self.cfg.lax_precision)

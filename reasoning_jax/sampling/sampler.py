@@ -6,7 +6,10 @@ Prompts of different lengths share a batch by left padding: every prompt ends
 at slot P-1, so all sequences write the same cache slot at each decode step,
 while RoPE positions count real tokens only. Prefill is one forward pass; the
 decode loop is a ``lax.while_loop`` inside the same jit (no Python per token)
-that stops early once every sequence has emitted a stop token.
+that stops early once every sequence has emitted a stop token; with
+``ModelConfig.decode_chunk`` = k it checks that once per k tokens, running k
+steps in a fixed-trip-count inner loop (an accelerator then waits on the host
+once per k tokens instead of once per token).
 
 Returned log-probs are those of the *model* (log-softmax of raw logits, i.e.
 temperature 1, no filtering) at the chosen tokens: the quantity RL ratios and
@@ -146,6 +149,8 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
   assert prompt_valid_bp.shape == (b, p), (prompt_valid_bp.shape, (b, p))
   assert b % group_size == 0, (b, group_size)
   n = max_new_tokens
+  chunk = model.cfg.decode_chunk
+  n_pad = -(-n // chunk) * chunk  # steps the loop runs at most.
   stops = jnp.asarray(sorted({eos_id, *stop_ids}), jnp.int32)
   n_prompt = jnp.sum(prompt_valid_bp, axis=-1).astype(jnp.int32)  # [B]
 
@@ -165,7 +170,8 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
   first = prompt_bp[::group_size], prompt_valid_bp[::group_size]
   logits, _, cache = model.apply(
       variables, first[0], positions_from_valid(first[1]), first[1],
-      init_cache(model.cfg, b // group_size, p + n), logits_slice=(p - 1, 1))
+      init_cache(model.cfg, b // group_size, p + n_pad),
+      logits_slice=(p - 1, 1))
   if group_size > 1:
     logits, cache = jax.tree.map(
         lambda x: jnp.repeat(x, group_size, axis=0) if x.ndim else x,
@@ -188,9 +194,9 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
     scaled = filter_logits(logits_bv / temperature, top_k=top_k, top_p=top_p)
     return sample_categorical(key, scaled)
 
-  def body(c: Carry) -> Carry:
+  def step(c: Carry) -> Carry:
     rng, key = jax.random.split(c.rng)
-    active = ~c.done
+    active = ~c.done & (c.t < n)
     tok = pick(c.logits, key)
     forced, closed = c.forced, c.closed
     if budget is not None:
@@ -210,19 +216,30 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
     return Carry(c.t + 1, logits[:, -1], pin(cache), done, out, rng, forced,
                  closed)
 
+  def body(c: Carry) -> Carry:
+    if chunk == 1:
+      return step(c)
+    # A fixed trip count: the compiler knows it and needs no predicate on
+    # the host inside; rows past the end or stopped are masked in `step`.
+    return jax.lax.fori_loop(0, chunk, lambda _, x: step(x), c)
+
   def cond(c: Carry):
     return (c.t < n) & ~jnp.all(c.done)
 
   init = Carry(
       t=jnp.zeros((), jnp.int32), logits=logits[:, -1], cache=cache,
       done=jnp.zeros((b,), bool),
-      out=SampleOutput(tokens=jnp.full((b, n), pad_id, jnp.int32),
-                       logprobs=jnp.zeros((b, n), jnp.float32),
-                       mask=jnp.zeros((b, n), bool),
+      out=SampleOutput(tokens=jnp.full((b, n_pad), pad_id, jnp.int32),
+                       logprobs=jnp.zeros((b, n_pad), jnp.float32),
+                       mask=jnp.zeros((b, n_pad), bool),
                        lengths=jnp.zeros((b,), jnp.int32)),
       rng=rng, forced=jnp.full((b,), -1, jnp.int32),
       closed=jnp.zeros((b,), bool))
-  return jax.lax.while_loop(cond, body, init).out
+  out = jax.lax.while_loop(cond, body, init).out
+  if n_pad == n:
+    return out
+  return out._replace(tokens=out.tokens[:, :n], logprobs=out.logprobs[:, :n],
+                      mask=out.mask[:, :n])
 
 
 def make_sampler(model: CausalLM, *, max_new_tokens: int, greedy: bool = False,

@@ -163,3 +163,46 @@ def test_fused_attention_path_matches_numpy_reference():
   want = np_forward(params, cfg, tokens, valid)
   np.testing.assert_allclose(got[valid], want[valid], atol=2e-4, rtol=1e-4)
   assert np.isfinite(got).all()  # padding queries too: no fully masked row.
+
+
+def _dot_precisions(cfg, cache=False):
+  """The precision of every dot_general in a forward pass (full or cached),
+  read from the jaxpr."""
+  params = init_params(TINY)
+  tokens, valid = _batch(TINY)
+  pos = positions_from_valid(jnp.asarray(valid))
+
+  def fwd(p):
+    c = init_cache(cfg, 3, 8) if cache else None
+    return CausalLM(cfg).apply({"params": p}, tokens, pos, valid, c)[0]
+
+  found = []
+
+  def walk(jaxpr):
+    for eqn in jaxpr.eqns:
+      if eqn.primitive.name == "dot_general":
+        found.append(eqn.params["precision"])
+      for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+        walk(sub)
+
+  walk(jax.make_jaxpr(fwd)(params).jaxpr)
+  return found
+
+
+@pytest.mark.parametrize("cache", [False, True])
+@pytest.mark.parametrize("dtype,precision,want", [
+    ("float32", "auto", jax.lax.Precision.HIGHEST),
+    ("bfloat16", "auto", jax.lax.Precision.DEFAULT),
+    ("bfloat16", "highest", jax.lax.Precision.HIGHEST),
+    ("float32", "default", jax.lax.Precision.DEFAULT)])
+def test_precision_reaches_every_dot(dtype, precision, want, cache):
+  """model.precision is applied to every matmul of the model (projections,
+  attention scores and values, MLP, LM head), so the sampler, the log-prob
+  pass and the learner all multiply at one precision; "auto" is exact for
+  float32 compute (not TF32 on GPU nor one bf16 pass on TPU)."""
+  cfg = dataclasses.replace(TINY, dtype=dtype, precision=precision)
+  found = _dot_precisions(cfg, cache)
+  # 4 projections + 2 attention + 3 MLP per layer, plus the LM head.
+  assert len(found) == TINY.n_layers * 9 + 1, len(found)
+  for p in found:
+    assert p is not None and tuple(p) == (want, want), p

@@ -210,3 +210,25 @@ def test_budget_forcing_in_the_jitted_sampler(params):
   for row, p in zip(c, np.asarray(plain.tokens)):  # same up to closing.
     k = row.tolist().index(close)
     np.testing.assert_array_equal(row[:k], p[:k])
+
+
+@pytest.mark.parametrize("chunk", [2, 4])
+def test_decode_chunk_gives_the_per_token_loop_output(params, chunk):
+  """k decode steps per loop check (N = 6 not a multiple of 4: the padded
+  steps past N are masked) leave tokens, log-probs, masks and lengths as
+  the per-token loop has them, with a stop token ending rows early."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  ids, valid = _prompts()
+  ids, valid = np.repeat(ids, 3, 0), np.repeat(valid, 3, 0)
+  want = make_sampler(CausalLM(TINY), max_new_tokens=N, eos_id=-1)(
+      params, ids, valid, jax.random.PRNGKey(7), 1.0)
+  stop = int(want.tokens[0, 2])
+  kw = dict(max_new_tokens=N, eos_id=-1, stop_ids=(stop,))
+  want = make_sampler(CausalLM(TINY), **kw)(params, ids, valid,
+                                            jax.random.PRNGKey(7), 1.0)
+  got = make_sampler(CausalLM(dataclasses.replace(TINY, decode_chunk=chunk)),
+                     **kw)(params, ids, valid, jax.random.PRNGKey(7), 1.0)
+  assert got.tokens.shape == (9, N)
+  assert int(want.lengths.min()) < N  # some rows stopped early.
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
