@@ -8,10 +8,11 @@ r"""Test-time scaling on ``arith`` with the ``default.py:arith`` policy.
 
 256 test problems, 64 samples each at temperature 0.7, N = 1 .. 64; greedy
 decoding under s1 budget forcing with at least 24 and at most 8 thinking
-tokens (the default policy thinks for about 11); PRM step beam search of
-width 4 with 4 sampled steps per beam; Tree of Thoughts (breadth 4, 4
-thoughts per state) with the generative verifier as evaluator; MCTS with 16
-simulations of 4 children, PRM (exact, min) values, and Q-value step labels
+tokens (the default policy thinks for about 11); step beam search of
+width 4 with 4 sampled steps per beam, Tree of Thoughts (breadth 4, 4
+thoughts per state) and MCTS with 16 simulations of 4 children, all three
+guided by the likelihood verifier's step scores (``lmv_steps_last`` /
+``lmv_steps_min``); Q-value step labels
 on 64 train problems from 4 rollouts per node; revision chains of up to 8
 attempts by a revision policy fine-tuned for 200 steps.
 Variants: ``countdown`` (the wider search space), with a policy and
@@ -47,7 +48,8 @@ def _load(name):
 def get_config(arg: str | None = None):
   variants = arg.split(",") if arg else []
   c = _load("verifier").get_config("smoke" if "smoke" in variants else None)
-  c.tts.update(policy_workdir="runs/arith",
+  c.tts.update(policy_workdir="runs/arith", beam_verifier="lmv_steps_last",
+               tot_verifier="lmv_steps_min", mcts_verifier="lmv_steps_min",
                budget_min=24, budget_max=8, beam_width=4, beam_k=4,
                tot_breadth=4, tot_k=4, mcts_simulations=16, mcts_k=4,
                mcts_label_problems=64, revision_n=8)

@@ -122,12 +122,21 @@ def base_config() -> ml_collections.ConfigDict:
   # policy_workdir), Math-Shepherd labels (K continuations per step prefix),
   # then ORM / PRM training and their evaluation; see configs/verifier.py.
   c.verifier = dict(
-      stages="traces,label,orm,prm_exact,prm_ms,genver,eval",
+      stages="traces,label,orm,prm_exact,prm_ms,genver,lmv,eval",
       policy_workdir="",
       train_problems=512, eval_problems=256, samples_per_problem=4,
       temperature=1.0, ms_k=4, ms_temperature=1.0, batch_size=256,
       ms_label="hard", max_steps=8, rm_steps=150, rm_batch_size=32,
-      rm_learning_rate=1e-4)
+      rm_learning_rate=1e-4,
+      # ORM/PRM objective: bce, or bce+pairwise (plus a within-problem
+      # Bradley-Terry term on each trace's outcome logit).
+      rm_loss="bce",
+      # Likelihood verifier (stage lmv): an LM trained from scratch on
+      # lm_examples fresh gold solutions in lm_steps steps, shaped like the
+      # policy but for the nonzero lm_model fields.
+      lm_examples=96_000, lm_steps=1500, lm_learning_rate=3e-3,
+      lm_batch_size=64, lm_model=dict(d_model=0, n_layers=0, n_heads=0,
+                                      n_kv_heads=0, head_dim=0, d_ff=0))
   # reasoning_jax.tts: the policy checkpoint (workdir + stage), the
   # verifiers saved by reasoning_jax.verify, problems, samples per problem.
   c.tts = dict(policy_workdir="runs/default", policy_stage="rl_grpo",
@@ -226,7 +235,7 @@ def _check_fields(config, schema, prefix=""):
 
 STAGES = ("pretrain", "sft", "rl", "rs", "distill", "budget")
 VERIFIER_STAGES = ("traces", "label", "orm", "prm_exact", "prm_ms", "genver",
-                   "eval")
+                   "lmv", "eval")
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -293,10 +302,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for f in ("samples_per_problem", "ms_k"):
     _check(v[f] <= v.batch_size, f"verifier.{f}",
            f"must be <= verifier.batch_size={v.batch_size}", v[f])
+  _check(v.rm_loss in ("bce", "bce+pairwise"), "verifier.rm_loss",
+         "must be bce or bce+pairwise", v.rm_loss)
   _check(v.ms_label in ("soft", "hard"), "verifier.ms_label",
          "must be soft or hard", v.ms_label)
-  for f in ("temperature", "ms_temperature", "rm_learning_rate"):
+  for f in ("temperature", "ms_temperature", "rm_learning_rate",
+            "lm_learning_rate"):
     _check(v[f] > 0, f"verifier.{f}", "must be > 0", v[f])
+  _positive_ints(v, "verifier", ("lm_examples", "lm_steps", "lm_batch_size"))
+  for f, x in v.lm_model.items():
+    _check(isinstance(x, int) and x >= 0, f"verifier.lm_model.{f}",
+           "must be an integer >= 0 (0: the policy's)", x)
   t = config.tts
   _positive_ints(t, "tts", ("num_problems", "n_max", "batch_size"))
   _check(t.n_max <= t.batch_size, "tts.n_max",
@@ -318,9 +334,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for f in ("beam_verifier", "tot_verifier", "mcts_verifier"):
     _check(t[f] == "orm" or t[f].rsplit("_", 1)[-1] in
            ("min", "prod", "mean", "last") and t[f].rsplit("_", 1)[0] in
-           ("prm_exact", "prm_ms", "genver"), f"tts.{f}",
-           "must be orm, prm_exact_<how>, prm_ms_<how> or genver_<how> "
-           "(how: min|prod|mean|last)", t[f])
+           ("prm_exact", "prm_ms", "genver", "lmv", "lmv_steps"), f"tts.{f}",
+           "must be orm, prm_exact_<how>, prm_ms_<how>, genver_<how>, "
+           "lmv_<how> or lmv_steps_<how> (how: min|prod|mean|last)", t[f])
   for f in ("beam_k", "tot_k", "mcts_k", "mcts_rollouts",
             "revision_samples"):
     _check(t[f] <= t.batch_size, f"tts.{f}",

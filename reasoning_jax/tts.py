@@ -85,7 +85,7 @@ def run(config, workdir: str) -> dict:
     scores[k] = fn(sb).reshape(q, n)
     logging.info("%s: %.1f s", k, time.perf_counter() - t)
   ns = _powers(n)
-  weights = "prm_exact_min" if "prm_exact_min" in scores else None
+  weights = [k for k in WEIGHTED if k in scores]
   per = best_of_n.per_problem(answers, correct, scores, ns,
                               vote_weights=weights)
   per["greedy"] = {1: np.asarray(greedy["correct"], float)}
@@ -137,20 +137,22 @@ def run(config, workdir: str) -> dict:
       answers, c.estimate_samples))
   budgets = [gen * 2 ** i for i in range(int(np.log2(2 * n)) + 2)]
   reused = {k: (lambda nn: 0) for k in per if not k.startswith(
-      ("majority", "weighted_majority", "bon_", "sequential_"))}
+      ("majority", "weighted_", "bon_", "sequential_"))}
   reused.update({k: (lambda nn: 1) for k in per
                  if k.startswith("sequential_")})  # its first attempt.
   optimal = compute_optimal.curve(per, flops, bins, budgets,
                                   estimate_samples=c.estimate_samples,
                                   sample_flops=gen, reused=reused)
-  from reasoning_jax.verifiers import metrics as vm  # pylint: disable=g-import-not-at-top
-  mixed = [i for i in range(q) if 0 < correct[i].sum() < n]
-  discrimination = {  # pooled, and within a problem's own samples.
-      k: {"pooled_auroc": vm.auroc(v.ravel(), correct.ravel()),
-          "within_problem_auroc": float(np.mean(
-              [vm.auroc(v[i], correct[i]) for i in mixed]))
-              if mixed else float("nan")}
-      for k, v in scores.items()}
+  texts = np.asarray([t.completion for t in traces], object).reshape(q, n)
+  discrimination = {k: _discrimination(v, correct, texts, answers)
+                    for k, v in scores.items()}
+  for k, d in discrimination.items():
+    if d["top_minus_bottom"][0] <= 0:
+      logging.warning(
+          "%s: its top choice among %d samples (%.3f) is not better than "
+          "its bottom choice (%.3f): it does not rank a problem's own "
+          "samples (within-problem AUROC %.3f)", k, n, d["top"], d["bottom"],
+          d["within_problem_auroc"])
   out = {"task": config.task.name, "difficulty": config.task.difficulty,
          "problems": q, "n_max": n, "temperature": c.temperature,
          "greedy_pass@1": greedy["pass@1"], "budget_forcing": budget,
@@ -173,13 +175,45 @@ def run(config, workdir: str) -> dict:
   return out
 
 
+def _discrimination(scores_qn, correct_qn, texts_qn, answers_qn) -> dict:
+  """How well a verifier ranks each problem's own samples.
+
+  AUROC pooled over all samples (a difficulty detector scores high here)
+  and within each problem's samples, per sample and per distinct text; the
+  correctness of its top and of its bottom choice among all n, their paired
+  difference with a 95% interval, and beside them a uniform pick among the
+  distinct texts and majority voting, both at the same n.
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import stats  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import metrics as vm  # pylint: disable=g-import-not-at-top
+  n = correct_qn.shape[1]
+  top, bottom = vm.top_bottom(scores_qn, correct_qn, n)
+  maj = best_of_n.vote(answers_qn, correct_qn, n)
+  vs_maj = stats.paired_delta(maj, top)
+  return {"pooled_auroc": vm.auroc(scores_qn.ravel(), correct_qn.ravel()),
+          "within_problem_auroc": vm.within_problem_auroc(
+              scores_qn, correct_qn)[0],
+          "within_problem_auroc_distinct": vm.within_problem_auroc(
+              scores_qn, correct_qn, texts_qn)[0],
+          "top": float(top.mean()), "bottom": float(bottom.mean()),
+          "top_minus_bottom": stats.paired_delta(bottom, top)["ci95"],
+          "random_distinct": float(vm.random_distinct(
+              correct_qn, texts_qn, n).mean()),
+          "majority": float(maj.mean()),
+          "top_minus_majority": vs_maj["delta"],
+          "top_minus_majority_ci95": vs_maj["ci95"]}
+
+
 def _powers(n: int) -> list[int]:
   """1, 2, 4, ... up to n."""
   return [2 ** i for i in range(n.bit_length()) if 2 ** i <= n]
 
 
-SHOWN = ("majority", "bon_orm", "bon_prm_exact_min", "sequential_majority",
-         "pass@N")  # the methods the per-difficulty table and plot show.
+SHOWN = ("majority", "bon_orm", "bon_prm_exact_min", "bon_lmv_min",
+         "sequential_majority", "pass@N")  # per-difficulty table and plot.
+WEIGHTED = ("orm", "prm_exact_min", "lmv_min")  # weighted_<name> selectors.
 
 
 def _verifiers(ctx, verifier_workdir: str, max_steps: int) -> dict:
@@ -190,6 +224,12 @@ def _verifiers(ctx, verifier_workdir: str, max_steps: int) -> dict:
   rm = rm_lib.reward_model(ctx.model.cfg)
   score_steps, score_outcome = rm_lib.make_scorers(rm, max_steps)
   out = {}
+  lmv = os.path.join(verifier_workdir, "lmv")
+  if os.path.isdir(os.path.join(lmv, "checkpoints", "sft")):
+    out.update({f"lmv_{k}": fn for k, fn in load_lm_verifier(
+        lmv, ctx.config.data.max_prompt_len, max_steps).items()})
+  else:
+    logging.warning("no lmv at %s: skipped", lmv)
   for name in ("orm", "prm_exact", "prm_ms", "genver"):
     path = os.path.join(verifier_workdir, f"{name}_params")
     if not os.path.isdir(path):
@@ -208,6 +248,24 @@ def _verifiers(ctx, verifier_workdir: str, max_steps: int) -> dict:
           score_steps, rm_lib.load_params(path, rm), rm_lib.HOW).items():
         out[f"{name}_{how}"] = fn
   return out
+
+
+def load_lm_verifier(workdir: str, prompt_len: int, max_steps: int) -> dict:
+  """The likelihood verifier trained by ``verify`` (an SFT run in
+  ``workdir``, its own model config) as ``{how | steps_<how>: fn}``."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.models import CausalLM, ModelConfig  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import likelihood, reward_model as rm_lib  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(workdir, "config.json")) as f:
+    m = json.load(f)["model"]
+  model = CausalLM(ModelConfig(**m))
+  params = jax.tree.map(jax.numpy.asarray,
+                        checkpoint.load_params(workdir, "sft"))
+  return best_of_n.lm_verifiers(
+      likelihood.make_scorer(model, prompt_len, max_steps), params,
+      rm_lib.HOW)
 
 
 def _is_done(ctx, config):
@@ -469,13 +527,26 @@ def markdown(out) -> str:
               f"{r['agreement_with_exact']:.3f}; written to "
               f"`{os.path.basename(r['path'])}`."]
   if out.get("verifier_auroc"):
-    lines += ["", "Verifier AUROC for sample correctness: pooled over all "
-              "samples / mean within a problem's own samples (what "
-              "best-of-N needs):", "",
-              "| verifier | pooled | within problem |", "|---|---|---|"]
-    lines += [f"| {k} | {v['pooled_auroc']:.3f} | "
-              f"{v['within_problem_auroc']:.3f} |"
-              for k, v in out["verifier_auroc"].items()]
+    n = out["n_max"]
+    lines += ["", f"How each verifier ranks a problem's own {n} samples. "
+              "AUROC for sample correctness pooled over all samples (a "
+              "difficulty detector scores high here) and within each "
+              "problem (per sample / per distinct text: what best-of-N "
+              "needs); the correctness of its top and its bottom choice, "
+              "a uniform pick among the distinct texts, and top − majority "
+              f"@{n} with its 95% interval:", "",
+              "| verifier | pooled | within problem | within, distinct | "
+              "top | bottom | random distinct | top − majority |",
+              "|---|---|---|---|---|---|---|---|"]
+    for k, v in out["verifier_auroc"].items():
+      lo, hi = v["top_minus_majority_ci95"]
+      flag = " ⚠ top ≈ bottom" if v["top_minus_bottom"][0] <= 0 else ""
+      lines.append(
+          f"| {k}{flag} | {v['pooled_auroc']:.3f} | "
+          f"{v['within_problem_auroc']:.3f} | "
+          f"{v['within_problem_auroc_distinct']:.3f} | {v['top']:.3f} | "
+          f"{v['bottom']:.3f} | {v['random_distinct']:.3f} | "
+          f"{v['top_minus_majority']:+.3f} [{lo:+.3f}, {hi:+.3f}] |")
   if len(out.get("budget_forcing", [])) > 1:
     lines += ["", "s1 budget forcing (greedy):", "",
               "| budget | pass@1 | thinking tokens |", "|---|---|---|"]

@@ -114,7 +114,8 @@ def run(config, workdir: str) -> dict:
     models[name], histories[name] = rm_lib.train(
         ctx, policy, kind, train_set, eval_set, name=name, steps=v.rm_steps,
         batch_size=v.rm_batch_size, learning_rate=v.rm_learning_rate,
-        seed=config.seed)
+        seed=config.seed, loss=v.rm_loss,
+        train_groups=_problems(usable), eval_groups=_problems(traces["eval"]))
     rm_lib.save_params(os.path.join(ctx.workdir, f"{name}_params"),
                        models[name])  # what rl.prm_path points to.
     out["seconds"][name] = time.perf_counter() - t
@@ -133,9 +134,16 @@ def run(config, workdir: str) -> dict:
                        models["genver"])
     out["seconds"]["genver"] = time.perf_counter() - t
 
+  # --- likelihood verifier: an LM trained on a dense stream of gold ---
+  lmv = None
+  if "lmv" in stages:
+    t = time.perf_counter()
+    lmv, out["lmv"] = train_lm_verifier(config, ctx, workdir)
+    out["seconds"]["lmv"] = time.perf_counter() - t
+
   # --- evaluation ---
   if "eval" in stages:
-    out.update(evaluate(ctx, models, histories, eval_set, traces, v))
+    out.update(evaluate(ctx, models, histories, eval_set, traces, v, lmv))
     out["seconds"]["total"] = time.perf_counter() - t0
     if jax.process_index() == 0:
       with open(os.path.join(ctx.logdir, "verifier_eval.json"), "w") as f:
@@ -144,6 +152,46 @@ def run(config, workdir: str) -> dict:
         f.write(table(out))
       _plot(ctx.logdir, histories)
   return out
+
+
+def _problems(traces):
+  """Each trace's problem index (traces of one prompt share it)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  return np.unique([t.prompt for t in traces], return_inverse=True)[1]
+
+
+def train_lm_verifier(config, ctx, workdir: str):
+  """The ``lmv`` stage: SFT of a fresh LM on ``verifier.lm_examples`` gold
+  solutions (``verifier.lm_steps`` steps, shaped by the nonzero
+  ``verifier.lm_model`` fields) as a resumable run in ``<workdir>/lmv``. Returns
+  ``((model, params), summary)``; the summary has the LM's own greedy
+  pass@1 (a verifier that solves the task better than the policy is part
+  of what it costs)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
+  v = config.verifier
+  c = config.copy_and_resolve_references()
+  with c.unlocked():
+    c.stages = "sft"
+    c.init.hf_path = ""
+    c.sft.update(num_examples=v.lm_examples, steps=v.lm_steps,
+                 learning_rate=v.lm_learning_rate, batch_size=v.lm_batch_size,
+                 warmup_steps=max(v.lm_steps // 50, 1), bare_share=0.0,
+                 curate_pool=0)
+    c.model.update({k: x for k, x in v.lm_model.items() if x})
+  lm_dir = os.path.join(workdir, "lmv")
+  summary = pipeline.train_and_evaluate(c, lm_dir)
+  lm_ctx = pipeline.build_context(c, lm_dir)
+  probe = "Compute 12+7*3-4.\n<think>\n12+21-4\n</think>\n\\boxed{29}"
+  if lm_ctx.tok.encode(probe) != ctx.tok.encode(probe):
+    raise ValueError("the lmv verifier's tokenizer differs from the "
+                     "policy's: give both the same tokenizer settings")
+  params = jax.tree.map(jax.numpy.asarray,
+                        checkpoint.load_params(lm_dir, "sft"))
+  return (lm_ctx.model, params), {"pass@1": summary["sft"]["pass@1"],
+                                  "examples": v.lm_examples,
+                                  "steps": v.lm_steps}
 
 
 def _train_genver(ctx, policy, train_set, eval_set, v, seed):
@@ -167,8 +215,12 @@ def _train_genver(ctx, policy, train_set, eval_set, v, seed):
       learning_rate=v.rm_learning_rate, seed=seed)
 
 
-def evaluate(ctx, models, histories, eval_set, traces, v) -> dict:
-  """Scores the held-out traces with each model; see the module docstring."""
+def evaluate(ctx, models, histories, eval_set, traces, v, lmv=None) -> dict:
+  """Scores the held-out traces with each model; see the module docstring.
+
+  Besides pooled step and outcome AUROC (which a detector of hard problems
+  can score well on), each verifier's step and outcome AUROC *within* each
+  problem's own samples: what best-of-N needs."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import metrics as vm  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
@@ -180,10 +232,23 @@ def evaluate(ctx, models, histories, eval_set, traces, v) -> dict:
          "eval_step_positive_rate": float(gold[mask].mean()),
          "eval_outcome_positive_rate": float(correct.mean()), "models": {}}
 
-  for name, params in models.items():
-    r = {"eval_loss_before": histories[name]["eval_loss"][0][1],
-         "eval_loss_after": histories[name]["eval_loss"][-1][1],
-         "train_seconds": histories[name]["train_seconds"]}
+  problem = _problems(traces["eval"])  # [B] problem index.
+  step_problem = np.broadcast_to(problem[:, None], mask.shape)
+  items = dict(models)
+  if lmv is not None:
+    items["lmv"] = lmv
+  for name, params in items.items():
+    r = ({"eval_loss_before": histories[name]["eval_loss"][0][1],
+          "eval_loss_after": histories[name]["eval_loss"][-1][1],
+          "train_seconds": histories[name]["train_seconds"]}
+         if name in histories else {})
+    if name == "lmv":
+      from reasoning_jax.verifiers import likelihood  # pylint: disable=g-import-not-at-top
+      scorer = likelihood.make_scorer(
+          params[0], ctx.config.data.max_prompt_len, v.max_steps)
+      s, _, tail, tail_ok = rm_lib.chunked(
+          functools.partial(scorer, params[1]), eval_set.ids,
+          eval_set.valid, eval_set.boundary)
     if name == "orm":
       p = rm_lib.chunked(functools.partial(score_outcome, params),
                          eval_set.ids, eval_set.valid, eval_set.last)
@@ -194,16 +259,25 @@ def evaluate(ctx, models, histories, eval_set, traces, v) -> dict:
         s = gv.scores(ctx.model, params, gv.query_batch(
             eval_set, query, ctx.tok.pad_id), len(eval_set), v.max_steps,
                       yes, no)
-      else:
+      elif name != "lmv":
         s, _ = rm_lib.chunked(functools.partial(score_steps, params),
                               eval_set.ids, eval_set.valid,
                               eval_set.boundary)
       r["step_acc"] = float(((s >= 0.5) == (gold >= 0.5))[mask].mean())
       r["step_auroc"] = vm.auroc(s[mask], gold[mask] >= 0.5)
+      r["step_auroc_within_problem"] = vm.within_group_auroc(
+          s[mask], gold[mask], step_problem[mask])[0]
       r["first_error"] = vm.first_error_f1(s, gold, mask)
-      p = np.asarray(rm_lib.aggregate_step_scores(s, mask, "min"))
+      if name == "lmv":  # the answer after the steps counts as a span.
+        from reasoning_jax.verifiers import likelihood  # pylint: disable=g-import-not-at-top
+        p = np.asarray(rm_lib.aggregate_step_scores(
+            *likelihood.with_tail(s, mask, tail, tail_ok), "min"))
+      else:
+        p = np.asarray(rm_lib.aggregate_step_scores(s, mask, "min"))
     r["outcome_acc"] = float(((p >= 0.5) == (correct >= 0.5)).mean())
     r["outcome_auroc"] = vm.auroc(p, correct >= 0.5)
+    r["outcome_auroc_within_problem"] = vm.within_group_auroc(
+        p, correct, problem)[0]
     res["models"][name] = r
 
   # Math-Shepherd labels against exact ones, on the (labelled) train traces.
@@ -234,20 +308,32 @@ def table(out) -> str:
       f"Held-out: {out.get('eval_traces')} traces, {out.get('eval_steps')} "
       f"steps ({out.get('eval_step_positive_rate', 0):.1%} correct steps, "
       f"{out.get('eval_outcome_positive_rate', 0):.1%} correct answers).\n",
-      "| verifier | step acc | step AUROC | first-error F1 (err / ok) | "
-      "outcome acc | outcome AUROC | held-out loss before → after |",
+      "AUROC pooled over all traces / within each problem's own samples "
+      "(a detector of hard problems scores well pooled and 0.5 within; "
+      "best-of-N needs the latter).\n",
+      "| verifier | step acc | step AUROC (pooled / within) | first-error "
+      "F1 (err / ok) | outcome acc | outcome AUROC (pooled / within) | "
+      "held-out loss before → after |",
       "|---|---|---|---|---|---|---|"]
+  lm = out.get("lmv") or {}
   names = {"prm_exact": "PRM, exact labels", "prm_ms": "PRM, Math-Shepherd "
            f"{out.get('ms_label', '')} labels", "orm": "ORM (outcome labels)",
-           "genver": "generative verifier, exact labels"}
+           "genver": "generative verifier, exact labels",
+           "lmv": f"likelihood verifier (LM on {lm.get('examples', 0):,} gold "
+                  f"solutions, {lm.get('steps', 0)} steps; its own pass@1 "
+                  f"{lm.get('pass@1', float('nan')):.3f})"}
+  pair = lambda r, k: (f"{f(r.get(k))} / {f(r.get(k + '_within_problem'))}"
+                       if r.get(k) is not None else "–")
   for k, r in out.get("models", {}).items():
     fe = r.get("first_error")
     fe_s = (f"{fe['f1']:.3f} ({fe['error_acc']:.3f} / {fe['correct_acc']:.3f})"
             if fe else "–")
+    loss = (f"{r['eval_loss_before']:.3f} → {r['eval_loss_after']:.3f}"
+            if "eval_loss_before" in r else "–")
     lines.append(
-        f"| {names[k]} | {f(r.get('step_acc'))} | {f(r.get('step_auroc'))} | "
-        f"{fe_s} | {f(r['outcome_acc'])} | {f(r['outcome_auroc'])} | "
-        f"{r['eval_loss_before']:.3f} → {r['eval_loss_after']:.3f} |")
+        f"| {names[k]} | {f(r.get('step_acc'))} | {pair(r, 'step_auroc')} | "
+        f"{fe_s} | {f(r['outcome_acc'])} | {pair(r, 'outcome_auroc')} | "
+        f"{loss} |")
   ms = out.get("math_shepherd")
   if ms:
     lines += ["", f"Math-Shepherd labels vs exact labels on {ms['steps']} "

@@ -113,9 +113,14 @@ def _check_tts(tmp, _):
     out = json.load(f)
   assert {"greedy", "majority", "oracle", "pass@N", "bon_orm",
           "bon_prm_exact_min", "bon_prm_exact_prod", "bon_prm_exact_mean",
+          "bon_lmv_min", "weighted_lmv_min",
           "beam_prm_exact_last", "tot_orm", "mcts_prm_exact_min",
           "sequential_last", "sequential_majority"} <= set(out["methods"])
   assert sorted(out["methods"]["majority"]) == ["1", "2", "4"]
+  # How each verifier ranks a problem's own samples, beside best-of-N.
+  r = out["verifier_auroc"]["lmv_min"]
+  assert r["top"] == out["methods"]["bon_lmv_min"]["4"]["acc"]
+  assert r["majority"] == out["methods"]["majority"]["4"]["acc"]
   # Sequential@1 is the first parallel sample, as is majority@1.
   assert (out["methods"]["sequential_last"]["1"]["acc"]
           == out["methods"]["majority"]["1"]["acc"])

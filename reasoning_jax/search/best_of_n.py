@@ -59,6 +59,31 @@ def generative_verifiers(model, params, tok, max_steps: int, hows) -> dict:
                   sb.step_valid[:, :max_steps]), hows)
 
 
+def lm_verifiers(scorer, params, hows) -> dict:
+  """The likelihood verifier (``verifiers.likelihood``) as verifiers:
+  ``<how>`` aggregates the step spans and the tail (the answer), for
+  best-of-N; ``steps_<how>`` the steps alone, for scoring partial
+  solutions in search. ``scorer``: ``likelihood.make_scorer``'s function."""
+  from reasoning_jax.verifiers import likelihood, reward_model  # pylint: disable=g-import-not-at-top
+  cache = {}
+
+  def spans(sb):
+    if cache.get("sb") is not sb:
+      cache.update(sb=sb, out=reward_model.chunked(
+          functools.partial(scorer, params), sb.ids, sb.valid, sb.boundary))
+    return cache["out"]
+
+  out = {}
+  for how in hows:
+    out[how] = functools.partial(
+        lambda sb, h: np.asarray(reward_model.aggregate_step_scores(
+            *likelihood.with_tail(*spans(sb)), h)), h=how)
+    out[f"steps_{how}"] = functools.partial(
+        lambda sb, h: np.asarray(reward_model.aggregate_step_scores(
+            *spans(sb)[:2], h)), h=how)
+  return out
+
+
 def best_of_n(scores_qn, correct_qn, n: int) -> np.ndarray:
   """[Q] 0/1: is the highest-scored of the first ``n`` samples correct?
   Ties go to the earliest sample."""
@@ -85,11 +110,13 @@ def vote(answers_qn, correct_qn, n: int, weights_qn=None) -> np.ndarray:
 
 
 def per_problem(answers_qn, correct_qn, verifier_scores: dict, ns, *,
-                vote_weights: str | None = None) -> dict:
+                vote_weights=()) -> dict:
   """``{method: {N: [Q] per-problem accuracy}}`` for the parallel methods.
 
-  ``majority`` (self-consistency), ``weighted_majority`` (votes weighted by
-  ``verifier_scores[vote_weights]``), ``bon_<verifier>`` for each verifier,
+  ``majority`` (self-consistency), ``weighted_<verifier>`` for each name
+  in ``vote_weights`` (answer-weighted voting: an answer's votes are the sum
+  of its samples' verifier scores, score × count), ``bon_<verifier>`` for
+  each verifier,
   ``pass@N`` (unbiased, from all n samples) and ``oracle`` 1 − (1 − p̂₁)^N
   with p̂₁ each problem's share of correct samples.
   """
@@ -99,9 +126,9 @@ def per_problem(answers_qn, correct_qn, verifier_scores: dict, ns, *,
   out = {}
   for n in ns:
     out.setdefault("majority", {})[n] = vote(answers_qn, correct_qn, n)
-    if vote_weights:
-      out.setdefault("weighted_majority", {})[n] = vote(
-          answers_qn, correct_qn, n, verifier_scores[vote_weights])
+    for name in vote_weights:
+      out.setdefault(f"weighted_{name}", {})[n] = vote(
+          answers_qn, correct_qn, n, verifier_scores[name])
     for name, s in verifier_scores.items():
       out.setdefault(f"bon_{name}", {})[n] = best_of_n(s, correct_qn, n)
     out.setdefault("pass@N", {})[n] = np.asarray(

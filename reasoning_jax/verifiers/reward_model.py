@@ -73,6 +73,32 @@ def orm_loss(scores_bt, last_b, correct_b):
   return bce_with_logits(z, correct_b, jnp.ones_like(correct_b, bool))
 
 
+def pairwise_loss(scores_b, correct_b, group_b):
+  """Within-problem ranking loss (Bradley–Terry over a problem's samples).
+
+  Mean over pairs (i, j) of one group (problem) with i correct and j wrong
+  of softplus(−(z_i − z_j)) = −log σ(z_i − z_j). Only differences inside a
+  group count, so a score that is the same for every sample of a problem
+  (a difficulty detector) gets log 2 however well it sorts problems. 0 when
+  no group has both classes.
+  """
+  assert scores_b.shape == correct_b.shape == group_b.shape, (
+      scores_b.shape, correct_b.shape, group_b.shape)
+  same = group_b[:, None] == group_b[None, :]
+  w = (same & (correct_b[:, None] > 0.5) & (correct_b[None, :] < 0.5)
+       ).astype(jnp.float32)
+  d = scores_b[:, None] - scores_b[None, :]
+  return jnp.sum(jax.nn.softplus(-d) * w) / jnp.maximum(jnp.sum(w), 1.0)
+
+
+def soft_min(z_bs, mask_bs):
+  """−log Σ exp(−z) over the valid steps: a smooth weakest-step logit."""
+  return -jax.nn.logsumexp(jnp.where(mask_bs, -z_bs, -1e9), axis=1)
+
+
+LOSSES = ("bce", "bce+pairwise")
+
+
 def aggregate_step_scores(scores_bs, mask_bs, how: str):
   """One score per trace from step probabilities ``[B, S]`` in [0, 1].
 
@@ -187,26 +213,47 @@ def make_process_reward(rm: ScalarModel, params, max_steps: int, *,
   return functools.partial(score, params)
 
 
-def _loss(rm, kind, params, batch):
+def _loss(rm, kind, loss, params, batch):
+  """``bce``: the pointwise loss (``orm_loss`` / ``prm_loss``);
+  ``bce+pairwise``: plus ``pairwise_loss`` on each trace's outcome logit
+  (the ORM's last-token logit; the PRM's ``soft_min`` over its steps)."""
   z = token_scores(rm, params, batch["ids"], batch["valid"])
   if kind == "orm":
-    return orm_loss(z, batch["last"], batch["correct"])
-  return prm_loss(z, batch["step_pos"], batch["step_valid"], batch["labels"])
+    out = orm_loss(z, batch["last"], batch["correct"])
+    outcome = jnp.take_along_axis(z, batch["last"][:, None], axis=1)[:, 0]
+  else:
+    out = prm_loss(z, batch["step_pos"], batch["step_valid"],
+                   batch["labels"])
+    outcome = soft_min(gather_steps(z, batch["step_pos"],
+                                    batch["step_valid"]), batch["step_valid"])
+  if loss == "bce+pairwise":
+    out = out + pairwise_loss(outcome, batch["correct"], batch["group"])
+  return out
 
 
-def _arrays(sb):
+def _arrays(sb, group):
   keys = ("ids", "valid", "step_pos", "step_valid", "labels", "last",
           "correct")
-  return {k: getattr(sb, k) for k in keys}
+  return {**{k: getattr(sb, k) for k in keys},
+          "group": np.asarray(group, np.int32)}
 
 
 def train(ctx, policy_params, kind: str, train_set, eval_set, *, name: str,
-          steps: int, batch_size: int, learning_rate: float, seed: int = 0):
+          steps: int, batch_size: int, learning_rate: float, seed: int = 0,
+          loss: str = "bce", train_groups=None, eval_groups=None):
   """Trains an ORM (``kind="orm"``) or PRM on ``StepBatch`` data.
 
   Starts from the policy's backbone with a zero head; see ``fit``.
+  ``loss`` is one of ``LOSSES``; ``*_groups`` give each trace's problem
+  (needed by the pairwise term: batches then hold whole problems).
   """
   assert kind in ("orm", "prm"), kind
+  if loss not in LOSSES:
+    raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+  train_groups = (np.arange(len(train_set)) if train_groups is None
+                  else train_groups)
+  eval_groups = (np.arange(len(eval_set)) if eval_groups is None
+                 else eval_groups)
   import flax.linen as nn  # pylint: disable=g-import-not-at-top
   rm = reward_model(ctx.model.cfg)
   dummy = jnp.ones((1, train_set.ids.shape[1]), jnp.int32)
@@ -215,8 +262,10 @@ def train(ctx, policy_params, kind: str, train_set, eval_set, *, name: str,
   head = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
                       start["reward_head"])
   values = {"model": policy_params["model"], "reward_head": head}
-  return fit(ctx, name, init_fn, values, functools.partial(_loss, rm, kind),
-             _arrays(train_set), _arrays(eval_set), steps=steps,
+  return fit(ctx, name, init_fn, values,
+             functools.partial(_loss, rm, kind, loss),
+             _arrays(train_set, train_groups), _arrays(eval_set, eval_groups),
+             steps=steps,
              batch_size=batch_size, learning_rate=learning_rate, seed=seed)
 
 
@@ -227,7 +276,8 @@ def fit(ctx, name: str, init_fn, values, loss_fn, train_arrays: dict,
 
   AdamW with 10% warmup and cosine decay, gradient clipping at 1, the
   non-finite guard; batches are drawn from a seeded permutation of the
-  ``train_arrays`` rows (dict of equal-length arrays). Checkpoints under
+  ``train_arrays`` rows (dict of equal-length arrays), or, with a
+  ``group`` array, of the groups, so a batch holds whole problems. Checkpoints under
   ``<workdir>/checkpoints/<name>`` and resumes. Returns ``(params, history)``
   with the held-out loss (mean over ``eval_arrays``) before training, every
   50 steps and at the end.
@@ -261,8 +311,13 @@ def fit(ctx, name: str, init_fn, values, loss_fn, train_arrays: dict,
   history = {"eval_loss": [(int(st.step), held_out(st.params))]}
   writer = metrics_lib.MetricWriter(ctx.logdir, name)
   progress = metrics_lib.Progress(name, steps, int(st.step))
-  order = np.random.default_rng(seed).permutation(
-      len(next(iter(train_arrays.values()))))
+  rows = len(next(iter(train_arrays.values())))
+  order = np.random.default_rng(seed).permutation(rows)
+  if "group" in train_arrays:  # whole groups, in a random group order.
+    _, inv = np.unique(np.asarray(train_arrays["group"]),
+                       return_inverse=True)
+    rank = np.random.default_rng(seed).permutation(inv.max() + 1)
+    order = np.lexsort((np.arange(rows), rank[inv]))
   t0 = time.perf_counter()
   while int(st.step) < steps:
     i = int(st.step)

@@ -73,3 +73,18 @@ def test_best_of_n_and_vote_hand_worked():
   sub = best_of_n.summarize(best_of_n.per_problem(
       answers, correct, {"v": scores}, [4]), np.asarray([False, True]))
   assert sub["bon_v"][4]["acc"] == 1.0 and sub["pass@N"][4]["acc"] == 1.0
+
+
+def test_answer_weighted_voting_is_a_named_selector():
+  """weighted_<verifier>: an answer's votes are its samples' summed scores
+  (score × count). Two "7"s of score 0.3 lose to one "8" of score 0.9,
+  which plain majority picks the other way."""
+  from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
+  answers = np.array([["7", "7", "8"]], object)
+  correct = np.array([[0, 0, 1]])
+  scores = {"v": np.array([[0.3, 0.3, 0.9]])}
+  per = best_of_n.per_problem(answers, correct, scores, [3],
+                              vote_weights=["v"])
+  assert per["majority"][3][0] == 0.0
+  assert per["weighted_v"][3][0] == 1.0
+  assert per["bon_v"][3][0] == 1.0

@@ -464,3 +464,140 @@ def test_beam_adapters_score_prefixes_like_full_traces(smoke_ctx):
                                                   3)
   assert [list(t) for t, _ in again] == out
   assert all(np.isfinite(lp).all() and (lp < 0).all() for _, lp in again)
+
+
+def _alter_one_step(text: str, rng) -> str:
+  """A gold solution with the first number of one think line moved by 1-3
+  (an arithmetic slip; the other lines stay gold)."""
+  import re  # pylint: disable=g-import-not-at-top
+  lines = text.split("\n")
+  think = [i for i in range(1, lines.index("</think>"))
+           if re.search(r"\d", lines[i])]
+  j = int(rng.choice(think))
+  m = re.search(r"\d+", lines[j])
+  new = int(m.group()) + int(rng.choice([-3, -2, -1, 1, 2, 3]))
+  if new < 0:
+    new = int(m.group()) + 1
+  lines[j] = lines[j][:m.start()] + str(new) + lines[j][m.end():]
+  return "\n".join(lines)
+
+
+def test_likelihood_verifier_ranks_gold_above_its_own_corruptions(tmp_path):
+  """Gold and corrupted solutions of the *same* problem (one step's number
+  off by 1-3): an LM verifier trained on other problems' gold solutions
+  must rank each problem's gold solution above its corruptions. A detector
+  of hard problems scores 0.5 here by construction (checked too)."""
+  sys.path.insert(0, ROOT)
+  from configs import verifier as verifier_cfg  # pylint: disable=g-import-not-at-top
+  from reasoning_jax import pipeline, verify  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import likelihood  # pylint: disable=g-import-not-at-top
+  config = verifier_cfg.get_config("smoke")
+  config.verifier.update(lm_examples=12800, lm_steps=400, lm_batch_size=32)
+  config.verifier.lm_model.update(d_model=96, n_layers=3, n_heads=4,
+                                  n_kv_heads=2, head_dim=24, d_ff=256)
+  ctx = pipeline.build_context(config, str(tmp_path))
+  (model, params), info = verify.train_lm_verifier(config, ctx,
+                                                   str(tmp_path))
+  rng = np.random.default_rng(0)
+  traces, problem = [], []
+  for q in range(48):
+    ex = ctx.task.example("test", q)
+    traces.append(_trace(ex.solution, ex.answer, ex.prompt))
+    for _ in range(3):
+      traces.append(_trace(_alter_one_step(ex.solution, rng), ex.answer,
+                           ex.prompt))
+    problem += [q] * 4
+  pl = config.data.max_prompt_len
+  sb = steps.encode_traces(ctx.tok, traces, prompt_len=pl,
+                           completion_len=config.data.max_new_tokens,
+                           max_steps=8)
+  s, ok, tail, tail_ok = likelihood.make_scorer(model, pl, 8)(
+      params, sb.ids, sb.valid, sb.boundary)
+  score = np.asarray(rm.aggregate_step_scores(
+      *likelihood.with_tail(s, ok, tail, tail_ok), "min"))
+  gold = np.tile([1, 0, 0, 0], 48)
+  within, groups = metrics.within_group_auroc(score, gold, problem)
+  assert groups == 48
+  assert within > 0.8, (within, info)  # 0.90 when written.
+  hardness = np.asarray([len(t.prompt) for t in traces], float)
+  assert metrics.within_group_auroc(hardness, gold, problem)[0] == 0.5
+
+
+def test_within_problem_metrics_hand_worked():
+  """Two problems of four samples. Problem 0: scores rank its right samples
+  first (AUROC 1); problem 1: last (AUROC 0); a problem with one class does
+  not count. Pooled, a score that only tells problems apart is perfect
+  while within problems it is 0.5."""
+  scores = np.array([[0.9, 0.8, 0.2, 0.1], [0.1, 0.2, 0.8, 0.9],
+                     [0.5, 0.5, 0.5, 0.5]])
+  correct = np.array([[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1]])
+  auc, groups = metrics.within_problem_auroc(scores, correct)
+  assert (auc, groups) == (0.5, 2)
+  assert metrics.within_problem_auroc(scores[:1], correct[:1])[0] == 1.0
+  # Distinct texts: problem 0's two right samples are one text.
+  texts = np.array([["a", "a ", "b", "c"], ["a", "b", "c", "d"],
+                    ["a", "a", "a", "a"]], object)
+  assert metrics.distinct_rows(texts) == [[0, 2, 3], [0, 1, 2, 3], [0]]
+  assert metrics.within_problem_auroc(scores, correct, texts)[1] == 2
+  top, bottom = metrics.top_bottom(scores, correct, 4)
+  np.testing.assert_array_equal(top, [1, 0, 1])  # ties: earliest.
+  np.testing.assert_array_equal(bottom, [0, 1, 1])
+  np.testing.assert_allclose(metrics.random_distinct(correct, texts, 4),
+                             [1 / 3, 0.5, 1.0])
+  difficulty = np.repeat([[1.0], [0.0]], 4, 1)  # knows the problem only.
+  both = np.array([[1, 1, 1, 0], [0, 1, 0, 0]])
+  assert metrics.auroc(difficulty.ravel(), both.ravel()) == 0.75  # 12/16.
+  assert metrics.within_problem_auroc(difficulty, both)[0] == 0.5
+
+
+def test_span_min_matches_a_loop():
+  """Least token log-prob per step span and in the tail, against a loop
+  over hand-built rows (prompt of 2 slots, boundaries at newlines)."""
+  from reasoning_jax.verifiers import likelihood  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  b, t, p, s = 6, 12, 2, 3
+  logp = -rng.random((b, t))
+  valid = np.ones((b, t), bool)
+  valid[1, 9:] = False  # shorter row.
+  valid[2, 0] = False  # left-padded prompt.
+  bnd = rng.random((b, t)) < 0.3
+  bnd[:, :p] = False
+  bnd[3] = False  # no step at all: everything is tail.
+  bnd[4, p:-2] = True  # more boundaries than S, then a tail.
+  got = [np.asarray(x) for x in likelihood.span_min(
+      jnp.asarray(logp), jnp.asarray(valid), jnp.asarray(bnd), p, s)]
+  for i in range(b):
+    spans, cur = [], []
+    for j in range(p, t):
+      if not valid[i, j]:
+        continue
+      cur.append(logp[i, j])
+      if bnd[i, j]:
+        spans.append(min(cur))
+        cur = []
+    n = min(len(spans), s)
+    np.testing.assert_allclose(got[0][i, :n], spans[:n], rtol=1e-6)
+    assert list(got[1][i]) == [k < n for k in range(s)]
+    assert got[3][i] == bool(cur)  # the tail: after the last boundary.
+    if cur:
+      np.testing.assert_allclose(got[2][i], min(cur), rtol=1e-6)
+
+
+def test_pairwise_loss_matches_numpy_and_ignores_difficulty():
+  """Bradley–Terry over (right, wrong) pairs of one problem, against a
+  loop; a score constant within each problem gets log 2 whatever it says
+  about the problems."""
+  rng = np.random.default_rng(1)
+  z = rng.normal(size=12)
+  y = rng.random(12) < 0.5
+  g = np.repeat(np.arange(3), 4)
+  want = [np.log1p(np.exp(-(z[i] - z[j]))) for i in range(12)
+          for j in range(12) if g[i] == g[j] and y[i] and not y[j]]
+  got = rm.pairwise_loss(jnp.asarray(z), jnp.asarray(y, jnp.float32),
+                         jnp.asarray(g))
+  np.testing.assert_allclose(float(got), np.mean(want), rtol=1e-5)
+  flat = jnp.asarray(np.repeat([5.0, -3.0, 0.0], 4))
+  np.testing.assert_allclose(float(rm.pairwise_loss(
+      flat, jnp.asarray(y, jnp.float32), jnp.asarray(g))), np.log(2),
+                             rtol=1e-6)
+  assert float(rm.pairwise_loss(flat, jnp.ones(12), jnp.asarray(g))) == 0.0
