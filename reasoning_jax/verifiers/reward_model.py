@@ -92,8 +92,11 @@ def pairwise_loss(scores_b, correct_b, group_b):
 
 
 def soft_min(z_bs, mask_bs):
-  """−log Σ exp(−z) over the valid steps: a smooth weakest-step logit."""
-  return -jax.nn.logsumexp(jnp.where(mask_bs, -z_bs, -1e9), axis=1)
+  """−log Σ exp(−z) over the valid steps: a smooth weakest-step logit
+  (0 for a trace with no step)."""
+  assert z_bs.shape == mask_bs.shape, (z_bs.shape, mask_bs.shape)
+  out = -jax.nn.logsumexp(jnp.where(mask_bs, -z_bs, -jnp.inf), axis=1)
+  return jnp.where(jnp.any(mask_bs, axis=1), out, 0.0)
 
 
 LOSSES = ("bce", "bce+pairwise")

@@ -601,3 +601,15 @@ def test_pairwise_loss_matches_numpy_and_ignores_difficulty():
       flat, jnp.asarray(y, jnp.float32), jnp.asarray(g))), np.log(2),
                              rtol=1e-6)
   assert float(rm.pairwise_loss(flat, jnp.ones(12), jnp.asarray(g))) == 0.0
+
+
+def test_soft_min_is_a_smooth_weakest_step_and_zero_without_steps():
+  z = jnp.asarray([[2.0, -1.0, 30.0], [4.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+  m = jnp.asarray([[True, True, False], [True, False, False],
+                   [False, False, False]])
+  got = np.asarray(rm.soft_min(z, m))
+  np.testing.assert_allclose(got[:2], [-np.log(np.exp(-2) + np.exp(1)), 4.0],
+                             rtol=1e-6)
+  assert got[2] == 0.0
+  g = jax.grad(lambda x: rm.soft_min(x, m).sum())(z)
+  assert np.isfinite(np.asarray(g)).all()
