@@ -5,6 +5,8 @@ the set of fields is defined once, here. :func:`validate` runs before
 anything is built or compiled and names the offending field.
 """
 
+import math
+
 import ml_collections
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -217,6 +219,28 @@ def _check(ok: bool, field: str, msg: str, value):
     raise ConfigError(f"config.{field}={value!r}: {msg}")
 
 
+def _finite(x) -> bool:
+  return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _optimizer(section, name: str, lrs=("learning_rate",)) -> None:
+  """AdamW fields: finite learning rates > 0, warmup >= 0, moments in
+  [0, 1), weight decay and clipping norm >= 0 (a b2 > 1 gives NaN updates
+  that the non-finite guard would then skip at every step)."""
+  for f in lrs:
+    _check(_finite(section[f]) and section[f] > 0, f"{name}.{f}",
+           "must be a finite number > 0", section[f])
+  _check(isinstance(section.warmup_steps, int) and section.warmup_steps >= 0,
+         f"{name}.warmup_steps", "must be an integer >= 0",
+         section.warmup_steps)
+  for f in ("b1", "b2"):
+    _check(_finite(section[f]) and 0 <= section[f] < 1, f"{name}.{f}",
+           "must be in [0, 1)", section[f])
+  for f in ("weight_decay", "max_grad_norm"):
+    _check(_finite(section[f]) and section[f] >= 0, f"{name}.{f}",
+           "must be a finite number >= 0", section[f])
+
+
 def _positive_ints(section, name: str, fields) -> None:
   """Each of ``fields`` of ``config.<name>`` is a positive integer."""
   for f in fields:
@@ -393,17 +417,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for f in ("num_examples", "batch_size"):
     _check(s[f] > 0, f"sft.{f}", "must be > 0", s[f])
   _check(s.steps >= 0, "sft.steps", "must be >= 0", s.steps)
-  _check(s.learning_rate > 0, "sft.learning_rate", "must be > 0",
-         s.learning_rate)
-  _check(0 <= s.warmup_steps, "sft.warmup_steps", "must be >= 0",
-         s.warmup_steps)
+  _optimizer(s, "sft")
   _check(s.schedule in ("cosine", "constant"), "sft.schedule",
          "must be 'cosine' or 'constant'", s.schedule)
   _check(0 <= s.bare_share <= 1, "sft.bare_share", "must be in [0, 1]",
          s.bare_share)
   _check(isinstance(s.bare_max_steps, int) and s.bare_max_steps >= 0,
          "sft.bare_max_steps", "must be an integer >= 0", s.bare_max_steps)
-  _validate_rl(config.rl)
+  _validate_rl(config.rl, m.vocab_size)
   e = config.eval
   for f in ("num_problems", "batch_size", "every", "periodic_problems"):
     _check(e[f] > 0, f"eval.{f}", "must be > 0", e[f])
@@ -417,7 +438,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
          "mesh", "sizes must be positive, at most one -1", dict(config.mesh))
 
 
-def _validate_rl(r):
+def _validate_rl(r, vocab_size: int):
   """RL fields; the names of the accepted strings come from the code."""
   from reasoning_jax.rl import losses  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import rl  # pylint: disable=g-import-not-at-top
@@ -435,13 +456,19 @@ def _validate_rl(r):
          "rl.minibatch_size",
          f"must divide num_prompts*group_size={r.num_prompts * r.group_size}",
          r.minibatch_size)
-  _check(r.temperature > 0, "rl.temperature", "must be > 0", r.temperature)
+  _check(_finite(r.temperature) and r.temperature > 0, "rl.temperature",
+         "must be a finite number > 0", r.temperature)
   _check(0 < r.top_p <= 1, "rl.top_p", "must be in (0, 1]", r.top_p)
-  _check(r.clip_eps > 0, "rl.clip_eps", "must be > 0", r.clip_eps)
+  _check(isinstance(r.top_k, int) and 0 <= r.top_k <= vocab_size,
+         "rl.top_k", f"must be an integer in [0, model.vocab_size="
+         f"{vocab_size}] (0: off)", r.top_k)
+  _check(0 < r.clip_eps < 1, "rl.clip_eps", "must be in (0, 1)", r.clip_eps)
+  _optimizer(r, "rl", ("learning_rate", "critic_lr"))
+  for f in ("value_coef", "entropy_coef", "value_clip"):
+    _check(_finite(r[f]) and r[f] >= 0, f"rl.{f}",
+           "must be a finite number >= 0", r[f])
   _check(r.clip_eps_high >= 0, "rl.clip_eps_high", "must be >= 0",
          r.clip_eps_high)
   _check(r.kl_beta >= 0, "rl.kl_beta", "must be >= 0", r.kl_beta)
-  _check(r.learning_rate > 0, "rl.learning_rate", "must be > 0",
-         r.learning_rate)
   _check(0 < r.gamma <= 1 and 0 <= r.lam <= 1, "rl.gamma/lam",
          "need 0 < gamma <= 1 and 0 <= lam <= 1", (r.gamma, r.lam))
