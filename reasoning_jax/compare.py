@@ -15,6 +15,7 @@ once per seed in ``<workdir>/seed_<s>`` and writes ``compare_seeds.md`` /
 
 import json
 import os
+import sys
 
 from absl import app, flags
 from ml_collections import config_flags
@@ -176,13 +177,22 @@ def main(argv):
   from reasoning_jax.train import metrics  # pylint: disable=g-import-not-at-top
   multihost.initialize_from_flags()
   metrics.setup_logging()
-  seeds = [int(x) for x in flags.FLAGS.seeds]
-  if seeds:
-    out = compare_seeds(flags.FLAGS.config, flags.FLAGS.workdir, seeds)
-    text = _seeds_table(out)
-  else:
-    out = compare(flags.FLAGS.config, flags.FLAGS.workdir)
-    text = _table(out)
+  from reasoning_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.data.datasets import DataError  # pylint: disable=g-import-not-at-top
+  try:
+    seeds = [int(x) for x in flags.FLAGS.seeds]
+  except ValueError:
+    sys.exit(f"error: --seeds={','.join(flags.FLAGS.seeds)}: must be "
+             "integers")
+  try:
+    if seeds:
+      out = compare_seeds(flags.FLAGS.config, flags.FLAGS.workdir, seeds)
+      text = _seeds_table(out)
+    else:
+      out = compare(flags.FLAGS.config, flags.FLAGS.workdir)
+      text = _table(out)
+  except (config_lib.ConfigError, DataError) as e:
+    sys.exit(f"error: {e}")
   import jax  # pylint: disable=g-import-not-at-top
   if jax.process_index() == 0:
     print(text)

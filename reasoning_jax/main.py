@@ -32,6 +32,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from reasoning_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.data.datasets import DataError  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import checkpoint, metrics  # pylint: disable=g-import-not-at-top
   multihost.initialize_from_flags()
   metrics.setup_logging()
@@ -46,7 +47,7 @@ def main(argv):
       summary = pipeline.train_and_evaluate_seeds(f.config, f.workdir, seeds)
     else:
       summary = pipeline.train_and_evaluate(f.config, f.workdir)
-  except config_lib.ConfigError as e:
+  except (config_lib.ConfigError, DataError) as e:
     sys.exit(f"error: {e}")
   except checkpoint.Preempted as e:
     print(e, file=sys.stderr)

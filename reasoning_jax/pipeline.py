@@ -189,6 +189,21 @@ def train_and_evaluate_seeds(config: ml_collections.ConfigDict, workdir: str,
   return report.write_seeds_report(out, summaries)
 
 
+def write_json_atomic(path: str, obj) -> None:
+  """``obj`` as JSON at ``path``, written to a temporary file first and
+  renamed: a crash mid-write leaves the old file or none, never half of
+  one (a finished stage's record is what a rerun trusts)."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = f"{path}.tmp.{os.getpid()}"
+  try:
+    with open(tmp, "w") as f:
+      json.dump(obj, f)
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """Runs every stage of ``config.stages``; returns the summary dict.
 
@@ -223,9 +238,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         result["paired_vs_previous"] = stats.paired_delta(prev,
                                                           result["correct"])
       if jax.process_index() == 0:
-        os.makedirs(os.path.dirname(record), exist_ok=True)
-        with open(record, "w") as f:
-          json.dump(result, f)
+        write_json_atomic(record, result)
     prev = result.pop("correct")
     summary[name] = result
     logging.info("stage %s done: %s", name, result)

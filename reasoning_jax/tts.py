@@ -610,9 +610,10 @@ def main(argv):
   from reasoning_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import metrics  # pylint: disable=g-import-not-at-top
   metrics.setup_logging()
+  from reasoning_jax.data.datasets import DataError  # pylint: disable=g-import-not-at-top
   try:
     out = run(FLAGS.config, FLAGS.workdir)
-  except (config_lib.ConfigError, FileNotFoundError) as e:
+  except (config_lib.ConfigError, DataError, FileNotFoundError) as e:
     sys.exit(f"error: {e}")
   print(markdown(out))
 

@@ -370,9 +370,10 @@ def main(argv):
   from reasoning_jax.train import checkpoint, metrics  # pylint: disable=g-import-not-at-top
   metrics.setup_logging()
   checkpoint.install_sigterm_handler()
+  from reasoning_jax.data.datasets import DataError  # pylint: disable=g-import-not-at-top
   try:
     out = run(FLAGS.config, FLAGS.workdir)
-  except config_lib.ConfigError as e:
+  except (config_lib.ConfigError, DataError) as e:
     sys.exit(f"error: {e}")
   except checkpoint.Preempted as e:
     print(e, file=sys.stderr)

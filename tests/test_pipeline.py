@@ -268,3 +268,45 @@ def test_seeds_run_each_seed_and_aggregate_their_summaries(tmp_path):
   r = subprocess.run(_cmd(tmp_path, "--seeds=0,x"), cwd=ROOT,
                      capture_output=True, text=True, timeout=120)
   assert r.returncode != 0 and "--seeds=0,x: must be integers" in r.stderr
+
+
+def test_stage_record_write_is_atomic(tmp_path, monkeypatch):
+  """A crash while a stage's record is written leaves the previous record
+  (or none), never a truncated one that would break every rerun."""
+  path = str(tmp_path / "stages" / "sft.json")
+  pipeline.write_json_atomic(path, {"pass@1": 0.5})
+
+  def broken(obj, f):
+    f.write('{"pass@1": 0.')  # half a record, then the process dies.
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(pipeline.json, "dump", broken)
+  with pytest.raises(KeyboardInterrupt):
+    pipeline.write_json_atomic(path, {"pass@1": 0.9})
+  monkeypatch.undo()
+  with open(path) as f:
+    assert json.load(f) == {"pass@1": 0.5}
+  assert os.listdir(tmp_path / "stages") == ["sft.json"]
+
+
+@pytest.mark.parametrize("module", ["main", "compare", "verify", "tts"])
+def test_a_malformed_data_file_is_one_line_of_error(tmp_path, module):
+  """Every entrypoint reports a bad dataset line as ``error: file:line:
+  ...`` and exits non-zero, without a traceback."""
+  data = tmp_path / "data"
+  data.mkdir()
+  good = {"question": "1+1?", "answer": "#### 2"}
+  (data / "train.jsonl").write_text(json.dumps(good) + "\n{not json\n")
+  (data / "test.jsonl").write_text(json.dumps(good) + "\n")
+  cfg = {"main": "configs/default.py:smoke", "compare": "configs/default.py:smoke",
+         "verify": "configs/verifier.py:smoke", "tts": "configs/tts.py:smoke"}
+  r = subprocess.run(
+      [sys.executable, "-m", f"reasoning_jax.{module}",
+       f"--config={cfg[module]}", f"--workdir={tmp_path / 'w'}",
+       "--config.task.name=gsm8k", f"--config.task.data_dir={data}"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert r.returncode == 1, r.stderr[-2000:]
+  assert "Traceback" not in r.stderr, r.stderr[-3000:]
+  assert r.stderr.strip().splitlines()[-1].startswith("error: "), (
+      r.stderr[-1000:])
+  assert "train.jsonl:2: not JSON" in r.stderr.strip().splitlines()[-1]
