@@ -177,7 +177,7 @@ def main(argv):
   from reasoning_jax.train import metrics  # pylint: disable=g-import-not-at-top
   multihost.initialize_from_flags()
   metrics.setup_logging()
-  from reasoning_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax import config as config_lib, pipeline  # pylint: disable=g-import-not-at-top
   from reasoning_jax.data.datasets import DataError  # pylint: disable=g-import-not-at-top
   try:
     seeds = [int(x) for x in flags.FLAGS.seeds]
@@ -191,7 +191,7 @@ def main(argv):
     else:
       out = compare(flags.FLAGS.config, flags.FLAGS.workdir)
       text = _table(out)
-  except (config_lib.ConfigError, DataError) as e:
+  except (config_lib.ConfigError, DataError, pipeline.WorkdirBusy) as e:
     sys.exit(f"error: {e}")
   import jax  # pylint: disable=g-import-not-at-top
   if jax.process_index() == 0:

@@ -47,7 +47,7 @@ def main(argv):
       summary = pipeline.train_and_evaluate_seeds(f.config, f.workdir, seeds)
     else:
       summary = pipeline.train_and_evaluate(f.config, f.workdir)
-  except (config_lib.ConfigError, DataError) as e:
+  except (config_lib.ConfigError, DataError, pipeline.WorkdirBusy) as e:
     sys.exit(f"error: {e}")
   except checkpoint.Preempted as e:
     print(e, file=sys.stderr)

@@ -9,10 +9,12 @@ the same workdir resumes at the first unfinished stage. ``config.json``
 records the config (a distillation teacher is read from it).
 """
 
+import contextlib
 import dataclasses
 import functools
 import json
 import os
+import socket
 import time
 
 import jax
@@ -189,6 +191,66 @@ def train_and_evaluate_seeds(config: ml_collections.ConfigDict, workdir: str,
   return report.write_seeds_report(out, summaries)
 
 
+class WorkdirBusy(RuntimeError):
+  """Another live run holds the workdir."""
+
+
+@contextlib.contextmanager
+def workdir_lock(logdir: str):
+  """Holds ``<logdir>/LOCK`` (pid and host) for the duration of a run.
+
+  A second run on the same workdir raises ``WorkdirBusy`` naming the
+  holder, before it touches anything: two runs would interleave metrics,
+  exceed ``checkpoint.keep`` and crash in orbax. A lock left by a killed
+  run (its pid is gone on this host) is taken over.
+  """
+  os.makedirs(logdir, exist_ok=True)
+  path = os.path.join(logdir, "LOCK")
+  me = {"pid": os.getpid(), "host": socket.gethostname()}
+  while True:
+    try:
+      fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+      try:
+        with open(path) as f:
+          holder = json.load(f)
+      except (OSError, ValueError):
+        holder = {}
+      if holder.get("host") == me["host"] and not _alive(holder.get("pid")):
+        logging.warning("taking over %s from pid %s, which is gone", path,
+                        holder.get("pid"))
+        os.remove(path)
+        continue
+      raise WorkdirBusy(
+          f"{logdir} is in use by pid {holder.get('pid')} on "
+          f"{holder.get('host')}: wait for that run, or delete {path} if it "
+          "is gone") from None
+    with os.fdopen(fd, "w") as f:
+      json.dump(me, f)
+    break
+  try:
+    yield
+  finally:
+    try:
+      with open(path) as f:
+        if json.load(f) == me:
+          os.remove(path)
+    except (OSError, ValueError):
+      pass
+
+
+def _alive(pid) -> bool:
+  if not isinstance(pid, int) or pid <= 0:
+    return False
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
 def write_json_atomic(path: str, obj) -> None:
   """``obj`` as JSON at ``path``, written to a temporary file first and
   renamed: a crash mid-write leaves the old file or none, never half of
@@ -208,7 +270,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """Runs every stage of ``config.stages``; returns the summary dict.
 
   A finished stage leaves ``<workdir>/stages/<name>.json`` (its result);
-  a rerun skips it, taking its parameters from its last checkpoint.
+  a rerun skips it, taking its parameters from its last checkpoint. The
+  run holds the workdir (``workdir_lock``): a second one refuses at once.
   """
   from reasoning_jax.train import budget, checkpoint, distill, pretrain, rejection, rl, report, sft  # pylint: disable=g-import-not-at-top,line-too-long
   stage_fns = {"pretrain": pretrain.run_pretrain, "sft": sft.run_sft,
@@ -216,6 +279,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                "distill": distill.run_distill, "budget": budget.run_budget}
   t0 = time.perf_counter()
   ctx = build_context(config, workdir)
+  with (workdir_lock(ctx.logdir) if jax.process_index() == 0
+        else contextlib.nullcontext()):
+    return _run_stages(config, ctx, stage_fns, t0, checkpoint, report)
+
+
+def _run_stages(config, ctx, stage_fns, t0, checkpoint, report):
+  """The stage loop of ``train_and_evaluate``, under the workdir lock."""
   if jax.process_index() == 0:
     os.makedirs(ctx.logdir, exist_ok=True)
     with open(os.path.join(ctx.logdir, "config.json"), "w") as f:

@@ -370,10 +370,11 @@ def main(argv):
   from reasoning_jax.train import checkpoint, metrics  # pylint: disable=g-import-not-at-top
   metrics.setup_logging()
   checkpoint.install_sigterm_handler()
+  from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
   from reasoning_jax.data.datasets import DataError  # pylint: disable=g-import-not-at-top
   try:
     out = run(FLAGS.config, FLAGS.workdir)
-  except (config_lib.ConfigError, DataError) as e:
+  except (config_lib.ConfigError, DataError, pipeline.WorkdirBusy) as e:
     sys.exit(f"error: {e}")
   except checkpoint.Preempted as e:
     print(e, file=sys.stderr)

@@ -310,3 +310,47 @@ def test_a_malformed_data_file_is_one_line_of_error(tmp_path, module):
   assert r.stderr.strip().splitlines()[-1].startswith("error: "), (
       r.stderr[-1000:])
   assert "train.jsonl:2: not JSON" in r.stderr.strip().splitlines()[-1]
+
+
+def test_workdir_lock_refuses_a_live_holder_and_takes_over_a_dead_one(
+    tmp_path):
+  """A second run on a held workdir stops at once with the holder's pid and
+  host; a lock whose pid is gone (a killed run) is taken over; the lock is
+  released when the run ends, also on an exception."""
+  import socket  # pylint: disable=g-import-not-at-top
+  logdir = str(tmp_path)
+  with pipeline.workdir_lock(logdir):
+    with pytest.raises(pipeline.WorkdirBusy,
+                       match=f"in use by pid {os.getpid()} on "
+                             f"{socket.gethostname()}"):
+      with pipeline.workdir_lock(logdir):
+        pass
+  assert not os.path.exists(tmp_path / "LOCK")  # released.
+  dead = subprocess.Popen([sys.executable, "-c", "pass"])
+  dead.wait()
+  (tmp_path / "LOCK").write_text(json.dumps(
+      {"pid": dead.pid, "host": socket.gethostname()}))
+  with pytest.raises(RuntimeError, match="inside"):
+    with pipeline.workdir_lock(logdir):  # stale: taken over.
+      assert json.loads((tmp_path / "LOCK").read_text())["pid"] == (
+          os.getpid())
+      raise RuntimeError("inside")
+  assert not os.path.exists(tmp_path / "LOCK")
+
+
+def test_second_run_on_a_held_workdir_is_one_line_of_error(tmp_path):
+  holder = subprocess.Popen([sys.executable, "-c",
+                             "import time; time.sleep(60)"])
+  try:
+    import socket  # pylint: disable=g-import-not-at-top
+    (tmp_path / "LOCK").write_text(json.dumps(
+        {"pid": holder.pid, "host": socket.gethostname()}))
+    r = subprocess.run(_cmd(tmp_path), cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+  finally:
+    holder.kill()
+  assert r.returncode == 1
+  assert "Traceback" not in r.stderr, r.stderr[-3000:]
+  last = r.stderr.strip().splitlines()[-1]
+  assert last.startswith("error: ") and f"pid {holder.pid}" in last, last
+  assert not (tmp_path / "checkpoints").exists()  # nothing was touched.
