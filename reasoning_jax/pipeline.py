@@ -273,19 +273,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   a rerun skips it, taking its parameters from its last checkpoint. The
   run holds the workdir (``workdir_lock``): a second one refuses at once.
   """
-  from reasoning_jax.train import budget, checkpoint, distill, pretrain, rejection, rl, report, sft  # pylint: disable=g-import-not-at-top,line-too-long
-  stage_fns = {"pretrain": pretrain.run_pretrain, "sft": sft.run_sft,
-               "rl": rl.run_rl, "rs": rejection.run_rejection,
-               "distill": distill.run_distill, "budget": budget.run_budget}
   t0 = time.perf_counter()
   ctx = build_context(config, workdir)
   with (workdir_lock(ctx.logdir) if jax.process_index() == 0
         else contextlib.nullcontext()):
-    return _run_stages(config, ctx, stage_fns, t0, checkpoint, report)
+    return _run_stages(config, ctx, t0)
 
 
-def _run_stages(config, ctx, stage_fns, t0, checkpoint, report):
+def _run_stages(config, ctx, t0):
   """The stage loop of ``train_and_evaluate``, under the workdir lock."""
+  from reasoning_jax.train import budget, checkpoint, distill, pretrain, rejection, rl, report, sft  # pylint: disable=g-import-not-at-top,line-too-long
+  stage_fns = {"pretrain": pretrain.run_pretrain, "sft": sft.run_sft,
+               "rl": rl.run_rl, "rs": rejection.run_rejection,
+               "distill": distill.run_distill, "budget": budget.run_budget}
   if jax.process_index() == 0:
     os.makedirs(ctx.logdir, exist_ok=True)
     with open(os.path.join(ctx.logdir, "config.json"), "w") as f:

@@ -222,6 +222,7 @@ def evaluate(ctx, models, histories, eval_set, traces, v, lmv=None) -> dict:
   can score well on), each verifier's step and outcome AUROC *within* each
   problem's own samples: what best-of-N needs."""
   import numpy as np  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import likelihood  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import metrics as vm  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
   rm = rm_lib.reward_model(ctx.model.cfg)
@@ -242,13 +243,6 @@ def evaluate(ctx, models, histories, eval_set, traces, v, lmv=None) -> dict:
           "eval_loss_after": histories[name]["eval_loss"][-1][1],
           "train_seconds": histories[name]["train_seconds"]}
          if name in histories else {})
-    if name == "lmv":
-      from reasoning_jax.verifiers import likelihood  # pylint: disable=g-import-not-at-top
-      scorer = likelihood.make_scorer(
-          params[0], ctx.config.data.max_prompt_len, v.max_steps)
-      s, _, tail, tail_ok = rm_lib.chunked(
-          functools.partial(scorer, params[1]), eval_set.ids,
-          eval_set.valid, eval_set.boundary)
     if name == "orm":
       p = rm_lib.chunked(functools.partial(score_outcome, params),
                          eval_set.ids, eval_set.valid, eval_set.last)
@@ -259,7 +253,13 @@ def evaluate(ctx, models, histories, eval_set, traces, v, lmv=None) -> dict:
         s = gv.scores(ctx.model, params, gv.query_batch(
             eval_set, query, ctx.tok.pad_id), len(eval_set), v.max_steps,
                       yes, no)
-      elif name != "lmv":
+      elif name == "lmv":
+        scorer = likelihood.make_scorer(
+            params[0], ctx.config.data.max_prompt_len, v.max_steps)
+        s, _, tail, tail_ok = rm_lib.chunked(
+            functools.partial(scorer, params[1]), eval_set.ids,
+            eval_set.valid, eval_set.boundary)
+      else:
         s, _ = rm_lib.chunked(functools.partial(score_steps, params),
                               eval_set.ids, eval_set.valid,
                               eval_set.boundary)
@@ -268,12 +268,9 @@ def evaluate(ctx, models, histories, eval_set, traces, v, lmv=None) -> dict:
       r["step_auroc_within_problem"] = vm.within_group_auroc(
           s[mask], gold[mask], step_problem[mask])[0]
       r["first_error"] = vm.first_error_f1(s, gold, mask)
-      if name == "lmv":  # the answer after the steps counts as a span.
-        from reasoning_jax.verifiers import likelihood  # pylint: disable=g-import-not-at-top
-        p = np.asarray(rm_lib.aggregate_step_scores(
-            *likelihood.with_tail(s, mask, tail, tail_ok), "min"))
-      else:
-        p = np.asarray(rm_lib.aggregate_step_scores(s, mask, "min"))
+      spans = ((s, mask) if name != "lmv"  # lmv: the answer is a span too.
+               else likelihood.with_tail(s, mask, tail, tail_ok))
+      p = np.asarray(rm_lib.aggregate_step_scores(*spans, "min"))
     r["outcome_acc"] = float(((p >= 0.5) == (correct >= 0.5)).mean())
     r["outcome_auroc"] = vm.auroc(p, correct >= 0.5)
     r["outcome_auroc_within_problem"] = vm.within_group_auroc(

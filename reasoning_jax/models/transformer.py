@@ -32,7 +32,6 @@ _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16,
 _PRECISIONS = {"default": jax.lax.Precision.DEFAULT,
                "high": jax.lax.Precision.HIGH,
                "highest": jax.lax.Precision.HIGHEST}
-PRECISIONS = ("auto",) + tuple(_PRECISIONS)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,16 +22,23 @@ def orm_verifier(score_outcome, params):
       functools.partial(score_outcome, params), sb.ids, sb.valid, sb.last)
 
 
+def _per_batch(fn):
+  """``fn(sb)``, computed once per batch object and reused while the same
+  batch is asked for again (the verifiers of one model share one pass)."""
+  cache = {}
+
+  def cached(sb):
+    if cache.get("sb") is not sb:
+      cache.update(sb=sb, out=fn(sb))
+    return cache["out"]
+  return cached
+
+
 def _cached_aggregations(step_scores, hows) -> dict:
   """One verifier per aggregation in ``hows`` over ``step_scores(sb) ->
   (scores [B, S], valid [B, S])``, computed once per batch and shared."""
   from reasoning_jax.verifiers import reward_model  # pylint: disable=g-import-not-at-top
-  cache = {}
-
-  def steps(sb):
-    if cache.get("sb") is not sb:
-      cache.update(sb=sb, out=step_scores(sb))
-    return cache["out"]
+  steps = _per_batch(step_scores)
 
   def one(how):
     return lambda sb: np.asarray(reward_model.aggregate_step_scores(
@@ -65,22 +72,12 @@ def lm_verifiers(scorer, params, hows) -> dict:
   best-of-N; ``steps_<how>`` the steps alone, for scoring partial
   solutions in search. ``scorer``: ``likelihood.make_scorer``'s function."""
   from reasoning_jax.verifiers import likelihood, reward_model  # pylint: disable=g-import-not-at-top
-  cache = {}
-
-  def spans(sb):
-    if cache.get("sb") is not sb:
-      cache.update(sb=sb, out=reward_model.chunked(
-          functools.partial(scorer, params), sb.ids, sb.valid, sb.boundary))
-    return cache["out"]
-
-  out = {}
-  for how in hows:
-    out[how] = functools.partial(
-        lambda sb, h: np.asarray(reward_model.aggregate_step_scores(
-            *likelihood.with_tail(*spans(sb)), h)), h=how)
-    out[f"steps_{how}"] = functools.partial(
-        lambda sb, h: np.asarray(reward_model.aggregate_step_scores(
-            *spans(sb)[:2], h)), h=how)
+  spans = _per_batch(lambda sb: reward_model.chunked(
+      functools.partial(scorer, params), sb.ids, sb.valid, sb.boundary))
+  out = _cached_aggregations(lambda sb: likelihood.with_tail(*spans(sb)),
+                             hows)
+  steps_only = _cached_aggregations(lambda sb: spans(sb)[:2], hows)
+  out.update({f"steps_{how}": fn for how, fn in steps_only.items()})
   return out
 
 
