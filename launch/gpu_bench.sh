@@ -17,27 +17,15 @@
 # LARGE overrides the large config (e.g. configs/bench.py:quick to try the
 # script on a CPU).
 set -uo pipefail
-cd "$(dirname "$0")/.."
-if compgen -G ".whl/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-      --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
-fi
-export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
+source "$(dirname "$0")/gpu_env.sh"
 export XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.94}
 out=${OUT:-runs/gpu_bench}
 large=${LARGE:-configs/bench.py:qwen05b}
 limit=${LIMIT:-170}
 mkdir -p "$out"
-gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 echo "gpu: ${gpu:-none}"
-case "$gpu" in
-  *H200*) bw_default=4.8e12 ;;
-  *H100*) bw_default=3.35e12 ;;
-  *) bw_default=0 ;;  # measured.
-esac
 peak=${PEAK_FLOPS:-989e12}
-bw=${PEAK_BW:-$bw_default}
+bw=${PEAK_BW:-${gpu_bw:-0}}  # 0: measured.
 python3 -c "import jax, flax; print('jax', jax.__version__, 'flax', \
 flax.__version__, jax.devices())"
 

@@ -14,21 +14,11 @@
 #   --platform manylinux2014_x86_64 -d .whl ml-collections==1.1.0
 # There:       bash launch/gpu_checks.sh   (carry: .whl)
 set -uo pipefail
-cd "$(dirname "$0")/.."
-if compgen -G ".whl/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-      --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
-fi
-export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
+source "$(dirname "$0")/gpu_env.sh"
 export XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.9}
 out=${OUT:-runs/gpu_checks}
 mkdir -p "$out"
-gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
-case "$gpu" in
-  *H200*) bw=4.8e12 ;;
-  *) bw=3.35e12 ;;  # H100 SXM.
-esac
+bw=${gpu_bw:-3.35e12}  # unknown device: H100 SXM.
 echo "gpu: ${gpu:-none}, peak bandwidth $bw"
 quiet() { grep -v "^W0000\|^I0000\|^WARNING: All log messages"; }
 cfg=${CFG:-configs/bench.py:qwen05b}
