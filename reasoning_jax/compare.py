@@ -177,26 +177,21 @@ def main(argv):
   from reasoning_jax.train import metrics  # pylint: disable=g-import-not-at-top
   multihost.initialize_from_flags()
   metrics.setup_logging()
-  from reasoning_jax import config as config_lib, pipeline  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.data.datasets import DataError  # pylint: disable=g-import-not-at-top
   try:
     seeds = [int(x) for x in flags.FLAGS.seeds]
   except ValueError:
     sys.exit(f"error: --seeds={','.join(flags.FLAGS.seeds)}: must be "
              "integers")
-  try:
-    if seeds:
-      out = compare_seeds(flags.FLAGS.config, flags.FLAGS.workdir, seeds)
-      text = _seeds_table(out)
-    else:
-      out = compare(flags.FLAGS.config, flags.FLAGS.workdir)
-      text = _table(out)
-  except (config_lib.ConfigError, DataError, pipeline.WorkdirBusy) as e:
-    sys.exit(f"error: {e}")
+  if seeds:
+    text = _seeds_table(compare_seeds(flags.FLAGS.config, flags.FLAGS.workdir,
+                                      seeds))
+  else:
+    text = _table(compare(flags.FLAGS.config, flags.FLAGS.workdir))
   import jax  # pylint: disable=g-import-not-at-top
   if jax.process_index() == 0:
     print(text)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  from reasoning_jax import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main)

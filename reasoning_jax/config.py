@@ -199,8 +199,11 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.pretrain.update(num_examples=64, steps=6)
   c.sft.update(num_examples=64, batch_size=16, steps=6, warmup_steps=2,
                curate_pool=min(c.sft.curate_pool, 128))
+  # A random policy never answers right; DAPO's overlong penalty gives its
+  # groups a reward spread (length varies), so RL's updates carry signal.
   c.rl.update(steps=4, num_prompts=4, group_size=4, minibatch_size=8,
-              num_updates=2, eval_every=2)
+              num_updates=2, eval_every=2, overlong_buffer=16,
+              learning_rate=1e-3)
   c.rs.update(problems=8, samples=4, steps=4)
   c.distill.update(problems=8, samples=4, steps=4)
   c.eval.update(num_problems=16, batch_size=16, every=4,

@@ -1,6 +1,8 @@
 r"""Entrypoint: ``python -m reasoning_jax.main --config=configs/x.py --workdir=d``.
 
-Overrides: ``--config.sft.steps=100``. Rerunning on the same workdir resumes.
+Overrides: ``--config.sft.steps=100``. Rerunning on the same workdir resumes;
+a finished stage whose defining fields changed is refused (naming them)
+unless ``--restart_from=<stage>`` retrains it and the stages after it.
 ``--seeds=0,1,2`` runs the job once per seed (``<workdir>/seed_<s>``) and
 writes ``seeds.md`` / ``seeds.json`` / ``seeds.png``: each seed's held-out
 pass@1 and paired gains with 95% intervals, their mean and spread.
@@ -16,6 +18,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
+from reasoning_jax import cli
 from reasoning_jax.parallel import multihost
 
 config_flags.DEFINE_config_file("config", "configs/default.py",
@@ -24,15 +27,16 @@ config_flags.DEFINE_config_file("config", "configs/default.py",
 flags.DEFINE_string("workdir", "runs/default", "Output directory.")
 flags.DEFINE_list("seeds", [], "Run once per seed (config.seed), e.g. 0,1,2; "
                   "empty: one run with config.seed.")
+flags.DEFINE_string("restart_from", "", "Retrain this stage (e.g. sft, "
+                    "rl_grpo) and every later one: a finished stage whose "
+                    "config changed is refused without it.")
 multihost.define_flags()
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from reasoning_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.data.datasets import DataError  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import checkpoint, metrics  # pylint: disable=g-import-not-at-top
   multihost.initialize_from_flags()
   metrics.setup_logging()
@@ -44,11 +48,11 @@ def main(argv):
     sys.exit(f"error: --seeds={','.join(f.seeds)}: must be integers")
   try:
     if seeds:
-      summary = pipeline.train_and_evaluate_seeds(f.config, f.workdir, seeds)
+      summary = pipeline.train_and_evaluate_seeds(f.config, f.workdir, seeds,
+                                                  f.restart_from)
     else:
-      summary = pipeline.train_and_evaluate(f.config, f.workdir)
-  except (config_lib.ConfigError, DataError, pipeline.WorkdirBusy) as e:
-    sys.exit(f"error: {e}")
+      summary = pipeline.train_and_evaluate(f.config, f.workdir,
+                                            f.restart_from)
   except checkpoint.Preempted as e:
     print(e, file=sys.stderr)
     sys.exit(143)
@@ -61,4 +65,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -30,7 +30,6 @@ Writes ``tts.json``, ``tts.md``, ``tts_vs_n.png``, ``tts_vs_flops.png`` and
 
 import json
 import os
-import sys
 import time
 
 from absl import app, flags, logging
@@ -607,15 +606,9 @@ def _plot(workdir, out):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from reasoning_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import metrics  # pylint: disable=g-import-not-at-top
   metrics.setup_logging()
-  from reasoning_jax.data.datasets import DataError  # pylint: disable=g-import-not-at-top
-  try:
-    out = run(FLAGS.config, FLAGS.workdir)
-  except (config_lib.ConfigError, DataError, FileNotFoundError) as e:
-    sys.exit(f"error: {e}")
-  print(markdown(out))
+  print(markdown(run(FLAGS.config, FLAGS.workdir)))
 
 
 if __name__ == "__main__":
@@ -623,4 +616,5 @@ if __name__ == "__main__":
                                   "Path to a configs/*.py file.",
                                   lock_config=True)
   flags.DEFINE_string("workdir", "runs/tts", "Output directory.")
-  app.run(main)
+  from reasoning_jax import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main)

@@ -363,16 +363,11 @@ def _plot(workdir, histories):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from reasoning_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import checkpoint, metrics  # pylint: disable=g-import-not-at-top
   metrics.setup_logging()
   checkpoint.install_sigterm_handler()
-  from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.data.datasets import DataError  # pylint: disable=g-import-not-at-top
   try:
     out = run(FLAGS.config, FLAGS.workdir)
-  except (config_lib.ConfigError, DataError, pipeline.WorkdirBusy) as e:
-    sys.exit(f"error: {e}")
   except checkpoint.Preempted as e:
     print(e, file=sys.stderr)
     sys.exit(143)
@@ -384,4 +379,5 @@ if __name__ == "__main__":
                                   "Path to a configs/*.py file.",
                                   lock_config=True)
   flags.DEFINE_string("workdir", "runs/verifier", "Output directory.")
-  app.run(main)
+  from reasoning_jax import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main)

@@ -119,3 +119,24 @@ def timed(fn, *args, bound_s: float = 2.0):
   finally:
     signal.setitimer(signal.ITIMER_REAL, 0)
     signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+  """An uninterrupted ``configs/default.py:smoke`` run (SFT then GRPO): the
+  reference that the resume and fault tests compare against. Read-only:
+  copy it before changing anything."""
+  from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path_factory.mktemp("smoke"))
+  summary = pipeline.train_and_evaluate(default_config("smoke"), workdir)
+  return workdir, summary
+
+
+def final_params(workdir, stage="sft"):
+  """(step, params) of a stage's newest checkpoint, read with orbax alone."""
+  import os  # pylint: disable=g-import-not-at-top
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  ckpt = os.path.join(workdir, "checkpoints", stage)
+  step = max(int(d) for d in os.listdir(ckpt) if d.isdigit())
+  with ocp.StandardCheckpointer() as c:
+    return step, c.restore(os.path.join(ckpt, str(step), "default"))["params"]

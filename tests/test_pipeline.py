@@ -29,11 +29,7 @@ def _cmd(workdir, *overrides):
           *overrides]
 
 
-def _final_params(workdir, stage="sft"):
-  ckpt = os.path.join(workdir, "checkpoints", stage)
-  step = max(int(d) for d in os.listdir(ckpt) if d.isdigit())
-  with ocp.StandardCheckpointer() as c:
-    return step, c.restore(os.path.join(ckpt, str(step), "default"))["params"]
+from conftest import final_params as _final_params
 
 
 def _read_tb_scalars(path):
@@ -50,13 +46,6 @@ def _read_tb_scalars(path):
     for v in ev.summary.value:
       out.setdefault(v.tag, []).append((ev.step, v.simple_value))
   return out
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp("smoke"))
-  summary = pipeline.train_and_evaluate(default_config("smoke"), workdir)
-  return workdir, summary
 
 
 def test_smoke_run_writes_metrics_summary_and_tensorboard(smoke_run):
@@ -154,6 +143,10 @@ def test_sigterm_saves_exits_and_resumes_to_the_same_metrics(tmp_path,
         if k in want[step]:
           assert got[step][k] == pytest.approx(want[step][k], rel=1e-5,
                                                abs=1e-7), (stage, step, k)
+  rl_rows = [r for r in metrics.read_metrics(ref_dir, "rl_grpo")
+             if "loss" in r]  # the compared RL updates carry signal.
+  assert max(r["adv_std"] for r in rl_rows) > 0.1
+  assert max(r["grad_norm"] for r in rl_rows) > 1e-2
   for stage in ("sft", "rl_grpo"):
     _, a = _final_params(ref_dir, stage)
     _, b = _final_params(workdir, stage)
@@ -218,6 +211,32 @@ def test_unknown_fields_are_named(tmp_path):
   r = subprocess.run(_cmd(tmp_path, "--config.sft.stepz=3"), cwd=ROOT,
                      capture_output=True, text=True, timeout=120)
   assert r.returncode != 0 and "stepz" in r.stderr
+
+
+@pytest.mark.parametrize("module,config,override,want", [
+    ("main", "default", "--config.sft.stepz=3",
+     'error: --config.sft.stepz: no such config field (Did you mean "steps"'),
+    ("compare", "default", "--config.rl.algorithmz=ppo",
+     "error: --config.rl.algorithmz: no such config field"),
+    ("verify", "verifier", "--config.verifier.stagez=x",
+     "error: --config.verifier.stagez: no such config field"),
+    ("tts", "tts", "--config.tts.n_max=abc",
+     "error: flag --config.tts.n_max=abc: invalid literal for int()"),
+    ("bench", "bench", "--config.model.d_model=-3",
+     "error: config.model.d_model=-3"),
+    ("main", "nope", "", "error: --config: cannot load it"),
+])
+def test_every_entrypoint_reports_a_user_error_in_one_line(
+    tmp_path, module, config, override, want):
+  r = subprocess.run(
+      [sys.executable, "-m", f"reasoning_jax.{module}",
+       f"--config=configs/{config}.py", f"--workdir={tmp_path}",
+       *([override] if override else [])],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  lines = [ln for ln in r.stderr.splitlines()
+           if ln.strip() and not ln[:1] in "IW"]  # absl INFO / WARNING.
+  assert r.returncode == 1 and len(lines) == 1, r.stderr[-3000:]
+  assert lines[0].startswith(want), lines
 
 
 def test_import_is_cheap():

@@ -19,7 +19,8 @@ think block, then the boxed answer: ``<think>\n..\n</think>\n\boxed{N}``.
 Answers are checked with ``rewards.answers_match`` (exact rationals,
 normalised TeX) on the answer ``rewards.extract_answer`` reads (boxed,
 ``#### N``, or "the answer is"). A malformed line is an error naming its
-file and line. Record ``i`` of a split is example ``i mod size``.
+file and line. Record ``i`` of a split is example ``i``; there is no
+wrap-around: reading past the end is a ``DataError`` naming the counts.
 """
 
 import dataclasses
@@ -42,8 +43,13 @@ def read_jsonl(path: str, fields: tuple[str, ...]) -> list[dict]:
   if not os.path.exists(path):
     raise DataError(f"{path}: no such file")
   out = []
-  with open(path, encoding="utf-8") as f:
-    for n, line in enumerate(f, 1):
+  with open(path, "rb") as f:
+    for n, raw in enumerate(f, 1):
+      try:
+        line = raw.decode("utf-8")
+      except UnicodeDecodeError as e:
+        raise DataError(f"{path}:{n}: not UTF-8 (byte 0x{raw[e.start]:02x} "
+                        f"at column {e.start + 1})") from None
       if not line.strip():
         continue
       try:
@@ -96,7 +102,11 @@ class RecordTask:
     if split not in self.splits:
       raise ValueError(f"{self.name}: no {split!r} split")
     exs = self.splits[split]
-    return exs[index % len(exs)]
+    if not 0 <= index < len(exs):
+      raise DataError(f"{self.name}: {split} record {index} requested but the "
+                      f"{split} file has {len(exs)}: a run never reuses "
+                      "records; lower the counts that read them")
+    return exs[index]
 
   def size(self, split: str) -> int:
     return len(self.splits[split])

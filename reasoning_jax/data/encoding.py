@@ -8,6 +8,7 @@ completion (and its eos) only. Shapes: N sequences, P prompt slots, L slots.
 
 import numpy as np
 
+from reasoning_jax.data.datasets import DataError
 from reasoning_jax.data.tasks import Example
 from reasoning_jax.data.tokenizer import Tokenizer
 
@@ -31,7 +32,7 @@ def encode_prompts(tok: Tokenizer, prompts: list[str], max_len: int):
   for i, text in enumerate(prompts):
     row = [tok.bos_id] + tok.encode(text)
     if len(row) > max_len:
-      raise ValueError(f"prompt {i} has {len(row)} tokens > max_prompt_len="
+      raise DataError(f"prompt {i} has {len(row)} tokens > max_prompt_len="
                        f"{max_len}: {text[:80]!r}")
     ids[i, max_len - len(row):] = row
   return ids, ids != tok.pad_id
@@ -52,7 +53,7 @@ def encode_sft(tok: Tokenizer, examples: list[Example], max_len: int,
     completion = tok.encode(ex.solution) + [tok.eos_id]
     row = prompt + completion
     if len(row) > max_len:
-      raise ValueError(f"example {i} has {len(row)} tokens > sequence length "
+      raise DataError(f"example {i} has {len(row)} tokens > sequence length "
                        f"{max_len}; raise data.max_prompt_len or "
                        f"data.max_new_tokens")
     ids[i, :len(row)] = row

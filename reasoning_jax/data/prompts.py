@@ -37,7 +37,8 @@ CHAT = {
 def exemplars(task, k: int, seed: int) -> list[tasks.Example]:
   """k train examples for few-shot prompts, drawn once by ``seed``."""
   rng = random.Random(seed)
-  idx = rng.sample(range(10_000), k)
+  pool = task.size("train") if hasattr(task, "size") else 10_000  # a file's.
+  idx = rng.sample(range(pool), min(k, pool))
   return [task.example("train", i) for i in idx]
 
 

@@ -68,6 +68,12 @@ class Tokenizer:
   def piece_id(self, piece: str) -> int:
     return self.sp.piece_to_id(piece)
 
+  def unknown_text(self, text: str) -> list[str]:
+    """The parts of ``text`` that encode to the unknown piece (a model
+    without byte fallback has no piece for characters it never saw)."""
+    ids, pieces = self.sp.encode(text), self.sp.encode(text, out_type=str)
+    return [p for i, p in zip(ids, pieces) if i == self.unk_id]
+
 
 class HFTokenizer:
   """A Hugging Face ``tokenizer.json`` (the ``tokenizers`` library) behind
@@ -134,6 +140,11 @@ class HFTokenizer:
   def piece_id(self, piece: str) -> int:
     i = self.tk.token_to_id(piece)
     return -1 if i is None else i
+
+  def unknown_text(self, text: str) -> list[str]:
+    """Nothing: byte-level BPE encodes any text."""
+    del text
+    return []
 
 
 def load_tokenizer(path: str):

@@ -143,3 +143,10 @@ def all_processes(flag: bool) -> bool:
 def any_process(flag: bool) -> bool:
   """True when ``flag`` is True on some process (a collective)."""
   return bool(np.any(_flags(flag)))
+
+
+def barrier(name: str) -> None:
+  """Every process waits here until all have arrived (no-op on one)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    multihost_utils.sync_global_devices(name)

@@ -4,7 +4,10 @@ Saves the whole train state (params, optimizer state, step, RNG, data
 position). Restores onto the shardings of a target state, so a checkpoint
 written on one mesh loads onto another. A save interrupted by a kill leaves a
 ``*.orbax-checkpoint-tmp`` folder that the manager ignores: the last complete
-step is restored.
+step is restored. A step that is complete but unreadable (a truncated data
+file, an emptied ``_METADATA``) is moved aside to ``<stage>.corrupt/`` with a
+warning naming it and why, and the newest intact step is restored instead
+(``checkpoint.keep`` >= 2 leaves one to fall back to).
 
 Preemption: ``install_sigterm_handler()`` (the entrypoint calls it) turns
 SIGTERM into a flag; each training loop checks ``stop_requested()`` after
@@ -14,9 +17,14 @@ with status 143 (128 + SIGTERM). Rerunning the command resumes exactly there.
 
 import os
 import signal
+import time
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
+from etils import epath
+
+from reasoning_jax.parallel import multihost
 
 _SIGTERM = {"seen": False}
 
@@ -40,23 +48,46 @@ def install_sigterm_handler():
 
 def stop_requested() -> bool:
   """Whether any process has received SIGTERM (all processes agree)."""
-  from reasoning_jax.parallel import multihost  # pylint: disable=g-import-not-at-top
   return multihost.any_process(_SIGTERM["seen"])
+
+
+class CheckpointError(RuntimeError):
+  """A checkpoint is missing or unreadable; the message names it."""
+
+
+def _stage_path(workdir: str, stage: str) -> str:
+  path = os.path.join(workdir, "checkpoints", stage)
+  return path if "://" in path else os.path.abspath(path)  # gs://... as is.
+
+
+def _why(e: Exception) -> str:
+  """The first line of an exception: TensorStore's run to dozens."""
+  lines = str(e).strip().splitlines()
+  return f"{type(e).__name__}: {lines[0][:200] if lines else ''}"
 
 
 def load_params(workdir: str, stage: str, step: int | None = None):
   """The parameters of a stage's latest (or ``step``'s) saved train state,
   as host arrays, without building the state: the policy for ``rl_*``
   stages, the whole tree otherwise. For evaluation and search entrypoints.
+
+  Raises ``CheckpointError`` (one line) when there is none or it is
+  unreadable: these callers need that exact step, not an older one.
   """
-  path = os.path.join(workdir, "checkpoints", stage)
-  path = path if "://" in path else os.path.abspath(path)
+  path = _stage_path(workdir, stage)
   manager = ocp.CheckpointManager(path)
-  step = manager.latest_step() if step is None else step
-  if step is None:
-    raise FileNotFoundError(f"no checkpoint of stage {stage!r} in {path}")
-  params = manager.restore(step, args=ocp.args.StandardRestore())["params"]
-  manager.close()
+  try:
+    step = manager.latest_step() if step is None else step
+    if step is None:
+      raise CheckpointError(f"no checkpoint of stage {stage!r} in {path}")
+    try:
+      params = manager.restore(step, args=ocp.args.StandardRestore())["params"]
+    except Exception as e:  # pylint: disable=broad-except
+      raise CheckpointError(
+          f"{path}/{step} is unreadable ({_why(e)}); rerunning the training "
+          "command restores it from the newest intact step") from None
+  finally:
+    manager.close()
   return params["policy"] if stage.startswith("rl_") else params
 
 
@@ -64,12 +95,13 @@ class Checkpointer:
   """Keeps the last ``keep`` saves of one training stage."""
 
   def __init__(self, workdir: str, stage: str, keep: int = 3):
-    path = os.path.join(workdir, "checkpoints", stage)
-    if "://" not in path:  # gs://... goes to orbax as is.
-      path = os.path.abspath(path)
-    self.manager = ocp.CheckpointManager(
-        path, options=ocp.CheckpointManagerOptions(max_to_keep=keep,
-                                                   create=True))
+    self.path, self.keep = _stage_path(workdir, stage), keep
+    self.manager = self._open()
+
+  def _open(self):
+    return ocp.CheckpointManager(
+        self.path, options=ocp.CheckpointManagerOptions(max_to_keep=self.keep,
+                                                        create=True))
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
@@ -78,13 +110,33 @@ class Checkpointer:
     return self.manager.save(step, args=ocp.args.StandardSave(state),
                              force=force)
 
-  def restore(self, target, step: int | None = None):
-    """Restores onto ``target``'s shapes, dtypes and shardings."""
-    step = self.latest_step() if step is None else step
+  def restore(self, target):
+    """The newest intact saved state, onto ``target``'s shapes, dtypes and
+    shardings; ``target`` itself when no step is intact (or none exists).
+
+    An unreadable step is moved to ``<stage>.corrupt/<step>-<time>`` (so
+    the run can save that step again) with a warning, and the next older
+    one is tried.
+    """
     abstract = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
         target)
-    return self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    while (step := self.latest_step()) is not None:
+      try:
+        return self.manager.restore(step,
+                                    args=ocp.args.StandardRestore(abstract))
+      except Exception as e:  # pylint: disable=broad-except
+        self.manager.close()
+        aside = epath.Path(f"{self.path}.corrupt") / f"{step}-{int(time.time())}"
+        if jax.process_index() == 0:
+          aside.parent.mkdir(parents=True, exist_ok=True)
+          (epath.Path(self.path) / str(step)).rename(aside)
+        multihost.barrier("checkpoint_aside")
+        logging.warning("%s/%d is unreadable (%s): moved to %s; falling back "
+                        "to the step before it", self.path, step, _why(e),
+                        aside)
+        self.manager = self._open()
+    return target
 
   def save_and_stop_if_preempted(self, stage: str, step: int, state):
     """On SIGTERM: saves ``step``, waits for the write, raises Preempted."""

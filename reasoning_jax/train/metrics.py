@@ -25,17 +25,26 @@ class MetricWriter:
 
   Also writes TensorBoard scalars under ``workdir/tb`` (tensorboardX: the
   only event writer that works without TensorFlow installed).
+
+  ``resume_step``: the step a training stage restarts from (its checkpoint;
+  0 for a fresh start). The stage's rows past it, and its ``final/`` rows,
+  were written by a run that died before saving them and are dropped, so a
+  resumed run's file has each step once; TensorBoard purges them too.
   """
 
-  def __init__(self, workdir: str, stage: str):
+  def __init__(self, workdir: str, stage: str, resume_step: int | None = None):
     self.stage = stage
     self.enabled = jax.process_index() == 0
     if not self.enabled:
       return
     os.makedirs(workdir, exist_ok=True)
     self.path = os.path.join(workdir, "metrics.jsonl")
+    if resume_step is not None:
+      drop_rows_after(self.path, stage, resume_step)
     from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-    self.tb = SummaryWriter(os.path.join(workdir, "tb", stage))
+    self.tb = SummaryWriter(
+        os.path.join(workdir, "tb", stage),
+        purge_step=None if resume_step is None else resume_step + 1)
 
   def write(self, step: int, metrics: dict):
     if not self.enabled:
@@ -59,6 +68,31 @@ def _to_float(v):
     return float(v)
   except (TypeError, ValueError):
     return None
+
+
+def drop_rows_after(path: str, stage: str, step: int) -> int:
+  """Rewrites ``path`` (atomically) without ``stage``'s rows past ``step``
+  and its ``final/`` rows; returns how many were dropped."""
+  if not os.path.exists(path):
+    return 0
+  with open(path, encoding="utf-8") as f:
+    lines = [ln for ln in f if ln.strip()]
+  keep = []
+  for ln in lines:
+    try:
+      r = json.loads(ln)
+    except json.JSONDecodeError:  # a line cut short by a kill.
+      continue
+    if r.get("stage") == stage and (
+        r.get("step", 0) > step or any(k.startswith("final/") for k in r)):
+      continue
+    keep.append(ln if ln.endswith("\n") else ln + "\n")
+  if len(keep) != len(lines):
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+      f.writelines(keep)
+    os.replace(tmp, path)
+  return len(lines) - len(keep)
 
 
 def read_metrics(workdir: str, stage: str | None = None) -> list[dict]:

@@ -131,13 +131,15 @@ def _make_tx(rc, total_steps, algorithm):
       {"policy": "policy", "critic": "critic"})
 
 
-def build_learner(model, params, rc, mesh, rules, seq_len: int, seed: int):
+def build_learner(model, params, rc, mesh, rules, seq_len: int, seed: int,
+                  tx: optax.GradientTransformation | None = None):
   """Sharded learner state from the SFT policy ``params``.
 
   GRPO: ``state.params = {"policy"}``. PPO adds ``"critic"``: a
   ``ScalarModel`` whose backbone starts as a copy of the policy's and whose
-  value head starts at zero. Returns (state, state_shardings, critic or None,
-  tx).
+  value head starts at zero. ``tx`` replaces the config's AdamW (e.g. plain
+  SGD, whose update is the gradient). Returns (state, state_shardings,
+  critic or None, tx).
   """
   dummy = jnp.ones((1, seq_len), jnp.int32)
   init_fns = {"policy": lambda k: model.init(k, dummy, dummy,
@@ -150,7 +152,8 @@ def build_learner(model, params, rc, mesh, rules, seq_len: int, seed: int):
                                                dummy > 0)["params"]
     start["critic"] = {"model": params["model"], "value_head": {
         "kernel": jnp.zeros((model.cfg.d_model,)), "bias": jnp.zeros(())}}
-  tx = _make_tx(rc, rc.steps * _updates_per_step(rc), rc.algorithm)
+  if tx is None:
+    tx = _make_tx(rc, rc.steps * _updates_per_step(rc), rc.algorithm)
   state, state_sh = state_lib.create_state(
       lambda k: {name: fn(k) for name, fn in init_fns.items()}, tx,
       jax.random.PRNGKey(seed), mesh, rules, params=start)
@@ -228,7 +231,8 @@ def run_rl(ctx, params, stage: str | None = None):
         close_id=ctx.tok.piece_id("</think>"),
         newline_id=ctx.tok.piece_id("\n"))
 
-  writer = metrics_lib.MetricWriter(ctx.logdir, stage)
+  writer = metrics_lib.MetricWriter(
+      ctx.logdir, stage, int(state.step) // _updates_per_step(rc))
   progress = metrics_lib.Progress(stage, rc.steps,
                                   int(state.step) // _updates_per_step(rc))
 

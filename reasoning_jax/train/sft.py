@@ -161,7 +161,7 @@ def run_sft(ctx, params=None, examples=None, stage: str = "sft",
   rows = multihost.process_rows(batch_sh, c.batch_size)  # this process's.
   step_fn = make_sft_step(ctx.model, tx, state_sh, batch_sh, ctx.tok.pad_id)
 
-  writer = metrics_lib.MetricWriter(ctx.logdir, stage)
+  writer = metrics_lib.MetricWriter(ctx.logdir, stage, int(state.step))
   progress = metrics_lib.Progress(stage, c.steps, int(state.step))
   t_start = time.perf_counter()
   while int(state.step) < c.steps:

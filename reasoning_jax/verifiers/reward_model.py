@@ -312,7 +312,7 @@ def fit(ctx, name: str, init_fn, values, loss_fn, train_arrays: dict,
     return total / n_eval
 
   history = {"eval_loss": [(int(st.step), held_out(st.params))]}
-  writer = metrics_lib.MetricWriter(ctx.logdir, name)
+  writer = metrics_lib.MetricWriter(ctx.logdir, name, int(st.step))
   progress = metrics_lib.Progress(name, steps, int(st.step))
   rows = len(next(iter(train_arrays.values())))
   order = np.random.default_rng(seed).permutation(rows)

@@ -35,7 +35,10 @@ def test_gsm8k_jsonl(tmp_path):
   ex = task.example("train", 1)
   assert ex.answer == "1500"
   assert ex.solution == ("<think>\n1200+300=1500\n</think>\n\\boxed{1500}")
-  assert task.example("train", 2) == task.example("train", 0)  # wraps.
+  with pytest.raises(datasets.DataError,  # no wrap-around (issue 18.2).
+                     match="train record 2 requested but the train file "
+                     "has 2"):
+    task.example("train", 2)
   test = task.example("test", 0)
   assert task.is_correct("... so \\boxed{42}", test)
   assert task.is_correct("6*7=42\n#### 42", test)
@@ -82,6 +85,16 @@ def test_malformed_lines_are_named_with_file_and_line(tmp_path, line, msg):
     datasets.load_gsm8k(str(tmp_path))
 
 
+def test_a_non_utf8_byte_is_named_with_file_line_and_column(tmp_path):
+  _write(tmp_path, GSM8K)
+  path = tmp_path / "train.jsonl"
+  path.write_bytes(path.read_bytes() + b'{"question": "caf\xe9"}\n')
+  with pytest.raises(datasets.DataError,
+                     match=r"train.jsonl:3: not UTF-8 \(byte 0xe9 at column "
+                     r"18\)"):
+    datasets.load_gsm8k(str(tmp_path))
+
+
 def test_missing_directory_is_a_clear_error(tmp_path):
   with pytest.raises(datasets.DataError, match="test.jsonl: no such file"):
     (tmp_path / "train.jsonl").write_text(json.dumps(GSM8K["train"][0]))
@@ -102,3 +115,28 @@ def test_gsm8k_through_tfds_manual_dir(tmp_path):
                       want.example(split, i).prompt
                       for i in range(want.size(split)))
   assert list((tmp_path / "tfds").rglob("*.array_record*"))
+
+
+def test_save_and_load_examples_round_trip_and_write_atomically(
+    tmp_path, monkeypatch):
+  exs = [tasks.Example('Say "hi"\nthen ☕?', "\\frac{1}{2}",
+                       "<think>\na\\nb\n</think>\n\\boxed{x}"),
+         tasks.Example("", "0", "")]
+  path = str(tmp_path / "sub" / "ex.jsonl")
+  tasks.save_examples(path, exs)
+  assert tasks.load_examples(path) == exs
+  with open(path, encoding="utf-8") as f:  # one JSON object per line.
+    assert [json.loads(ln)["answer"] for ln in f] == ["\\frac{1}{2}", "0"]
+  # A write that dies half-way leaves the previous file whole.
+  calls = []
+
+  def dying_dumps(obj):
+    calls.append(obj)
+    if len(calls) == 2:
+      raise OSError("disk full")
+    return json.JSONEncoder().encode(obj)
+  monkeypatch.setattr(tasks.json, "dumps", dying_dumps)
+  with pytest.raises(OSError):
+    tasks.save_examples(path, [exs[1], exs[0]])
+  monkeypatch.undo()
+  assert tasks.load_examples(path) == exs

@@ -195,3 +195,6 @@ def test_pipeline_starts_from_a_pretrained_checkpoint(tmp_path):
   rows = [json.loads(x) for x in open(tmp_path / "run" / "metrics.jsonl")]
   losses = [r["loss"] for r in rows if r.get("stage") == "sft" and "loss" in r]
   assert losses and all(np.isfinite(losses))
+  rl_rows = [r for r in rows if r.get("stage") == "rl_grpo" and "loss" in r]
+  assert max(r["adv_std"] for r in rl_rows) > 0.1  # GRPO had signal.
+  assert max(r["grad_norm"] for r in rl_rows) > 1e-2

@@ -6,7 +6,10 @@ Run as a script (it sets 8 simulated CPU devices before JAX starts):
 
 Prints one JSON line: for each (mode, mesh) the loss, the largest absolute
 difference of the updated parameters and of the loss from the same step on
-a single device, and compile / step seconds. ``test_mesh.py`` checks the
+a single device, and compile / step seconds. The train steps use plain SGD
+at learning rate 1, so the update is the gradient itself (``update_max``
+is its largest entry): a gradient off by a constant factor shows up, where
+an AdamW step (lr·sign(g) at first) would hide it. ``test_mesh.py`` checks the
 differences; ``--timing`` adds repeated steps for the issue's cost table.
 """
 
@@ -20,6 +23,7 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
 
 import jax  # pylint: disable=g-import-not-at-top
 import numpy as np
+import optax  # pylint: disable=g-import-not-at-top
 
 from reasoning_jax.config import base_config
 from reasoning_jax.models import CausalLM, ModelConfig
@@ -76,8 +80,11 @@ def rl_step(algorithm, shape, repeats):
   rc.update(algorithm=algorithm, num_prompts=P, group_size=G,
             minibatch_size=P * G // 2, num_updates=1, learning_rate=1e-3,
             critic_lr=1e-3, kl_beta=0.04)
+  parts = ("policy",) if algorithm == "grpo" else ("policy", "critic")
+  sgd = optax.multi_transform({k: optax.sgd(1.0) for k in parts},
+                              {k: k for k in parts})
   state, state_sh, critic, tx = rl.build_learner(
-      CausalLM(CFG), _params(), rc, mesh, RULES, PL + N, seed=0)
+      CausalLM(CFG), _params(), rc, mesh, RULES, PL + N, seed=0, tx=sgd)
   ref = jax.tree.map(lambda x: x.copy(), state.params["policy"])
   sh = sharding.batch_sharding(mesh, RULES)
   fns = rl.make_learner_fns(CausalLM(CFG), critic, tx, rc, state_sh, sh)
@@ -95,12 +102,13 @@ def rl_step(algorithm, shape, repeats):
   return out, first, times
 
 
-def _sft_setup(shape):
-  """(state, sft step fn, batch sharding, ids, mask) on a mesh."""
+def _sft_setup(shape, sgd: bool = False):
+  """(state, sft step fn, batch sharding, ids, mask) on a mesh; AdamW (whose
+  moments the restore test carries across meshes) or SGD."""
   mesh = _mesh(shape)
-  tx = optim.make_optimizer(learning_rate=1e-3, total_steps=10,
-                            warmup_steps=0, weight_decay=0.01, b1=0.9,
-                            b2=0.95, max_grad_norm=1.0, schedule="constant")
+  tx = optax.sgd(1.0) if sgd else optim.make_optimizer(
+      learning_rate=1e-3, total_steps=10, warmup_steps=0, weight_decay=0.01,
+      b1=0.9, b2=0.95, max_grad_norm=1.0, schedule="constant")
   model = CausalLM(CFG)
   state, state_sh = state_lib.create_state(
       lambda k: model.init(k, np.ones((1, 8), np.int32),
@@ -151,7 +159,7 @@ def restore_on_another_mesh(workdir):
 
 
 def sft_step(shape, repeats):
-  state, step, sh, ids, mask = _sft_setup(shape)
+  state, step, sh, ids, mask = _sft_setup(shape, sgd=True)
   t0 = time.perf_counter()
   state, m = step(state, jax.device_put(ids, sh), jax.device_put(mask, sh))
   out = (float(m["loss"]), jax.device_get(state.params))
@@ -190,7 +198,11 @@ def main():
   modes = {"sft": sft_step, "grpo": lambda s, r: rl_step("grpo", s, r),
            "ppo": lambda s, r: rl_step("ppo", s, r), "sample": sample}
   report = []
+  init = jax.device_get(_params())
   for mode, fn in modes.items():
+    start = init if mode == "sft" else {"policy": init} if mode == "grpo" else {
+        "policy": init, "critic": {"model": init["model"], "value_head": {
+            "kernel": np.zeros(CFG.d_model), "bias": np.zeros(())}}}
     ref = None
     for shape in MESHES:
       (loss, params), first, times = fn(shape, repeats)
@@ -199,9 +211,13 @@ def main():
       diffs = jax.tree.leaves(jax.tree.map(
           lambda a, b: float(np.max(np.abs(np.asarray(a, np.float64) - b))),
           params, ref[1]))
+      update = max(jax.tree.leaves(jax.tree.map(
+          lambda a, b: float(np.max(np.abs(np.asarray(a, np.float64) - b))),
+          params, start))) if mode != "sample" else 0.0
       report.append({
           "mode": mode, "mesh": list(shape), "loss": loss,
           "loss_diff": abs(loss - ref[0]), "param_diff": max(diffs),
+          "update_max": update,
           "first_call_s": first,
           "step_s": float(np.median(times)) if times else None})
   import tempfile  # pylint: disable=g-import-not-at-top

@@ -116,14 +116,20 @@ def test_value_loss_clipping_hand_worked():
 
 
 def test_ppo_loss_combines_terms():
+  """Against NumPy formulas for every term (none taken from the module)."""
   rng = np.random.default_rng(4)
   lp, old, ref, adv, v, ov, ret, ent = (rng.normal(size=(2, 3))
                                         for _ in range(8))
-  mask = np.ones((2, 3), bool)
+  mask = np.array([[1, 1, 1], [1, 1, 0]], bool)
   loss, m = losses.ppo_loss(lp, old, ref, adv, mask, v, ov, ret, ent,
-                            kl_beta=0.1, value_coef=0.5, entropy_coef=0.01)
-  pg, _ = losses.clipped_surrogate(lp, old, adv, mask)
-  kl = np.mean(np.exp(ref - lp) - (ref - lp) - 1)
-  want = (pg + 0.1 * kl + 0.5 * losses.value_loss(v, ov, ret, mask)
-          - 0.01 * ent.mean())
+                            kl_beta=0.1, value_coef=0.5, entropy_coef=0.01,
+                            clip_eps=0.2, value_clip=0.2)
+  mean = lambda x: (x * mask).sum() / mask.sum()  # pylint: disable=unnecessary-lambda-assignment
+  ratio = np.exp(lp - old)
+  pg = -np.minimum(ratio * adv, np.clip(ratio, 0.8, 1.2) * adv)
+  kl = np.exp(ref - lp) - (ref - lp) - 1
+  v_clip = ov + np.clip(v - ov, -0.2, 0.2)
+  vl = 0.5 * np.maximum((v - ret) ** 2, (v_clip - ret) ** 2)
+  want = mean(pg) + 0.1 * mean(kl) + 0.5 * mean(vl) - 0.01 * mean(ent)
   np.testing.assert_allclose(loss, want, rtol=1e-5)
+  np.testing.assert_allclose(m["value_loss"], mean(vl), rtol=1e-5)

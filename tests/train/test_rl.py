@@ -113,3 +113,55 @@ def test_short_run_raises_a_trivially_learnable_reward(algorithm):
     state, _ = rl.learn(state, ro, ref, fns, rc, sh, jax.random.PRNGKey(i))
     means.append(reward.mean())
   assert np.mean(means[-5:]) > np.mean(means[:5]) + 0.15, means
+
+
+@pytest.fixture(scope="module")
+def smoke_ctx(tmp_path_factory):
+  from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
+  from conftest import default_config  # pylint: disable=g-import-not-at-top
+  ctx = pipeline.build_context(default_config("smoke"),
+                               str(tmp_path_factory.mktemp("ctx")))
+  params = init_params(ctx.model.cfg, seed=0)
+  return ctx, params
+
+
+@pytest.mark.parametrize("max_draws", [4, 1])  # stops at 2 draws; runs out.
+def test_dynamic_sampling_keeps_the_first_groups_with_spread(smoke_ctx,
+                                                              max_draws):
+  """DAPO dynamic sampling with the real sampler, whose every draw is
+  recorded: the rollout holds the first P groups (in draw order) whose
+  rewards, recomputed here from the drawn lengths (overlong penalty; no
+  answer is right), differ; out of draws it repeats the ones it kept."""
+  ctx, params = smoke_ctx
+  rc = ctx.config.rl.copy_and_resolve_references()
+  rc.update(dynamic_sampling=True, max_draws=max_draws, num_prompts=4,
+            group_size=4)
+  sampler = ctx.sampler(group_size=4)
+  draws = []
+
+  def recording(*args):
+    out = sampler(*args)
+    draws.append(jax.device_get(out))
+    return out
+
+  examples = lambda start, k: [ctx.task.example("train", 1000 + start + i)
+                               for i in range(k)]
+  ro, consumed = rollout_lib.rollout(
+      ctx, params, recording, examples, jax.random.PRNGKey(4), num_prompts=4,
+      group_size=4, temperature=1.0, rc=rc)
+  n, buf = ctx.config.data.max_new_tokens, rc.overlong_buffer
+  groups, found = [], []  # groups with spread; how many after each draw.
+  for out in draws:
+    lengths = np.asarray(out.mask).sum(1)
+    r = -np.clip((lengths - (n - buf)) / buf, 0, 1).reshape(4, 4)
+    groups += [np.asarray(out.tokens)[4 * g:4 * g + 4]
+               for g in range(4) if np.ptp(r[g]) > 0]
+    found.append(len(groups))
+  assert groups, "no group had spread: the fixture gives no signal"
+  # It stops at the first draw that completes P groups, or at max_draws.
+  want_draws = next((i + 1 for i, f in enumerate(found) if f >= 4),
+                    max_draws)
+  assert ro.draws == len(draws) == want_draws and consumed == 4 * want_draws
+  want = [groups[i % len(groups)] for i in range(4)]  # repeated if short.
+  np.testing.assert_array_equal(ro.tokens, np.concatenate(want))
+  assert (ro.rewards.reshape(4, 4).std(1) > 0).all()

@@ -1,0 +1,64 @@
+"""What the entrypoints (main, compare, verify, tts, bench) share: every
+expected user error — a bad flag or config value, a malformed data file, a
+busy workdir, a missing or unreadable checkpoint — is one ``error:`` line on
+stderr and a non-zero exit, never a traceback."""
+
+import re
+import sys
+
+from absl import app, flags
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+  """The exception types whose message is the whole story for a user."""
+  from reasoning_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.data.datasets import DataError  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train.checkpoint import CheckpointError  # pylint: disable=g-import-not-at-top
+  return (config_lib.ConfigError, DataError, pipeline.WorkdirBusy,
+          CheckpointError, FileNotFoundError)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """``flags.FLAGS(argv)``; a flag or ``--config.x.y=`` override it cannot
+  take (an unknown field, a value of the wrong type, a config file that
+  does not load) exits with one line naming it."""
+  try:
+    rest = flags.FLAGS(argv)
+    if "config" in flags.FLAGS:  # a config file that failed to load raises
+      _ = flags.FLAGS.config.keys  # on first use, not in the parse above.
+    return rest
+  except Exception as e:  # pylint: disable=broad-except
+    sys.exit(f"error: {_flag_message(e, argv)}")
+
+
+def _flag_message(e: Exception, argv: list[str]) -> str:
+  text = str(e).strip()
+  if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
+    text = text[1:-1].replace("\\'", "'").replace("\\n", "\n")
+  lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+  if "Failed loading config file" in text and lines:
+    return f"--config: cannot load it ({lines[-1]})"
+  if any(ln.startswith("Traceback") for ln in lines):  # a config file's error.
+    last = [ln for ln in lines if re.match(r"^\w+(Error|Exception): ", ln)]
+    return f"{lines[0].split(':')[0]}: {last[-1] if last else lines[-1]}"
+  field = re.match(r"^'?([A-Za-z_][\w]*)'?$", lines[0]) if lines else None
+  if isinstance(e, (AttributeError, KeyError)) and field:
+    name = field.group(1)
+    used = [a.split("=", 1)[0] for a in argv[1:]
+            if re.search(rf"[.]{re.escape(name)}(=|$)", a.split("=", 1)[0])]
+    hint = next((ln for ln in lines[1:] if ln.startswith("Did you mean")), "")
+    return (f"{used[0] if used else name}: no such config field"
+            + (f" ({hint})" if hint else ""))
+  return " ".join(lines)[:500] or type(e).__name__
+
+
+def run(main) -> None:
+  """``app.run(main)`` with ``parse_flags``, and ``user_errors`` from
+  ``main`` printed as one line (exit status 1)."""
+  def guarded(argv):
+    try:
+      return main(argv)
+    except user_errors() as e:
+      sys.exit(f"error: {e}")
+  app.run(guarded, flags_parser=parse_flags)
