@@ -177,7 +177,7 @@ def run(config, workdir: str) -> dict:
   from reasoning_jax.models import CausalLM, ModelConfig  # pylint: disable=g-import-not-at-top
   from reasoning_jax.parallel import sharding  # pylint: disable=g-import-not-at-top
   from reasoning_jax.sampling.sampler import make_sampler  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import rl, state as state_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import learner, state as state_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import rollout as rollout_lib  # pylint: disable=g-import-not-at-top
 
   config_lib.validate(config)
@@ -233,7 +233,7 @@ def run(config, workdir: str) -> dict:
   # against the learner's full-sequence pass on the same tokens, at the
   # step's batch. Same model, same precision: only kernel order differs.
   out = sample_fn(params, ids, valid, jax.random.PRNGKey(3), rc.temperature)
-  learner_logp = jax.jit(functools.partial(rl.completion_logprobs, model))(
+  learner_logp = jax.jit(functools.partial(learner.completion_logprobs, model))(
       params, ids, valid, out.tokens, out.mask)[0]
   gap = np.abs(np.asarray(out.logprobs) - np.asarray(learner_logp))[
       np.asarray(out.mask)]
@@ -260,14 +260,14 @@ def run(config, workdir: str) -> dict:
     with config.unlocked():
       config.rl.algorithm = alg
     rc = config.rl
-    state, state_sh, critic, tx = rl.build_learner(
+    state, state_sh, critic, tx = learner.build_learner(
         model, params, rc, mesh, rules, pl + n, config.seed)
     ref = jax.tree.map(lambda x: x.copy(), state.params["policy"])
-    fns = rl.make_learner_fns(model, critic, tx, rc, state_sh, batch_sh)
+    fns = learner.make_learner_fns(model, critic, tx, rc, state_sh, batch_sh)
     report["memory_bytes_" + alg] = state_lib.tree_bytes(
         (state.params, state.opt_state))
     ro = make_rollout(state.params["policy"], jax.random.PRNGKey(2))
-    batch, _ = rl._prepare(ro, state, ref, fns, rc, batch_sh)  # pylint: disable=protected-access
+    batch, _ = learner.prepare_batch(ro, state, ref, fns, rc, batch_sh)
     report["compile_s"][f"{alg}_logprob"] = _compile_seconds(
         fns.logp, ref, *batch[:3], batch.mask)
     report["compile_s"][f"{alg}_step"] = _compile_seconds(
@@ -277,10 +277,10 @@ def run(config, workdir: str) -> dict:
       t0 = time.perf_counter()
       ro = make_rollout(state.params["policy"], jax.random.PRNGKey(10 + i))
       t1 = time.perf_counter()
-      batch, _ = rl._prepare(ro, state, ref, fns, rc, batch_sh)  # pylint: disable=protected-access
+      batch, _ = learner.prepare_batch(ro, state, ref, fns, rc, batch_sh)
       jax.block_until_ready(batch)
       t2 = time.perf_counter()
-      state, metrics = rl._update(state, batch, fns.step, fns.take, rc,  # pylint: disable=protected-access
+      state, metrics = learner.update(state, batch, fns.step, fns.take, rc,
                                   jax.random.PRNGKey(i))
       jax.block_until_ready((state, metrics))
       t3 = time.perf_counter()

@@ -34,9 +34,9 @@ ALGORITHMS = ("grpo", "ppo")
 
 def compare(config, workdir: str) -> dict:
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import metrics, rl, sft, state, stats  # pylint: disable=g-import-not-at-top
-  ctx = pipeline.build_context(config, workdir)
+  ctx = context.build_context(config, workdir)
   workdir = ctx.logdir  # reports, metrics and plots (local).
   params, sft_result = sft.run_sft(ctx, None)
   sft_correct = sft_result.pop("correct")

@@ -443,12 +443,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
 def _validate_rl(r, vocab_size: int):
   """RL fields; the names of the accepted strings come from the code."""
-  from reasoning_jax.rl import losses  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import rl  # pylint: disable=g-import-not-at-top
-  _check(r.algorithm in rl.ALGORITHMS, "rl.algorithm",
-         f"must be one of {rl.ALGORITHMS}", r.algorithm)
-  _check(r.advantage in rl.ADVANTAGES, "rl.advantage",
-         f"must be one of {tuple(rl.ADVANTAGES)}", r.advantage)
+  from reasoning_jax.rl import advantages, losses  # pylint: disable=g-import-not-at-top
+  _check(r.algorithm in losses.ALGORITHM_LOSSES, "rl.algorithm",
+         f"must be one of {tuple(losses.ALGORITHM_LOSSES)}", r.algorithm)
+  _check(r.advantage in advantages.GROUP_ADVANTAGES, "rl.advantage",
+         f"must be one of {tuple(advantages.GROUP_ADVANTAGES)}", r.advantage)
   _check(r.loss_reduction in losses.REDUCTIONS, "rl.loss_reduction",
          f"must be one of {tuple(losses.REDUCTIONS)}", r.loss_reduction)
   _positive_ints(r, "rl", ("steps", "num_prompts", "num_updates",

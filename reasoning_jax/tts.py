@@ -41,7 +41,8 @@ FLAGS = flags.FLAGS
 def run(config, workdir: str) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from reasoning_jax import bench, pipeline  # pylint: disable=g-import-not-at-top
+  from reasoning_jax import bench  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
   from reasoning_jax.rewards import answers as answers_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
   from reasoning_jax.search import compute_optimal  # pylint: disable=g-import-not-at-top
@@ -52,7 +53,7 @@ def run(config, workdir: str) -> dict:
 
   t0 = time.perf_counter()
   c = config.tts
-  ctx = pipeline.build_context(config, workdir)
+  ctx = context.build_context(config, workdir)
   params = jax.tree.map(jax.numpy.asarray, checkpoint.load_params(
       c.policy_workdir, c.policy_stage))
   examples = [ctx.task.example("test", i) for i in range(c.num_problems)]

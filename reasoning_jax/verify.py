@@ -41,7 +41,7 @@ FLAGS = flags.FLAGS
 def run(config, workdir: str) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import sft  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
@@ -50,7 +50,7 @@ def run(config, workdir: str) -> dict:
   t0 = time.perf_counter()
   v = config.verifier
   stages = [s for s in v.stages.split(",") if s]
-  ctx = pipeline.build_context(config, workdir)
+  ctx = context.build_context(config, workdir)
   policy_ctx = (dataclasses.replace(ctx, workdir=v.policy_workdir)
                 if v.policy_workdir else ctx)
   policy, sft_result = sft.run_sft(policy_ctx, None)
@@ -169,6 +169,7 @@ def train_lm_verifier(config, ctx, workdir: str):
   of what it costs)."""
   import jax  # pylint: disable=g-import-not-at-top
   from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
   v = config.verifier
   c = config.copy_and_resolve_references()
@@ -182,7 +183,7 @@ def train_lm_verifier(config, ctx, workdir: str):
     c.model.update({k: x for k, x in v.lm_model.items() if x})
   lm_dir = os.path.join(workdir, "lmv")
   summary = pipeline.train_and_evaluate(c, lm_dir)
-  lm_ctx = pipeline.build_context(c, lm_dir)
+  lm_ctx = context.build_context(c, lm_dir)
   probe = "Compute 12+7*3-4.\n<think>\n12+21-4\n</think>\n\\boxed{29}"
   if lm_ctx.tok.encode(probe) != ctx.tok.encode(probe):
     raise ValueError("the lmv verifier's tokenizer differs from the "

@@ -26,6 +26,7 @@ import pytest
 
 from reasoning_jax import config as config_lib
 from reasoning_jax import pipeline
+from reasoning_jax.train import context
 from reasoning_jax.data import datasets, tasks
 from reasoning_jax.train import checkpoint, metrics
 
@@ -203,10 +204,10 @@ def test_text_the_tokenizer_cannot_encode_is_refused(tmp_path):
                      match=r"task jsonl: 4 distinct characters \(3\.\d% of "
                      r"the text\) encode to the tokenizer's unknown piece "
                      r"\('f', 'é', 'è', '☕'\): set tokenizer.path"):
-    pipeline.build_context(c, str(tmp_path / "w"))
-  tok = pipeline.build_context(_dataset(tmp_path, 90, 4),
+    context.build_context(c, str(tmp_path / "w"))
+  tok = context.build_context(_dataset(tmp_path, 90, 4),
                                str(tmp_path / "w")).tok
-  unknown, total = pipeline.unknown_characters(tok, ["12é", "éé☕+<think>"])
+  unknown, total = context.unknown_characters(tok, ["12é", "éé☕+<think>"])
   assert unknown == {"é": 3, "☕": 1} and total == 14
 
 
@@ -217,10 +218,10 @@ def test_records_are_never_reused_and_eval_uses_what_the_file_has(
   with pytest.raises(config_lib.ConfigError,
                      match=r"stage rl needs train records \[0, 80\) .* the "
                      r"train file has 70"):
-    pipeline.build_context(c, str(tmp_path / "w"))
+    context.build_context(c, str(tmp_path / "w"))
   c = _dataset(tmp_path, 80, 1)
   with caplog.at_level(logging.WARNING):
-    ctx = pipeline.build_context(c, str(tmp_path / "w"))
+    ctx = context.build_context(c, str(tmp_path / "w"))
   assert "eval.num_problems=16 but the test file has 1 records" in caplog.text
   assert ctx.num_test == 1 and len(ctx.test_set) == 1
   with pytest.raises(datasets.DataError, match="test record 1 requested"):
@@ -233,4 +234,4 @@ def test_a_prompt_longer_than_max_prompt_len_is_named(tmp_path):
   with pytest.raises(config_lib.ConfigError,
                      match=r"config.data.max_prompt_len=8: the longest "
                      r"prompt \((train|test) record \d+\) has \d+ tokens"):
-    pipeline.build_context(c, str(tmp_path / "w"))
+    context.build_context(c, str(tmp_path / "w"))

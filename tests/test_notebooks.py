@@ -74,11 +74,11 @@ def _check_quickstart(tmp, text):
   # load each stage's saved parameters and evaluate them again.
   import jax  # pylint: disable=g-import-not-at-top
   import ml_collections  # pylint: disable=g-import-not-at-top
-  from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
   with open(os.path.join(wd, "config.json")) as f:
     config = ml_collections.ConfigDict(json.load(f))
-  ctx = pipeline.build_context(config, wd)
+  ctx = context.build_context(config, wd)
   for stage in ("sft", "rl_grpo"):
     params = jax.tree.map(jax.numpy.asarray,
                           checkpoint.load_params(wd, stage))

@@ -7,39 +7,60 @@ Pure array maths: no Flax, no config objects.
 import jax
 import jax.numpy as jnp
 
-STD_MODES = ("zero", "floor", "skip", "none")
+def _centre(rewards_pg):
+  """(r − mean_g r, biased std_g r, all-equal group mask), float32."""
+  assert rewards_pg.ndim == 2, rewards_pg.shape
+  r = rewards_pg.astype(jnp.float32)
+  std = r.std(axis=1, keepdims=True)
+  return (r - r.mean(axis=1, keepdims=True), std,
+          jnp.broadcast_to(std <= 0.0, r.shape))
 
 
-def grpo_advantages(rewards_pg, *, eps: float = 1e-6, std_mode: str = "zero",
-                    std_floor: float = 0.1):
+def grpo_advantages(rewards_pg, *, eps: float = 1e-6, std_floor: float = 0.1):
   """Group-normalised advantages (Shao et al. 2024, DeepSeekMath §4.1.2).
 
-  A_pg = (r_pg − mean_g r_p·) / (std_g r_p· + eps), std biased (ddof=0).
+  A_pg = (r_pg − mean_g r_p·) / (std_g r_p· + eps), std biased (ddof=0);
+  an all-equal group gets A = 0 exactly (never NaN).
 
-  ``std_mode`` handles the spread of the group:
-    "zero":  as above; an all-equal group gets A = 0 exactly (never NaN).
-    "floor": divide by max(std, std_floor) instead.
-    "skip":  as "zero", and the group is masked out of the loss.
-    "none":  A = r − mean, no division (Dr. GRPO, Liu et al. 2025).
-
-  Returns (advantages [P, G] float32, keep [P, G] bool — False on skipped
-  groups).
+  Returns (advantages [P, G] float32, keep [P, G] bool: all True).
   """
-  assert rewards_pg.ndim == 2, rewards_pg.shape
-  if std_mode not in STD_MODES:
-    raise ValueError(f"std_mode must be one of {STD_MODES}, got {std_mode!r}")
-  r = rewards_pg.astype(jnp.float32)
-  centred = r - r.mean(axis=1, keepdims=True)
-  std = r.std(axis=1, keepdims=True)
-  degenerate = jnp.broadcast_to(std <= 0.0, r.shape)
-  if std_mode == "none":
-    adv = centred
-  elif std_mode == "floor":
-    adv = centred / (jnp.maximum(std, std_floor) + eps)
-  else:
-    adv = jnp.where(degenerate, 0.0, centred / (std + eps))
-  keep = ~degenerate if std_mode == "skip" else jnp.ones_like(degenerate)
-  return adv, keep
+  del std_floor
+  centred, std, degenerate = _centre(rewards_pg)
+  adv = jnp.where(degenerate, 0.0, centred / (std + eps))
+  return adv, jnp.ones_like(degenerate)
+
+
+def grpo_skip_advantages(rewards_pg, *, eps: float = 1e-6,
+                         std_floor: float = 0.1):
+  """``grpo_advantages``, and an all-equal group is masked out of the loss
+  (keep False on its rows) rather than trained on with A = 0."""
+  adv, _ = grpo_advantages(rewards_pg, eps=eps, std_floor=std_floor)
+  return adv, ~_centre(rewards_pg)[2]
+
+
+def grpo_floor_advantages(rewards_pg, *, eps: float = 1e-6,
+                          std_floor: float = 0.1):
+  """A_pg = (r_pg − mean_g) / (max(std_g, std_floor) + eps): a group with
+  a tiny spread is not blown up to unit scale."""
+  centred, std, degenerate = _centre(rewards_pg)
+  return (centred / (jnp.maximum(std, std_floor) + eps),
+          jnp.ones_like(degenerate))
+
+
+def dr_grpo_advantages(rewards_pg, *, eps: float = 1e-6,
+                       std_floor: float = 0.1):
+  """A_pg = r_pg − mean_g r_p·, no division by the std (Dr. GRPO, Liu et al.
+  2025: the std scaling favours groups that are almost all right or wrong)."""
+  del eps, std_floor
+  centred, _, degenerate = _centre(rewards_pg)
+  return centred, jnp.ones_like(degenerate)
+
+
+# ``rl.advantage`` -> estimator: (rewards [P, G], eps=, std_floor=) ->
+# (advantages [P, G], keep [P, G]).
+GROUP_ADVANTAGES = {"grpo": grpo_advantages, "grpo_skip": grpo_skip_advantages,
+                    "grpo_floor": grpo_floor_advantages,
+                    "dr_grpo": dr_grpo_advantages}
 
 
 def process_advantages(step_rewards_bs, step_pos_bs, step_valid_bs,

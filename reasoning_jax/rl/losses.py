@@ -147,3 +147,7 @@ def ppo_loss(logp_new, logp_old, logp_ref, advantages, mask, values,
     metrics["entropy"] = ent
   metrics["value_loss"] = vl
   return loss, metrics
+
+
+# ``rl.algorithm`` -> its loss: GRPO (no critic) or PPO (critic + GAE).
+ALGORITHM_LOSSES = {"grpo": grpo_loss, "ppo": ppo_loss}

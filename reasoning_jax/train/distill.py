@@ -37,8 +37,7 @@ def teacher_traces(ctx):
   """``(problems, traces)``: the teacher's samples on this run's problems
   (``label.Trace``: completion text and the verifier's verdict), a pure
   function of the teacher's parameters and ``config.seed``."""
-  from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import checkpoint, context  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import label  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
@@ -47,8 +46,8 @@ def teacher_traces(ctx):
   tcfg.mesh = ctx.config.mesh.to_dict()  # JSON made tuples lists:
   tcfg.logical_axis_rules = ctx.config.logical_axis_rules
   tcfg.model.rope_scaling = tuple(tcfg.model.rope_scaling)
-  teacher = pipeline.build_context(tcfg, c.teacher_workdir)
-  stage = c.teacher_stage or pipeline.stage_names(
+  teacher = context.build_context(tcfg, c.teacher_workdir)
+  stage = c.teacher_stage or context.stage_names(
       [s for s in tcfg.stages.split(",") if s], tcfg.rl.algorithm)[-1]
   params = jax.tree.map(jnp.asarray,
                         checkpoint.load_params(c.teacher_workdir, stage))

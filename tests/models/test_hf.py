@@ -158,6 +158,7 @@ def test_pipeline_starts_from_a_pretrained_checkpoint(tmp_path):
   import importlib.util  # pylint: disable=g-import-not-at-top
   from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers  # pylint: disable=g-import-not-at-top
   from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
   from reasoning_jax.data import tokenizer as tok_lib  # pylint: disable=g-import-not-at-top
   ckpt = tmp_path / "qwen"
   tk = Tokenizer(models.BPE())
@@ -183,12 +184,12 @@ def test_pipeline_starts_from_a_pretrained_checkpoint(tmp_path):
   c = mod.get_config("arith,smoke")  # the task its tokenizer was built on.
   c.init.hf_path = str(ckpt)
   c.data.max_prompt_len = 24
-  ctx = pipeline.build_context(c, str(tmp_path / "run"))
+  ctx = context.build_context(c, str(tmp_path / "run"))
   assert (ctx.tok.pad_id, ctx.tok.eos_id) == (
       tk.token_to_id("<|endoftext|>"), tk.token_to_id("<|im_end|>"))
   ids = np.asarray([ctx.tok.encode("Compute 10*3-2.\n<think>")])
   np.testing.assert_allclose(
-      _our_logits(pipeline.initial_params(ctx), ctx.model.cfg, ids),
+      _our_logits(context.initial_params(ctx), ctx.model.cfg, ids),
       _hf_logits(ref, ids), atol=1e-4, rtol=1e-4)
   summary = pipeline.train_and_evaluate(c, str(tmp_path / "run"))
   assert summary["rl_grpo"]["num_problems"] == 16

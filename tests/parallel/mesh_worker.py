@@ -29,7 +29,7 @@ from reasoning_jax.config import base_config
 from reasoning_jax.models import CausalLM, ModelConfig
 from reasoning_jax.parallel import sharding
 from reasoning_jax.sampling.sampler import make_sampler
-from reasoning_jax.train import optim, rl, sft
+from reasoning_jax.train import learner, optim, sft
 from reasoning_jax.train import rollout as rollout_lib
 from reasoning_jax.train import state as state_lib
 
@@ -83,20 +83,20 @@ def rl_step(algorithm, shape, repeats):
   parts = ("policy",) if algorithm == "grpo" else ("policy", "critic")
   sgd = optax.multi_transform({k: optax.sgd(1.0) for k in parts},
                               {k: k for k in parts})
-  state, state_sh, critic, tx = rl.build_learner(
+  state, state_sh, critic, tx = learner.build_learner(
       CausalLM(CFG), _params(), rc, mesh, RULES, PL + N, seed=0, tx=sgd)
   ref = jax.tree.map(lambda x: x.copy(), state.params["policy"])
   sh = sharding.batch_sharding(mesh, RULES)
-  fns = rl.make_learner_fns(CausalLM(CFG), critic, tx, rc, state_sh, sh)
+  fns = learner.make_learner_fns(CausalLM(CFG), critic, tx, rc, state_sh, sh)
   ro = _rollout()
   t0 = time.perf_counter()
-  state, m = rl.learn(state, ro, ref, fns, rc, sh, jax.random.PRNGKey(1))
+  state, m = learner.learn(state, ro, ref, fns, rc, sh, jax.random.PRNGKey(1))
   first = time.perf_counter() - t0
   out = (float(m["loss"]), jax.device_get(state.params))
   times = []
   for i in range(repeats):
     t0 = time.perf_counter()
-    state, m = rl.learn(state, ro, ref, fns, rc, sh, jax.random.PRNGKey(2))
+    state, m = learner.learn(state, ro, ref, fns, rc, sh, jax.random.PRNGKey(2))
     jax.block_until_ready(state.params)
     times.append(time.perf_counter() - t0)
   return out, first, times

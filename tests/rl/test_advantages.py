@@ -4,6 +4,7 @@ import jax
 import numpy as np
 import pytest
 
+from reasoning_jax.rl import advantages as adv_lib
 from reasoning_jax.rl.advantages import gae_advantages, grpo_advantages
 
 
@@ -23,19 +24,20 @@ def test_grpo_matches_numpy_and_all_equal_groups_are_zero_not_nan():
   assert np.isfinite(np.asarray(adv)).all()
 
 
-def test_grpo_std_modes():
+def test_grpo_variants():
   r = np.array([[1.0, 0.0], [4.0, 4.0], [0.0, 0.02]])
-  adv, keep = grpo_advantages(r, std_mode="skip")
+  est = adv_lib.GROUP_ADVANTAGES
+  assert sorted(est) == ["dr_grpo", "grpo", "grpo_floor", "grpo_skip"]
+  adv, keep = est["grpo_skip"](r)
   np.testing.assert_array_equal(keep, [[1, 1], [0, 0], [1, 1]])
   np.testing.assert_allclose(adv[1], [0, 0])
-  adv, keep = grpo_advantages(r, std_mode="none")
+  adv, keep = est["dr_grpo"](r)
   np.testing.assert_allclose(adv, r - r.mean(1, keepdims=True))
-  adv, _ = grpo_advantages(r, std_mode="floor", std_floor=0.1, eps=0.0)
+  assert np.asarray(keep).all()
+  adv, _ = est["grpo_floor"](r, std_floor=0.1, eps=0.0)
   # Row 2: std 0.01 is floored to 0.1 -> A = ±0.01 / 0.1.
   np.testing.assert_allclose(adv[2], [-0.1, 0.1], rtol=1e-5)
   np.testing.assert_allclose(adv[0], [1.0, -1.0], rtol=1e-5)
-  with pytest.raises(ValueError, match="std_mode"):
-    grpo_advantages(r, std_mode="huh")
 
 
 def _gae_loop(r, v, m, gamma, lam):

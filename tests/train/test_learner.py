@@ -1,4 +1,4 @@
-"""One whole learner update (``rl.learn``: advantages, masks, old and
+"""One whole learner update (``learner.learn``: advantages, masks, old and
 reference log-probs, trimming, minibatches, several passes) against an
 independent reference written from the formulas, on a fixed rollout.
 
@@ -21,7 +21,7 @@ from reasoning_jax.config import base_config
 from reasoning_jax.models import CausalLM, ScalarModel
 from reasoning_jax.parallel import sharding
 from reasoning_jax.sampling.sampler import make_sampler
-from reasoning_jax.train import rl, rollout as rollout_lib
+from reasoning_jax.train import learner, rollout as rollout_lib
 from reasoning_jax.train import state as state_lib
 
 P, G, N = 4, 4, 10
@@ -115,7 +115,7 @@ def _learner(model, start, rc, critic=None):
       lambda k: {n: f(k) for n, f in fns.items()}, tx, jax.random.PRNGKey(0),
       mesh, rules, params=start)
   sh = sharding.batch_sharding(mesh, rules)
-  return state, rl.make_learner_fns(model, critic, tx, rc, state_sh, sh), sh
+  return state, learner.make_learner_fns(model, critic, tx, rc, state_sh, sh), sh
 
 
 def _minibatches(rc, rng):
@@ -191,7 +191,7 @@ def test_grpo_update_matches_the_reference(advantage, mask_truncated,
   want = _sgd(lambda p, rows: loss(p["policy"], rows), {"policy": params},
               _minibatches(rc, rng))
   state, fns, sh = _learner(model, {"policy": params}, rc)
-  state, metrics = rl.learn(state, ro, ref_params, fns, rc, sh, rng)
+  state, metrics = learner.learn(state, ro, ref_params, fns, rc, sh, rng)
   _assert_close(state.params, want)
   if num_updates == 2:  # the second pass moved some ratios past the clip.
     assert metrics["clip_low"] + metrics["clip_high"] > 0
@@ -245,7 +245,7 @@ def test_ppo_update_matches_the_reference(whiten):
   start = {"policy": params, "critic": cparams}
   want = _sgd(loss, start, _minibatches(rc, rng))
   state, fns, sh = _learner(model, start, rc, critic)
-  state, _ = rl.learn(state, ro, ref_params, fns, rc, sh, rng)
+  state, _ = learner.learn(state, ro, ref_params, fns, rc, sh, rng)
   _assert_close(state.params, want)
   moved = max(float(jnp.abs(a - b).max()) for a, b in zip(
       jax.tree.leaves(want["critic"]), jax.tree.leaves(cparams)))

@@ -13,6 +13,7 @@ import pytest
 from conftest import load_config
 from reasoning_jax import config as config_lib
 from reasoning_jax import pipeline
+from reasoning_jax.train import context
 from reasoning_jax.data import curate, tasks
 from reasoning_jax.rewards import consistency_reward
 from reasoning_jax.train import distill, metrics, pretrain
@@ -130,7 +131,7 @@ def test_distilled_student_trains_only_on_the_teachers_accepted_traces(
     data = [tasks.Example(**json.loads(line)) for line in f]
   # The teacher's samples again (sampling is a pure function of the key),
   # judged here by the task's verifier directly.
-  ctx = pipeline.build_context(c, wd)
+  ctx = context.build_context(c, wd)
   problems, traces = distill.teacher_traces(ctx)
   assert len(traces) == 24 * 4
   sampled = {(t.prompt, t.completion) for t in traces}

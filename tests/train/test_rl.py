@@ -10,7 +10,7 @@ from reasoning_jax.config import base_config
 from reasoning_jax.models import CausalLM
 from reasoning_jax.parallel import sharding
 from reasoning_jax.sampling.sampler import make_sampler
-from reasoning_jax.train import rl, rollout as rollout_lib
+from reasoning_jax.train import learner, rollout as rollout_lib
 
 P, G, N = 4, 8, 8
 
@@ -27,7 +27,7 @@ def test_completion_logprobs_equal_the_samplers():
   ids, valid = _prompts()
   out = make_sampler(CausalLM(TINY), max_new_tokens=N, eos_id=2)(
       params, ids, valid, jax.random.PRNGKey(0), 1.0)
-  logp, ent = rl.completion_logprobs(CausalLM(TINY), params, ids, valid,
+  logp, ent = learner.completion_logprobs(CausalLM(TINY), params, ids, valid,
                                      out.tokens, out.mask)
   m = np.asarray(out.mask)
   np.testing.assert_allclose(np.asarray(logp)[m], np.asarray(out.logprobs)[m],
@@ -50,11 +50,11 @@ def test_trim_keeps_logprobs_of_valid_tokens():
   ro = rollout_lib.Rollout(prompt_ids=ids, prompt_valid=valid,
                            tokens=out.tokens, mask=mask, draws=1,
                            seconds=0.0, **none)
-  small = rl.trim(ro, int(valid.sum(1).max()), int(lengths.max()))
+  small = learner.trim(ro, int(valid.sum(1).max()), int(lengths.max()))
   assert small.prompt_ids.shape[1] == 8 and small.tokens.shape[1] == 8
-  full, _ = rl.completion_logprobs(CausalLM(TINY), params, ids, valid,
+  full, _ = learner.completion_logprobs(CausalLM(TINY), params, ids, valid,
                                    out.tokens, mask)
-  cut, _ = rl.completion_logprobs(CausalLM(TINY), params, small.prompt_ids,
+  cut, _ = learner.completion_logprobs(CausalLM(TINY), params, small.prompt_ids,
                                   small.prompt_valid, small.tokens,
                                   small.mask)
   np.testing.assert_allclose(np.asarray(cut)[small.mask],
@@ -90,11 +90,11 @@ def test_short_run_raises_a_trivially_learnable_reward(algorithm):
   model = CausalLM(TINY)
   mesh = sharding.make_mesh({"data": -1, "fsdp": 1, "tensor": 1})
   rules = base_config().logical_axis_rules
-  state, state_sh, critic, tx = rl.build_learner(
+  state, state_sh, critic, tx = learner.build_learner(
       model, init_params(TINY), rc, mesh, rules, 6 + N, seed=0)
   assert (critic is None) == (algorithm == "grpo")
   sh = sharding.batch_sharding(mesh, rules)
-  fns = rl.make_learner_fns(model, critic, tx, rc, state_sh, sh)
+  fns = learner.make_learner_fns(model, critic, tx, rc, state_sh, sh)
   ref = jax.tree.map(lambda x: x.copy(), state.params["policy"])
   sample = make_sampler(model, max_new_tokens=N, eos_id=-1)
   ids, valid = _prompts()
@@ -110,16 +110,16 @@ def test_short_run_raises_a_trivially_learnable_reward(algorithm):
         truncated=np.zeros(b, bool), think_tokens=np.zeros(b, np.int32),
         thinking=np.zeros(b, bool), reflected=np.zeros(b, bool),
         consistency=np.zeros(b, np.float32), draws=1, seconds=1.0)
-    state, _ = rl.learn(state, ro, ref, fns, rc, sh, jax.random.PRNGKey(i))
+    state, _ = learner.learn(state, ro, ref, fns, rc, sh, jax.random.PRNGKey(i))
     means.append(reward.mean())
   assert np.mean(means[-5:]) > np.mean(means[:5]) + 0.15, means
 
 
 @pytest.fixture(scope="module")
 def smoke_ctx(tmp_path_factory):
-  from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
   from conftest import default_config  # pylint: disable=g-import-not-at-top
-  ctx = pipeline.build_context(default_config("smoke"),
+  ctx = context.build_context(default_config("smoke"),
                                str(tmp_path_factory.mktemp("ctx")))
   params = init_params(ctx.model.cfg, seed=0)
   return ctx, params

@@ -188,10 +188,10 @@ def test_first_error_f1_hand_worked():
 @pytest.fixture(scope="module")
 def smoke_ctx(tmp_path_factory):
   sys.path.insert(0, ROOT)
-  from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
   from configs import verifier  # pylint: disable=g-import-not-at-top
   config = verifier.get_config("smoke")
-  return pipeline.build_context(config,
+  return context.build_context(config,
                                 str(tmp_path_factory.mktemp("verifier")))
 
 
@@ -489,13 +489,14 @@ def test_likelihood_verifier_ranks_gold_above_its_own_corruptions(tmp_path):
   of hard problems scores 0.5 here by construction (checked too)."""
   sys.path.insert(0, ROOT)
   from configs import verifier as verifier_cfg  # pylint: disable=g-import-not-at-top
-  from reasoning_jax import pipeline, verify  # pylint: disable=g-import-not-at-top
+  from reasoning_jax import verify  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import likelihood  # pylint: disable=g-import-not-at-top
   config = verifier_cfg.get_config("smoke")
   config.verifier.update(lm_examples=12800, lm_steps=400, lm_batch_size=32)
   config.verifier.lm_model.update(d_model=96, n_layers=3, n_heads=4,
                                   n_kv_heads=2, head_dim=24, d_ff=256)
-  ctx = pipeline.build_context(config, str(tmp_path))
+  ctx = context.build_context(config, str(tmp_path))
   (model, params), info = verify.train_lm_verifier(config, ctx,
                                                    str(tmp_path))
   rng = np.random.default_rng(0)

@@ -1,0 +1,263 @@
+"""The run context: what every stage of one run shares, built once.
+
+``build_context(config, workdir)`` validates the config, then builds the
+mesh, the tokenizer (trained on the task corpus and cached, or loaded), the
+task (a dataset is checked against the run first: ``check_data``) and the
+policy module. ``Context`` adds the shardings, samplers and held-out
+evaluation the stages use; ``initial_params`` is the first stage's start
+(a pretrained checkpoint or None); ``stage_names`` names stages' checkpoints.
+"""
+
+import collections
+import dataclasses
+import functools
+import os
+
+import jax
+import ml_collections
+from absl import logging
+
+from reasoning_jax import config as config_lib
+from reasoning_jax.data import datasets, prompts, tasks, tokenizer
+from reasoning_jax.models import CausalLM, ModelConfig
+from reasoning_jax.parallel import sharding
+from reasoning_jax.sampling.sampler import make_sampler
+from reasoning_jax.train import evaluate as evaluate_lib
+
+
+@dataclasses.dataclass
+class Context:
+  """What every stage of one run shares."""
+  config: ml_collections.ConfigDict
+  workdir: str  # checkpoints (may be remote, e.g. gs://; all processes).
+  mesh: jax.sharding.Mesh
+  tok: tokenizer.Tokenizer
+  task: tasks.Task
+  model: CausalLM
+
+  @property
+  def logdir(self) -> str:
+    """Where process 0 writes metrics, TensorBoard, reports and the
+    tokenizer cache: the workdir, or ``runs/<name>`` when it is remote."""
+    return local_dir(self.workdir)
+
+  @property
+  def rules(self):
+    return self.config.logical_axis_rules
+
+  @functools.cached_property
+  def batch_sharding(self):
+    return sharding.batch_sharding(self.mesh, self.rules)
+
+  @functools.cached_property
+  def param_shardings(self):
+    """Shardings of the policy's parameters, from their logical axes."""
+    return sharding.param_shardings(self.model, self.mesh, self.rules)
+
+  def sampler(self, **kwargs):
+    """``make_sampler`` for the policy, with this run's shardings."""
+    return make_sampler(self.model,
+                        max_new_tokens=self.config.data.max_new_tokens,
+                        eos_id=self.tok.eos_id, pad_id=self.tok.pad_id,
+                        mesh=self.mesh, rules=self.rules,
+                        param_shardings=self.param_shardings, **kwargs)
+
+  @functools.cached_property
+  def greedy_sampler(self):
+    return self.sampler(greedy=True)
+
+  @property
+  def fresh_train_index(self) -> int:
+    """The first train index past the cold-start set (and its curation
+    pool): RL, rejection sampling and distillation draw prompts from here."""
+    return max(self.config.sft.num_examples, self.config.sft.curate_pool)
+
+  @property
+  def num_test(self) -> int:
+    """``eval.num_problems``, or the test split's size when that is smaller
+    (a dataset file; ``check_data`` says so when the run starts)."""
+    n = self.config.eval.num_problems
+    return min(n, self.task.size("test")) if hasattr(self.task, "size") else n
+
+  @functools.cached_property
+  def test_set(self) -> list[tasks.Example]:
+    """The first ``num_test`` test problems, built once per run."""
+    return [self.task.example("test", i) for i in range(self.num_test)]
+
+  def evaluate(self, params, num_problems: int | None = None) -> dict:
+    """Greedy pass@1 etc. on the first ``num_problems`` test problems (all
+    ``num_test`` by default); see ``train.evaluate.evaluate``."""
+    n = self.num_test if num_problems is None else min(num_problems,
+                                                       self.num_test)
+    return evaluate_lib.evaluate(
+        self.greedy_sampler, params, self.tok, self.task, self.test_set[:n],
+        jax.random.PRNGKey(0), max_prompt_len=self.config.data.max_prompt_len,
+        batch_size=self.config.eval.batch_size,
+        batch_sharding=self.batch_sharding)
+
+
+def local_dir(workdir: str) -> str:
+  """``workdir`` itself, or ``runs/<last part>`` for a remote (``x://``) one."""
+  if "://" not in workdir:
+    return workdir
+  return os.path.join("runs", workdir.rstrip("/").rsplit("/", 1)[-1])
+
+
+def build_context(config, workdir: str) -> Context:
+  config_lib.validate(config)
+  mesh = sharding.make_mesh(config.mesh)
+  hf_path = config.init.hf_path
+  model_cfg = ModelConfig(**config.model.to_dict())
+  if hf_path:  # a pretrained checkpoint: its architecture and tokenizer.
+    from reasoning_jax.models import hf  # pylint: disable=g-import-not-at-top
+    m = config.model
+    model_cfg = hf.model_config(
+        hf.read_config(hf_path), dtype=m.dtype, param_dtype=m.param_dtype,
+        remat=m.remat, attention=m.attention, precision=m.precision,
+        decode_chunk=m.decode_chunk)
+  corpus_tasks = {t for t in config.tokenizer.tasks.split(",") if t}
+  if config.task.name not in datasets.NAMES:  # its own text is covered.
+    corpus_tasks.add(config.task.name)
+  tok = tokenizer.get_tokenizer(
+      config.tokenizer.path or hf_path,
+      config.tokenizer.cache_dir or os.path.join(local_dir(workdir),
+                                                 "tokenizer"),
+      sorted(corpus_tasks), seed=config.task.seed,
+      vocab_size=config.tokenizer.vocab_size)
+  if tok.vocab_size > model_cfg.vocab_size:
+    raise config_lib.ConfigError(
+        f"config.model.vocab_size={model_cfg.vocab_size}: smaller than "
+        f"the tokenizer's {tok.vocab_size} pieces ({tok.path})")
+  t = config.task
+  extra = {} if t.name not in datasets.NAMES else dict(
+      data_dir=t.data_dir, tfds_data_dir=t.tfds_data_dir,
+      question_field=t.question_field, answer_field=t.answer_field,
+      solution_field=t.solution_field)
+  task = tasks.get_task(t.name, seed=t.seed, difficulty=t.difficulty,
+                        **extra)
+  if config.rl.consistency_weight and not hasattr(task, "step_is_wellformed"):
+    raise config_lib.ConfigError(
+        f"config.rl.consistency_weight={config.rl.consistency_weight}: task "
+        f"{t.name!r} has no step syntax (step_is_wellformed)")
+  p = config.prompt
+  if (p.style, p.chat) != ("plain", "none"):
+    task = prompts.PromptedTask(
+        task, p.style, p.chat, tuple(prompts.exemplars(
+            task, p.shots, t.seed)) if p.style == "few_shot_cot" else ())
+  ctx = Context(config, workdir, mesh, tok, task, CausalLM(model_cfg))
+  if hasattr(task, "size"):  # a dataset from files.
+    check_data(ctx)
+  else:  # a procedural task: its first prompts stand for the rest.
+    _check_prompt_length(ctx, [(s, i, task.example(s, i))
+                               for s in tasks.SPLITS for i in range(64)])
+  return ctx
+
+
+def _train_needs(config, fresh: int) -> dict[str, int]:
+  """Train records each stage reads first-to-last (exclusive end), at
+  least: the cold-start set, then fresh prompts for RL / rejection
+  sampling / distillation (at one draw per prompt)."""
+  c = config
+  fresh_use = {"rl": c.rl.steps * c.rl.num_prompts, "rs": c.rs.problems,
+               "distill": c.distill.problems}
+  out = {}
+  for s in (s for s in c.stages.split(",") if s):
+    if s == "sft":
+      out["sft"] = fresh
+    elif s == "pretrain":
+      out["pretrain"] = c.pretrain.num_examples
+    elif s in fresh_use:
+      out[s] = fresh + fresh_use[s]
+  return out
+
+
+def check_data(ctx: Context) -> None:
+  """Refuses a dataset the run would read wrongly, before anything compiles.
+
+  - train records: the cold-start set is ``[0, fresh_train_index)`` and
+    fresh prompts (RL, rs, distill) come after it, never from it; a stage
+    that needs more records than the file holds is an error naming the
+    counts (records are never reused by wrapping around);
+  - test records: ``eval.num_problems`` above the file's size evaluates
+    every record, with a warning;
+  - text: every prompt fits ``data.max_prompt_len`` tokens, and no
+    character of the data encodes to the tokenizer's unknown piece (a
+    tokenizer without byte fallback turns unseen characters into ``<unk>``
+    and merges runs of them, so a long question could become one token).
+  """
+  config, task, tok = ctx.config, ctx.task, ctx.tok
+  n_train, n_test = task.size("train"), task.size("test")
+  for stage, need in _train_needs(config, ctx.fresh_train_index).items():
+    if need > n_train:
+      raise config_lib.ConfigError(
+          f"stage {stage} needs train records [0, {need}) (the cold start "
+          f"is the first {ctx.fresh_train_index}: max(sft.num_examples, "
+          f"sft.curate_pool); fresh prompts follow it) but the train file "
+          f"has {n_train}: lower those counts or rl.steps x rl.num_prompts "
+          f"/ rs.problems / distill.problems")
+  if config.eval.num_problems > n_test:
+    logging.warning("eval.num_problems=%d but the test file has %d records: "
+                    "evaluating all %d", config.eval.num_problems, n_test,
+                    n_test)
+  named = [(s, i, task.example(s, i))
+           for s, n in (("train", n_train), ("test", n_test)) for i in range(n)]
+  unknown, total = unknown_characters(
+      tok, (t for _, _, ex in named for t in (ex.prompt, ex.solution)))
+  if unknown:
+    shown = ", ".join(repr(ch) for ch, _ in sorted(
+        unknown.items(), key=lambda kv: -kv[1])[:8])
+    share = sum(unknown.values()) / max(total, 1)
+    raise datasets.DataError(
+        f"task {task.name}: {len(unknown)} distinct characters "
+        f"({share:.1%} of the text) encode to the tokenizer's unknown piece "
+        f"({shown}): set tokenizer.path to a tokenizer that covers the data "
+        f"(one with byte fallback, or a tokenizer.json); the built-in one "
+        f"({tok.path}) knows only the text of tokenizer.tasks")
+  _check_prompt_length(ctx, named)
+
+
+def _check_prompt_length(ctx, named) -> None:
+  """``data.max_prompt_len`` holds the prompt of every ``(split, index,
+  example)`` of ``named``."""
+  longest, where = 0, None
+  for split, i, ex in named:
+    n = 1 + len(ctx.tok.encode(ex.prompt + "\n"))  # bos, as encode_prompts.
+    if n > longest:
+      longest, where = n, (split, i)
+  if longest > ctx.config.data.max_prompt_len:
+    raise config_lib.ConfigError(
+        f"config.data.max_prompt_len={ctx.config.data.max_prompt_len}: the "
+        f"longest prompt ({where[0]} record {where[1]}) has {longest} tokens")
+
+
+def unknown_characters(tok, texts) -> tuple[dict[str, int], int]:
+  """Characters of ``texts`` that ``tok`` encodes to its unknown piece, with
+  their counts, and the number of characters in all."""
+  unknown, total = collections.Counter(), 0
+  for t in texts:
+    total += len(t)
+    for part in tok.unknown_text(t):
+      unknown.update(part)
+  return dict(unknown), total
+
+
+def initial_params(ctx):
+  """The first stage's starting parameters: the ``init.hf_path`` checkpoint
+  streamed into the policy's shardings, or None (random init)."""
+  if not ctx.config.init.hf_path:
+    return None
+  from reasoning_jax.models import hf  # pylint: disable=g-import-not-at-top
+  params, _ = hf.load_params(ctx.config.init.hf_path, ctx.model.cfg,
+                             ctx.param_shardings)
+  return params
+
+
+def stage_names(stages: list[str], algorithm: str) -> list[str]:
+  """Checkpoint names of the stages: ``sft``, ``rl_<algorithm>``, ``rs``;
+  a repeated stage gets ``_2``, ``_3``, ..."""
+  seen, out = {}, []
+  for s in stages:
+    base = f"rl_{algorithm}" if s == "rl" else s
+    seen[base] = seen.get(base, 0) + 1
+    out.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
+  return out
