@@ -184,7 +184,6 @@ def _discrimination(scores_qn, correct_qn, texts_qn, answers_qn) -> dict:
   difference with a 95% interval, and beside them a uniform pick among the
   distinct texts and majority voting, both at the same n.
   """
-  import numpy as np  # pylint: disable=g-import-not-at-top
   from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import stats  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import metrics as vm  # pylint: disable=g-import-not-at-top
@@ -221,6 +220,7 @@ def _verifiers(ctx, verifier_workdir: str, max_steps: int) -> dict:
   ``prm_ms_<how>``, ``genver_<how>``; a missing one is skipped."""
   from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.rewards import aggregate  # pylint: disable=g-import-not-at-top
   rm = rm_lib.reward_model(ctx.model.cfg)
   score_steps, score_outcome = rm_lib.make_scorers(rm, max_steps)
   out = {}
@@ -241,11 +241,11 @@ def _verifiers(ctx, verifier_workdir: str, max_steps: int) -> dict:
     elif name == "genver":
       for how, fn in best_of_n.generative_verifiers(
           ctx.model, rm_lib.load_params(path, ctx.model), ctx.tok,
-          max_steps, rm_lib.HOW).items():
+          max_steps, aggregate.HOW).items():
         out[f"genver_{how}"] = fn
     else:
       for how, fn in best_of_n.prm_verifiers(
-          score_steps, rm_lib.load_params(path, rm), rm_lib.HOW).items():
+          score_steps, rm_lib.load_params(path, rm), aggregate.HOW).items():
         out[f"{name}_{how}"] = fn
   return out
 
@@ -257,7 +257,8 @@ def load_lm_verifier(workdir: str, prompt_len: int, max_steps: int) -> dict:
   from reasoning_jax.models import CausalLM, ModelConfig  # pylint: disable=g-import-not-at-top
   from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import likelihood, reward_model as rm_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import likelihood  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.rewards import aggregate  # pylint: disable=g-import-not-at-top
   with open(os.path.join(workdir, "config.json")) as f:
     m = json.load(f)["model"]
   model = CausalLM(ModelConfig(**m))
@@ -265,7 +266,7 @@ def load_lm_verifier(workdir: str, prompt_len: int, max_steps: int) -> dict:
                         checkpoint.load_params(workdir, "sft"))
   return best_of_n.lm_verifiers(
       likelihood.make_scorer(model, prompt_len, max_steps), params,
-      rm_lib.HOW)
+      aggregate.HOW)
 
 
 def _is_done(ctx, config):
@@ -410,7 +411,7 @@ def _mcts_labels(ctx, params, c, config, workdir) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from reasoning_jax.data import encoding  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.data.arith import think_steps  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.rewards.answers import think_steps  # pylint: disable=g-import-not-at-top
   from reasoning_jax.search import beam as beam_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.search import mcts  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top

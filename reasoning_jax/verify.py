@@ -45,6 +45,7 @@ def run(config, workdir: str) -> dict:
   from reasoning_jax.train import sft  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import verifier_fit  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
 
   t0 = time.perf_counter()
@@ -111,7 +112,7 @@ def run(config, workdir: str) -> dict:
                       name, lab)
       continue
     train_set = steps_lib.encode_traces(ctx.tok, usable, label=lab, **shape)
-    models[name], histories[name] = rm_lib.train(
+    models[name], histories[name] = verifier_fit.train_reward_model(
         ctx, policy, kind, train_set, eval_set, name=name, steps=v.rm_steps,
         batch_size=v.rm_batch_size, learning_rate=v.rm_learning_rate,
         seed=config.seed, loss=v.rm_loss,
@@ -199,7 +200,7 @@ def _train_genver(ctx, policy, train_set, eval_set, v, seed):
   """SFT of the policy's LM on step labels (``verifiers.generative``)."""
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import generative as gv  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import verifier_fit  # pylint: disable=g-import-not-at-top
   query, yes, no = gv.answer_ids(ctx.tok)
 
   def arrays(sb):
@@ -209,7 +210,7 @@ def _train_genver(ctx, policy, train_set, eval_set, v, seed):
   tr, ev = arrays(train_set), arrays(eval_set)
   dummy = jnp.ones((1, tr["ids"].shape[1]), jnp.int32)
   init_fn = lambda k: ctx.model.init(k, dummy, dummy, dummy > 0)["params"]
-  return rm_lib.fit(
+  return verifier_fit.fit(
       ctx, "genver", init_fn, policy,
       functools.partial(gv.loss, ctx.model, yes, no), tr, ev,
       steps=v.rm_steps, batch_size=v.rm_batch_size,
@@ -225,6 +226,7 @@ def evaluate(ctx, models, histories, eval_set, traces, v, lmv=None) -> dict:
   import numpy as np  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import likelihood  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import metrics as vm  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.rewards import aggregate  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
   rm = rm_lib.reward_model(ctx.model.cfg)
   score_steps, score_outcome = rm_lib.make_scorers(rm, v.max_steps)
@@ -271,7 +273,7 @@ def evaluate(ctx, models, histories, eval_set, traces, v, lmv=None) -> dict:
       r["first_error"] = vm.first_error_f1(s, gold, mask)
       spans = ((s, mask) if name != "lmv"  # lmv: the answer is a span too.
                else likelihood.with_tail(s, mask, tail, tail_ok))
-      p = np.asarray(rm_lib.aggregate_step_scores(*spans, "min"))
+      p = np.asarray(aggregate.aggregate_step_scores(*spans, "min"))
     r["outcome_acc"] = float(((p >= 0.5) == (correct >= 0.5)).mean())
     r["outcome_auroc"] = vm.auroc(p, correct >= 0.5)
     r["outcome_auroc_within_problem"] = vm.within_group_auroc(

@@ -78,16 +78,6 @@ def render(nums: list[int], ops: list[str]) -> str:
   return out
 
 
-def think_steps(completion: str) -> list[str]:
-  """The step lines between ``<think>`` and ``</think>`` (blank lines dropped)."""
-  start = completion.find("<think>")
-  end = completion.find("</think>", start + 1)
-  if start < 0 or end < 0:
-    return []
-  body = completion[start + len("<think>"):end]
-  return [line.strip() for line in body.split("\n") if line.strip()]
-
-
 @tasks.register("arith")
 @dataclasses.dataclass(frozen=True)
 class Arith:

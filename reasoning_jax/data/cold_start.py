@@ -27,7 +27,7 @@ def bare_answer(example: tasks.Example) -> str:
 
 def num_steps(solution: str) -> int:
   """Thinking lines of a worked solution (0 without a ``<think>`` block)."""
-  from reasoning_jax.data.arith import think_steps  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.rewards.answers import think_steps  # pylint: disable=g-import-not-at-top
   return len(think_steps(solution))
 
 

@@ -26,7 +26,7 @@ def template(prompt: str) -> str:
 
 def difficulty(example: tasks.Example) -> tuple[int, int]:
   """(thinking lines, solution characters): larger is harder."""
-  from reasoning_jax.data.arith import think_steps  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.rewards.answers import think_steps  # pylint: disable=g-import-not-at-top
   return len(think_steps(example.solution)), len(example.solution)
 
 

@@ -2,4 +2,5 @@
 
 from reasoning_jax.models.heads import CausalLM, ScalarHead, ScalarModel
 from reasoning_jax.models.transformer import (Backbone, KVCache, ModelConfig,
-                                              init_cache, rope)
+                                              init_cache, positions_from_valid,
+                                              rope)

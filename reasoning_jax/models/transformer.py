@@ -320,3 +320,8 @@ class Backbone(nn.Module):
     """Tied-embedding logits: hidden @ embed_tokens^T."""
     return jnp.matmul(hidden, self.embed_tokens.T.astype(hidden.dtype),
                       precision=self.cfg.lax_precision)
+
+
+def positions_from_valid(valid_bt):
+  """RoPE position of each slot = number of real tokens before it."""
+  return jnp.maximum(jnp.cumsum(valid_bt.astype(jnp.int32), axis=-1) - 1, 0)

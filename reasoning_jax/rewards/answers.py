@@ -255,3 +255,13 @@ def answers_match(pred: str | None, gold: str) -> bool:
   if pred_num is not None and gold_num is not None:
     return pred_num == gold_num
   return pred_norm == gold_norm
+
+
+def think_steps(completion: str) -> list[str]:
+  """The step lines between ``<think>`` and ``</think>`` (blank lines dropped)."""
+  start = completion.find("<think>")
+  end = completion.find("</think>", start + 1)
+  if start < 0 or end < 0:
+    return []
+  body = completion[start + len("<think>"):end]
+  return [line.strip() for line in body.split("\n") if line.strip()]

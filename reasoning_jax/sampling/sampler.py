@@ -22,7 +22,7 @@ from typing import Callable, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
-from reasoning_jax.models import CausalLM, KVCache, init_cache
+from reasoning_jax.models import CausalLM, KVCache, init_cache, positions_from_valid
 
 
 class SampleOutput(NamedTuple):
@@ -30,11 +30,6 @@ class SampleOutput(NamedTuple):
   logprobs: jax.Array  # [B, N] float32 model log-prob of each token.
   mask: jax.Array  # [B, N] bool, True on generated tokens (stop included).
   lengths: jax.Array  # [B] int32, number of generated tokens.
-
-
-def positions_from_valid(valid_bt):
-  """RoPE position of each slot = number of real tokens before it."""
-  return jnp.maximum(jnp.cumsum(valid_bt.astype(jnp.int32), axis=-1) - 1, 0)
 
 
 def filter_logits(logits_bv, *, top_k: int = 0, top_p: float = 1.0):

@@ -121,7 +121,7 @@ def state_scorer(ctx, verifier, examples, *, max_steps: int):
   boundary does not depend on what follows it. A state with no step yet
   scores 1 (no evidence against it).
   """
-  from reasoning_jax.data.arith import think_steps  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.rewards.answers import think_steps  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
 
   def score(items):

@@ -37,11 +37,11 @@ def _per_batch(fn):
 def _cached_aggregations(step_scores, hows) -> dict:
   """One verifier per aggregation in ``hows`` over ``step_scores(sb) ->
   (scores [B, S], valid [B, S])``, computed once per batch and shared."""
-  from reasoning_jax.verifiers import reward_model  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.rewards import aggregate  # pylint: disable=g-import-not-at-top
   steps = _per_batch(step_scores)
 
   def one(how):
-    return lambda sb: np.asarray(reward_model.aggregate_step_scores(
+    return lambda sb: np.asarray(aggregate.aggregate_step_scores(
         *steps(sb), how))
   return {how: one(how) for how in hows}
 

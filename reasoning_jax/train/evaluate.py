@@ -6,23 +6,11 @@ text, so it runs on the host, never under jit.
 """
 
 import re
-from typing import NamedTuple
-
 import numpy as np
 
 from reasoning_jax.data import encoding
 from reasoning_jax.rewards import format_reward
-
-
-def decode_completions(tok, out):
-  """Host-side ``SampleOutput`` -> ``(texts, lengths [B], truncated [B])``.
-
-  A completion is truncated when it ends without the eos token.
-  """
-  lengths = np.asarray(out.lengths)
-  texts = [tok.decode(out.tokens[i, :n]) for i, n in enumerate(lengths)]
-  last = out.tokens[np.arange(len(lengths)), np.maximum(lengths - 1, 0)]
-  return texts, lengths, (lengths == 0) | (last != tok.eos_id)
+from reasoning_jax.sampling.generate import generate
 
 
 def score(task, texts: list[str], examples):
@@ -30,50 +18,6 @@ def score(task, texts: list[str], examples):
   correct = np.asarray([task.is_correct(t, ex)
                         for t, ex in zip(texts, examples)], np.float32)
   return correct, np.asarray([format_reward(t) for t in texts], np.float32)
-
-
-class Generated(NamedTuple):
-  texts: list[str]
-  lengths: np.ndarray  # [n] completion tokens (eos included).
-  truncated: np.ndarray  # [n] bool: ended without the eos.
-  rows: np.ndarray  # [n] indices into the prompts.
-  logprob: np.ndarray  # [n] Σ log π(token) over the completion.
-
-
-def generate(sample_fn, params, tok, prompts: list[str], rng, *,
-             max_prompt_len: int, batch_size: int, temperature: float = 1.0,
-             batch_sharding=None) -> Generated:
-  """Completions for ``prompts`` (``Generated``), in fixed-size batches.
-
-  With a ``batch_sharding`` (multi-process runs) each process encodes and
-  decodes only its rows of every batch; ``rows`` are the indices into
-  ``prompts`` of what this process returns (all of them with one process).
-  """
-  import jax  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.parallel import multihost  # pylint: disable=g-import-not-at-top
-  mine = (slice(0, batch_size) if batch_sharding is None
-          else multihost.process_rows(batch_sharding, batch_size))
-  texts, lengths, truncated, rows, logprob = [], [], [], [], []
-  for start in range(0, len(prompts), batch_size):
-    chunk = prompts[start:start + batch_size]
-    padded = (chunk + [chunk[-1]] * (batch_size - len(chunk)))[mine]
-    ids, valid = encoding.encode_prompts(tok, padded, max_prompt_len)
-    if batch_sharding is not None:
-      ids, valid = (multihost.to_global(x, batch_sharding, batch_size)
-                    for x in (ids, valid))
-    rng, key = jax.random.split(rng)
-    out = sample_fn(params, ids, valid, key, temperature)
-    out = type(out)(*(multihost.local_rows(x) for x in out))
-    t, n, cut = decode_completions(tok, out)
-    keep = [i for i in range(len(t)) if mine.start + i < len(chunk)]
-    texts += [t[i] for i in keep]
-    lengths.append(n[keep])
-    truncated.append(cut[keep])
-    logprob.append(np.asarray(out.logprobs, np.float64).sum(1)[keep])
-    rows += [start + mine.start + i for i in keep]
-  cat = lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt)
-  return Generated(texts, cat(lengths, np.int32), cat(truncated, bool),
-                   np.asarray(rows, np.int64), cat(logprob, np.float64))
 
 
 SUMMARY_KEYS = ("pass@1", "format", "think", "length", "truncated",

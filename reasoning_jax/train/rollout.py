@@ -20,6 +20,8 @@ import jax
 import numpy as np
 
 from reasoning_jax.data import encoding
+from reasoning_jax.rewards import aggregate
+from reasoning_jax.sampling import generate as generate_lib
 from reasoning_jax.train import evaluate
 
 
@@ -64,7 +66,7 @@ def group_has_spread(rewards_b, group_size: int):
 
 def _score(ctx, examples, out, group_size, rc):
   """Rewards and statistics of one sampled batch (host side)."""
-  texts, lengths, truncated = evaluate.decode_completions(ctx.tok, out)
+  texts, lengths, truncated = generate_lib.decode_completions(ctx.tok, out)
   correct, formatted = evaluate.score(
       ctx.task, texts, [examples[i // group_size] for i in range(len(texts))])
   think_close = ctx.tok.piece_id("</think>")
@@ -128,8 +130,7 @@ def rollout(ctx, params, sample_fn, prompt_fn, rng, *, num_prompts: int,
     if process_reward is not None:
       steps = _process_reward(ctx, process_reward, ids, valid, out, b)
       if rc.prm_mode == "sequence":
-        from reasoning_jax.verifiers import reward_model  # pylint: disable=g-import-not-at-top
-        agg = np.asarray(reward_model.aggregate_step_scores(
+        agg = np.asarray(aggregate.aggregate_step_scores(
             steps[0], steps[2], rc.prm_aggregate))
         scored = (scored[0] + rc.prm_weight * agg,) + scored[1:]
     fields = (ids, valid, out.tokens, out.mask) + scored + steps

@@ -19,7 +19,7 @@ from absl import logging
 from reasoning_jax.data import encoding
 
 from reasoning_jax.models import CausalLM
-from reasoning_jax.sampling.sampler import positions_from_valid
+from reasoning_jax.models.transformer import positions_from_valid
 from reasoning_jax.parallel import multihost
 from reasoning_jax.train import checkpoint
 from reasoning_jax.train import evaluate as evaluate_lib

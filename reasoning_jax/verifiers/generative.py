@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from reasoning_jax.sampling.sampler import positions_from_valid
+from reasoning_jax.models.transformer import positions_from_valid
 from reasoning_jax.verifiers.reward_model import bce_with_logits, chunked
 
 QUERY, YES, NO = "=", "1", "0"

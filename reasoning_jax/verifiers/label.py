@@ -2,15 +2,15 @@
 
 Both batch over everything at once: ``sample_traces`` draws ``n`` samples of
 each problem (prefix-shared groups), ``math_shepherd`` K continuations of
-every step prefix of every trace, all through ``train.evaluate.generate``
+every step prefix of every trace, all through ``sampling.generate.generate``
 (fixed-size batches, one compile per prompt width).
 """
 
 import numpy as np
 
 from reasoning_jax.data import encoding, tasks
-from reasoning_jax.data.arith import think_steps
-from reasoning_jax.train import evaluate as evaluate_lib
+from reasoning_jax.rewards.answers import think_steps
+from reasoning_jax.sampling import generate as generate_lib
 from reasoning_jax.verifiers.steps import Trace, exact_labels
 
 
@@ -44,7 +44,7 @@ def sample_traces(ctx, params, examples, n: int, rng, *, temperature: float,
   """``n`` sampled completions per example, with outcome and exact labels."""
   sample_fn = ctx.sampler(group_size=n)
   prompts = [encoding.prompt_text(ex) for ex in examples for _ in range(n)]
-  texts = evaluate_lib.generate(
+  texts = generate_lib.generate(
       sample_fn, params, ctx.tok, prompts, rng,
       max_prompt_len=ctx.config.data.max_prompt_len,
       batch_size=batch_size - batch_size % n, temperature=temperature).texts
@@ -77,7 +77,7 @@ def policy_completer(ctx, params, rng, *, temperature: float,
   keys = iter(jax.random.split(rng, 1 << 16))
 
   def complete(prompts: list[str]) -> list[str]:
-    g = evaluate_lib.generate(
+    g = generate_lib.generate(
         sample_fn, params, ctx.tok, prompts, next(keys),
         max_prompt_len=width,
         batch_size=batch_size - batch_size % group_size,

@@ -29,7 +29,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from reasoning_jax.sampling.sampler import positions_from_valid
+from reasoning_jax.models.transformer import positions_from_valid
 
 
 def token_logprobs(model, params, ids_bt, valid_bt):

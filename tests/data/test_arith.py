@@ -3,6 +3,7 @@
 import pytest
 
 from reasoning_jax.data import arith, tasks
+from reasoning_jax.rewards import answers
 
 
 @pytest.mark.parametrize("expr,value", [
@@ -23,7 +24,7 @@ def test_reference_solutions_are_correct_step_by_step(difficulty):
       ex = task.example(split, i)
       question = ex.prompt[len("Compute "):-1]
       assert arith.evaluate(question) == int(ex.answer)
-      steps = arith.think_steps(ex.solution)
+      steps = answers.think_steps(ex.solution)
       assert len(steps) == difficulty + 1  # one line per operation.
       assert all(task.step_is_correct(s, ex) for s in steps)
       assert steps[-1] == ex.answer

@@ -11,7 +11,7 @@ import pytest
 from conftest import TINY, init_params, np_forward
 from reasoning_jax.models import (Backbone, CausalLM, ScalarModel, init_cache,
                                   rope)
-from reasoning_jax.sampling.sampler import positions_from_valid
+from reasoning_jax.models.transformer import positions_from_valid
 
 
 def _forward(cfg, params, tokens, valid):

@@ -4,6 +4,7 @@ import numpy as np
 
 from reasoning_jax.data import tokenizer
 from reasoning_jax.data.arith import Arith
+from reasoning_jax.sampling import generate as generate_lib
 from reasoning_jax.sampling.sampler import SampleOutput
 from reasoning_jax.train import evaluate
 
@@ -20,7 +21,7 @@ def test_decode_and_score_hand_worked(tmp_path):
   tokens[1, :len(wrong)] = wrong  # no eos: cut off by the budget.
   lengths = np.array([len(good), len(wrong), 0])
   out = SampleOutput(tokens, np.zeros((3, n)), tokens > 0, lengths)
-  texts, got_len, truncated = evaluate.decode_completions(tok, out)
+  texts, got_len, truncated = generate_lib.decode_completions(tok, out)
   assert texts == [ex.solution, ex.solution.replace(f"{{{ex.answer}}}",
                                                     "{7777}"), ""]
   np.testing.assert_array_equal(got_len, lengths)

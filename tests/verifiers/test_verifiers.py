@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from reasoning_jax.data import tasks
+from reasoning_jax.rewards import aggregate
+from reasoning_jax.train import verifier_fit
 from reasoning_jax.verifiers import label, metrics, reward_model as rm
 from reasoning_jax.verifiers import steps
 
@@ -110,7 +112,7 @@ def _np_aggregate(s, m, how):
   return np.asarray(out)
 
 
-@pytest.mark.parametrize("how", rm.HOW)
+@pytest.mark.parametrize("how", aggregate.HOW)
 def test_aggregate_step_scores_matches_numpy(how):
   rng = np.random.default_rng(0)
   s = rng.uniform(0.05, 1, (6, 5)).astype(np.float32)
@@ -118,18 +120,18 @@ def test_aggregate_step_scores_matches_numpy(how):
   m[0] = False  # no steps.
   m[1] = True
   s[~m] = rng.uniform(-5, 5, (~m).sum())  # garbage in padded steps.
-  got = rm.aggregate_step_scores(jnp.asarray(s), jnp.asarray(m), how)
+  got = aggregate.aggregate_step_scores(jnp.asarray(s), jnp.asarray(m), how)
   np.testing.assert_allclose(got, _np_aggregate(s, m, how), rtol=1e-5)
 
 
 def test_prod_long_chains_and_bad_how():
   s = jnp.full((1, 30), 0.5, jnp.float32)
-  got = float(rm.aggregate_step_scores(s, jnp.ones((1, 30), bool), "prod")[0])
+  got = float(aggregate.aggregate_step_scores(s, jnp.ones((1, 30), bool), "prod")[0])
   assert got == pytest.approx(2.0 ** -30, rel=1e-5)
   z = jnp.asarray([[0.9, 0.0, 0.9]])  # a zero step: the product is ~0.
-  assert float(rm.aggregate_step_scores(z, z >= 0, "prod")[0]) < 1e-29
+  assert float(aggregate.aggregate_step_scores(z, z >= 0, "prod")[0]) < 1e-29
   with pytest.raises(ValueError, match="how must be"):
-    rm.aggregate_step_scores(s, s > 0, "max")
+    aggregate.aggregate_step_scores(s, s > 0, "max")
 
 
 def test_steps_from_mask_matches_numpy():
@@ -240,7 +242,7 @@ def test_training_reduces_held_out_loss(smoke_ctx, kind):
       ctx.model.init(jax.random.PRNGKey(0), dummy, dummy, dummy > 0)[
           "params"]))
   ctx = dataclasses.replace(ctx, workdir=os.path.join(ctx.workdir, kind))
-  _, hist = rm.train(ctx, policy, kind, train, held, name=kind, steps=60,
+  _, hist = verifier_fit.train_reward_model(ctx, policy, kind, train, held, name=kind, steps=60,
                      batch_size=16, learning_rate=3e-3)
   before, after = hist["eval_loss"][0][1], hist["eval_loss"][-1][1]
   assert before == pytest.approx(np.log(2), rel=1e-3)  # zero head: p = 1/2.
@@ -363,6 +365,7 @@ def test_rollout_process_rewards_match_an_independent_recomputation(
   rc = ctx.config.rl
   with ctx.config.unlocked():
     rc.prm_weight, rc.prm_mode, rc.prm_aggregate = 0.5, "sequence", "min"
+    rc.overlong_buffer = 0  # the smoke config's length shaping: not here.
   ro, _ = rollout_lib.rollout(
       ctx, None, scripted, lambda s, k: examples[s:s + k],
       jax.random.PRNGKey(0), num_prompts=4, group_size=g, temperature=1.0,
@@ -414,7 +417,7 @@ def test_generative_verifier_queries_and_training(smoke_ctx):
   init_fn = lambda k: ctx.model.init(k, dummy, dummy, dummy > 0)["params"]
   policy = nn.unbox(init_fn(jax.random.PRNGKey(0)))
   c2 = dataclasses.replace(ctx, workdir=os.path.join(ctx.workdir, "gv"))
-  params, hist = rm.fit(c2, "genver", init_fn, policy,
+  params, hist = verifier_fit.fit(c2, "genver", init_fn, policy,
                         lambda p, b: gv.loss(ctx.model, yes, no, p, b),
                         arrays(qb), arrays(held), steps=60, batch_size=16,
                         learning_rate=3e-3)
@@ -514,7 +517,7 @@ def test_likelihood_verifier_ranks_gold_above_its_own_corruptions(tmp_path):
                            max_steps=8)
   s, ok, tail, tail_ok = likelihood.make_scorer(model, pl, 8)(
       params, sb.ids, sb.valid, sb.boundary)
-  score = np.asarray(rm.aggregate_step_scores(
+  score = np.asarray(aggregate.aggregate_step_scores(
       *likelihood.with_tail(s, ok, tail, tail_ok), "min"))
   gold = np.tile([1, 0, 0, 0], 48)
   within, groups = metrics.within_group_auroc(score, gold, problem)

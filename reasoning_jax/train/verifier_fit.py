@@ -1,0 +1,150 @@
+"""Training the verifiers: an ORM / PRM head on the policy's backbone
+(``train_reward_model``), and ``fit``, the loop every verifier trains with.
+
+``fit`` minimises a pure ``loss_fn(params, batch)`` with AdamW, the
+non-finite guard, held-out loss every 50 steps, orbax checkpoints that
+resume, and SIGTERM handling, like the SFT and RL stages.
+"""
+
+import functools
+import time
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from reasoning_jax.train import checkpoint, optim, state as state_lib
+from reasoning_jax.train import metrics as metrics_lib
+from reasoning_jax.verifiers import reward_model as rm_lib
+
+
+def reward_loss(rm, kind, loss, params, batch):
+  """``bce``: the pointwise loss (``orm_loss`` / ``prm_loss``);
+  ``bce+pairwise``: plus ``pairwise_loss`` on each trace's outcome logit
+  (the ORM's last-token logit; the PRM's ``soft_min`` over its steps)."""
+  z = rm_lib.token_scores(rm, params, batch["ids"], batch["valid"])
+  if kind == "orm":
+    out = rm_lib.orm_loss(z, batch["last"], batch["correct"])
+    outcome = jnp.take_along_axis(z, batch["last"][:, None], axis=1)[:, 0]
+  else:
+    out = rm_lib.prm_loss(z, batch["step_pos"], batch["step_valid"],
+                          batch["labels"])
+    outcome = rm_lib.soft_min(
+        rm_lib.gather_steps(z, batch["step_pos"], batch["step_valid"]),
+        batch["step_valid"])
+  if loss == "bce+pairwise":
+    out = out + rm_lib.pairwise_loss(outcome, batch["correct"],
+                                     batch["group"])
+  return out
+
+
+def _arrays(sb, group):
+  keys = ("ids", "valid", "step_pos", "step_valid", "labels", "last",
+          "correct")
+  return {**{k: getattr(sb, k) for k in keys},
+          "group": np.asarray(group, np.int32)}
+
+
+def train_reward_model(ctx, policy_params, kind: str, train_set, eval_set,
+                       *, name: str, steps: int, batch_size: int,
+                       learning_rate: float, seed: int = 0, loss: str = "bce",
+                       train_groups=None, eval_groups=None):
+  """Trains an ORM (``kind="orm"``) or PRM on ``StepBatch`` data.
+
+  Starts from the policy's backbone with a zero head; see ``fit``.
+  ``loss`` is one of ``LOSSES``; ``*_groups`` give each trace's problem
+  (needed by the pairwise term: batches then hold whole problems).
+  """
+  assert kind in ("orm", "prm"), kind
+  if loss not in rm_lib.LOSSES:
+    raise ValueError(f"loss must be one of {rm_lib.LOSSES}, got {loss!r}")
+  train_groups = (np.arange(len(train_set)) if train_groups is None
+                  else train_groups)
+  eval_groups = (np.arange(len(eval_set)) if eval_groups is None
+                 else eval_groups)
+  rm = rm_lib.reward_model(ctx.model.cfg)
+  dummy = jnp.ones((1, train_set.ids.shape[1]), jnp.int32)
+  init_fn = lambda k: rm.init(k, dummy, dummy, dummy > 0)["params"]
+  start = jax.eval_shape(lambda: nn.unbox(init_fn(jax.random.PRNGKey(0))))
+  head = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
+                      start["reward_head"])
+  values = {"model": policy_params["model"], "reward_head": head}
+  return fit(ctx, name, init_fn, values,
+             functools.partial(reward_loss, rm, kind, loss),
+             _arrays(train_set, train_groups), _arrays(eval_set, eval_groups),
+             steps=steps,
+             batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+
+
+def fit(ctx, name: str, init_fn, values, loss_fn, train_arrays: dict,
+        eval_arrays: dict, *, steps: int, batch_size: int,
+        learning_rate: float, seed: int = 0):
+  """Minimises ``loss_fn(params, batch)`` from ``values``; a verifier's loop.
+
+  AdamW with 10% warmup and cosine decay, gradient clipping at 1, the
+  non-finite guard; batches are drawn from a seeded permutation of the
+  ``train_arrays`` rows (dict of equal-length arrays), or, with a
+  ``group`` array, of the groups, so a batch holds whole problems. Checkpoints under
+  ``<workdir>/checkpoints/<name>`` and resumes. Returns ``(params, history)``
+  with the held-out loss (mean over ``eval_arrays``) before training, every
+  50 steps and at the end.
+  """
+  tx = optim.make_optimizer(learning_rate=learning_rate, total_steps=steps,
+                            warmup_steps=max(steps // 10, 1),
+                            weight_decay=0.01, max_grad_norm=1.0)
+  st, _ = state_lib.create_state(init_fn, tx, jax.random.PRNGKey(seed),
+                                 ctx.mesh, ctx.rules, params=values)
+  ckpt = checkpoint.Checkpointer(ctx.workdir, name, 1)
+  if ckpt.latest_step() is not None:
+    st = ckpt.restore(st)
+    logging.info("%s: resumed from step %d", name, int(st.step))
+
+  @functools.partial(jax.jit, donate_argnums=0)
+  def step_fn(state, batch):
+    loss, grads = jax.value_and_grad(loss_fn)(state.params, batch)
+    state, upd = state_lib.guarded_update(state, grads, tx, loss)
+    return state, {"loss": loss, **upd}
+
+  eval_loss = jax.jit(loss_fn)
+  n_eval = len(next(iter(eval_arrays.values())))
+
+  def held_out(params):
+    total = 0.0
+    for i in range(0, n_eval, 256):
+      chunk = {k: v[i:i + 256] for k, v in eval_arrays.items()}
+      total += float(eval_loss(params, chunk)) * len(chunk["ids"])
+    return total / n_eval
+
+  history = {"eval_loss": [(int(st.step), held_out(st.params))]}
+  writer = metrics_lib.MetricWriter(ctx.logdir, name, int(st.step))
+  progress = metrics_lib.Progress(name, steps, int(st.step))
+  rows = len(next(iter(train_arrays.values())))
+  order = np.random.default_rng(seed).permutation(rows)
+  if "group" in train_arrays:  # whole groups, in a random group order.
+    _, inv = np.unique(np.asarray(train_arrays["group"]),
+                       return_inverse=True)
+    rank = np.random.default_rng(seed).permutation(inv.max() + 1)
+    order = np.lexsort((np.arange(rows), rank[inv]))
+  t0 = time.perf_counter()
+  while int(st.step) < steps:
+    i = int(st.step)
+    idx = np.take(order, np.arange(i * batch_size, (i + 1) * batch_size),
+                  mode="wrap")
+    st, m = step_fn(st, {k: v[idx] for k, v in train_arrays.items()})
+    step = i + 1
+    if step % 50 == 0 or step == steps:
+      m = jax.device_get(m)
+      ev = held_out(st.params)
+      history["eval_loss"].append((step, ev))
+      writer.write(step, {**m, "eval_loss": ev,
+                          "steps_per_s": progress.rate(step)})
+      progress.log(step, {"loss": m["loss"], "eval_loss": ev})
+    ckpt.save_and_stop_if_preempted(name, step, st)
+  if ckpt.latest_step() != int(st.step):  # a finished run resumed: saved.
+    ckpt.save(int(st.step), st, force=True)
+  ckpt.close()
+  writer.close()
+  history["train_seconds"] = time.perf_counter() - t0
+  return st.params, history
