@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from reasoning_jax import bench  # pylint: disable=g-import-not-at-top,wrong-import-position
-from reasoning_jax.models import CausalLM, ModelConfig  # pylint: disable=g-import-not-at-top,wrong-import-position
+from reasoning_jax.models import CausalLM, ModelConfig, flops  # pylint: disable=g-import-not-at-top,wrong-import-position
 from reasoning_jax.sampling.sampler import make_sampler  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
@@ -101,11 +101,11 @@ def main():
     t0 = time.perf_counter()
     compiled = fn.lower(*call).compile()
     compile_s = time.perf_counter() - t0
-    med, times = bench._median_time(  # pylint: disable=protected-access
+    med, times = bench.median_time(
         lambda: jax.block_until_ready(compiled(*call)), 1, args.reps)
-    roof = bench.rollout_roofline_s(m, b, pl, n, g, args.peak_flops,
+    roof = flops.rollout_roofline_s(m, b, pl, n, g, args.peak_flops,
                                     args.peak_bandwidth)
-    step_bytes = bench.rollout_bytes(m, b, pl, n) / n
+    step_bytes = flops.rollout_bytes(m, b, pl, n) / n
     row = dict(setting=setting, batch=b, new_tokens=n, **o, seconds=med,
                times=times, compile_s=compile_s, tok_per_s=b * n / med,
                roofline_fraction=roof / med,

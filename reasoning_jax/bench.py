@@ -37,6 +37,8 @@ import time
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from reasoning_jax.models import flops
+
 
 
 def _define_flags():
@@ -47,70 +49,6 @@ def _define_flags():
   flags.DEFINE_string("workdir", "runs/bench", "Output directory.")
   flags.DEFINE_string("table", "BENCHMARKS.md", "Markdown table the result "
                       "row is appended to ('' = none).")
-
-
-def model_flops_per_token(m, context: float) -> float:
-  """Forward FLOPs for one token attending to ``context`` positions.
-
-  2 × (every matmul weight: q, k, v, o, gate, up, down, LM head) plus the
-  attention scores and weighted values, 4 × heads × head_dim × context per
-  layer. Embedding lookups, norms and softmax are not counted.
-  """
-  per_layer = (m.d_model * m.n_heads * m.head_dim * 2  # q and o.
-               + m.d_model * m.n_kv_heads * m.head_dim * 2  # k and v.
-               + 3 * m.d_model * m.d_ff)
-  matmul = m.n_layers * per_layer + m.d_model * m.vocab_size
-  attention = m.n_layers * 4 * m.n_heads * m.head_dim * context
-  return 2.0 * matmul + attention
-
-
-def rollout_flops(m, batch: int, prompt_len: int, new_tokens: int) -> float:
-  """Prefill of ``prompt_len`` plus ``new_tokens`` decode steps, causal."""
-  prefill = prompt_len * model_flops_per_token(m, (prompt_len + 1) / 2)
-  decode = sum(model_flops_per_token(m, prompt_len + t + 1)
-               for t in range(new_tokens))
-  return batch * (prefill + decode)
-
-
-def rollout_bytes(m, batch: int, prompt_len: int, new_tokens: int,
-                  weight_bytes: int = 0) -> float:
-  """Memory traffic a decode loop cannot avoid: the least bytes it reads.
-
-  Each of the ``new_tokens`` steps reads every matmul weight once in the
-  compute dtype (q, k, v, o, gate, up, down and the LM head; not the
-  embedding table, of which it reads B rows) and the keys and values of
-  the positions written so far, ``prompt_len + t`` of them at step t.
-  ``weight_bytes`` overrides the weights' size.
-  """
-  item = 2 if m.dtype in ("bfloat16", "float16") else 4
-  per_layer = (m.d_model * (m.n_heads + m.n_kv_heads) * m.head_dim * 2
-               + 3 * m.d_model * m.d_ff)
-  weights = weight_bytes or item * (m.n_layers * per_layer
-                                    + m.d_model * m.vocab_size)
-  kv_per_pos = batch * m.n_layers * 2 * m.n_kv_heads * m.head_dim * item
-  kv = kv_per_pos * sum(prompt_len + t for t in range(new_tokens))
-  return new_tokens * weights + kv
-
-
-def rollout_roofline_s(m, batch: int, prompt_len: int, new_tokens: int,
-                       group_size: int, peak_flops: float,
-                       bandwidth: float) -> float:
-  """Least time for a rollout: prefill at peak FLOP/s, decode at peak bytes/s.
-
-  Prefill is compute-bound (one pass over B / G shared prompts); each decode
-  step is bandwidth-bound at these batch sizes (``rollout_bytes``).
-  """
-  prefill = (batch // group_size) * prompt_len * model_flops_per_token(
-      m, (prompt_len + 1) / 2)
-  return (prefill / peak_flops
-          + rollout_bytes(m, batch, prompt_len, new_tokens) / bandwidth)
-
-
-def train_flops(m, batch: int, seq_len: int, *, forwards: int,
-                backwards: int) -> float:
-  """``forwards`` forward passes (a backward pass counts as two)."""
-  per_seq = seq_len * model_flops_per_token(m, (seq_len + 1) / 2)
-  return batch * per_seq * (forwards + 2 * backwards)
 
 
 def measure_peak_flops(n: int = 1024, reps: int = 5) -> dict:
@@ -146,7 +84,7 @@ def measure_bandwidth(mbytes: int = 512, reps: int = 5) -> float:
   return 2 * x.nbytes / _best_time(lambda: f(x).block_until_ready(), reps)
 
 
-def _median_time(fn, warmup: int, reps: int) -> tuple[float, list[float]]:
+def median_time(fn, warmup: int, reps: int) -> tuple[float, list[float]]:
   import numpy as np  # pylint: disable=g-import-not-at-top
   for _ in range(warmup):
     fn()
@@ -220,9 +158,9 @@ def run(config, workdir: str) -> dict:
             jax.device_put(np.ones_like(r_ids, bool), batch_sh),
             jax.random.PRNGKey(1), rc.temperature)
   report["compile_s"]["sampler"] = _compile_seconds(sample_fn, *r_args)
-  med, times = _median_time(
+  med, times = median_time(
       lambda: jax.block_until_ready(sample_fn(*r_args)), warm, reps)
-  r_flops = rollout_flops(m, rb, pl, n)
+  r_flops = flops.rollout_flops(m, rb, pl, n)
   report["rollout"] = {"batch": rb, "seconds": med, "times": times,
                        "new_tokens_per_s": rb * n / med,
                        "model_flops": r_flops, "flops_per_s": r_flops / med}
@@ -291,7 +229,7 @@ def run(config, workdir: str) -> dict:
     fwd = 1 + (1 if alg == "ppo" else 0)  # reference (+ values).
     passes = fwd + rc.num_updates * (2 if alg == "ppo" else 1)
     bwd = rc.num_updates * (2 if alg == "ppo" else 1)  # policy (+ critic).
-    t_flops = train_flops(m, b, seq, forwards=passes, backwards=bwd)
+    t_flops = flops.train_flops(m, b, seq, forwards=passes, backwards=bwd)
     med = {k: float(np.median(v)) for k, v in parts.items()}
     report["steps"][alg] = {
         **{f"{k}_s": v for k, v in med.items()},
@@ -317,8 +255,8 @@ def run(config, workdir: str) -> dict:
     bw, bw_src = measure_bandwidth(), "measured copy"
   report["peak_bandwidth"], report["bandwidth_source"] = bw, bw_src
   ro_rep = report["rollout"]
-  ro_rep["min_bytes"] = rollout_bytes(m, rb, pl, n)
-  ro_rep["roofline_s"] = rollout_roofline_s(m, rb, pl, n, g, peak, bw)
+  ro_rep["min_bytes"] = flops.rollout_bytes(m, rb, pl, n)
+  ro_rep["roofline_s"] = flops.rollout_roofline_s(m, rb, pl, n, g, peak, bw)
   ro_rep["roofline_fraction"] = ro_rep["roofline_s"] / ro_rep["seconds"]
   for s in report["steps"].values():
     s["learner_mfu"] = s["learner_flops_per_s"] / peak

@@ -266,19 +266,38 @@ VERIFIER_STAGES = ("traces", "label", "orm", "prm_exact", "prm_ms", "genver",
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises ConfigError naming the first bad field. Compiles nothing."""
-  from reasoning_jax.data import tasks  # pylint: disable=g-import-not-at-top
+  """Raises ConfigError naming the first bad field. Compiles nothing.
+
+  Unknown fields first, then each section next to its own checks."""
   _check_fields(config, base_config())
+  for check in (_validate_stages, _validate_task, _validate_model,
+                _validate_sft, _validate_pretrain, _validate_rl,
+                _validate_rs, _validate_distill, _validate_budget,
+                _validate_verifier, _validate_tts, _validate_run):
+    check(config)
+
+
+def _validate_stages(config) -> None:
+  """Stage names."""
   stages = [s for s in config.stages.split(",") if s]
   for s in stages:
     _check(s in STAGES, "stages", f"unknown stage {s!r}; known: {STAGES}",
            config.stages)
+
+
+def _validate_pretrain(config) -> None:
+  """Base-model pretraining."""
   p = config.pretrain
   _positive_ints(p, "pretrain", ("num_examples", "steps"))
   _check(p.learning_rate > 0, "pretrain.learning_rate", "must be > 0",
          p.learning_rate)
   for f in ("think", "reflect"):
     _check(0 <= p[f] <= 1, f"pretrain.{f}", "must be in [0, 1]", p[f])
+
+
+def _validate_distill(config) -> None:
+  """Distillation from a teacher run."""
+  stages = [s for s in config.stages.split(",") if s]
   d = config.distill
   _check("distill" not in stages or bool(d.teacher_workdir),
          "distill.teacher_workdir", "must name the teacher run's workdir "
@@ -288,6 +307,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
          f"must be <= eval.batch_size={config.eval.batch_size}", d.samples)
   for f in ("temperature", "learning_rate"):
     _check(d[f] > 0, f"distill.{f}", "must be > 0", d[f])
+
+
+def _validate_budget(config) -> None:
+  """s1 budget forcing (stage budget)."""
   for f in ("min_think", "max_think"):
     v = config.budget[f]
     _check(isinstance(v, str) and all(
@@ -297,10 +320,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(bool(config.tts.wait_text) or not config.budget.min_think,
          "tts.wait_text", "must be non-empty for budget.min_think",
          config.tts.wait_text)
-  _check(config.sft.curate_pool == 0 or
-         config.sft.curate_pool >= config.sft.num_examples,
-         "sft.curate_pool", f"must be 0 or >= sft.num_examples="
-         f"{config.sft.num_examples}", config.sft.curate_pool)
+
+
+def _validate_rs(config) -> None:
+  """Rejection-sampling SFT."""
   r = config.rs
   _positive_ints(r, "rs", ("problems", "samples", "steps"))
   _check(r.samples <= config.eval.batch_size, "rs.samples",
@@ -308,17 +331,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for f in ("temperature", "learning_rate"):
     _check(r[f] > 0, f"rs.{f}", "must be > 0", r[f])
   _check(r.mix >= 0, "rs.mix", "must be >= 0", r.mix)
-  r = config.rl
-  _check(r.prm_mode in ("sequence", "step"), "rl.prm_mode",
-         "must be sequence or step", r.prm_mode)
-  _check(r.prm_aggregate in ("min", "prod", "mean", "last"),
-         "rl.prm_aggregate", "must be one of min, prod, mean, last",
-         r.prm_aggregate)
-  _check(r.prm_weight == 0 or bool(r.prm_path), "rl.prm_weight",
-         "needs rl.prm_path (a PRM saved by reasoning_jax.verify)",
-         r.prm_weight)
-  _check(isinstance(r.prm_max_steps, int) and r.prm_max_steps > 0,
-         "rl.prm_max_steps", "must be a positive integer", r.prm_max_steps)
+
+
+def _validate_verifier(config) -> None:
+  """reasoning_jax.verify."""
   v = config.verifier
   for s in [s for s in v.stages.split(",") if s]:
     _check(s in VERIFIER_STAGES, "verifier.stages",
@@ -340,6 +356,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for f, x in v.lm_model.items():
     _check(isinstance(x, int) and x >= 0, f"verifier.lm_model.{f}",
            "must be an integer >= 0 (0: the policy's)", x)
+
+
+def _validate_tts(config) -> None:
+  """reasoning_jax.tts."""
   t = config.tts
   _positive_ints(t, "tts", ("num_problems", "n_max", "batch_size"))
   _check(t.n_max <= t.batch_size, "tts.n_max",
@@ -372,6 +392,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
          f"must be <= tts.n_max={t.n_max}", t.estimate_samples)
   _check(bool(t.wait_text) or not t.budget_min, "tts.wait_text",
          "must be non-empty when tts.budget_min > 0", t.wait_text)
+
+
+def _validate_task(config) -> None:
+  """The task and its prompts."""
+  from reasoning_jax.data import tasks  # pylint: disable=g-import-not-at-top
   _check(config.task.name in tasks.task_names(), "task.name",
          f"unknown task; known: {tasks.task_names()}", config.task.name)
   _check(config.task.name not in ("gsm8k", "math", "jsonl")
@@ -388,6 +413,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(1 <= config.task.difficulty <= 5, "task.difficulty",
          "must be in 1..5", config.task.difficulty)
 
+
+def _validate_model(config) -> None:
+  """The policy architecture."""
   m = config.model
   _positive_ints(m, "model", ("vocab_size", "d_model", "n_layers", "n_heads",
                               "n_kv_heads", "head_dim", "d_ff"))
@@ -414,6 +442,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
          "must be (), ('linear', factor) or ('llama3', factor, "
          "low_freq_factor, high_freq_factor, original_max_positions)", rs)
 
+
+def _validate_sft(config) -> None:
+  """The data lengths and the cold start (whose fields other stages reuse)."""
   for f in ("max_prompt_len", "max_new_tokens"):
     _check(config.data[f] > 0, f"data.{f}", "must be > 0", config.data[f])
   s = config.sft
@@ -427,7 +458,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
          s.bare_share)
   _check(isinstance(s.bare_max_steps, int) and s.bare_max_steps >= 0,
          "sft.bare_max_steps", "must be an integer >= 0", s.bare_max_steps)
-  _validate_rl(config.rl, m.vocab_size)
+  _check(config.sft.curate_pool == 0 or
+         config.sft.curate_pool >= config.sft.num_examples,
+         "sft.curate_pool", f"must be 0 or >= sft.num_examples="
+         f"{config.sft.num_examples}", config.sft.curate_pool)
+
+
+def _validate_run(config) -> None:
+  """Evaluation, checkpoints, logging and the mesh."""
   e = config.eval
   for f in ("num_problems", "batch_size", "every", "periodic_problems"):
     _check(e[f] > 0, f"eval.{f}", "must be > 0", e[f])
@@ -441,8 +479,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
          "mesh", "sizes must be positive, at most one -1", dict(config.mesh))
 
 
-def _validate_rl(r, vocab_size: int):
+def _validate_rl(config) -> None:
   """RL fields; the names of the accepted strings come from the code."""
+  r, vocab_size = config.rl, config.model.vocab_size
+  _check(r.prm_mode in ("sequence", "step"), "rl.prm_mode",
+         "must be sequence or step", r.prm_mode)
+  _check(r.prm_aggregate in ("min", "prod", "mean", "last"),
+         "rl.prm_aggregate", "must be one of min, prod, mean, last",
+         r.prm_aggregate)
+  _check(r.prm_weight == 0 or bool(r.prm_path), "rl.prm_weight",
+         "needs rl.prm_path (a PRM saved by reasoning_jax.verify)",
+         r.prm_weight)
+  _check(isinstance(r.prm_max_steps, int) and r.prm_max_steps > 0,
+         "rl.prm_max_steps", "must be a positive integer", r.prm_max_steps)
   from reasoning_jax.rl import advantages, losses  # pylint: disable=g-import-not-at-top
   _check(r.algorithm in losses.ALGORITHM_LOSSES, "rl.algorithm",
          f"must be one of {tuple(losses.ALGORITHM_LOSSES)}", r.algorithm)

@@ -35,13 +35,15 @@ import time
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from reasoning_jax import tts_report
+
 FLAGS = flags.FLAGS
 
 
 def run(config, workdir: str) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from reasoning_jax import bench  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.models import flops as flops_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
   from reasoning_jax.rewards import answers as answers_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
@@ -98,7 +100,7 @@ def run(config, workdir: str) -> dict:
                         for t in traces]))
 
   def gen_flops(seq):
-    return seq * bench.model_flops_per_token(m, seq / 2)
+    return seq * flops_lib.model_flops_per_token(m, seq / 2)
   gen = gen_flops(config.data.max_prompt_len / 2 + comp)
   flops = {k: {nn: nn * gen * (2 if k.startswith(("bon_", "weighted")) else 1)
                for nn in v} for k, v in per.items()}
@@ -170,8 +172,8 @@ def run(config, workdir: str) -> dict:
     with open(os.path.join(ctx.logdir, "tts.json"), "w") as f:
       json.dump(out, f, indent=2)
     with open(os.path.join(ctx.logdir, "tts.md"), "w") as f:
-      f.write(markdown(out))
-    _plot(ctx.logdir, out)
+      f.write(tts_report.markdown(out))
+    tts_report.plot(ctx.logdir, out)
   return out
 
 
@@ -210,8 +212,6 @@ def _powers(n: int) -> list[int]:
   return [2 ** i for i in range(n.bit_length()) if 2 ** i <= n]
 
 
-SHOWN = ("majority", "bon_orm", "bon_prm_exact_min", "bon_lmv_min",
-         "sequential_majority", "pass@N")  # per-difficulty table and plot.
 WEIGHTED = ("orm", "prm_exact_min", "lmv_min")  # weighted_<name> selectors.
 
 
@@ -469,148 +469,12 @@ def _mcts_labels(ctx, params, c, config, workdir) -> dict:
   return out
 
 
-def markdown(out) -> str:
-  ns = sorted({int(k) for r in out["methods"].values() for k in r})
-  lines = [f"{out['task']} (difficulty {out['difficulty']}), "
-           f"{out['problems']} test problems, T = {out['temperature']}: "
-           f"greedy pass@1 {out['greedy_pass@1']:.3f}, sampled pass@1 "
-           f"{out['sample_pass@1']:.3f}. Accuracy [95% bootstrap CI]:\n",
-           "| method | " + " | ".join(f"N={k}" for k in ns) + " |",
-           "|---" * (len(ns) + 1) + "|"]
-  for name, r in out["methods"].items():
-    cells = [f"{r[k]['acc']:.3f} [{r[k]['ci'][0]:.2f}, {r[k]['ci'][1]:.2f}]"
-             if k in r else "–" for k in ns]
-    lines.append(f"| {name} | " + " | ".join(cells) + " |")
-  if out.get("searches"):
-    lines += ["", "Searches (column N = beam width, ToT breadth or MCTS "
-              "simulations; k children per expansion):", "",
-              "| method | evaluator | k | children / problem | "
-              "FLOPs / problem | expansions/s | seconds |",
-              "|---|---|---|---|---|---|---|"]
-    lines += [f"| {k} | {r['verifier']} | {r['k']} | "
-              f"{r['children_per_problem']:.1f} | "
-              f"{r['flops_per_problem']:.2e} | {r['expansions_per_s']:.0f} | "
-              f"{r['seconds']:.0f} |" for k, r in out["searches"].items()]
-  if out.get("revision"):
-    r = out["revision"]
-    lines += ["", f"Sequential revision: revision policy fine-tuned on "
-              f"{r['pairs']} (wrong -> correct) pairs of its own samples; "
-              f"a revision turns a wrong attempt right "
-              f"{r['wrong_to_right']:.1%} of the time and a right one wrong "
-              f"{r['right_to_wrong']:.1%}. Rows `sequential_last` / "
-              f"`sequential_majority` vs `majority` (parallel) at the same "
-              f"N."]
-  if out.get("by_difficulty"):
-    show = [k for k in out["methods"] if k in SHOWN]
-    lines += ["", "By difficulty (bins of the oracle p̂₁ over all samples): "
-              "accuracy at N = " + ", ".join(str(k) for k in ns), "",
-              "| bin | problems | " + " | ".join(show) + " |",
-              "|---" * (len(show) + 2) + "|"]
-    for b, t in out["by_difficulty"].items():
-      cells = [" / ".join(f"{t[k][nn]['acc']:.2f}" for nn in ns
-                          if nn in t[k]) for k in show]
-      lines.append(f"| {b} | {out['bin_sizes'][b]} | " + " | ".join(cells)
-                   + " |")
-  if out.get("compute_optimal"):
-    lines += ["", "Compute-optimal choice (difficulty from the agreement of "
-              "the first samples; cross-fitted over two halves) vs the best "
-              "single method, per FLOPs budget:", "",
-              "| FLOPs / problem | compute-optimal | best fixed | fixed "
-              "choice |", "|---|---|---|---|"]
-    lines += [f"| {r['budget']:.2e} | {r['compute_optimal']:.3f} | "
-              f"{r['best_fixed']:.3f} | {', '.join(r['fixed_choice'])} |"
-              for r in out["compute_optimal"]]
-  if out.get("mcts_labels"):
-    r = out["mcts_labels"]
-    lines += ["", f"MCTS step labels (Q > 0.5, rollout values) on "
-              f"{r['problems']} train problems: {r['traces']} finished paths, "
-              f"{r['steps']} steps, agreement with exact step labels "
-              f"{r['agreement_with_exact']:.3f}; written to "
-              f"`{os.path.basename(r['path'])}`."]
-  if out.get("verifier_auroc"):
-    n = out["n_max"]
-    lines += ["", f"How each verifier ranks a problem's own {n} samples. "
-              "AUROC for sample correctness pooled over all samples (a "
-              "difficulty detector scores high here) and within each "
-              "problem (per sample / per distinct text: what best-of-N "
-              "needs); the correctness of its top and its bottom choice, "
-              "a uniform pick among the distinct texts, and top − majority "
-              f"@{n} with its 95% interval:", "",
-              "| verifier | pooled | within problem | within, distinct | "
-              "top | bottom | random distinct | top − majority |",
-              "|---|---|---|---|---|---|---|---|"]
-    for k, v in out["verifier_auroc"].items():
-      lo, hi = v["top_minus_majority_ci95"]
-      flag = " ⚠ top ≈ bottom" if v["top_minus_bottom"][0] <= 0 else ""
-      lines.append(
-          f"| {k}{flag} | {v['pooled_auroc']:.3f} | "
-          f"{v['within_problem_auroc']:.3f} | "
-          f"{v['within_problem_auroc_distinct']:.3f} | {v['top']:.3f} | "
-          f"{v['bottom']:.3f} | {v['random_distinct']:.3f} | "
-          f"{v['top_minus_majority']:+.3f} [{lo:+.3f}, {hi:+.3f}] |")
-  if len(out.get("budget_forcing", [])) > 1:
-    lines += ["", "s1 budget forcing (greedy):", "",
-              "| budget | pass@1 | thinking tokens |", "|---|---|---|"]
-    lines += [f"| {r['budget']} | {r['pass@1']:.3f} | "
-              f"{r['think_tokens']:.1f} |" for r in out["budget_forcing"]]
-  s = out["seconds"]
-  lines.append(f"\nSampling {s['sampling']:.0f} s, total {s['total']:.0f} s.")
-  return "\n".join(lines) + "\n"
-
-
-def _plot(workdir, out):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-
-  def curves(ax, methods, x_name):
-    for name, r in methods.items():
-      ns = sorted(int(k) for k in r)
-      x = ns if x_name == "N" else [out["flops_per_problem"][name][k]
-                                    for k in ns]
-      style = "--" if name in ("oracle", "pass@N") else "-"
-      ax.plot(x, [r[k]["acc"] for k in ns], style, marker="o", ms=3,
-              label=name)
-    ax.set_xscale("log", base=2 if x_name == "N" else 10)
-    ax.grid(alpha=0.3)
-
-  for x_name, fname in (("N", "tts_vs_n.png"), ("FLOPs", "tts_vs_flops.png")):
-    fig, ax = plt.subplots(figsize=(9, 5.5))
-    curves(ax, out["methods"], x_name)
-    if x_name == "FLOPs" and out.get("compute_optimal"):
-      rows = out["compute_optimal"]
-      ax.plot([r["budget"] for r in rows],
-              [r["compute_optimal"] for r in rows], "k-", lw=2.5,
-              label="compute-optimal")
-    ax.axhline(out["greedy_pass@1"], color="k", lw=0.8, ls=":",
-               label="greedy")
-    ax.set(xlabel=f"{x_name} per problem", ylabel="accuracy",
-           title=f"{out['task']}: accuracy vs {x_name}")
-    ax.legend(fontsize=6, ncol=3)
-    fig.tight_layout()
-    fig.savefig(os.path.join(workdir, fname), dpi=100)
-    plt.close(fig)
-  bins = out.get("by_difficulty") or {}
-  if bins:
-    fig, axes = plt.subplots(1, len(bins), figsize=(5 * len(bins), 4),
-                             sharey=True)
-    for ax, (b, t) in zip(axes, bins.items()):
-      keep = {k: v for k, v in t.items() if k in SHOWN}
-      curves(ax, keep, "N")
-      ax.set(xlabel="N", title=f"{b}: {out['bin_sizes'][b]} problems")
-    axes[0].set_ylabel("accuracy")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(os.path.join(workdir, "tts_by_difficulty.png"), dpi=100)
-    plt.close(fig)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from reasoning_jax.train import metrics  # pylint: disable=g-import-not-at-top
   metrics.setup_logging()
-  print(markdown(run(FLAGS.config, FLAGS.workdir)))
+  print(tts_report.markdown(run(FLAGS.config, FLAGS.workdir)))
 
 
 if __name__ == "__main__":

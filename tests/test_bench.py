@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from reasoning_jax import bench
+from reasoning_jax.models import flops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -20,15 +20,15 @@ def test_flop_model_matches_hand_counts_of_the_standard_workload():
   # LM head 256*512.
   weights = 4 * (2 * 65536 + 2 * 32768 + 3 * 256 * 704) + 256 * 512
   assert weights == 3_080_192
-  assert bench.model_flops_per_token(m, 0) == 2 * weights
+  assert flops.model_flops_per_token(m, 0) == 2 * weights
   # Attention per token and layer: 4 * heads * head_dim * context.
-  assert (bench.model_flops_per_token(m, 10) - 2 * weights
+  assert (flops.model_flops_per_token(m, 10) - 2 * weights
           == 4 * 4 * 4 * 64 * 10)
   # The RL issue's floor: 76 GFLOP rollout (matmuls), 305 GFLOP reference
   # pass + update (one forward + forward/backward over 128 x 96 tokens).
-  roll = bench.rollout_flops(m, 128, 32, 64)
+  roll = flops.rollout_flops(m, 128, 32, 64)
   assert roll == pytest.approx(76e9, rel=0.04)
-  learn = bench.train_flops(m, 128, 96, forwards=2, backwards=1)
+  learn = flops.train_flops(m, 128, 96, forwards=2, backwards=1)
   assert learn == pytest.approx(305e9, rel=0.03)
 
 
@@ -40,14 +40,14 @@ def test_rollout_bytes_match_a_hand_count_of_the_standard_workload():
   kv_pos = 128 * 4 * 2 * 2 * 64 * 4
   live = sum(32 + t for t in range(64))
   assert live == 4064
-  assert bench.rollout_bytes(m, 128, 32, 64) == 64 * weights + kv_pos * live
+  assert flops.rollout_bytes(m, 128, 32, 64) == 64 * weights + kv_pos * live
   # Roofline: prefill of 16 shared prompts at 1 TFLOP/s + bytes at 1 TB/s.
-  prefill = 16 * 32 * bench.model_flops_per_token(m, 16.5)
-  assert bench.rollout_roofline_s(m, 128, 32, 64, 8, 1e12, 1e12) == (
+  prefill = 16 * 32 * flops.model_flops_per_token(m, 16.5)
+  assert flops.rollout_roofline_s(m, 128, 32, 64, 8, 1e12, 1e12) == (
       pytest.approx(prefill / 1e12 + (64 * weights + kv_pos * live) / 1e12))
   # bfloat16 halves every byte.
   m.dtype = "bfloat16"
-  assert bench.rollout_bytes(m, 128, 32, 64) == (64 * weights
+  assert flops.rollout_bytes(m, 128, 32, 64) == (64 * weights
                                                  + kv_pos * live) / 2
 
 
@@ -67,7 +67,7 @@ def test_quick_run_writes_json_and_appends_a_table_row(tmp_path):
   tokens = rep["rollout"]["batch"] * 8
   assert rep["rollout"]["new_tokens_per_s"] == pytest.approx(
       tokens / rep["rollout"]["seconds"])
-  assert rep["rollout"]["model_flops"] == bench.rollout_flops(
+  assert rep["rollout"]["model_flops"] == flops.rollout_flops(
       m, rep["rollout"]["batch"], 8, 8)
   # GRPO holds the policy + 2 Adam moments (float32); PPO adds a critic:
   # the policy's backbone without the LM head, plus a value head (d + 1).

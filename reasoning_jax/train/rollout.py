@@ -15,11 +15,13 @@ rollout calls were made), and the number of draws is reported.
 
 import dataclasses
 import time
+from typing import NamedTuple
 
 import jax
 import numpy as np
 
 from reasoning_jax.data import encoding
+from reasoning_jax.parallel import multihost
 from reasoning_jax.rewards import aggregate
 from reasoning_jax.sampling import generate as generate_lib
 from reasoning_jax.train import evaluate
@@ -64,7 +66,20 @@ def group_has_spread(rewards_b, group_size: int):
   return r.max(1) > r.min(1)
 
 
-def _score(ctx, examples, out, group_size, rc):
+class Scored(NamedTuple):
+  """Rewards and statistics of one sampled batch, [B] each (host side);
+  the fields of ``Rollout`` of the same names."""
+  rewards: np.ndarray  # float32: the shaped reward.
+  correct: np.ndarray  # float32
+  formatted: np.ndarray  # float32
+  truncated: np.ndarray  # bool
+  think_tokens: np.ndarray  # int32
+  thinking: np.ndarray  # bool
+  reflected: np.ndarray  # bool
+  consistency: np.ndarray  # float32
+
+
+def _score(ctx, examples, out, group_size, rc) -> Scored:
   """Rewards and statistics of one sampled batch (host side)."""
   texts, lengths, truncated = generate_lib.decode_completions(ctx.tok, out)
   correct, formatted = evaluate.score(
@@ -85,8 +100,8 @@ def _score(ctx, examples, out, group_size, rc):
              + rc.consistency_weight * consistency
              + overlong_penalty(lengths, max_len=out.tokens.shape[1],
                                 buffer=rc.overlong_buffer))
-  return (rewards.astype(np.float32), correct, formatted, truncated, think,
-          thinking, reflected, consistency)
+  return Scored(rewards.astype(np.float32), correct, formatted, truncated,
+                think, thinking, reflected, consistency)
 
 
 def rollout(ctx, params, sample_fn, prompt_fn, rng, *, num_prompts: int,
@@ -101,7 +116,6 @@ def rollout(ctx, params, sample_fn, prompt_fn, rng, *, num_prompts: int,
   ``rl.prm_aggregate`` joins the reward. Returns (this process's rollout
   rows, prompts consumed).
   """
-  from reasoning_jax.parallel import multihost  # pylint: disable=g-import-not-at-top
   t0 = time.perf_counter()
   pl, b = ctx.config.data.max_prompt_len, num_prompts * group_size
   rows = multihost.process_rows(ctx.batch_sharding, b)
@@ -126,37 +140,39 @@ def rollout(ctx, params, sample_fn, prompt_fn, rng, *, num_prompts: int,
                     temperature)
     out = type(out)(*(multihost.local_rows(x) for x in out))
     scored = _score(ctx, examples, out, group_size, rc)
-    steps = ()
+    steps = {}
     if process_reward is not None:
-      steps = _process_reward(ctx, process_reward, ids, valid, out, b)
+      steps = dict(zip(("step_scores", "step_pos", "step_valid"),
+                       _process_reward(ctx, process_reward, ids, valid, out,
+                                       b)))
       if rc.prm_mode == "sequence":
         agg = np.asarray(aggregate.aggregate_step_scores(
-            steps[0], steps[2], rc.prm_aggregate))
-        scored = (scored[0] + rc.prm_weight * agg,) + scored[1:]
-    fields = (ids, valid, out.tokens, out.mask) + scored + steps
-    spread = group_has_spread(scored[0], group_size)
+            steps["step_scores"], steps["step_valid"], rc.prm_aggregate))
+        scored = scored._replace(rewards=scored.rewards + rc.prm_weight * agg)
+    fields = {"prompt_ids": ids, "prompt_valid": valid, "tokens": out.tokens,
+              "mask": out.mask, **scored._asdict(), **steps}  # [B, ...] each.
+    spread = group_has_spread(scored.rewards, group_size)
     for p in range(n_local):
       if not rc.dynamic_sampling or spread[p]:
         sl = slice(p * group_size, (p + 1) * group_size)
-        kept.append(tuple(f[sl] for f in fields))
+        kept.append({k: v[sl] for k, v in fields.items()})
     # Every process samples the same number of times (it is a collective).
     if (not rc.dynamic_sampling or draws >= rc.max_draws
         or multihost.all_processes(len(kept) >= n_local)):
       break
   if not kept:  # no group had spread: train on the last draw (no signal).
-    kept = [tuple(f[p * group_size:(p + 1) * group_size] for f in fields)
-            for p in range(n_local)]
+    kept = [{k: v[p * group_size:(p + 1) * group_size]
+             for k, v in fields.items()} for p in range(n_local)]
   while len(kept) < n_local:  # out of draws: repeat kept groups.
     kept += kept[:n_local - len(kept)]
-  cols = [np.concatenate(c, 0) for c in zip(*kept[:n_local])]
-  steps = dict(zip(("step_scores", "step_pos", "step_valid"), cols[12:]))
-  return Rollout(*cols[:12], draws=draws, seconds=time.perf_counter() - t0,
-                 **steps), consumed
+  cols = {k: np.concatenate([g[k] for g in kept[:n_local]], 0)
+          for k in kept[0]}
+  return Rollout(**cols, draws=draws,
+                 seconds=time.perf_counter() - t0), consumed
 
 
 def _process_reward(ctx, fn, ids, valid, out, b):
   """PRM step scores of this process's rows (the scorer runs globally)."""
-  from reasoning_jax.parallel import multihost  # pylint: disable=g-import-not-at-top
   glob = lambda x: multihost.to_global(x, ctx.batch_sharding, b)
   res = fn(glob(ids), glob(valid), glob(out.tokens), glob(out.mask))
   return tuple(np.asarray(multihost.local_rows(x)) for x in res)
