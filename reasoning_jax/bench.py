@@ -34,7 +34,7 @@ import os
 import subprocess
 import time
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
 from reasoning_jax.models import flops
@@ -43,10 +43,8 @@ from reasoning_jax.models import flops
 
 def _define_flags():
   """Only when run as a program: importing the module defines no flags."""
-  config_flags.DEFINE_config_file("config", "configs/bench.py",
-                                  "Path to a configs/*.py file with a bench "
-                                  "section.", lock_config=True)
-  flags.DEFINE_string("workdir", "runs/bench", "Output directory.")
+  from reasoning_jax import cli  # pylint: disable=g-import-not-at-top
+  cli.define_flags("configs/bench.py", "runs/bench")
   flags.DEFINE_string("table", "BENCHMARKS.md", "Markdown table the result "
                       "row is appended to ('' = none).")
 
@@ -323,10 +321,7 @@ def table_row(r: dict, workload: str, notes: str = "") -> str:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from reasoning_jax.train import metrics  # pylint: disable=g-import-not-at-top
-  metrics.setup_logging()
+  del argv  # cli.run refuses extra arguments.
   config = flags.FLAGS.config
   report = run(config, flags.FLAGS.workdir)
   workload = os.path.basename(

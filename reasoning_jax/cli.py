@@ -1,12 +1,29 @@
-"""What the entrypoints (main, compare, verify, tts, bench) share: every
-expected user error — a bad flag or config value, a malformed data file, a
-busy workdir, a missing or unreadable checkpoint — is one ``error:`` line on
-stderr and a non-zero exit, never a traceback."""
+"""What the entrypoints (main, compare, verify, tts, bench) share.
+
+``define_flags``: ``--config`` (a ``configs/*.py``, with ``--config.x.y=``
+overrides), ``--workdir`` and the multi-process flags. ``run``: flag
+parsing, ``jax.distributed`` start-up, console logging, SIGTERM as a
+preemption notice (exit 143 after the stage saved), and every expected user
+error — a bad flag or config value, a malformed data file, a busy workdir,
+a missing or unreadable checkpoint — as one ``error:`` line on stderr and
+exit 1, never a traceback."""
 
 import re
 import sys
 
 from absl import app, flags
+
+
+def define_flags(config_file: str, workdir: str) -> None:
+  """``--config`` (default ``config_file``), ``--workdir`` and the
+  multi-process flags (``parallel/multihost.py``)."""
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.parallel import multihost  # pylint: disable=g-import-not-at-top
+  config_flags.DEFINE_config_file("config", config_file,
+                                  "Path to a configs/*.py file.",
+                                  lock_config=True)
+  flags.DEFINE_string("workdir", workdir, "Output directory.")
+  multihost.define_flags()
 
 
 def user_errors() -> tuple[type[Exception], ...]:
@@ -54,11 +71,22 @@ def _flag_message(e: Exception, argv: list[str]) -> str:
 
 
 def run(main) -> None:
-  """``app.run(main)`` with ``parse_flags``, and ``user_errors`` from
-  ``main`` printed as one line (exit status 1)."""
+  """``app.run(main)`` with ``parse_flags``; before ``main(argv)``: the
+  multi-process start-up, logging and the SIGTERM handler; ``user_errors``
+  from it printed as one line (exit 1), a preemption exits 143."""
   def guarded(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from reasoning_jax.parallel import multihost  # pylint: disable=g-import-not-at-top
+    from reasoning_jax.train import checkpoint, metrics  # pylint: disable=g-import-not-at-top
+    multihost.initialize_from_flags()
+    metrics.setup_logging()
+    checkpoint.install_sigterm_handler()
     try:
       return main(argv)
     except user_errors() as e:
       sys.exit(f"error: {e}")
+    except checkpoint.Preempted as e:
+      print(e, file=sys.stderr)
+      sys.exit(143)
   app.run(guarded, flags_parser=parse_flags)

@@ -17,17 +17,12 @@ import json
 import os
 import sys
 
-from absl import app, flags
-from ml_collections import config_flags
+from absl import flags
 
-from reasoning_jax.parallel import multihost
+from reasoning_jax import cli
 
-config_flags.DEFINE_config_file("config", "configs/default.py",
-                                "Path to a configs/*.py file.",
-                                lock_config=True)
-flags.DEFINE_string("workdir", "runs/compare", "Output directory.")
+cli.define_flags("configs/default.py", "runs/compare")
 flags.DEFINE_list("seeds", [], "Compare once per seed (config.seed).")
-multihost.define_flags()
 
 ALGORITHMS = ("grpo", "ppo")
 
@@ -172,11 +167,7 @@ def _plot(workdir, metrics, sft_pass):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from reasoning_jax.train import metrics  # pylint: disable=g-import-not-at-top
-  multihost.initialize_from_flags()
-  metrics.setup_logging()
+  del argv  # cli.run refuses extra arguments.
   try:
     seeds = [int(x) for x in flags.FLAGS.seeds]
   except ValueError:
@@ -193,5 +184,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  from reasoning_jax import cli  # pylint: disable=g-import-not-at-top
   cli.run(main)

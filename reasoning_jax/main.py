@@ -15,47 +15,31 @@ every process. Only process 0 writes logs and reports.
 
 import sys
 
-from absl import app, flags
-from ml_collections import config_flags
+from absl import flags
 
 from reasoning_jax import cli
-from reasoning_jax.parallel import multihost
 
-config_flags.DEFINE_config_file("config", "configs/default.py",
-                                "Path to a configs/*.py file.",
-                                lock_config=True)
-flags.DEFINE_string("workdir", "runs/default", "Output directory.")
+cli.define_flags("configs/default.py", "runs/default")
 flags.DEFINE_list("seeds", [], "Run once per seed (config.seed), e.g. 0,1,2; "
                   "empty: one run with config.seed.")
 flags.DEFINE_string("restart_from", "", "Retrain this stage (e.g. sft, "
                     "rl_grpo) and every later one: a finished stage whose "
                     "config changed is refused without it.")
-multihost.define_flags()
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  del argv  # cli.run refuses extra arguments.
   from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import checkpoint, metrics  # pylint: disable=g-import-not-at-top
-  multihost.initialize_from_flags()
-  metrics.setup_logging()
-  checkpoint.install_sigterm_handler()
   f = flags.FLAGS
   try:
     seeds = [int(x) for x in f.seeds]
   except ValueError:
     sys.exit(f"error: --seeds={','.join(f.seeds)}: must be integers")
-  try:
-    if seeds:
-      summary = pipeline.train_and_evaluate_seeds(f.config, f.workdir, seeds,
-                                                  f.restart_from)
-    else:
-      summary = pipeline.train_and_evaluate(f.config, f.workdir,
-                                            f.restart_from)
-  except checkpoint.Preempted as e:
-    print(e, file=sys.stderr)
-    sys.exit(143)
+  if seeds:
+    summary = pipeline.train_and_evaluate_seeds(f.config, f.workdir, seeds,
+                                                f.restart_from)
+  else:
+    summary = pipeline.train_and_evaluate(f.config, f.workdir, f.restart_from)
   import jax  # pylint: disable=g-import-not-at-top
   if jax.process_index() == 0 and seeds:
     from reasoning_jax.train import report  # pylint: disable=g-import-not-at-top

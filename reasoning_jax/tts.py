@@ -32,8 +32,7 @@ import json
 import os
 import time
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import flags, logging
 
 from reasoning_jax import tts_report
 
@@ -470,17 +469,11 @@ def _mcts_labels(ctx, params, c, config, workdir) -> dict:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from reasoning_jax.train import metrics  # pylint: disable=g-import-not-at-top
-  metrics.setup_logging()
+  del argv  # cli.run refuses extra arguments.
   print(tts_report.markdown(run(FLAGS.config, FLAGS.workdir)))
 
 
 if __name__ == "__main__":
-  config_flags.DEFINE_config_file("config", "configs/tts.py",
-                                  "Path to a configs/*.py file.",
-                                  lock_config=True)
-  flags.DEFINE_string("workdir", "runs/tts", "Output directory.")
   from reasoning_jax import cli  # pylint: disable=g-import-not-at-top
+  cli.define_flags("configs/tts.py", "runs/tts")
   cli.run(main)

@@ -29,11 +29,9 @@ import dataclasses
 import functools
 import json
 import os
-import sys
 import time
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import flags, logging
 
 FLAGS = flags.FLAGS
 
@@ -364,23 +362,11 @@ def _plot(workdir, histories):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from reasoning_jax.train import checkpoint, metrics  # pylint: disable=g-import-not-at-top
-  metrics.setup_logging()
-  checkpoint.install_sigterm_handler()
-  try:
-    out = run(FLAGS.config, FLAGS.workdir)
-  except checkpoint.Preempted as e:
-    print(e, file=sys.stderr)
-    sys.exit(143)
-  print(table(out))
+  del argv  # cli.run refuses extra arguments.
+  print(table(run(FLAGS.config, FLAGS.workdir)))
 
 
 if __name__ == "__main__":
-  config_flags.DEFINE_config_file("config", "configs/verifier.py",
-                                  "Path to a configs/*.py file.",
-                                  lock_config=True)
-  flags.DEFINE_string("workdir", "runs/verifier", "Output directory.")
   from reasoning_jax import cli  # pylint: disable=g-import-not-at-top
+  cli.define_flags("configs/verifier.py", "runs/verifier")
   cli.run(main)
