@@ -169,8 +169,8 @@ def run(config, workdir: str) -> dict:
   # against the learner's full-sequence pass on the same tokens, at the
   # step's batch. Same model, same precision: only kernel order differs.
   out = sample_fn(params, ids, valid, jax.random.PRNGKey(3), rc.temperature)
-  learner_logp = jax.jit(functools.partial(learner.completion_logprobs, model))(
-      params, ids, valid, out.tokens, out.mask)[0]
+  logp_fn = jax.jit(functools.partial(learner.completion_logprobs, model))
+  learner_logp = logp_fn(params, ids, valid, out.tokens, out.mask)[0]
   gap = np.abs(np.asarray(out.logprobs) - np.asarray(learner_logp))[
       np.asarray(out.mask)]
   report["logp_mismatch"] = {"max": float(gap.max()),
@@ -195,51 +195,82 @@ def run(config, workdir: str) -> dict:
   for alg in [a for a in b_cfg.algorithms.split(",") if a]:
     with config.unlocked():
       config.rl.algorithm = alg
-    rc = config.rl
-    state, state_sh, critic, tx = learner.build_learner(
-        model, params, rc, mesh, rules, pl + n, config.seed)
-    ref = jax.tree.map(lambda x: x.copy(), state.params["policy"])
-    fns = learner.make_learner_fns(model, critic, tx, rc, state_sh, batch_sh)
-    report["memory_bytes_" + alg] = state_lib.tree_bytes(
-        (state.params, state.opt_state))
-    ro = make_rollout(state.params["policy"], jax.random.PRNGKey(2))
-    batch, _ = learner.prepare_batch(ro, state, ref, fns, rc, batch_sh)
-    report["compile_s"][f"{alg}_logprob"] = _compile_seconds(
-        fns.logp, ref, *batch[:3], batch.mask)
-    report["compile_s"][f"{alg}_step"] = _compile_seconds(
-        fns.step, state, batch)
-    parts = {"rollout": [], "logprobs": [], "update": [], "total": []}
-    for i in range(warm + reps):
-      t0 = time.perf_counter()
-      ro = make_rollout(state.params["policy"], jax.random.PRNGKey(10 + i))
-      t1 = time.perf_counter()
-      batch, _ = learner.prepare_batch(ro, state, ref, fns, rc, batch_sh)
-      jax.block_until_ready(batch)
-      t2 = time.perf_counter()
-      state, metrics = learner.update(state, batch, fns.step, fns.take, rc,
-                                  jax.random.PRNGKey(i))
-      jax.block_until_ready((state, metrics))
-      t3 = time.perf_counter()
-      if i >= warm:
-        for k, v in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
-          parts[k].append(v)
-    seq = pl + n
-    fwd = 1 + (1 if alg == "ppo" else 0)  # reference (+ values).
-    passes = fwd + rc.num_updates * (2 if alg == "ppo" else 1)
-    bwd = rc.num_updates * (2 if alg == "ppo" else 1)  # policy (+ critic).
-    t_flops = flops.train_flops(m, b, seq, forwards=passes, backwards=bwd)
-    med = {k: float(np.median(v)) for k, v in parts.items()}
-    report["steps"][alg] = {
-        **{f"{k}_s": v for k, v in med.items()},
-        "learner_model_flops": t_flops,
-        "learner_flops_per_s": t_flops / (med["logprobs"] + med["update"]),
-        "final_loss": float(metrics["loss"])}
-    logging.info("%s step: %s", alg, {k: round(v, 3) for k, v in med.items()})
+    report["steps"][alg] = _time_step(config, model, params, make_rollout,
+                                      mesh, batch_sh, report)
   if "grpo" in report["steps"] and "ppo" in report["steps"]:
     report["grpo_over_ppo_memory"] = (report["memory_bytes_grpo"]
                                       / report["memory_bytes_ppo"])
 
-  # --- Peak and MFU. ---
+  _peak_and_roofline(report, config, rb)
+  report["device"] = (f"{jax.device_count()} x {jax.devices()[0].device_kind}"
+                      f" ({jax.default_backend()})")
+  report["versions"] = _versions()
+  report["date"] = datetime.date.today().isoformat()
+  report["commit"] = _commit()
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "bench.json"), "w") as f:
+      json.dump(report, f, indent=2)
+  return report
+
+
+def _time_step(config, model, params, make_rollout, mesh, batch_sh,
+               report) -> dict:
+  """One algorithm's full RL step (rollout, log-probs, update), timed in
+  parts after warm-up; its memory and compile times go into ``report``."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import learner, state as state_lib  # pylint: disable=g-import-not-at-top
+  rc, m, alg = config.rl, config.model, config.rl.algorithm
+  pl, n = config.data.max_prompt_len, config.data.max_new_tokens
+  b = rc.num_prompts * rc.group_size
+  warm, reps = config.bench.warmup_reps, config.bench.timed_reps
+  rules = config.logical_axis_rules
+  state, state_sh, critic, tx = learner.build_learner(
+      model, params, rc, mesh, rules, pl + n, config.seed)
+  ref = jax.tree.map(lambda x: x.copy(), state.params["policy"])
+  fns = learner.make_learner_fns(model, critic, tx, rc, state_sh, batch_sh)
+  report["memory_bytes_" + alg] = state_lib.tree_bytes(
+      (state.params, state.opt_state))
+  ro = make_rollout(state.params["policy"], jax.random.PRNGKey(2))
+  batch, _ = learner.prepare_batch(ro, state, ref, fns, rc, batch_sh)
+  report["compile_s"][f"{alg}_logprob"] = _compile_seconds(
+      fns.logp, ref, *batch[:3], batch.mask)
+  report["compile_s"][f"{alg}_step"] = _compile_seconds(
+      fns.step, state, batch)
+  parts = {"rollout": [], "logprobs": [], "update": [], "total": []}
+  for i in range(warm + reps):
+    t0 = time.perf_counter()
+    ro = make_rollout(state.params["policy"], jax.random.PRNGKey(10 + i))
+    t1 = time.perf_counter()
+    batch, _ = learner.prepare_batch(ro, state, ref, fns, rc, batch_sh)
+    jax.block_until_ready(batch)
+    t2 = time.perf_counter()
+    state, metrics = learner.update(state, batch, fns.step, fns.take, rc,
+                                    jax.random.PRNGKey(i))
+    jax.block_until_ready((state, metrics))
+    t3 = time.perf_counter()
+    if i >= warm:
+      for k, v in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
+        parts[k].append(v)
+  seq = pl + n
+  fwd = 1 + (1 if alg == "ppo" else 0)  # reference (+ values).
+  passes = fwd + rc.num_updates * (2 if alg == "ppo" else 1)
+  bwd = rc.num_updates * (2 if alg == "ppo" else 1)  # policy (+ critic).
+  t_flops = flops.train_flops(m, b, seq, forwards=passes, backwards=bwd)
+  med = {k: float(np.median(v)) for k, v in parts.items()}
+  logging.info("%s step: %s", alg, {k: round(v, 3) for k, v in med.items()})
+  return {**{f"{k}_s": v for k, v in med.items()},
+          "learner_model_flops": t_flops,
+          "learner_flops_per_s": t_flops / (med["logprobs"] + med["update"]),
+          "final_loss": float(metrics["loss"])}
+
+
+def _peak_and_roofline(report, config, rb: int) -> None:
+  """Peak FLOP/s and bandwidth (the config's, or measured), and from them
+  MFU and the rollout's roofline fraction, into ``report``."""
+  b_cfg, m, g = config.bench, config.model, config.rl.group_size
+  pl, n = config.data.max_prompt_len, config.data.max_new_tokens
   if b_cfg.peak_flops > 0:
     peak, peak_src = float(b_cfg.peak_flops), "config"
   else:
@@ -258,16 +289,6 @@ def run(config, workdir: str) -> dict:
   ro_rep["roofline_fraction"] = ro_rep["roofline_s"] / ro_rep["seconds"]
   for s in report["steps"].values():
     s["learner_mfu"] = s["learner_flops_per_s"] / peak
-  report["device"] = (f"{jax.device_count()} x {jax.devices()[0].device_kind}"
-                      f" ({jax.default_backend()})")
-  report["versions"] = _versions()
-  report["date"] = datetime.date.today().isoformat()
-  report["commit"] = _commit()
-  if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "bench.json"), "w") as f:
-      json.dump(report, f, indent=2)
-  return report
 
 
 def _versions() -> str:
