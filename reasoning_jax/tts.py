@@ -46,7 +46,6 @@ def run(config, workdir: str) -> dict:
   from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
   from reasoning_jax.rewards import answers as answers_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.search import compute_optimal  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import budget as budget_lib  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
@@ -127,33 +126,10 @@ def run(config, workdir: str) -> dict:
   if c.mcts_label_problems and c.mcts_simulations:
     mcts_labels = _mcts_labels(ctx, params, c, config, workdir)
 
-  # Saturation by difficulty (oracle bins of p̂₁ over all n samples) and
-  # compute-optimal choice (bins from the first samples' agreement).
-  p1 = correct.mean(1)
-  masks = {"hard (p1 < 0.25)": p1 < 0.25,
-           "medium": (p1 >= 0.25) & (p1 < 0.75),
-           "easy (p1 >= 0.75)": p1 >= 0.75}
-  by_difficulty = {k: best_of_n.summarize(per, v) for k, v in masks.items()}
-  bins = compute_optimal.levels(compute_optimal.agreement(
-      answers, c.estimate_samples))
-  budgets = [gen * 2 ** i for i in range(int(np.log2(2 * n)) + 2)]
-  reused = {k: (lambda nn: 0) for k in per if not k.startswith(
-      ("majority", "weighted_", "bon_", "sequential_"))}
-  reused.update({k: (lambda nn: 1) for k in per
-                 if k.startswith("sequential_")})  # its first attempt.
-  optimal = compute_optimal.curve(per, flops, bins, budgets,
-                                  estimate_samples=c.estimate_samples,
-                                  sample_flops=gen, reused=reused)
+  masks, by_difficulty, optimal = _by_difficulty(per, flops, correct,
+                                                 answers, gen, c)
   texts = np.asarray([t.completion for t in traces], object).reshape(q, n)
-  discrimination = {k: _discrimination(v, correct, texts, answers)
-                    for k, v in scores.items()}
-  for k, d in discrimination.items():
-    if d["top_minus_bottom"][0] <= 0:
-      logging.warning(
-          "%s: its top choice among %d samples (%.3f) is not better than "
-          "its bottom choice (%.3f): it does not rank a problem's own "
-          "samples (within-problem AUROC %.3f)", k, n, d["top"], d["bottom"],
-          d["within_problem_auroc"])
+  discrimination = _verifier_discrimination(scores, correct, texts, answers)
   out = {"task": config.task.name, "difficulty": config.task.difficulty,
          "problems": q, "n_max": n, "temperature": c.temperature,
          "greedy_pass@1": greedy["pass@1"], "budget_forcing": budget,
@@ -174,6 +150,47 @@ def run(config, workdir: str) -> dict:
       f.write(tts_report.markdown(out))
     tts_report.plot(ctx.logdir, out)
   return out
+
+
+def _by_difficulty(per, flops, correct, answers, gen: float, c):
+  """Saturation by difficulty (oracle bins of p̂₁ over all n samples) and
+  the compute-optimal choice (bins from the first samples' agreement):
+  (bin masks, per-bin summaries, the optimal curve per FLOPs budget)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.search import best_of_n, compute_optimal  # pylint: disable=g-import-not-at-top
+  n = correct.shape[1]
+  p1 = correct.mean(1)
+  masks = {"hard (p1 < 0.25)": p1 < 0.25,
+           "medium": (p1 >= 0.25) & (p1 < 0.75),
+           "easy (p1 >= 0.75)": p1 >= 0.75}
+  by_difficulty = {k: best_of_n.summarize(per, v) for k, v in masks.items()}
+  bins = compute_optimal.levels(compute_optimal.agreement(
+      answers, c.estimate_samples))
+  budgets = [gen * 2 ** i for i in range(int(np.log2(2 * n)) + 2)]
+  reused = {k: (lambda nn: 0) for k in per if not k.startswith(
+      ("majority", "weighted_", "bon_", "sequential_"))}
+  reused.update({k: (lambda nn: 1) for k in per
+                 if k.startswith("sequential_")})  # its first attempt.
+  optimal = compute_optimal.curve(per, flops, bins, budgets,
+                                  estimate_samples=c.estimate_samples,
+                                  sample_flops=gen, reused=reused)
+  return masks, by_difficulty, optimal
+
+
+def _verifier_discrimination(scores, correct, texts, answers) -> dict:
+  """``_discrimination`` of every verifier, with a warning for one whose
+  top choice is no better than its bottom one."""
+  n = correct.shape[1]
+  discrimination = {k: _discrimination(v, correct, texts, answers)
+                    for k, v in scores.items()}
+  for k, d in discrimination.items():
+    if d["top_minus_bottom"][0] <= 0:
+      logging.warning(
+          "%s: its top choice among %d samples (%.3f) is not better than "
+          "its bottom choice (%.3f): it does not rank a problem's own "
+          "samples (within-problem AUROC %.3f)", k, n, d["top"], d["bottom"],
+          d["within_problem_auroc"])
+  return discrimination
 
 
 def _discrimination(scores_qn, correct_qn, texts_qn, answers_qn) -> dict:
