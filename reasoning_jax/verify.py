@@ -37,13 +37,11 @@ FLAGS = flags.FLAGS
 
 
 def run(config, workdir: str) -> dict:
+  """The stages of ``verifier.stages`` in order (traces, label, orm,
+  prm_exact, prm_ms, genver, lmv, eval); returns the evaluation dict."""
   import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import sft  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import verifier_fit  # pylint: disable=g-import-not-at-top
   from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
 
   t0 = time.perf_counter()
@@ -59,7 +57,45 @@ def run(config, workdir: str) -> dict:
   paths = {s: os.path.join(tdir, f"{s}.jsonl") for s in ("train", "eval")}
   rng = jax.random.PRNGKey(config.seed + 7)
 
-  # --- traces ---
+  traces, rng = _traces(ctx, config, policy, paths, rng, stages, out)
+  if "label" in stages:
+    _label(ctx, policy, traces, paths, rng, v, out)
+  shape = dict(prompt_len=config.data.max_prompt_len,
+               completion_len=config.data.max_new_tokens,
+               max_steps=v.max_steps)
+  eval_set = steps_lib.encode_traces(ctx.tok, traces["eval"], **shape)
+  models, histories = _reward_models(ctx, config, policy, traces, eval_set,
+                                     shape, stages, out)
+  if "genver" in stages:
+    _genver(ctx, config, policy, traces, eval_set, shape, models, histories,
+            out)
+
+  lmv = None  # the likelihood verifier: an LM trained on gold solutions.
+  if "lmv" in stages:
+    t = time.perf_counter()
+    lmv, out["lmv"] = train_lm_verifier(config, ctx, workdir)
+    out["seconds"]["lmv"] = time.perf_counter() - t
+
+  if "eval" in stages:
+    out.update(evaluate(ctx, models, histories, eval_set, traces, v, lmv))
+    out["seconds"]["total"] = time.perf_counter() - t0
+    if jax.process_index() == 0:
+      with open(os.path.join(ctx.logdir, "verifier_eval.json"), "w") as f:
+        json.dump(out, f, indent=2)
+      with open(os.path.join(ctx.logdir, "verifier_eval.md"), "w") as f:
+        f.write(table(out))
+      _plot(ctx.logdir, histories)
+  return out
+
+
+def _traces(ctx, config, policy, paths, rng, stages, out):
+  """Stage ``traces``: the policy's samples on train and eval problems,
+  written once as JSONL; returns ({split: traces}, rng)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
+  v = config.verifier
   if "traces" in stages and not all(map(os.path.exists, paths.values())):
     t = time.perf_counter()
     first = config.sft.num_examples  # past the cold-start problems.
@@ -77,25 +113,38 @@ def run(config, workdir: str) -> dict:
   for s, tr in traces.items():
     logging.info("%s traces: %d, correct %.3f", s, len(tr),
                  np.mean([t.correct for t in tr]))
+  return traces, rng
 
-  # --- Math-Shepherd labels ---
-  if "label" in stages and any(t.soft is None and t.steps
-                               for t in traces["train"]):
-    t = time.perf_counter()
-    rng, key = jax.random.split(rng)
-    complete = label_lib.policy_completer(
-        ctx, policy, key, temperature=v.ms_temperature,
-        batch_size=v.batch_size, group_size=v.ms_k)
-    traces["train"] = label_lib.math_shepherd(
-        complete, traces["train"], v.ms_k, ctx.task.is_correct)
-    steps_lib.write_jsonl(paths["train"], traces["train"])
-    out["seconds"]["label"] = time.perf_counter() - t
 
-  # --- reward models ---
-  shape = dict(prompt_len=config.data.max_prompt_len,
-               completion_len=config.data.max_new_tokens,
-               max_steps=v.max_steps)
-  eval_set = steps_lib.encode_traces(ctx.tok, traces["eval"], **shape)
+def _label(ctx, policy, traces, paths, rng, v, out) -> None:
+  """Stage ``label``: Math-Shepherd soft/hard step labels of the train
+  traces from ``ms_k`` policy continuations per step prefix (rewritten in
+  place once)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
+  if not any(t.soft is None and t.steps for t in traces["train"]):
+    return
+  t = time.perf_counter()
+  _, key = jax.random.split(rng)
+  complete = label_lib.policy_completer(
+      ctx, policy, key, temperature=v.ms_temperature,
+      batch_size=v.batch_size, group_size=v.ms_k)
+  traces["train"] = label_lib.math_shepherd(
+      complete, traces["train"], v.ms_k, ctx.task.is_correct)
+  steps_lib.write_jsonl(paths["train"], traces["train"])
+  out["seconds"]["label"] = time.perf_counter() - t
+
+
+def _reward_models(ctx, config, policy, traces, eval_set, shape, stages,
+                   out):
+  """Stages ``orm``, ``prm_exact``, ``prm_ms``: each head trained on the
+  traces with its labels and saved (what ``rl.prm_path`` points to);
+  returns ({name: params}, {name: history})."""
+  from reasoning_jax.train import verifier_fit  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
+  v = config.verifier
   models, histories = {}, {}
   for name, kind, lab in (("orm", "orm", "exact"),
                           ("prm_exact", "prm", "exact"),
@@ -118,39 +167,27 @@ def run(config, workdir: str) -> dict:
     rm_lib.save_params(os.path.join(ctx.workdir, f"{name}_params"),
                        models[name])  # what rl.prm_path points to.
     out["seconds"][name] = time.perf_counter() - t
+  return models, histories
 
-  # --- generative verifier: the policy's LM judges each step ---
+
+def _genver(ctx, config, policy, traces, eval_set, shape, models,
+            histories, out) -> None:
+  """Stage ``genver``: the policy's LM judges each step (SFT on exact step
+  labels); saved beside the reward models."""
+  from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
   usable = [tr for tr in traces["train"] if tr.exact and tr.steps]
-  if "genver" in stages and not usable:
+  if not usable:
     logging.warning("genver: no train trace has exact step labels; skipped")
-  elif "genver" in stages:
+  else:
     t = time.perf_counter()
     train_set = steps_lib.encode_traces(ctx.tok, usable, label="exact",
                                         **shape)
     models["genver"], histories["genver"] = _train_genver(
-        ctx, policy, train_set, eval_set, v, config.seed)
+        ctx, policy, train_set, eval_set, config.verifier, config.seed)
     rm_lib.save_params(os.path.join(ctx.workdir, "genver_params"),
                        models["genver"])
     out["seconds"]["genver"] = time.perf_counter() - t
-
-  # --- likelihood verifier: an LM trained on a dense stream of gold ---
-  lmv = None
-  if "lmv" in stages:
-    t = time.perf_counter()
-    lmv, out["lmv"] = train_lm_verifier(config, ctx, workdir)
-    out["seconds"]["lmv"] = time.perf_counter() - t
-
-  # --- evaluation ---
-  if "eval" in stages:
-    out.update(evaluate(ctx, models, histories, eval_set, traces, v, lmv))
-    out["seconds"]["total"] = time.perf_counter() - t0
-    if jax.process_index() == 0:
-      with open(os.path.join(ctx.logdir, "verifier_eval.json"), "w") as f:
-        json.dump(out, f, indent=2)
-      with open(os.path.join(ctx.logdir, "verifier_eval.md"), "w") as f:
-        f.write(table(out))
-      _plot(ctx.logdir, histories)
-  return out
 
 
 def _problems(traces):
