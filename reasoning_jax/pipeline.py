@@ -1,9 +1,9 @@
 """``train_and_evaluate(config, workdir)``: the stages of a run, in order.
 
 Builds the run context once (``train/context.py``: mesh, tokenizer, task,
-policy module), then runs ``config.stages`` (``pretrain``, ``sft``, ``rl``, ``rs``,
-``distill``, ``budget``), each resuming from its own orbax checkpoints, and
-writes ``summary.json`` with held-out pass@1 after each stage, and a report
+policy module), then runs ``config.stages`` (``pretrain``, ``sft``, ``rl``,
+``rs``, ``distill``, ``budget``), each resuming from its own orbax
+checkpoints, and writes ``summary.json`` with held-out pass@1 after each stage, and a report
 (``report.md``, ``report.png``) across stages. Rerunning the same command on
 the same workdir resumes at the first unfinished stage.
 
@@ -32,7 +32,8 @@ from etils import epath
 from reasoning_jax import config as config_lib
 from reasoning_jax.parallel import multihost
 from reasoning_jax.train import budget, checkpoint, distill, metrics, pretrain, rejection, report, rl, sft, stats  # pylint: disable=line-too-long
-from reasoning_jax.train.context import build_context, initial_params, local_dir, stage_names
+from reasoning_jax.train.context import build_context, initial_params
+from reasoning_jax.train.context import local_dir, stage_names
 
 
 def train_and_evaluate_seeds(config: ml_collections.ConfigDict, workdir: str,

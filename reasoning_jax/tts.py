@@ -34,7 +34,7 @@ import time
 
 from absl import flags, logging
 
-from reasoning_jax import tts_report
+from reasoning_jax import tts_report, tts_search
 
 FLAGS = flags.FLAGS
 
@@ -84,7 +84,7 @@ def run(config, workdir: str) -> dict:
     t = time.perf_counter()
     scores[k] = fn(sb).reshape(q, n)
     logging.info("%s: %.1f s", k, time.perf_counter() - t)
-  ns = _powers(n)
+  ns = tts_search.powers(n)
   weights = [k for k in WEIGHTED if k in scores]
   per = best_of_n.per_problem(answers, correct, scores, ns,
                               vote_weights=weights)
@@ -104,18 +104,19 @@ def run(config, workdir: str) -> dict:
                for nn in v} for k, v in per.items()}
   searches = {}
   search_args = (ctx, params, examples, verifiers, c, config, gen)
-  if c.beam_width and c.beam_verifier in verifiers:
-    searches[f"beam_{c.beam_verifier}"] = _search("beam", *search_args)
-  if c.tot_breadth and c.tot_verifier in verifiers:
-    searches[f"tot_{c.tot_verifier}"] = _search("tot", *search_args)
-  if c.mcts_simulations and c.mcts_verifier in verifiers:
-    searches[f"mcts_{c.mcts_verifier}"] = _search("mcts", *search_args)
+  for kind, width, verifier in (("beam", c.beam_width, c.beam_verifier),
+                                ("tot", c.tot_breadth, c.tot_verifier),
+                                ("mcts", c.mcts_simulations,
+                                 c.mcts_verifier)):
+    if width and verifier in verifiers:
+      searches[f"{kind}_{verifier}"] = tts_search.search(kind, *search_args)
   for name, r in searches.items():
     per[name] = {r["n"]: r.pop("correct")}
     flops[name] = {r["n"]: r["flops_per_problem"]}
   revision = None
   if c.revision_n:
-    revision = _revision(ctx, params, examples, traces, c, config, workdir)
+    revision = tts_search.sequential_revision(ctx, params, examples, traces,
+                                              c, config, workdir)
     for how in ("last", "majority"):
       per[f"sequential_{how}"] = revision.pop(how)
       flops[f"sequential_{how}"] = {
@@ -124,7 +125,7 @@ def run(config, workdir: str) -> dict:
           for nn in per[f"sequential_{how}"]}
   mcts_labels = None
   if c.mcts_label_problems and c.mcts_simulations:
-    mcts_labels = _mcts_labels(ctx, params, c, config, workdir)
+    mcts_labels = tts_search.mcts_labels(ctx, params, c, config, workdir)
 
   masks, by_difficulty, optimal = _by_difficulty(per, flops, correct,
                                                  answers, gen, c)
@@ -223,11 +224,6 @@ def _discrimination(scores_qn, correct_qn, texts_qn, answers_qn) -> dict:
           "top_minus_majority_ci95": vs_maj["ci95"]}
 
 
-def _powers(n: int) -> list[int]:
-  """1, 2, 4, ... up to n."""
-  return [2 ** i for i in range(n.bit_length()) if 2 ** i <= n]
-
-
 WEIGHTED = ("orm", "prm_exact_min", "lmv_min")  # weighted_<name> selectors.
 
 
@@ -283,206 +279,6 @@ def load_lm_verifier(workdir: str, prompt_len: int, max_steps: int) -> dict:
   return best_of_n.lm_verifiers(
       likelihood.make_scorer(model, prompt_len, max_steps), params,
       aggregate.HOW)
-
-
-def _is_done(ctx, config):
-  """A search state has ended: the completion finished, or it has no room
-  for another step in the sampler's window."""
-  from reasoning_jax.search import beam as beam_lib  # pylint: disable=g-import-not-at-top
-  cap = config.data.max_new_tokens - 8
-  return lambda t: beam_lib.is_done(t) or len(ctx.tok.encode(t)) >= cap
-
-
-def _search(kind, ctx, params, examples, verifiers, c, config, gen):
-  """Beam search (PRM, cumulative), Tree of Thoughts or MCTS over all test
-  problems, batched; per-problem correctness, compute and speed."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.data import encoding  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.search import beam as beam_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.search import mcts  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
-  t = time.perf_counter()
-  k = {"beam": c.beam_k, "tot": c.tot_k, "mcts": c.mcts_k}[kind]
-  verifier = {"beam": c.beam_verifier, "tot": c.tot_verifier,
-              "mcts": c.mcts_verifier}[kind]
-  policy_expand = beam_lib.policy_expander(
-      ctx, params, examples, jax.random.PRNGKey(config.seed + 13),
-      temperature=c.temperature, batch_size=c.batch_size, k=k,
-      with_logprob=kind == "mcts")
-  generated = [0]
-
-  def expand(items, kk):  # counts sampled rows, duplicates included.
-    generated[0] += len(items) * kk
-    return policy_expand(items, kk)
-  score = beam_lib.state_scorer(ctx, verifiers[verifier], examples,
-                                max_steps=config.verifier.max_steps)
-  done = _is_done(ctx, config)
-  q = len(examples)
-  if kind == "beam":
-    best, children = beam_lib.beam_search(
-        expand, score, q, width=c.beam_width, expand_k=k,
-        max_steps=c.beam_max_steps, is_done=done)
-    texts, n = [b.text for b in best], c.beam_width
-  elif kind == "tot":
-    best, children = beam_lib.tree_of_thoughts(
-        expand, score, q, breadth=c.tot_breadth, k=k,
-        max_steps=c.beam_max_steps, is_done=done)
-    texts, n = [b.text for b in best], c.tot_breadth
-  else:
-    trees, children = mcts.search(expand, score, q,
-                                  num_simulations=c.mcts_simulations, k=k,
-                                  c_puct=c.c_puct, is_done=done)
-    texts = [tr.nodes[mcts.best_path(tr)[-1]].text for tr in trees]
-    n = c.mcts_simulations
-  open_rows = [i for i, x in enumerate(texts) if not done(x)]
-  if open_rows:  # finish an unfinished best path with one sample.
-    finish = label_lib.policy_completer(
-        ctx, params, jax.random.PRNGKey(config.seed + 17),
-        temperature=c.temperature, batch_size=c.batch_size, group_size=1)
-    rest = finish([encoding.prompt_text(examples[i]) + texts[i]
-                   for i in open_rows])
-    for i, r in zip(open_rows, rest):
-      texts[i] += r
-  ok = np.asarray([ctx.task.is_correct(x, e)
-                   for x, e in zip(texts, examples)], float)
-  secs = time.perf_counter() - t
-  logging.info("%s (%s): acc %.3f, %d children in %.0f s", kind, verifier,
-               ok.mean(), children, secs)
-  return {"n": n, "k": k, "verifier": verifier, "correct": ok,
-          "children_per_problem": children / q,
-          "flops_per_problem": (generated[0] + children + len(open_rows))
-                               * gen / q,
-          "expansions_per_s": children / secs, "seconds": secs}
-
-
-def _revision(ctx, params, examples, traces, c, config, workdir) -> dict:
-  """Trains (or restores) the revision policy and runs revision chains.
-
-  Pairs come from ``revision_samples`` samples of ``revision_problems``
-  train problems past the cold-start set; the chain's first attempt is each
-  problem's first parallel sample, so sequential@1 = parallel@1.
-  """
-  import dataclasses  # pylint: disable=g-import-not-at-top
-  import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.rewards import answers as answers_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.search import best_of_n, revision  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import sft  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
-  t = time.perf_counter()
-  width = config.data.max_prompt_len + config.data.max_new_tokens
-  fit = lambda p, prev: revision.fit_prompt(ctx.tok, p, prev,
-                                            config.data.max_prompt_len +
-                                            config.data.max_new_tokens // 2)
-  first = config.sft.num_examples
-  train = [ctx.task.example("train", first + i)
-           for i in range(c.revision_problems)]
-  own = label_lib.sample_traces(
-      ctx, params, train, c.revision_samples,
-      jax.random.PRNGKey(config.seed + 19), temperature=c.temperature,
-      batch_size=c.batch_size)
-  pairs = revision.revision_pairs(own, per_problem=c.revision_per_problem,
-                                  seed=config.seed, fit=fit)
-  cfg = sft.sft_config(config, steps=c.revision_steps,
-                       learning_rate=c.revision_lr)
-  cfg.data.max_prompt_len = width  # prompt + previous attempt.
-  cfg.eval.every = c.revision_steps + 1
-  rctx = dataclasses.replace(ctx, config=cfg, workdir=workdir)
-  logging.info("revision: %d pairs from %d train problems", len(pairs),
-               len(train))
-  if pairs:
-    rparams, _ = sft.run_sft(rctx, params, pairs, stage="revision")
-  else:
-    logging.warning("revision: no (wrong, correct) pair among the samples; "
-                    "the chains use the policy itself")
-    rparams = params
-  revise = label_lib.policy_completer(
-      ctx, rparams, jax.random.PRNGKey(config.seed + 23),
-      temperature=c.temperature, batch_size=c.batch_size, group_size=1)
-  firsts = [tr.completion for tr in traces[::c.n_max]]
-  chains = revision.chain(revise, examples, firsts, c.revision_n, fit)
-  ok = np.asarray([[ctx.task.is_correct(x, e) for x in ch]
-                   for ch, e in zip(chains, examples)], float)
-  answers = np.asarray([[answers_lib.extract_answer(x) for x in ch]
-                        for ch in chains], object)
-  out = {"last": {n: ok[:, n - 1] for n in _powers(c.revision_n)},
-         "majority": {n: best_of_n.vote(answers, ok, n)
-                      for n in _powers(c.revision_n)}}
-  # How often a revision fixes / breaks the attempt before it.
-  ok = ok.astype(bool)
-  fixed = float((~ok[:, :-1] & ok[:, 1:]).sum() / max(1, (~ok[:, :-1]).sum()))
-  broke = float((ok[:, :-1] & ~ok[:, 1:]).sum() / max(1, ok[:, :-1].sum()))
-  out.update(pairs=len(pairs), wrong_to_right=fixed, right_to_wrong=broke,
-             seconds=time.perf_counter() - t)
-  logging.info("revision: wrong->right %.3f, right->wrong %.3f, %.0f s",
-               fixed, broke, out["seconds"])
-  return out
-
-
-def _mcts_labels(ctx, params, c, config, workdir) -> dict:
-  """MCTS with rollout values on train problems (answers known): Q-values
-  of the steps on each finished path as step labels (rStar-Math), written
-  to ``mcts_labels.jsonl``; their agreement with the exact labels."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.data import encoding  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.rewards.answers import think_steps  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.search import beam as beam_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.search import mcts  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
-  t = time.perf_counter()
-  first = config.sft.num_examples + c.revision_problems
-  exs = [ctx.task.example("train", first + i)
-         for i in range(c.mcts_label_problems)]
-  expand = beam_lib.policy_expander(
-      ctx, params, exs, jax.random.PRNGKey(config.seed + 29),
-      temperature=c.temperature, batch_size=c.batch_size, k=c.mcts_k,
-      with_logprob=True)
-  r = c.mcts_rollouts
-  roll = label_lib.policy_completer(
-      ctx, params, jax.random.PRNGKey(config.seed + 31),
-      temperature=c.temperature, batch_size=c.batch_size, group_size=r)
-  done = _is_done(ctx, config)
-
-  def value(items):  # share of r rule-scored rollouts that are correct.
-    live = [(q, x) for q, x in items if not done(x)]
-    conts = iter(roll([encoding.prompt_text(exs[q]) + x
-                       for q, x in live for _ in range(r)]))
-    out = []
-    for q, x in items:
-      texts = [x] if done(x) else [x + next(conts) for _ in range(r)]
-      out.append(np.mean([ctx.task.is_correct(y, exs[q]) for y in texts]))
-    return out
-
-  trees, _ = mcts.search(expand, value, len(exs),
-                         num_simulations=c.mcts_simulations, k=c.mcts_k,
-                         c_puct=c.c_puct, is_done=done)
-  traces, agree = [], []
-  for ex, tree in zip(exs, trees):
-    for text, qs in mcts.step_labels(tree):
-      steps = think_steps(text)
-      pre = label_lib.step_prefixes(text)
-      if not pre or len(pre) != len(steps) or not all(p in qs for p in pre):
-        continue
-      soft = [float(qs[p]) for p in pre]
-      exact = steps_lib.exact_labels(ctx.task, ex, steps)
-      traces.append(steps_lib.Trace(
-          ex.prompt, ex.answer, text, int(ctx.task.is_correct(text, ex)),
-          steps, exact, soft, [int(s > 0.5) for s in soft]))
-      if exact is not None:  # tasks without a step checker: no reference.
-        agree += [int(s > 0.5) == e for s, e in zip(soft, exact)]
-  path = os.path.join(ctx.logdir, "mcts_labels.jsonl")
-  if jax.process_index() == 0:
-    os.makedirs(ctx.logdir, exist_ok=True)
-    steps_lib.write_jsonl(path, traces)
-  out = {"problems": len(exs), "traces": len(traces),
-         "steps": len(agree), "agreement_with_exact":
-             float(np.mean(agree)) if agree else float("nan"),
-         "path": path, "seconds": time.perf_counter() - t}
-  logging.info("mcts labels: %s", out)
-  return out
 
 
 def main(argv):

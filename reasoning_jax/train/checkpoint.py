@@ -127,7 +127,8 @@ class Checkpointer:
                                     args=ocp.args.StandardRestore(abstract))
       except Exception as e:  # pylint: disable=broad-except
         self.manager.close()
-        aside = epath.Path(f"{self.path}.corrupt") / f"{step}-{int(time.time())}"
+        aside = (epath.Path(f"{self.path}.corrupt")
+                 / f"{step}-{int(time.time())}")
         if jax.process_index() == 0:
           aside.parent.mkdir(parents=True, exist_ok=True)
           (epath.Path(self.path) / str(step)).rename(aside)
