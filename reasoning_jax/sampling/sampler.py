@@ -116,6 +116,47 @@ def force_budget(tok_b, t, forced_b, closed_b, budget: Budget):
   return tok, forced, closed_b | (tok == budget.close_id)
 
 
+class Carry(NamedTuple):
+  """The decode loop's state."""
+  t: jax.Array  # [] the step.
+  logits: jax.Array  # [B, V] logits for the token at step t.
+  cache: KVCache
+  done: jax.Array  # [B] bool
+  out: SampleOutput
+  rng: jax.Array
+  forced: jax.Array  # [B] int32, next index into budget.wait (-1: none).
+  closed: jax.Array  # [B] bool, the think block has been closed.
+
+
+def _compute_weights(model: CausalLM, params) -> dict:
+  """``{"params": ...}`` with the matrices cast to the compute dtype once,
+  not in every decode step: the loop then reads bf16 weights (half the
+  bytes of float32 master weights)."""
+  dt = model.cfg.compute_dtype
+  return {"params": jax.tree.map(
+      lambda x: x.astype(dt) if x.ndim >= 2 and jnp.issubdtype(
+          x.dtype, jnp.floating) else x,
+      params)}
+
+
+def _prefill(model: CausalLM, variables, prompt_bp, prompt_valid_bp,
+             group_size: int, slots: int):
+  """One forward pass over each group's prompt: (logits [B, V] for the
+  first new token, a KV cache of ``slots`` positions); with G > 1 the
+  prompt of rows ``g*G ..`` is run once and its cache repeated G times."""
+  b, p = prompt_bp.shape
+  first = prompt_bp[::group_size], prompt_valid_bp[::group_size]
+  logits, _, cache = model.apply(
+      variables, first[0], positions_from_valid(first[1]), first[1],
+      init_cache(model.cfg, b // group_size, slots),
+      logits_slice=(p - 1, 1))
+  if group_size > 1:
+    logits, cache = jax.tree.map(
+        lambda x: jnp.repeat(x, group_size, axis=0) if x.ndim else x,
+        (logits, cache))
+  return logits[:, -1], cache
+
+
 def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
            temperature=1.0, *, max_new_tokens: int, greedy: bool = False,
            top_k: int = 0, top_p: float = 1.0, eos_id: int = 2,
@@ -155,33 +196,10 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
     return jax.tree.map(jax.lax.with_sharding_constraint, cache,
                         cache_sharding)
 
-  # Weights cast to the compute dtype once, not in every decode step: the
-  # loop then reads bf16 weights (half the bytes of float32 master weights).
-  dt = model.cfg.compute_dtype
-  variables = {"params": jax.tree.map(
-      lambda x: x.astype(dt) if x.ndim >= 2 and jnp.issubdtype(
-          x.dtype, jnp.floating) else x,
-      params)}
-  first = prompt_bp[::group_size], prompt_valid_bp[::group_size]
-  logits, _, cache = model.apply(
-      variables, first[0], positions_from_valid(first[1]), first[1],
-      init_cache(model.cfg, b // group_size, p + n_pad),
-      logits_slice=(p - 1, 1))
-  if group_size > 1:
-    logits, cache = jax.tree.map(
-        lambda x: jnp.repeat(x, group_size, axis=0) if x.ndim else x,
-        (logits, cache))
+  variables = _compute_weights(model, params)
+  logits, cache = _prefill(model, variables, prompt_bp, prompt_valid_bp,
+                           group_size, p + n_pad)
   cache = pin(cache)
-
-  class Carry(NamedTuple):
-    t: jax.Array  # []
-    logits: jax.Array  # [B, V] logits for the token at step t.
-    cache: object
-    done: jax.Array  # [B] bool
-    out: SampleOutput
-    rng: jax.Array
-    forced: jax.Array  # [B] int32, next index into budget.wait (-1: none).
-    closed: jax.Array  # [B] bool, the think block has been closed.
 
   def pick(logits_bv, key):
     if greedy:
@@ -222,7 +240,7 @@ def sample(model: CausalLM, params, prompt_bp, prompt_valid_bp, rng,
     return (c.t < n) & ~jnp.all(c.done)
 
   init = Carry(
-      t=jnp.zeros((), jnp.int32), logits=logits[:, -1], cache=cache,
+      t=jnp.zeros((), jnp.int32), logits=logits, cache=cache,
       done=jnp.zeros((b,), bool),
       out=SampleOutput(tokens=jnp.full((b, n_pad), pad_id, jnp.int32),
                        logprobs=jnp.zeros((b, n_pad), jnp.float32),
