@@ -217,17 +217,20 @@ def _read_record(path: str) -> dict | None:
     return json.load(f)
 
 
-def _check_finished(config, ctx, stages, names, restart_from: str):
+def _check_finished(config, ctx, stages, names, restart_from: str
+                    ) -> list[dict | None]:
   """Applies ``restart_from``, then refuses a rerun whose config differs
-  from a finished stage's definition (naming the fields)."""
+  from a finished stage's definition (naming the fields). Returns each
+  stage's record (None: not finished)."""
   if restart_from:
     if restart_from not in names:
       raise config_lib.ConfigError(
           f"--restart_from={restart_from}: not a stage of this run "
           f"({', '.join(names)})")
     _remove_stages(ctx, names[names.index(restart_from):])
-  for i, name in enumerate(names):
-    record = _read_record(os.path.join(ctx.logdir, "stages", f"{name}.json"))
+  records = [_read_record(os.path.join(ctx.logdir, "stages", f"{n}.json"))
+             for n in names]
+  for i, (name, record) in enumerate(zip(names, records)):
     if record is None or "definition" not in record:
       continue
     diff = _differences(record["definition"],
@@ -238,6 +241,7 @@ def _check_finished(config, ctx, stages, names, restart_from: str):
           f"({'; '.join(diff[:4])}{'; ...' if len(diff) > 4 else ''}): "
           f"rerun with --restart_from={name} to retrain it and the stages "
           f"after it, or use a new workdir")
+  return records
 
 
 def _run_stages(config, ctx, t0, restart_from: str = ""):
@@ -247,7 +251,7 @@ def _run_stages(config, ctx, t0, restart_from: str = ""):
                "distill": distill.run_distill, "budget": budget.run_budget}
   stages = [s for s in config.stages.split(",") if s]
   names = stage_names(stages, config.rl.algorithm)
-  _check_finished(config, ctx, stages, names, restart_from)
+  records = _check_finished(config, ctx, stages, names, restart_from)
   if jax.process_index() == 0:
     os.makedirs(ctx.logdir, exist_ok=True)
     with open(os.path.join(ctx.logdir, "config.json"), "w") as f:
@@ -255,7 +259,7 @@ def _run_stages(config, ctx, t0, restart_from: str = ""):
   summary, params, prev = {}, initial_params(ctx), None
   for i, (stage, name) in enumerate(zip(stages, names)):
     record = os.path.join(ctx.logdir, "stages", f"{name}.json")
-    result = _read_record(record)
+    result = records[i]
     if result is not None:
       try:
         params = jax.tree.map(jnp.asarray,

@@ -71,7 +71,10 @@ class Tokenizer:
   def unknown_text(self, text: str) -> list[str]:
     """The parts of ``text`` that encode to the unknown piece (a model
     without byte fallback has no piece for characters it never saw)."""
-    ids, pieces = self.sp.encode(text), self.sp.encode(text, out_type=str)
+    ids = self.sp.encode(text)
+    if self.unk_id not in ids:  # the common case: one encode, no pieces.
+      return []
+    pieces = self.sp.encode(text, out_type=str)
     return [p for i, p in zip(ids, pieces) if i == self.unk_id]
 
 
