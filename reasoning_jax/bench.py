@@ -29,21 +29,34 @@ Writes ``bench.json`` in the workdir and appends a row to ``--table``
 
 import datetime
 import functools
+import importlib.metadata as md
 import json
 import os
 import subprocess
 import time
 
-from absl import flags, logging
+from absl import flags
+from absl import logging
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
 from ml_collections import config_flags
+import numpy as np
 
+from reasoning_jax import cli
+from reasoning_jax import config as config_lib
+from reasoning_jax.models import CausalLM
 from reasoning_jax.models import flops
-
+from reasoning_jax.models import ModelConfig
+from reasoning_jax.parallel import sharding
+from reasoning_jax.sampling.sampler import make_sampler
+from reasoning_jax.train import learner
+from reasoning_jax.train import rollout as rollout_lib
+from reasoning_jax.train import state as state_lib
 
 
 def _define_flags():
   """Only when run as a program: importing the module defines no flags."""
-  from reasoning_jax import cli  # pylint: disable=g-import-not-at-top
   cli.define_flags("configs/bench.py", "runs/bench")
   flags.DEFINE_string("table", "BENCHMARKS.md", "Markdown table the result "
                       "row is appended to ('' = none).")
@@ -51,9 +64,6 @@ def _define_flags():
 
 def measure_peak_flops(n: int = 1024, reps: int = 5) -> dict:
   """Float32 ``n``×``n`` matmul FLOP/s with numpy and with XLA (best of)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
   a = np.random.RandomState(0).randn(n, n).astype(np.float32)
   f = jax.jit(lambda x: x @ x)
   x = jnp.asarray(a)
@@ -74,8 +84,6 @@ def _best_time(fn, reps: int) -> float:
 
 def measure_bandwidth(mbytes: int = 512, reps: int = 5) -> float:
   """Bytes/s of a jitted elementwise pass (``mbytes`` read + written)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   x = jnp.ones((mbytes * 2**20 // 4,), jnp.float32)
   f = jax.jit(lambda v: v * 1.0001)
   f(x).block_until_ready()
@@ -83,7 +91,6 @@ def measure_bandwidth(mbytes: int = 512, reps: int = 5) -> float:
 
 
 def median_time(fn, warmup: int, reps: int) -> tuple[float, list[float]]:
-  import numpy as np  # pylint: disable=g-import-not-at-top
   for _ in range(warmup):
     fn()
   times = []
@@ -96,7 +103,6 @@ def median_time(fn, warmup: int, reps: int) -> tuple[float, list[float]]:
 
 def _compile_seconds(jitted, *args) -> float:
   """Trace + lower + compile time, with JAX's in-memory caches emptied."""
-  import jax  # pylint: disable=g-import-not-at-top
   jax.clear_caches()
   t0 = time.perf_counter()
   jitted.lower(*args).compile()
@@ -105,16 +111,7 @@ def _compile_seconds(jitted, *args) -> float:
 
 def run(config, workdir: str) -> dict:
   """Runs the benchmark described by ``config`` and returns the report."""
-  import flax.linen as nn  # pylint: disable=g-import-not-at-top
-  import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
 
-  from reasoning_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.models import CausalLM, ModelConfig  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.parallel import sharding  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.sampling.sampler import make_sampler  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import learner, state as state_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import rollout as rollout_lib  # pylint: disable=g-import-not-at-top
 
   config_lib.validate(config)
   b_cfg, rc, m = config.bench, config.rl, config.model
@@ -218,9 +215,6 @@ def _time_step(config, model, params, make_rollout, mesh, batch_sh,
                report) -> dict:
   """One algorithm's full RL step (rollout, log-probs, update), timed in
   parts after warm-up; its memory and compile times go into ``report``."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import learner, state as state_lib  # pylint: disable=g-import-not-at-top
   rc, m, alg = config.rl, config.model, config.rl.algorithm
   pl, n = config.data.max_prompt_len, config.data.max_new_tokens
   b = rc.num_prompts * rc.group_size
@@ -292,7 +286,6 @@ def _peak_and_roofline(report, config, rb: int) -> None:
 
 
 def _versions() -> str:
-  import importlib.metadata as md  # pylint: disable=g-import-not-at-top
   out = []
   for pkg in ("jax", "jaxlib", "flax", "optax"):
     try:
@@ -362,5 +355,4 @@ def main(argv):
 
 if __name__ == "__main__":
   _define_flags()
-  from reasoning_jax import cli  # pylint: disable=g-import-not-at-top
   cli.run(main)

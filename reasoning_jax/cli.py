@@ -11,14 +11,22 @@ exit 1, never a traceback."""
 import re
 import sys
 
-from absl import app, flags
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+from reasoning_jax import config as config_lib
+from reasoning_jax import pipeline
+from reasoning_jax.data.datasets import DataError
+from reasoning_jax.parallel import multihost
+from reasoning_jax.train import checkpoint
+from reasoning_jax.train import metrics
+from reasoning_jax.train.checkpoint import CheckpointError
 
 
 def define_flags(config_file: str, workdir: str) -> None:
   """``--config`` (default ``config_file``), ``--workdir`` and the
   multi-process flags (``parallel/multihost.py``)."""
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.parallel import multihost  # pylint: disable=g-import-not-at-top
   config_flags.DEFINE_config_file("config", config_file,
                                   "Path to a configs/*.py file.",
                                   lock_config=True)
@@ -28,10 +36,6 @@ def define_flags(config_file: str, workdir: str) -> None:
 
 def user_errors() -> tuple[type[Exception], ...]:
   """The exception types whose message is the whole story for a user."""
-  from reasoning_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.data.datasets import DataError  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train.checkpoint import CheckpointError  # pylint: disable=g-import-not-at-top
   return (config_lib.ConfigError, DataError, pipeline.WorkdirBusy,
           CheckpointError, FileNotFoundError)
 
@@ -77,8 +81,6 @@ def run(main) -> None:
   def guarded(argv):
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from reasoning_jax.parallel import multihost  # pylint: disable=g-import-not-at-top
-    from reasoning_jax.train import checkpoint, metrics  # pylint: disable=g-import-not-at-top
     multihost.initialize_from_flags()
     metrics.setup_logging()
     checkpoint.install_sigterm_handler()

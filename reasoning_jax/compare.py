@@ -18,8 +18,18 @@ import os
 import sys
 
 from absl import flags
+import jax
+from matplotlib.figure import Figure
+import ml_collections
+import numpy as np
 
 from reasoning_jax import cli
+from reasoning_jax.train import context
+from reasoning_jax.train import metrics
+from reasoning_jax.train import rl
+from reasoning_jax.train import sft
+from reasoning_jax.train import state
+from reasoning_jax.train import stats
 
 cli.define_flags("configs/default.py", "runs/compare")
 flags.DEFINE_list("seeds", [], "Compare once per seed (config.seed).")
@@ -28,9 +38,6 @@ ALGORITHMS = ("grpo", "ppo")
 
 
 def compare(config, workdir: str) -> dict:
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import metrics, rl, sft, state, stats  # pylint: disable=g-import-not-at-top
   ctx = context.build_context(config, workdir)
   workdir = ctx.logdir  # reports, metrics and plots (local).
   params, sft_result = sft.run_sft(ctx, None)
@@ -58,7 +65,6 @@ def compare(config, workdir: str) -> dict:
     }
   g, p = (out["runs"][a]["params_plus_optimizer_bytes"] for a in ALGORITHMS)
   out["grpo_over_ppo_memory"] = g / p
-  import jax  # pylint: disable=g-import-not-at-top
   if jax.process_index():  # only process 0 writes.
     return out
   with open(os.path.join(workdir, "compare.json"), "w") as f:
@@ -71,8 +77,6 @@ def compare(config, workdir: str) -> dict:
 
 def compare_seeds(config, workdir: str, seeds: list[int]) -> dict:
   """``compare`` once per seed; ``compare_seeds.{json,md}`` in workdir."""
-  import ml_collections  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
   runs = {}
   for seed in seeds:
     c = ml_collections.ConfigDict(config.to_dict())
@@ -90,7 +94,6 @@ def compare_seeds(config, workdir: str, seeds: list[int]) -> dict:
         "mean": float(np.mean(d)), "min": min(d), "max": max(d),
         "seconds_per_step": [r["seconds_per_step"] for r in rs],
         "params_plus_optimizer_bytes": rs[0]["params_plus_optimizer_bytes"]}
-  import jax  # pylint: disable=g-import-not-at-top
   if jax.process_index():
     return agg
   os.makedirs(workdir, exist_ok=True)
@@ -135,10 +138,8 @@ def _table(out) -> str:
 
 
 def _plot(workdir, metrics, sft_pass):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+  fig = Figure(figsize=(11, 4))
+  ax1, ax2 = fig.subplots(1, 2)
   for alg in ALGORITHMS:
     rows = metrics.read_metrics(workdir, f"rl_{alg}")
     r = [(x["step"], x["reward_mean"]) for x in rows if "reward_mean" in x]
@@ -163,7 +164,6 @@ def _plot(workdir, metrics, sft_pass):
     ax.grid(alpha=0.3)
   fig.tight_layout()
   fig.savefig(os.path.join(workdir, "compare.png"), dpi=100)
-  plt.close(fig)
 
 
 def main(argv):
@@ -178,7 +178,6 @@ def main(argv):
                                       seeds))
   else:
     text = _table(compare(flags.FLAGS.config, flags.FLAGS.workdir))
-  import jax  # pylint: disable=g-import-not-at-top
   if jax.process_index() == 0:
     print(text)
 

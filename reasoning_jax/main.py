@@ -16,8 +16,11 @@ every process. Only process 0 writes logs and reports.
 import sys
 
 from absl import flags
+import jax
 
 from reasoning_jax import cli
+from reasoning_jax import pipeline
+from reasoning_jax.train import report
 
 cli.define_flags("configs/default.py", "runs/default")
 flags.DEFINE_list("seeds", [], "Run once per seed (config.seed), e.g. 0,1,2; "
@@ -29,7 +32,6 @@ flags.DEFINE_string("restart_from", "", "Retrain this stage (e.g. sft, "
 
 def main(argv):
   del argv  # cli.run refuses extra arguments.
-  from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
   f = flags.FLAGS
   try:
     seeds = [int(x) for x in f.seeds]
@@ -40,9 +42,7 @@ def main(argv):
                                                 f.restart_from)
   else:
     summary = pipeline.train_and_evaluate(f.config, f.workdir, f.restart_from)
-  import jax  # pylint: disable=g-import-not-at-top
   if jax.process_index() == 0 and seeds:
-    from reasoning_jax.train import report  # pylint: disable=g-import-not-at-top
     print(report.seeds_markdown(summary))
   elif jax.process_index() == 0:
     print({k: v for k, v in summary.items()})

@@ -22,18 +22,29 @@ import os
 import socket
 import time
 
+from absl import logging
+from etils import epath
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from absl import logging
-from etils import epath
 
 from reasoning_jax import config as config_lib
 from reasoning_jax.parallel import multihost
-from reasoning_jax.train import budget, checkpoint, distill, metrics, pretrain, rejection, report, rl, sft, stats  # pylint: disable=line-too-long
-from reasoning_jax.train.context import build_context, initial_params
-from reasoning_jax.train.context import local_dir, stage_names
+from reasoning_jax.train import budget  # pylint: disable=line-too-long
+from reasoning_jax.train import checkpoint
+from reasoning_jax.train import distill
+from reasoning_jax.train import metrics
+from reasoning_jax.train import pretrain
+from reasoning_jax.train import rejection
+from reasoning_jax.train import report
+from reasoning_jax.train import rl
+from reasoning_jax.train import sft
+from reasoning_jax.train import stats
+from reasoning_jax.train.context import build_context
+from reasoning_jax.train.context import initial_params
+from reasoning_jax.train.context import local_dir
+from reasoning_jax.train.context import stage_names
 
 
 def train_and_evaluate_seeds(config: ml_collections.ConfigDict, workdir: str,

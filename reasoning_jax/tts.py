@@ -32,24 +32,34 @@ import json
 import os
 import time
 
-from absl import flags, logging
+from absl import flags
+from absl import logging
+import jax
+import numpy as np
 
-from reasoning_jax import tts_report, tts_search
+from reasoning_jax import tts_report
+from reasoning_jax import tts_search
+from reasoning_jax.models import CausalLM
+from reasoning_jax.models import flops as flops_lib
+from reasoning_jax.models import ModelConfig
+from reasoning_jax.rewards import aggregate
+from reasoning_jax.rewards import answers as answers_lib
+from reasoning_jax.search import best_of_n
+from reasoning_jax.search import compute_optimal
+from reasoning_jax.train import budget as budget_lib
+from reasoning_jax.train import checkpoint
+from reasoning_jax.train import context
+from reasoning_jax.train import stats
+from reasoning_jax.verifiers import label as label_lib
+from reasoning_jax.verifiers import likelihood
+from reasoning_jax.verifiers import metrics as vm
+from reasoning_jax.verifiers import reward_model as rm_lib
+from reasoning_jax.verifiers import steps as steps_lib
 
 FLAGS = flags.FLAGS
 
 
 def run(config, workdir: str) -> dict:
-  import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.models import flops as flops_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.rewards import answers as answers_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import budget as budget_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
 
   t0 = time.perf_counter()
   c = config.tts
@@ -157,8 +167,6 @@ def _by_difficulty(per, flops, correct, answers, gen: float, c):
   """Saturation by difficulty (oracle bins of p̂₁ over all n samples) and
   the compute-optimal choice (bins from the first samples' agreement):
   (bin masks, per-bin summaries, the optimal curve per FLOPs budget)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.search import best_of_n, compute_optimal  # pylint: disable=g-import-not-at-top
   n = correct.shape[1]
   p1 = correct.mean(1)
   masks = {"hard (p1 < 0.25)": p1 < 0.25,
@@ -203,9 +211,6 @@ def _discrimination(scores_qn, correct_qn, texts_qn, answers_qn) -> dict:
   difference with a 95% interval, and beside them a uniform pick among the
   distinct texts and majority voting, both at the same n.
   """
-  from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import stats  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import metrics as vm  # pylint: disable=g-import-not-at-top
   n = correct_qn.shape[1]
   top, bottom = vm.top_bottom(scores_qn, correct_qn, n)
   maj = best_of_n.vote(answers_qn, correct_qn, n)
@@ -230,9 +235,6 @@ WEIGHTED = ("orm", "prm_exact_min", "lmv_min")  # weighted_<name> selectors.
 def _verifiers(ctx, verifier_workdir: str, max_steps: int) -> dict:
   """Every verifier ``verify`` saved, by name: ``orm``, ``prm_exact_<how>``,
   ``prm_ms_<how>``, ``genver_<how>``; a missing one is skipped."""
-  from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.rewards import aggregate  # pylint: disable=g-import-not-at-top
   rm = rm_lib.reward_model(ctx.model.cfg)
   score_steps, score_outcome = rm_lib.make_scorers(rm, max_steps)
   out = {}
@@ -265,12 +267,6 @@ def _verifiers(ctx, verifier_workdir: str, max_steps: int) -> dict:
 def load_lm_verifier(workdir: str, prompt_len: int, max_steps: int) -> dict:
   """The likelihood verifier trained by ``verify`` (an SFT run in
   ``workdir``, its own model config) as ``{how | steps_<how>: fn}``."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.models import CausalLM, ModelConfig  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import likelihood  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.rewards import aggregate  # pylint: disable=g-import-not-at-top
   with open(os.path.join(workdir, "config.json")) as f:
     m = json.load(f)["model"]
   model = CausalLM(ModelConfig(**m))

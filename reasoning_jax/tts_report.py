@@ -5,6 +5,7 @@ output dict."""
 
 import os
 
+from matplotlib.figure import Figure
 
 SHOWN = ("majority", "bon_orm", "bon_prm_exact_min", "bon_lmv_min",
          "sequential_majority", "pass@N")  # per-difficulty table and plot.
@@ -99,9 +100,6 @@ def markdown(out) -> str:
 
 
 def plot(workdir, out):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
   def curves(ax, methods, x_name):
     for name, r in methods.items():
@@ -115,7 +113,8 @@ def plot(workdir, out):
     ax.grid(alpha=0.3)
 
   for x_name, fname in (("N", "tts_vs_n.png"), ("FLOPs", "tts_vs_flops.png")):
-    fig, ax = plt.subplots(figsize=(9, 5.5))
+    fig = Figure(figsize=(9, 5.5))
+    ax = fig.subplots()
     curves(ax, out["methods"], x_name)
     if x_name == "FLOPs" and out.get("compute_optimal"):
       rows = out["compute_optimal"]
@@ -129,11 +128,10 @@ def plot(workdir, out):
     ax.legend(fontsize=6, ncol=3)
     fig.tight_layout()
     fig.savefig(os.path.join(workdir, fname), dpi=100)
-    plt.close(fig)
   bins = out.get("by_difficulty") or {}
   if bins:
-    fig, axes = plt.subplots(1, len(bins), figsize=(5 * len(bins), 4),
-                             sharey=True)
+    fig = Figure(figsize=(5 * len(bins), 4))
+    axes = fig.subplots(1, len(bins), sharey=True)
     for ax, (b, t) in zip(axes, bins.items()):
       keep = {k: v for k, v in t.items() if k in SHOWN}
       curves(ax, keep, "N")
@@ -142,4 +140,3 @@ def plot(workdir, out):
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(os.path.join(workdir, "tts_by_difficulty.png"), dpi=100)
-    plt.close(fig)

@@ -7,15 +7,16 @@ import dataclasses
 import os
 import time
 
+from absl import logging
 import jax
 import numpy as np
-from absl import logging
 
 from reasoning_jax.data import encoding
 from reasoning_jax.rewards import answers as answers_lib
 from reasoning_jax.rewards.answers import think_steps
 from reasoning_jax.search import beam as beam_lib
-from reasoning_jax.search import best_of_n, mcts
+from reasoning_jax.search import best_of_n
+from reasoning_jax.search import mcts
 from reasoning_jax.search import revision as revision_lib
 from reasoning_jax.train import sft
 from reasoning_jax.verifiers import label as label_lib

@@ -31,7 +31,25 @@ import json
 import os
 import time
 
-from absl import flags, logging
+from absl import flags
+from absl import logging
+import jax
+import jax.numpy as jnp
+from matplotlib.figure import Figure
+import numpy as np
+
+from reasoning_jax import pipeline
+from reasoning_jax.rewards import aggregate
+from reasoning_jax.train import checkpoint
+from reasoning_jax.train import context
+from reasoning_jax.train import sft
+from reasoning_jax.train import verifier_fit
+from reasoning_jax.verifiers import generative as gv
+from reasoning_jax.verifiers import label as label_lib
+from reasoning_jax.verifiers import likelihood
+from reasoning_jax.verifiers import metrics as vm
+from reasoning_jax.verifiers import reward_model as rm_lib
+from reasoning_jax.verifiers import steps as steps_lib
 
 FLAGS = flags.FLAGS
 
@@ -39,10 +57,6 @@ FLAGS = flags.FLAGS
 def run(config, workdir: str) -> dict:
   """The stages of ``verifier.stages`` in order (traces, label, orm,
   prm_exact, prm_ms, genver, lmv, eval); returns the evaluation dict."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import sft  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
 
   t0 = time.perf_counter()
   v = config.verifier
@@ -91,10 +105,6 @@ def run(config, workdir: str) -> dict:
 def _traces(ctx, config, policy, paths, rng, stages, out):
   """Stage ``traces``: the policy's samples on train and eval problems,
   written once as JSONL; returns ({split: traces}, rng)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
   v = config.verifier
   if "traces" in stages and not all(map(os.path.exists, paths.values())):
     t = time.perf_counter()
@@ -120,9 +130,6 @@ def _label(ctx, policy, traces, paths, rng, v, out) -> None:
   """Stage ``label``: Math-Shepherd soft/hard step labels of the train
   traces from ``ms_k`` policy continuations per step prefix (rewritten in
   place once)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import label as label_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
   if not any(t.soft is None and t.steps for t in traces["train"]):
     return
   t = time.perf_counter()
@@ -141,9 +148,6 @@ def _reward_models(ctx, config, policy, traces, eval_set, shape, stages,
   """Stages ``orm``, ``prm_exact``, ``prm_ms``: each head trained on the
   traces with its labels and saved (what ``rl.prm_path`` points to);
   returns ({name: params}, {name: history})."""
-  from reasoning_jax.train import verifier_fit  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
   v = config.verifier
   models, histories = {}, {}
   for name, kind, lab in (("orm", "orm", "exact"),
@@ -174,8 +178,6 @@ def _genver(ctx, config, policy, traces, eval_set, shape, models,
             histories, out) -> None:
   """Stage ``genver``: the policy's LM judges each step (SFT on exact step
   labels); saved beside the reward models."""
-  from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
   usable = [tr for tr in traces["train"] if tr.exact and tr.steps]
   if not usable:
     logging.warning("genver: no train trace has exact step labels; skipped")
@@ -192,7 +194,6 @@ def _genver(ctx, config, policy, traces, eval_set, shape, models,
 
 def _problems(traces):
   """Each trace's problem index (traces of one prompt share it)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
   return np.unique([t.prompt for t in traces], return_inverse=True)[1]
 
 
@@ -203,10 +204,6 @@ def train_lm_verifier(config, ctx, workdir: str):
   ``((model, params), summary)``; the summary has the LM's own greedy
   pass@1 (a verifier that solves the task better than the policy is part
   of what it costs)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
   v = config.verifier
   c = config.copy_and_resolve_references()
   with c.unlocked():
@@ -233,9 +230,6 @@ def train_lm_verifier(config, ctx, workdir: str):
 
 def _train_genver(ctx, policy, train_set, eval_set, v, seed):
   """SFT of the policy's LM on step labels (``verifiers.generative``)."""
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import generative as gv  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import verifier_fit  # pylint: disable=g-import-not-at-top
   query, yes, no = gv.answer_ids(ctx.tok)
 
   def arrays(sb):
@@ -258,11 +252,6 @@ def evaluate(ctx, models, histories, eval_set, traces, v, lmv=None) -> dict:
   Besides pooled step and outcome AUROC (which a detector of hard problems
   can score well on), each verifier's step and outcome AUROC *within* each
   problem's own samples: what best-of-N needs."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import likelihood  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import metrics as vm  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.rewards import aggregate  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import reward_model as rm_lib  # pylint: disable=g-import-not-at-top
   rm = rm_lib.reward_model(ctx.model.cfg)
   score_steps, score_outcome = rm_lib.make_scorers(rm, v.max_steps)
   mask, gold = eval_set.step_valid, eval_set.labels
@@ -286,7 +275,6 @@ def evaluate(ctx, models, histories, eval_set, traces, v, lmv=None) -> dict:
                          eval_set.ids, eval_set.valid, eval_set.last)
     else:
       if name == "genver":
-        from reasoning_jax.verifiers import generative as gv  # pylint: disable=g-import-not-at-top
         query, yes, no = gv.answer_ids(ctx.tok)
         s = gv.scores(ctx.model, params, gv.query_batch(
             eval_set, query, ctx.tok.pad_id), len(eval_set), v.max_steps,
@@ -383,10 +371,8 @@ def table(out) -> str:
 
 
 def _plot(workdir, histories):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, ax = plt.subplots(figsize=(6, 4))
+  fig = Figure(figsize=(6, 4))
+  ax = fig.subplots()
   for name, h in histories.items():
     ax.plot(*zip(*h["eval_loss"]), marker="o", label=name)
   ax.set(xlabel="step", ylabel="held-out BCE (exact labels)",
@@ -395,7 +381,6 @@ def _plot(workdir, histories):
   ax.grid(alpha=0.3)
   fig.tight_layout()
   fig.savefig(os.path.join(workdir, "verifier_loss.png"), dpi=100)
-  plt.close(fig)
 
 
 def main(argv):

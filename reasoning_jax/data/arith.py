@@ -23,6 +23,7 @@ import re
 from typing import ClassVar
 
 from reasoning_jax.data import tasks
+from reasoning_jax.rewards import accuracy_reward
 
 _NUM = re.compile(r"\s*(-?\d{1,12})")  # bounded: no backtracking.
 _OP = re.compile(r"\s*([+\-*])")
@@ -111,7 +112,6 @@ class Arith:
                          solution=solution)
 
   def is_correct(self, completion: str, example: tasks.Example) -> bool:
-    from reasoning_jax.rewards import accuracy_reward  # pylint: disable=g-import-not-at-top
     return accuracy_reward(completion, example.answer) == 1.0
 
   def step_is_wellformed(self, line: str) -> bool:

@@ -28,6 +28,7 @@ import re
 from typing import ClassVar
 
 from reasoning_jax.data import tasks
+from reasoning_jax.rewards import accuracy_reward
 
 MAX_VALUE = 99  # every intermediate value lies in 0..MAX_VALUE.
 _CHAIN = re.compile(r"(\d{1,3})((?:[+\-*]\d{1,3}){1,12})")
@@ -135,7 +136,6 @@ class Chain:
                          "right.", answer=answer, solution=solution)
 
   def is_correct(self, completion: str, example: tasks.Example) -> bool:
-    from reasoning_jax.rewards import accuracy_reward  # pylint: disable=g-import-not-at-top
     return accuracy_reward(completion, example.answer) == 1.0
 
   def difficulty_of(self, example: tasks.Example) -> int:

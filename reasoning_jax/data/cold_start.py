@@ -18,6 +18,7 @@ import dataclasses
 import random
 
 from reasoning_jax.data import tasks
+from reasoning_jax.rewards.answers import think_steps
 
 
 def bare_answer(example: tasks.Example) -> str:
@@ -27,7 +28,6 @@ def bare_answer(example: tasks.Example) -> str:
 
 def num_steps(solution: str) -> int:
   """Thinking lines of a worked solution (0 without a ``<think>`` block)."""
-  from reasoning_jax.rewards.answers import think_steps  # pylint: disable=g-import-not-at-top
   return len(think_steps(solution))
 
 

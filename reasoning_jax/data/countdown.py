@@ -27,6 +27,7 @@ import random
 import re
 
 from reasoning_jax.data import tasks
+from reasoning_jax.rewards import extract_answer
 
 Fraction = fractions.Fraction
 Tree = int | tuple[str, "Tree", "Tree"]  # a literal or (op, left, right).
@@ -315,7 +316,6 @@ class Countdown:
     numbers and target are read back from the prompt by ``problem_of``.
     """
     # Imported lazily: rewards may import the task registry.
-    from reasoning_jax.rewards import extract_answer  # pylint: disable=g-import-not-at-top
     answer = extract_answer(completion)
     if answer is None:
       return False

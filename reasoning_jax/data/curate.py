@@ -15,6 +15,8 @@ solutions chosen for quality, difficulty and diversity.
 import re
 
 from reasoning_jax.data import tasks
+from reasoning_jax.rewards import format_reward
+from reasoning_jax.rewards.answers import think_steps
 
 _NUMBER = re.compile(r"\d+")
 
@@ -26,7 +28,6 @@ def template(prompt: str) -> str:
 
 def difficulty(example: tasks.Example) -> tuple[int, int]:
   """(thinking lines, solution characters): larger is harder."""
-  from reasoning_jax.rewards.answers import think_steps  # pylint: disable=g-import-not-at-top
   return len(think_steps(example.solution)), len(example.solution)
 
 
@@ -38,7 +39,6 @@ def curate(examples: list[tasks.Example], n: int,
   Deterministic: ties keep the order of ``examples``.
   """
   assert n > 0, n
-  from reasoning_jax.rewards import format_reward  # pylint: disable=g-import-not-at-top
   good = [e for e in examples
           if format_reward(e.solution) == 1.0 and task.is_correct(e.solution,
                                                                   e)]

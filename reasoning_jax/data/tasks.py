@@ -9,6 +9,7 @@ candidates from its ``(seed, split, index)`` stream until one lands in its split
 
 import dataclasses
 import hashlib
+import importlib
 import json
 import os
 import random
@@ -94,5 +95,13 @@ def get_task(name: str, **kwargs) -> Task:
 
 
 def _import_builtin_tasks():
-  # Imported lazily so that `import reasoning_jax` stays cheap.
-  from reasoning_jax.data import arith, chain, countdown, datasets  # pylint: disable=g-import-not-at-top,unused-import
+  """The built-in task modules register themselves when imported.
+
+  They import this module for `Task` and `register`, so the registry pulls
+  them in on first use instead of at the top (the one import cycle left).
+  """
+  for name in _BUILTIN_MODULES:
+    importlib.import_module(f"reasoning_jax.data.{name}")
+
+
+_BUILTIN_MODULES = ("arith", "chain", "countdown", "datasets")

@@ -12,9 +12,13 @@ Train one by command (the trainers do this automatically and cache it)::
 
 import hashlib
 import io
+import json
 import os
 
+from absl import app
+from absl import flags
 import sentencepiece as spm
+import tokenizers
 
 from reasoning_jax.data import tasks
 
@@ -90,7 +94,6 @@ class HFTokenizer:
 
   def __init__(self, path: str, *, bos: str | None = None,
                eos: str | None = None, pad: str | None = None):
-    import tokenizers  # pylint: disable=g-import-not-at-top
     file = os.path.join(path, "tokenizer.json") if os.path.isdir(path) else path
     if not os.path.exists(file):
       raise FileNotFoundError(f"tokenizer not found: {file}")
@@ -99,7 +102,6 @@ class HFTokenizer:
     conf = {}
     conf_path = os.path.join(os.path.dirname(file), "tokenizer_config.json")
     if os.path.exists(conf_path):
-      import json  # pylint: disable=g-import-not-at-top
       with open(conf_path, encoding="utf-8") as f:
         conf = json.load(f)
 
@@ -211,7 +213,6 @@ def get_tokenizer(path: str, cache_dir: str, task_names, *, seed: int = 0,
 
 def main(argv):
   del argv
-  from absl import flags  # pylint: disable=g-import-not-at-top
   f = flags.FLAGS
   tok = get_tokenizer("", f.out, f.tasks.split(","), seed=f.seed,
                       vocab_size=f.vocab_size)
@@ -219,7 +220,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  from absl import app, flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string("out", "tokenizers", "Cache directory.")
   flags.DEFINE_string("tasks", "arith,countdown", "Comma-separated tasks.")
   flags.DEFINE_integer("seed", 0, "Task seed of the corpus.")

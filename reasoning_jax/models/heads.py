@@ -9,7 +9,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from reasoning_jax.models.transformer import Backbone, KVCache, ModelConfig, _param
+from reasoning_jax.models.transformer import _param
+from reasoning_jax.models.transformer import Backbone
+from reasoning_jax.models.transformer import KVCache
+from reasoning_jax.models.transformer import ModelConfig
 
 
 class ScalarHead(nn.Module):

@@ -27,7 +27,10 @@ Never executes checkpoint content: safetensors holds only arrays and JSON.
 import json
 import os
 
+import jax
 import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 from reasoning_jax.models.transformer import ModelConfig
 
@@ -167,7 +170,6 @@ def _files(path: str) -> dict:
   single = os.path.join(path, SINGLE)
   if not os.path.exists(single):
     raise CheckpointError(f"{path}: neither {INDEX} nor {SINGLE}")
-  from safetensors import safe_open  # pylint: disable=g-import-not-at-top
   with safe_open(single, framework="numpy") as f:
     return {n: single for n in f.keys()}
 
@@ -191,8 +193,6 @@ def load_params(path: str, cfg: ModelConfig | None = None, shardings=None,
   lack, or one they hold that the model has no place for, is an error
   naming it (rotary ``inv_freq`` buffers are ignored).
   """
-  import jax  # pylint: disable=g-import-not-at-top
-  from safetensors import safe_open  # pylint: disable=g-import-not-at-top
   cfg = cfg or model_config(read_config(path))
   dtype = np.dtype(dtype or cfg.param_dtype) if (
       dtype or cfg.param_dtype) != "bfloat16" else jax.numpy.bfloat16
@@ -238,8 +238,6 @@ def save_params(path: str, params, cfg: ModelConfig, family: str, *,
                 max_shard_bytes: int = 5 << 30, dtype=None) -> None:
   """Writes ``params`` as a HF checkpoint directory (``config.json`` and
   safetensors, sharded with an index past ``max_shard_bytes``)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
   config = hf_config(cfg, family)
   os.makedirs(path, exist_ok=True)
   tensors = {}

@@ -9,17 +9,20 @@ one process these are plain ``device_put`` / ``np.asarray``.
 """
 
 import os
+import sys
 
-import jax
-import numpy as np
+from absl import flags
 from absl import logging
-from jax.sharding import NamedSharding, PartitionSpec as P
+import jax
+from jax.experimental import multihost_utils
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+import numpy as np
 
 
 def define_flags():
   """``--coordinator_address``, ``--num_processes``, ``--process_id`` (once
   per program, for every entrypoint)."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
   if "coordinator_address" in flags.FLAGS:
     return
   flags.DEFINE_string("coordinator_address", "",
@@ -30,8 +33,6 @@ def define_flags():
 
 def initialize_from_flags() -> bool:
   """``initialize`` with the ``define_flags`` values; exits on bad values."""
-  import sys  # pylint: disable=g-import-not-at-top
-  from absl import flags  # pylint: disable=g-import-not-at-top
   f = flags.FLAGS
   try:
     return initialize(f.coordinator_address, f.num_processes, f.process_id)
@@ -130,7 +131,6 @@ def allgather(local: np.ndarray, sharding: NamedSharding, n: int
 def _flags(flag: bool) -> np.ndarray:
   if jax.process_count() == 1:
     return np.asarray([flag])
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   return np.asarray(multihost_utils.process_allgather(
       np.asarray([flag], np.int32)))
 
@@ -148,5 +148,4 @@ def any_process(flag: bool) -> bool:
 def barrier(name: str) -> None:
   """Every process waits here until all have arrived (no-op on one)."""
   if jax.process_count() > 1:
-    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
     multihost_utils.sync_global_devices(name)

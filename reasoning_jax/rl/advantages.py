@@ -7,6 +7,7 @@ Pure array maths: no Flax, no config objects.
 import jax
 import jax.numpy as jnp
 
+
 def _centre(rewards_pg):
   """(r − mean_g r, biased std_g r, all-equal group mask), float32."""
   assert rewards_pg.ndim == 2, rewards_pg.shape

@@ -22,7 +22,11 @@ from typing import Callable, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
-from reasoning_jax.models import CausalLM, KVCache, init_cache, positions_from_valid
+from reasoning_jax.models import CausalLM
+from reasoning_jax.models import init_cache
+from reasoning_jax.models import KVCache
+from reasoning_jax.models import positions_from_valid
+from reasoning_jax.parallel import sharding
 
 
 class SampleOutput(NamedTuple):
@@ -270,7 +274,6 @@ def make_sampler(model: CausalLM, *, max_new_tokens: int, greedy: bool = False,
   """
   cache_sh = None
   if mesh is not None:
-    from reasoning_jax.parallel import sharding  # pylint: disable=g-import-not-at-top
     batch_sh = sharding.batch_sharding(mesh, rules)
     kv_sh = sharding.named(mesh, rules, ("batch", "kv_heads", None,
                                          "head_dim"))

@@ -21,6 +21,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from reasoning_jax.data import encoding
+from reasoning_jax.rewards.answers import think_steps
+from reasoning_jax.verifiers import label
+from reasoning_jax.verifiers import steps as steps_lib
+
 
 @dataclasses.dataclass(frozen=True)
 class Beam:
@@ -95,8 +100,6 @@ def policy_expander(ctx, params, examples, rng, *, temperature: float,
   children), stopping each row at a newline or the eos. With
   ``with_logprob`` each item gets ``(texts, logprobs)`` (for MCTS priors).
   """
-  from reasoning_jax.data import encoding  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import label  # pylint: disable=g-import-not-at-top
   complete = label.policy_completer(
       ctx, params, rng, temperature=temperature, batch_size=batch_size,
       group_size=k, stop_ids=(ctx.tok.piece_id("\n"),), with_logprob=True)
@@ -121,8 +124,6 @@ def state_scorer(ctx, verifier, examples, *, max_steps: int):
   boundary does not depend on what follows it. A state with no step yet
   scores 1 (no evidence against it).
   """
-  from reasoning_jax.rewards.answers import think_steps  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import steps as steps_lib  # pylint: disable=g-import-not-at-top
 
   def score(items):
     traces = []

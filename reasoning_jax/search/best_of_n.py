@@ -12,12 +12,15 @@ import functools
 
 import numpy as np
 
+from reasoning_jax.rewards import aggregate
 from reasoning_jax.search import metrics
+from reasoning_jax.verifiers import generative as gv
+from reasoning_jax.verifiers import likelihood
+from reasoning_jax.verifiers import reward_model
 
 
 def orm_verifier(score_outcome, params):
   """The ORM as a verifier: P(correct) at each trace's last token."""
-  from reasoning_jax.verifiers import reward_model  # pylint: disable=g-import-not-at-top
   return lambda sb: reward_model.chunked(
       functools.partial(score_outcome, params), sb.ids, sb.valid, sb.last)
 
@@ -37,7 +40,6 @@ def _per_batch(fn):
 def _cached_aggregations(step_scores, hows) -> dict:
   """One verifier per aggregation in ``hows`` over ``step_scores(sb) ->
   (scores [B, S], valid [B, S])``, computed once per batch and shared."""
-  from reasoning_jax.rewards import aggregate  # pylint: disable=g-import-not-at-top
   steps = _per_batch(step_scores)
 
   def one(how):
@@ -48,7 +50,6 @@ def _cached_aggregations(step_scores, hows) -> dict:
 
 def prm_verifiers(score_steps, params, hows) -> dict:
   """A PRM as verifiers, one per aggregation in ``hows``."""
-  from reasoning_jax.verifiers import reward_model  # pylint: disable=g-import-not-at-top
   return _cached_aggregations(
       lambda sb: reward_model.chunked(functools.partial(score_steps, params),
                                       sb.ids, sb.valid, sb.boundary), hows)
@@ -57,7 +58,6 @@ def prm_verifiers(score_steps, params, hows) -> dict:
 def generative_verifiers(model, params, tok, max_steps: int, hows) -> dict:
   """The generative verifier's P(yes) per step, one verifier per
   aggregation in ``hows``."""
-  from reasoning_jax.verifiers import generative as gv  # pylint: disable=g-import-not-at-top
   query, yes, no = gv.answer_ids(tok)
   return _cached_aggregations(
       lambda sb: (gv.scores(model, params, gv.query_batch(sb, query,
@@ -71,7 +71,6 @@ def lm_verifiers(scorer, params, hows) -> dict:
   ``<how>`` aggregates the step spans and the tail (the answer), for
   best-of-N; ``steps_<how>`` the steps alone, for scoring partial
   solutions in search. ``scorer``: ``likelihood.make_scorer``'s function."""
-  from reasoning_jax.verifiers import likelihood, reward_model  # pylint: disable=g-import-not-at-top
   spans = _per_batch(lambda sb: reward_model.chunked(
       functools.partial(scorer, params), sb.ids, sb.valid, sb.boundary))
   out = _cached_aggregations(lambda sb: likelihood.with_tail(*spans(sb)),

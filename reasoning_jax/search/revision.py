@@ -10,7 +10,8 @@ answer is the last attempt's (``last``) or the majority over the chain.
 
 import random
 
-from reasoning_jax.data import encoding, tasks
+from reasoning_jax.data import encoding
+from reasoning_jax.data import tasks
 
 
 def revision_prompt(prompt: str, previous: str) -> str:

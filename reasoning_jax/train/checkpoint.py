@@ -19,10 +19,10 @@ import os
 import signal
 import time
 
-import jax
-import orbax.checkpoint as ocp
 from absl import logging
 from etils import epath
+import jax
+import orbax.checkpoint as ocp
 
 from reasoning_jax.parallel import multihost
 

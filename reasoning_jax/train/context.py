@@ -13,13 +13,18 @@ import dataclasses
 import functools
 import os
 
+from absl import logging
 import jax
 import ml_collections
-from absl import logging
 
 from reasoning_jax import config as config_lib
-from reasoning_jax.data import datasets, prompts, tasks, tokenizer
-from reasoning_jax.models import CausalLM, ModelConfig
+from reasoning_jax.data import datasets
+from reasoning_jax.data import prompts
+from reasoning_jax.data import tasks
+from reasoning_jax.data import tokenizer
+from reasoning_jax.models import CausalLM
+from reasoning_jax.models import hf
+from reasoning_jax.models import ModelConfig
 from reasoning_jax.parallel import sharding
 from reasoning_jax.sampling.sampler import make_sampler
 from reasoning_jax.train import evaluate as evaluate_lib
@@ -109,7 +114,6 @@ def build_context(config, workdir: str) -> Context:
   hf_path = config.init.hf_path
   model_cfg = ModelConfig(**config.model.to_dict())
   if hf_path:  # a pretrained checkpoint: its architecture and tokenizer.
-    from reasoning_jax.models import hf  # pylint: disable=g-import-not-at-top
     m = config.model
     model_cfg = hf.model_config(
         hf.read_config(hf_path), dtype=m.dtype, param_dtype=m.param_dtype,
@@ -246,7 +250,6 @@ def initial_params(ctx):
   streamed into the policy's shardings, or None (random init)."""
   if not ctx.config.init.hf_path:
     return None
-  from reasoning_jax.models import hf  # pylint: disable=g-import-not-at-top
   params, _ = hf.load_params(ctx.config.init.hf_path, ctx.model.cfg,
                              ctx.param_shardings)
   return params

@@ -16,16 +16,23 @@ import dataclasses
 import json
 import os
 
+import jax
+import jax.numpy as jnp
 import ml_collections
 
+from reasoning_jax.config import ConfigError
 from reasoning_jax.data import tasks
+from reasoning_jax.train import checkpoint
+from reasoning_jax.train import context
+from reasoning_jax.train import rejection
+from reasoning_jax.train import sft
+from reasoning_jax.verifiers import label
 
 
 def teacher_config(workdir: str) -> ml_collections.ConfigDict:
   """The config a finished run saved in ``<workdir>/config.json``."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
-    from reasoning_jax.config import ConfigError  # pylint: disable=g-import-not-at-top
     raise ConfigError(f"config.distill.teacher_workdir={workdir!r}: no "
                       f"config.json there (is it a reasoning_jax.main "
                       f"workdir?)")
@@ -37,10 +44,6 @@ def teacher_traces(ctx):
   """``(problems, traces)``: the teacher's samples on this run's problems
   (``label.Trace``: completion text and the verifier's verdict), a pure
   function of the teacher's parameters and ``config.seed``."""
-  from reasoning_jax.train import checkpoint, context  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import label  # pylint: disable=g-import-not-at-top
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   c = ctx.config.distill
   tcfg = teacher_config(c.teacher_workdir)
   tcfg.mesh = ctx.config.mesh.to_dict()  # JSON made tuples lists:
@@ -63,8 +66,6 @@ def teacher_traces(ctx):
 
 def run_distill(ctx, params, stage: str = "distill"):
   """The distillation stage; returns ``(params, result)``."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import rejection, sft  # pylint: disable=g-import-not-at-top
   cfg, c = ctx.config, ctx.config.distill
   path = os.path.join(ctx.logdir, f"{stage}.jsonl")
   sampled = None

@@ -6,9 +6,11 @@ text, so it runs on the host, never under jit.
 """
 
 import re
+
 import numpy as np
 
 from reasoning_jax.data import encoding
+from reasoning_jax.parallel import multihost
 from reasoning_jax.rewards import format_reward
 from reasoning_jax.sampling.generate import generate
 
@@ -109,7 +111,6 @@ def by_difficulty(correct_n, levels_n) -> dict[str, float]:
 
 def _gather_problems(local, rows, n, batch_sharding, batch_size):
   """[n, F] per-problem values from every process's rows (host arrays)."""
-  from reasoning_jax.parallel import multihost  # pylint: disable=g-import-not-at-top
   mine = multihost.process_rows(batch_sharding, batch_size)
   n_batches = -(-n // batch_size)
   full = np.zeros((n_batches, mine.stop - mine.start, local.shape[1]),

@@ -25,10 +25,11 @@ import optax
 
 from reasoning_jax.data import encoding
 from reasoning_jax.models import ScalarModel
-from reasoning_jax.parallel import multihost, sharding
+from reasoning_jax.models.transformer import positions_from_valid
+from reasoning_jax.parallel import multihost
+from reasoning_jax.parallel import sharding
 from reasoning_jax.rl import advantages as adv_lib
 from reasoning_jax.rl import losses
-from reasoning_jax.models.transformer import positions_from_valid
 from reasoning_jax.train import optim
 from reasoning_jax.train import rollout as rollout_lib
 from reasoning_jax.train import state as state_lib

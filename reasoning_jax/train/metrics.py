@@ -9,8 +9,9 @@ import math
 import os
 import time
 
-import jax
 from absl import logging
+import jax
+from tensorboardX import SummaryWriter
 
 
 def setup_logging():
@@ -41,7 +42,6 @@ class MetricWriter:
     self.path = os.path.join(workdir, "metrics.jsonl")
     if resume_step is not None:
       drop_rows_after(self.path, stage, resume_step)
-    from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
     self.tb = SummaryWriter(
         os.path.join(workdir, "tb", stage),
         purge_step=None if resume_step is None else resume_step + 1)

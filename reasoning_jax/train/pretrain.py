@@ -32,7 +32,9 @@ stream no other stage draws from.
 import dataclasses
 import random
 
-from reasoning_jax.data import cold_start, tasks
+from reasoning_jax.data import cold_start
+from reasoning_jax.data import tasks
+from reasoning_jax.train import sft
 
 OFFSET = 10_000_000
 WAIT = "hmm"  # one of train.evaluate.REFLECTION.
@@ -89,7 +91,6 @@ def corpus(task: tasks.Task, n: int, think: float, reflect: float,
 def run_pretrain(ctx, params, stage: str = "pretrain"):
   """The pretraining stage: next-token loss on ``corpus`` (all tokens);
   returns ``(params, result)`` with the base model's held-out evaluation."""
-  from reasoning_jax.train import sft  # pylint: disable=g-import-not-at-top
   cfg, c = ctx.config, ctx.config.pretrain
   docs = corpus(ctx.task, c.num_examples, c.think, c.reflect, cfg.seed)
   over = sft.sft_config(cfg, steps=c.steps, learning_rate=c.learning_rate)

@@ -11,7 +11,11 @@ import dataclasses
 import os
 import random
 
+import jax
+
 from reasoning_jax.data import tasks
+from reasoning_jax.train import sft
+from reasoning_jax.verifiers import label
 
 
 def _key(prompt: str, completion: str) -> tuple[str, str]:
@@ -48,9 +52,6 @@ def mix(kept, general, fraction: float, seed: int) -> list[tasks.Example]:
 
 def run_rejection(ctx, params, stage: str = "rs"):
   """The rejection-sampling SFT stage; returns ``(params, result)``."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import sft  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.verifiers import label  # pylint: disable=g-import-not-at-top
   cfg, c = ctx.config, ctx.config.rs
   first = ctx.fresh_train_index  # past the cold-start problems.
   problems = [ctx.task.example("train", first + i) for i in range(c.problems)]

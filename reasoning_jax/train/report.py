@@ -20,6 +20,7 @@ import json
 import os
 import textwrap
 
+from matplotlib.figure import Figure
 import numpy as np
 
 from reasoning_jax.train import metrics as metrics_lib
@@ -141,9 +142,6 @@ def _difficulty_panel(ax, summary, stages):
 
 def write_report(logdir: str, summary: dict) -> None:
   """Writes ``report.md`` and ``report.png`` into ``logdir``."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   stages = stages_of(summary)
   with open(os.path.join(logdir, "report.md"), "w", encoding="utf-8") as f:
     f.write(markdown(summary))
@@ -166,8 +164,8 @@ def write_report(logdir: str, summary: dict) -> None:
     elif curves[key][0]:
       silent.append(f"{label}: 0 throughout")
   cols = max(len(top), len(bottom))
-  fig, axes = plt.subplots(2 if bottom else 1, cols, squeeze=False,
-                           figsize=(3.6 * cols, 7 if bottom else 3.8))
+  fig = Figure(figsize=(3.6 * cols, 7 if bottom else 3.8))
+  axes = fig.subplots(2 if bottom else 1, cols, squeeze=False)
   for ax, (key, label) in zip(axes[0], top):
     if key == "pass@1":
       _pass_panel(ax, summary, stages)
@@ -206,7 +204,6 @@ def write_report(logdir: str, summary: dict) -> None:
   fig.tight_layout(rect=(0, 0.025 * (note.count("\n") + 1) if note else 0,
                          1, 1))
   fig.savefig(os.path.join(logdir, "report.png"), dpi=90)
-  plt.close(fig)
 
 
 def seeds_summary(summaries: dict[int, dict]) -> dict:
@@ -273,9 +270,6 @@ def seeds_markdown(agg: dict) -> str:
 def write_seeds_report(workdir: str, summaries: dict[int, dict]) -> dict:
   """Writes ``seeds.json``, ``seeds.md`` and ``seeds.png``; returns the
   aggregate (``seeds_summary``)."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   agg = seeds_summary(summaries)
   with open(os.path.join(workdir, "seeds.json"), "w", encoding="utf-8") as f:
     json.dump(agg, f, indent=2)
@@ -283,8 +277,8 @@ def write_seeds_report(workdir: str, summaries: dict[int, dict]) -> dict:
     f.write(seeds_markdown(agg))
   stages, seeds = list(agg["stages"]), agg["seeds"]
   gains = [s for s in stages if "gain" in agg["stages"][s]]
-  fig, axes = plt.subplots(1, 2 if gains else 1, squeeze=False,
-                           figsize=(11 if gains else 5.5, 4))
+  fig = Figure(figsize=(11 if gains else 5.5, 4))
+  axes = fig.subplots(1, 2 if gains else 1, squeeze=False)
   ax = axes[0][0]
   for i, seed in enumerate(seeds):
     x = np.arange(len(stages)) + (i - (len(seeds) - 1) / 2) * 0.06
@@ -329,5 +323,4 @@ def write_seeds_report(workdir: str, summaries: dict[int, dict]) -> dict:
     ax.grid(alpha=0.3)
   fig.tight_layout()
   fig.savefig(os.path.join(workdir, "seeds.png"), dpi=90)
-  plt.close(fig)
   return agg

@@ -13,8 +13,8 @@ The reference policy is the frozen start.
 import functools
 import time
 
-import jax
 from absl import logging
+import jax
 
 from reasoning_jax.train import checkpoint
 from reasoning_jax.train import evaluate as evaluate_lib
@@ -22,6 +22,7 @@ from reasoning_jax.train import learner
 from reasoning_jax.train import metrics as metrics_lib
 from reasoning_jax.train import rollout as rollout_lib
 from reasoning_jax.train import state as state_lib
+from reasoning_jax.verifiers import reward_model
 
 
 def run_rl(ctx, params, stage: str | None = None):
@@ -47,7 +48,6 @@ def run_rl(ctx, params, stage: str | None = None):
                           group_size=rc.group_size)  # prefix sharing.
   process_reward = None
   if rc.prm_path:  # a PRM trained by reasoning_jax.verify.
-    from reasoning_jax.verifiers import reward_model  # pylint: disable=g-import-not-at-top
     prm = reward_model.reward_model(model.cfg)
     process_reward = reward_model.make_process_reward(
         prm, reward_model.load_params(rc.prm_path, prm), rc.prm_max_steps,

@@ -23,6 +23,7 @@ import numpy as np
 from reasoning_jax.data import encoding
 from reasoning_jax.parallel import multihost
 from reasoning_jax.rewards import aggregate
+from reasoning_jax.rewards import consistency_reward
 from reasoning_jax.sampling import generate as generate_lib
 from reasoning_jax.train import evaluate
 
@@ -93,7 +94,6 @@ def _score(ctx, examples, out, group_size, rc) -> Scored:
   reflected = np.asarray([evaluate.has_reflection(t) for t in texts])
   consistency = np.zeros(len(texts), np.float32)
   if rc.consistency_weight:
-    from reasoning_jax.rewards import consistency_reward  # pylint: disable=g-import-not-at-top
     consistency[:] = [consistency_reward(t, ctx.task.step_is_wellformed)
                       for t in texts]
   rewards = (rc.accuracy_weight * correct + rc.format_weight * formatted

@@ -10,14 +10,16 @@ completions come from.
 import functools
 import time
 
+from absl import logging
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
-from absl import logging
 
+from reasoning_jax.data import cold_start
+from reasoning_jax.data import curate
 from reasoning_jax.data import encoding
-
 from reasoning_jax.models import CausalLM
 from reasoning_jax.models.transformer import positions_from_valid
 from reasoning_jax.parallel import multihost
@@ -96,7 +98,6 @@ def sft_config(config, *, steps: int, learning_rate: float):
   """A copy of ``config`` whose ``sft`` section trains ``steps`` steps at
   ``learning_rate`` (a tenth of them warm-up): how the stages that fine-tune
   on their own data (pretrain, rs, distill, tts revision) reuse ``run_sft``."""
-  import ml_collections  # pylint: disable=g-import-not-at-top
   out = ml_collections.ConfigDict(config.to_dict())
   out.sft.update(steps=steps, learning_rate=learning_rate,
                  warmup_steps=max(1, steps // 10))
@@ -110,14 +111,12 @@ def cold_start_examples(task, c, seed: int) -> list:
   ``bare_share`` > 0, the teacher's bare answers on that share of the
   problems of at most ``bare_max_steps`` steps (``data/cold_start.py``)."""
   if c.curate_pool:
-    from reasoning_jax.data import curate  # pylint: disable=g-import-not-at-top
     examples = curate.curate(
         [task.example("train", i) for i in range(c.curate_pool)],
         c.num_examples, task)
   else:
     examples = [task.example("train", i) for i in range(c.num_examples)]
   if c.bare_share > 0:
-    from reasoning_jax.data import cold_start  # pylint: disable=g-import-not-at-top
     examples = cold_start.teacher_solutions(
         examples, share=c.bare_share, max_steps=c.bare_max_steps, seed=seed)
   return examples

@@ -9,14 +9,16 @@ resume, and SIGTERM handling, like the SFT and RL stages.
 import functools
 import time
 
+from absl import logging
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import logging
 
-from reasoning_jax.train import checkpoint, optim, state as state_lib
+from reasoning_jax.train import checkpoint
 from reasoning_jax.train import metrics as metrics_lib
+from reasoning_jax.train import optim
+from reasoning_jax.train import state as state_lib
 from reasoning_jax.verifiers import reward_model as rm_lib
 
 

@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from reasoning_jax.models.transformer import positions_from_valid
-from reasoning_jax.verifiers.reward_model import bce_with_logits, chunked
+from reasoning_jax.verifiers.reward_model import bce_with_logits
+from reasoning_jax.verifiers.reward_model import chunked
 
 QUERY, YES, NO = "=", "1", "0"
 

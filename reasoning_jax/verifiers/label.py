@@ -6,12 +6,15 @@ every step prefix of every trace, all through ``sampling.generate.generate``
 (fixed-size batches, one compile per prompt width).
 """
 
+import jax
 import numpy as np
 
-from reasoning_jax.data import encoding, tasks
+from reasoning_jax.data import encoding
+from reasoning_jax.data import tasks
 from reasoning_jax.rewards.answers import think_steps
 from reasoning_jax.sampling import generate as generate_lib
-from reasoning_jax.verifiers.steps import Trace, exact_labels
+from reasoning_jax.verifiers.steps import exact_labels
+from reasoning_jax.verifiers.steps import Trace
 
 
 def step_prefixes(completion: str) -> list[str]:
@@ -71,7 +74,6 @@ def policy_completer(ctx, params, rng, *, temperature: float,
   ``with_logprob`` it returns ``(texts, logprob [n])``, each continuation's
   Σ log π(token) at temperature 1 over the sampled tokens' logits.
   """
-  import jax  # pylint: disable=g-import-not-at-top
   sample_fn = ctx.sampler(group_size=group_size, stop_ids=stop_ids)
   width = ctx.config.data.max_prompt_len + ctx.config.data.max_new_tokens
   keys = iter(jax.random.split(rng, 1 << 16))

@@ -12,13 +12,15 @@ on the way to the right answer. Shapes: B traces, T slots, S steps.
 import functools
 import os
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import orbax.checkpoint as ocp
 
 from reasoning_jax.models import ScalarModel
 from reasoning_jax.models.transformer import positions_from_valid
-
+from reasoning_jax.verifiers.steps import boundary_mask
 
 
 def bce_with_logits(logits, labels, mask):
@@ -144,7 +146,6 @@ def make_scorers(rm: ScalarModel, max_steps: int):
 def save_params(path: str, params) -> None:
   """The reward model's parameters alone, as an orbax checkpoint at ``path``
   (what ``rl.prm_path`` points to)."""
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   path = path if "://" in path else os.path.abspath(path)
   with ocp.StandardCheckpointer() as ckptr:
     ckptr.save(path, params, force=True)
@@ -153,8 +154,6 @@ def save_params(path: str, params) -> None:
 def load_params(path: str, rm):
   """Parameters saved by ``save_params``, checked against the shapes of
   ``rm`` (a ``ScalarModel``, or the ``CausalLM`` of a generative verifier)."""
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-  import flax.linen as nn  # pylint: disable=g-import-not-at-top
   path = path if "://" in path else os.path.abspath(path)
   if "://" not in path and not os.path.isdir(path):
     raise FileNotFoundError(f"no reward model parameters at {path}")
@@ -174,7 +173,6 @@ def make_process_reward(rm: ScalarModel, params, max_steps: int, *,
   each completion, the boundary's index into ``tokens``, and which of the S
   slots hold a step. Boundaries are found on device (``boundary_mask``).
   """
-  from reasoning_jax.verifiers.steps import boundary_mask  # pylint: disable=g-import-not-at-top
 
   @jax.jit
   def score(params, prompt, prompt_valid, tokens, mask):

@@ -31,6 +31,7 @@ import dataclasses
 import json
 import os
 
+import jax.numpy as jnp
 import numpy as np
 
 from reasoning_jax.data import encoding
@@ -70,7 +71,6 @@ def boundary_mask(tokens_bn, mask_bn, think_id: int, close_id: int,
   not a newline or that ``<think>`` (the line is not empty); a row with no
   such ``</think>`` has no steps.
   """
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   assert tokens_bn.shape == mask_bn.shape, (tokens_bn.shape, mask_bn.shape)
   thinks = jnp.cumsum(tokens_bn == think_id, axis=1)
   first_think = (tokens_bn == think_id) & (thinks == 1)
