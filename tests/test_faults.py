@@ -108,7 +108,7 @@ def test_kill_9_mid_checkpoint_write_in_rl(tmp_path, smoke_run):
           if "loss" in r] == [1, 2, 3, 4]  # rows ahead of the checkpoint.
   r = _run(workdir)
   assert r.returncode == 0, r.stderr[-2000:]
-  assert "rl: resumed from step 8" in r.stderr
+  assert "rl_grpo: resumed from step 8" in r.stderr
   _assert_same_as(workdir, ref)
 
 

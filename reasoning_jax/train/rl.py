@@ -13,13 +13,11 @@ The reference policy is the frozen start.
 import functools
 import time
 
-from absl import logging
 import jax
 
-from reasoning_jax.train import checkpoint
 from reasoning_jax.train import evaluate as evaluate_lib
 from reasoning_jax.train import learner
-from reasoning_jax.train import metrics as metrics_lib
+from reasoning_jax.train import loop
 from reasoning_jax.train import rollout as rollout_lib
 from reasoning_jax.train import state as state_lib
 from reasoning_jax.verifiers import reward_model
@@ -36,12 +34,6 @@ def run_rl(ctx, params, stage: str | None = None):
       model, params, rc, ctx.mesh, ctx.rules, pl + n, cfg.seed + 1)
   # A frozen copy of the start (the state itself is donated to each step).
   ref_params = jax.tree.map(lambda x: x.copy(), state.params["policy"])
-  ckpt = checkpoint.Checkpointer(ctx.workdir, stage,
-                                 cfg.checkpoint.keep)
-  if ckpt.latest_step() is not None:
-    state = ckpt.restore(state)
-    logging.info("rl: resumed from step %d", int(state.step))
-
   batch_sh = ctx.batch_sharding
   fns = learner.make_learner_fns(model, critic, tx, rc, state_sh, batch_sh)
   sample_fn = ctx.sampler(top_k=rc.top_k, top_p=rc.top_p,
@@ -55,19 +47,15 @@ def run_rl(ctx, params, stage: str | None = None):
         close_id=ctx.tok.piece_id("</think>"),
         newline_id=ctx.tok.piece_id("\n"))
 
-  writer = metrics_lib.MetricWriter(
-      ctx.logdir, stage, int(state.step) // learner.updates_per_step(rc))
-  progress = metrics_lib.Progress(
-      stage, rc.steps, int(state.step) // learner.updates_per_step(rc))
-
   def prompts(position, start, k):
     base = ctx.fresh_train_index + position  # fresh: after the SFT set.
     return [ctx.task.example("train", base + start + i) for i in range(k)]
 
-  rl_step_i = int(state.step) // learner.updates_per_step(rc)
-  while rl_step_i < rc.steps:
+  def step_fn(state, i):
+    """Rollout, then learn; ``i`` counts RL steps (``state.step`` counts
+    optimizer updates)."""
     position = int(state.data_position)
-    rng = jax.random.fold_in(jax.random.PRNGKey(cfg.seed + 2), rl_step_i)
+    rng = jax.random.fold_in(jax.random.PRNGKey(cfg.seed + 2), i)
     ro, consumed = rollout_lib.rollout(
         ctx, state.params["policy"], sample_fn,
         functools.partial(prompts, position), rng, num_prompts=rc.num_prompts,
@@ -77,30 +65,27 @@ def run_rl(ctx, params, stage: str | None = None):
     state = state.replace(data_position=state.data_position + consumed)
     state, m = learner.learn(state, ro, ref_params, fns, rc, batch_sh, rng)
     upd_s = time.perf_counter() - t_upd
-    rl_step_i += 1
     tokens = m["length"] * rc.num_prompts * rc.group_size
     m.update(rollout_tokens_per_s=tokens / ro.seconds,
              update_tokens_per_s=tokens * rc.num_updates / upd_s,
-             rollout_s=ro.seconds, update_s=upd_s,
-             steps_per_s=progress.rate(rl_step_i))
-    if rl_step_i % cfg.log_every == 0 or rl_step_i == rc.steps:
-      progress.log(rl_step_i, {k: m[k] for k in
-                               ("reward_mean", "accuracy", "kl", "loss")})
-    writer.write(rl_step_i, m)
-    if rl_step_i % rc.eval_every == 0 and rl_step_i < rc.steps:
-      r = ctx.evaluate(state.params["policy"], cfg.eval.periodic_problems)
-      writer.write(rl_step_i, evaluate_lib.flat_metrics(
-          evaluate_lib.stage_result(r), "eval"))
-    if rl_step_i % cfg.checkpoint.every == 0 or rl_step_i == rc.steps:
-      ckpt.save(int(state.step), state)
-    ckpt.save_and_stop_if_preempted(stage, int(state.step),
-                                    state)
-  ckpt.close()
-  r = ctx.evaluate(state.params["policy"])
-  result = evaluate_lib.stage_result(r)
-  result["state_bytes"] = state_lib.tree_bytes((state.params,
-                                                state.opt_state))
-  writer.write(rl_step_i, evaluate_lib.flat_metrics(result, "final"))
-  writer.close()
-  result["correct"] = r["correct"]  # [num_problems] 0/1, for paired deltas.
+             rollout_s=ro.seconds, update_s=upd_s)
+    return state, m
+
+  def final(state, _):
+    r = ctx.evaluate(state.params["policy"])
+    # correct: [num_problems] 0/1, for paired deltas (not a metric row).
+    return {**evaluate_lib.stage_result(r),
+            "state_bytes": state_lib.tree_bytes((state.params,
+                                                 state.opt_state)),
+            "correct": r["correct"]}
+
+  state, result = loop.run_loop(
+      ctx, stage, state, step_fn, steps=rc.steps, keep=cfg.checkpoint.keep,
+      updates_per_step=learner.updates_per_step(rc), write_every=1,
+      log_every=cfg.log_every,
+      log_keys=("reward_mean", "accuracy", "kl", "loss"),
+      checkpoint_every=cfg.checkpoint.every, eval_every=rc.eval_every,
+      evaluate=lambda st: evaluate_lib.stage_result(
+          ctx.evaluate(st.params["policy"], cfg.eval.periodic_problems)),
+      final=final)
   return state.params["policy"], result

@@ -8,9 +8,7 @@ completions come from.
 """
 
 import functools
-import time
 
-from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -23,9 +21,8 @@ from reasoning_jax.data import encoding
 from reasoning_jax.models import CausalLM
 from reasoning_jax.models.transformer import positions_from_valid
 from reasoning_jax.parallel import multihost
-from reasoning_jax.train import checkpoint
 from reasoning_jax.train import evaluate as evaluate_lib
-from reasoning_jax.train import metrics as metrics_lib
+from reasoning_jax.train import loop
 from reasoning_jax.train import optim
 from reasoning_jax.train import state as state_lib
 from reasoning_jax.train.state import TrainState
@@ -133,7 +130,6 @@ def run_sft(ctx, params=None, examples=None, stage: str = "sft",
   pass@1 on ``eval.num_problems`` test problems.
   """
   cfg, c = ctx.config, ctx.config.sft
-  workdir = ctx.workdir
   if examples is None:
     examples = cold_start_examples(ctx.task, c, cfg.seed)
   ids, mask = encoding.encode_sft(
@@ -152,42 +148,30 @@ def run_sft(ctx, params=None, examples=None, stage: str = "sft",
   state, state_sh = state_lib.create_state(
       lambda k: ctx.model.init(k, dummy, dummy, dummy > 0)["params"], tx,
       jax.random.PRNGKey(cfg.seed), ctx.mesh, ctx.rules, params=params)
-  ckpt = checkpoint.Checkpointer(workdir, stage, cfg.checkpoint.keep)
-  if ckpt.latest_step() is not None:
-    state = ckpt.restore(state)
-    logging.info("%s: resumed from step %d", stage, int(state.step))
   batch_sh = ctx.batch_sharding
   rows = multihost.process_rows(batch_sh, c.batch_size)  # this process's.
-  step_fn = make_sft_step(ctx.model, tx, state_sh, batch_sh, ctx.tok.pad_id)
+  sft_step_fn = make_sft_step(ctx.model, tx, state_sh, batch_sh,
+                              ctx.tok.pad_id)
 
-  writer = metrics_lib.MetricWriter(ctx.logdir, stage, int(state.step))
-  progress = metrics_lib.Progress(stage, c.steps, int(state.step))
-  t_start = time.perf_counter()
-  while int(state.step) < c.steps:
+  def step_fn(state, _):
     idx = batch_indices(int(state.data_position), c.batch_size,
                         len(examples), cfg.seed)[rows]
-    state, m = step_fn(state, *(multihost.to_global(x[idx], batch_sh,
+    return sft_step_fn(state, *(multihost.to_global(x[idx], batch_sh,
                                                     c.batch_size)
                                 for x in (ids, mask)))
-    step = int(state.step)
-    if step % cfg.log_every == 0 or step == c.steps:
-      m = jax.device_get(m)
-      writer.write(step, {**m, "steps_per_s": progress.rate(step)})
-      progress.log(step, {k: m[k] for k in ("loss", "token_acc",
-                                            "grad_norm")})
-    if step % cfg.eval.every == 0 and step < c.steps:
-      r = ctx.evaluate(state.params, cfg.eval.periodic_problems)
-      writer.write(step, evaluate_lib.flat_metrics(
-          evaluate_lib.stage_result(r), "eval"))
-    if step % cfg.checkpoint.every == 0 or step == c.steps:
-      ckpt.save(step, state)
-    ckpt.save_and_stop_if_preempted(stage, step, state)
-  train_seconds = time.perf_counter() - t_start
-  ckpt.close()
-  r = ctx.evaluate(state.params)
-  result = evaluate_lib.stage_result(r)
-  result["train_seconds"] = train_seconds
-  writer.write(int(state.step), evaluate_lib.flat_metrics(result, "final"))
-  writer.close()
-  result["correct"] = r["correct"]  # [num_problems] 0/1, for paired deltas.
+
+  def final(state, train_seconds):
+    r = ctx.evaluate(state.params)
+    # correct: [num_problems] 0/1, for paired deltas (not a metric row).
+    return {**evaluate_lib.stage_result(r), "train_seconds": train_seconds,
+            "correct": r["correct"]}
+
+  state, result = loop.run_loop(
+      ctx, stage, state, step_fn, steps=c.steps, keep=cfg.checkpoint.keep,
+      write_every=cfg.log_every, log_every=cfg.log_every,
+      log_keys=("loss", "token_acc", "grad_norm"),
+      checkpoint_every=cfg.checkpoint.every, eval_every=cfg.eval.every,
+      evaluate=lambda st: evaluate_lib.stage_result(
+          ctx.evaluate(st.params, cfg.eval.periodic_problems)),
+      final=final)
   return state.params, result

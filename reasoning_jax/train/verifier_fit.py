@@ -7,16 +7,13 @@ resume, and SIGTERM handling, like the SFT and RL stages.
 """
 
 import functools
-import time
 
-from absl import logging
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from reasoning_jax.train import checkpoint
-from reasoning_jax.train import metrics as metrics_lib
+from reasoning_jax.train import loop
 from reasoning_jax.train import optim
 from reasoning_jax.train import state as state_lib
 from reasoning_jax.verifiers import reward_model as rm_lib
@@ -98,13 +95,9 @@ def fit(ctx, name: str, init_fn, values, loss_fn, train_arrays: dict,
                             weight_decay=0.01, max_grad_norm=1.0)
   st, _ = state_lib.create_state(init_fn, tx, jax.random.PRNGKey(seed),
                                  ctx.mesh, ctx.rules, params=values)
-  ckpt = checkpoint.Checkpointer(ctx.workdir, name, 1)
-  if ckpt.latest_step() is not None:
-    st = ckpt.restore(st)
-    logging.info("%s: resumed from step %d", name, int(st.step))
 
   @functools.partial(jax.jit, donate_argnums=0)
-  def step_fn(state, batch):
+  def update(state, batch):
     loss, grads = jax.value_and_grad(loss_fn)(state.params, batch)
     state, upd = state_lib.guarded_update(state, grads, tx, loss)
     return state, {"loss": loss, **upd}
@@ -119,34 +112,35 @@ def fit(ctx, name: str, init_fn, values, loss_fn, train_arrays: dict,
       total += float(eval_loss(params, chunk)) * len(chunk["ids"])
     return total / n_eval
 
-  history = {"eval_loss": [(int(st.step), held_out(st.params))]}
-  writer = metrics_lib.MetricWriter(ctx.logdir, name, int(st.step))
-  progress = metrics_lib.Progress(name, steps, int(st.step))
-  rows = len(next(iter(train_arrays.values())))
-  order = np.random.default_rng(seed).permutation(rows)
-  if "group" in train_arrays:  # whole groups, in a random group order.
-    _, inv = np.unique(np.asarray(train_arrays["group"]),
-                       return_inverse=True)
-    rank = np.random.default_rng(seed).permutation(inv.max() + 1)
-    order = np.lexsort((np.arange(rows), rank[inv]))
-  t0 = time.perf_counter()
-  while int(st.step) < steps:
-    i = int(st.step)
+  history = {"eval_loss": []}
+
+  def record_eval(step, state):
+    history["eval_loss"].append((step, held_out(state.params)))
+    return {"eval_loss": history["eval_loss"][-1][1]}
+
+  order = batch_order(train_arrays, seed)
+
+  def step_fn(state, i):
     idx = np.take(order, np.arange(i * batch_size, (i + 1) * batch_size),
                   mode="wrap")
-    st, m = step_fn(st, {k: v[idx] for k, v in train_arrays.items()})
-    step = i + 1
-    if step % 50 == 0 or step == steps:
-      m = jax.device_get(m)
-      ev = held_out(st.params)
-      history["eval_loss"].append((step, ev))
-      writer.write(step, {**m, "eval_loss": ev,
-                          "steps_per_s": progress.rate(step)})
-      progress.log(step, {"loss": m["loss"], "eval_loss": ev})
-    ckpt.save_and_stop_if_preempted(name, step, st)
-  if ckpt.latest_step() != int(st.step):  # a finished run resumed: saved.
-    ckpt.save(int(st.step), st, force=True)
-  ckpt.close()
-  writer.close()
-  history["train_seconds"] = time.perf_counter() - t0
+    return update(state, {k: v[idx] for k, v in train_arrays.items()})
+
+  st, result = loop.run_loop(
+      ctx, name, st, step_fn, steps=steps, keep=1, write_every=50,
+      log_every=50, log_keys=("loss", "eval_loss"),
+      start=lambda state: record_eval(int(state.step), state),
+      extra=record_eval)
+  history["train_seconds"] = result["train_seconds"]
   return st.params, history
+
+
+def batch_order(arrays: dict, seed: int) -> np.ndarray:
+  """A seeded permutation of the rows of ``arrays``; with a ``group`` array,
+  of whole groups in a random group order (a batch then holds whole
+  problems, rows of a group in their order)."""
+  rows = len(next(iter(arrays.values())))
+  if "group" not in arrays:
+    return np.random.default_rng(seed).permutation(rows)
+  _, inv = np.unique(np.asarray(arrays["group"]), return_inverse=True)
+  rank = np.random.default_rng(seed).permutation(inv.max() + 1)
+  return np.lexsort((np.arange(rows), rank[inv]))
