@@ -5,8 +5,10 @@ import setuptools
 setuptools.setup(
     name="reasoning_jax",
     version="0.1.0",
-    description=("Reasoning LMs in JAX/Flax: SFT, GRPO/PPO, verifiers and "
-                 "test-time scaling."),
+    description=(
+        "Reasoning LMs in JAX/Flax: SFT, GRPO/PPO, verifiers and "
+        "test-time scaling."
+    ),
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=setuptools.find_packages(include=["reasoning_jax*"]),
@@ -30,8 +32,15 @@ setuptools.setup(
     extras_require={
         # torch==2.13.0 is the CPU build on this project's machines; the
         # tests compare checkpoints against transformers' logits.
-        "test": ["pytest>=8", "pytest-xdist", "nbclient", "nbformat",
-                 "ipykernel", "torch==2.13.0", "transformers>=4.45"],
+        "test": [
+            "pytest>=8",
+            "pytest-xdist",
+            "nbclient",
+            "nbformat",
+            "ipykernel",
+            "torch==2.13.0",
+            "transformers>=4.45",
+        ],
         "notebooks": ["jupyter", "nbclient", "nbformat", "ipykernel"],
     },
 )

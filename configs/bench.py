@@ -19,23 +19,56 @@ from reasoning_jax.config import base_config
 
 def get_config(arg: str | None = None):
   c = base_config()
-  c.model.update(vocab_size=512, d_model=256, n_layers=4, n_heads=4,
-                 n_kv_heads=2, head_dim=64, d_ff=704, rope_theta=10_000.0,
-                 rms_eps=1e-6, tie_embeddings=False, dtype="float32",
-                 param_dtype="float32", init_std=0.02)
+  c.model.update(
+      vocab_size=512,
+      d_model=256,
+      n_layers=4,
+      n_heads=4,
+      n_kv_heads=2,
+      head_dim=64,
+      d_ff=704,
+      rope_theta=10_000.0,
+      rms_eps=1e-6,
+      tie_embeddings=False,
+      dtype="float32",
+      param_dtype="float32",
+      init_std=0.02,
+  )
   c.data.update(max_prompt_len=32, max_new_tokens=64)
-  c.rl.update(num_prompts=16, group_size=8, temperature=1.0, top_k=0,
-              top_p=1.0, num_updates=1, minibatch_size=128,
-              learning_rate=1e-5, b1=0.9, b2=0.999, weight_decay=0.0,
-              max_grad_norm=0.0, clip_eps=0.2, kl_beta=0.04,
-              loss_reduction="seq_mean", advantage="grpo")
+  c.rl.update(
+      num_prompts=16,
+      group_size=8,
+      temperature=1.0,
+      top_k=0,
+      top_p=1.0,
+      num_updates=1,
+      minibatch_size=128,
+      learning_rate=1e-5,
+      b1=0.9,
+      b2=0.999,
+      weight_decay=0.0,
+      max_grad_norm=0.0,
+      clip_eps=0.2,
+      kl_beta=0.04,
+      loss_reduction="seq_mean",
+      advantage="grpo",
+  )
   for v in (arg.split(",") if arg else []):
     if v == "qwen05b":
-      c.model.update(vocab_size=151_936, d_model=896, n_layers=24,
-                     n_heads=14, n_kv_heads=2, head_dim=64, d_ff=4864,
-                     rope_theta=1_000_000.0, qkv_bias=True,
-                     tie_embeddings=True, dtype="bfloat16",
-                     param_dtype="float32")
+      c.model.update(
+          vocab_size=151_936,
+          d_model=896,
+          n_layers=24,
+          n_heads=14,
+          n_kv_heads=2,
+          head_dim=64,
+          d_ff=4864,
+          rope_theta=1_000_000.0,
+          qkv_bias=True,
+          tie_embeddings=True,
+          dtype="bfloat16",
+          param_dtype="float32",
+      )
       c.data.update(max_prompt_len=512, max_new_tokens=512)
       # cuDNN flash attention (NVIDIA GPUs; "xla" elsewhere), no remat:
       # 42% MFU on an H100 against 36% with remat (BENCHMARKS.md).
@@ -43,8 +76,15 @@ def get_config(arg: str | None = None):
       c.rl.update(num_prompts=8, group_size=4, minibatch_size=32)
       c.bench.update(rollout_batch=256, timed_reps=3, algorithms="grpo")
     elif v == "quick":  # for tests: a tiny model, one timed repetition.
-      c.model.update(vocab_size=64, d_model=32, n_layers=2, n_heads=2,
-                     n_kv_heads=1, head_dim=16, d_ff=64)
+      c.model.update(
+          vocab_size=64,
+          d_model=32,
+          n_layers=2,
+          n_heads=2,
+          n_kv_heads=1,
+          head_dim=16,
+          d_ff=64,
+      )
       c.data.update(max_prompt_len=8, max_new_tokens=8)
       c.rl.update(num_prompts=4, group_size=2, minibatch_size=8)
       c.bench.update(timed_reps=1, peak_flops=1e11)

@@ -35,15 +35,16 @@ def get_config(arg: str | None = None):
   c = base_config()
   c.stages = "sft,rl"
   c.task.update(name="chain", difficulty=3)
-  c.sft.update(num_examples=44800, steps=700, bare_share=0.7,
-               bare_max_steps=3)
+  c.sft.update(num_examples=44800, steps=700, bare_share=0.7, bare_max_steps=3)
   c.rl.update(steps=200, eval_every=50)
   c.eval.update(num_problems=2048)
   variants = [v for v in arg.split(",") if v] if arg else []
   unknown = set(variants) - set(VARIANTS)
   if unknown:
-    raise ValueError(f"unknown config variant {sorted(unknown)[0]!r}; "
-                     f"known: {', '.join(VARIANTS)}")
+    raise ValueError(
+        f"unknown config variant {sorted(unknown)[0]!r}; "
+        f"known: {', '.join(VARIANTS)}"
+    )
   if "arith" in variants:
     c.task.update(name="arith", difficulty=1)
     c.sft.update(num_examples=5000, steps=600, bare_share=0.0)
@@ -56,8 +57,13 @@ def get_config(arg: str | None = None):
   if "dr_grpo" in variants:  # Liu et al. 2025: no std scaling, constant norm.
     c.rl.update(advantage="dr_grpo", loss_reduction="constant")
   if "dapo" in variants:  # Yu et al. 2025.
-    c.rl.update(clip_eps_high=0.28, loss_reduction="token_mean",
-                overlong_buffer=16, dynamic_sampling=True, kl_beta=0.0)
+    c.rl.update(
+        clip_eps_high=0.28,
+        loss_reduction="token_mean",
+        overlong_buffer=16,
+        dynamic_sampling=True,
+        kl_beta=0.0,
+    )
   if "smoke" in variants:  # last: shrinks whatever the others chose.
     config_lib.smoke(c)
     if c.task.name == "chain":

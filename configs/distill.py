@@ -24,10 +24,17 @@ def get_config(arg: str | None = None):
   c = config_lib.base_config()
   c.stages = "distill"
   c.task.update(name="arith", difficulty=1)
-  c.model.update(d_model=64, n_layers=2, n_heads=2, n_kv_heads=1,
-                 head_dim=32, d_ff=176)
-  c.distill.update(teacher_workdir="runs/r1", problems=2048, samples=4,
-                   temperature=0.7, steps=600, learning_rate=3e-3)
+  c.model.update(
+      d_model=64, n_layers=2, n_heads=2, n_kv_heads=1, head_dim=32, d_ff=176
+  )
+  c.distill.update(
+      teacher_workdir="runs/r1",
+      problems=2048,
+      samples=4,
+      temperature=0.7,
+      steps=600,
+      learning_rate=3e-3,
+  )
   c.sft.num_examples = 1000  # the teacher's cold-start set: not reused.
   for v in arg.split(",") if arg else []:
     if v == "rl":
@@ -38,6 +45,7 @@ def get_config(arg: str | None = None):
     elif v == "smoke":
       config_lib.smoke(c)
     else:
-      raise ValueError(f"unknown config variant {v!r}; known: rl, baseline, "
-                       "smoke")
+      raise ValueError(
+          f"unknown config variant {v!r}; known: rl, baseline, smoke"
+      )
   return c

@@ -48,11 +48,19 @@ def get_config(arg: str | None = None):
   c.init.hf_path = ""  # set on the command line.
   c.model.update(dtype="bfloat16", param_dtype="float32", remat=True)
   c.data.update(max_prompt_len=256, max_new_tokens=512)
-  c.rl.update(steps=500, num_prompts=64, group_size=8, minibatch_size=64,
-              temperature=1.0, learning_rate=1e-6, kl_beta=0.04,
-              eval_every=50)
-  c.eval.update(num_problems=1319, batch_size=256, every=50,
-                periodic_problems=256)
+  c.rl.update(
+      steps=500,
+      num_prompts=64,
+      group_size=8,
+      minibatch_size=64,
+      temperature=1.0,
+      learning_rate=1e-6,
+      kl_beta=0.04,
+      eval_every=50,
+  )
+  c.eval.update(
+      num_problems=1319, batch_size=256, every=50, periodic_problems=256
+  )
   c.checkpoint.update(every=25, keep=3)
   c.mesh = dict(data=1, fsdp=-1, tensor=1)
   for v in (arg.split(",") if arg else []):

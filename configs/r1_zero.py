@@ -24,8 +24,13 @@ def get_config(arg: str | None = None):
   c.stages = "pretrain,rl"
   c.task.update(name="chain", difficulty=3)
   c.pretrain.update(num_examples=44800, steps=700, think=0.5, reflect=0.2)
-  c.rl.update(steps=200, temperature=1.0, kl_beta=0.001, format_weight=0.5,
-              eval_every=25)
+  c.rl.update(
+      steps=200,
+      temperature=1.0,
+      kl_beta=0.001,
+      format_weight=0.5,
+      eval_every=25,
+  )
   c.eval.num_problems = 2048
   for v in arg.split(",") if arg else []:
     if v == "smoke":

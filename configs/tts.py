@@ -37,8 +37,7 @@ import os
 
 
 def _load(name):
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                      f"{name}.py")
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
   spec = importlib.util.spec_from_file_location(f"_{name}_config", path)
   mod = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(mod)
@@ -48,22 +47,43 @@ def _load(name):
 def get_config(arg: str | None = None):
   variants = arg.split(",") if arg else []
   c = _load("verifier").get_config("smoke" if "smoke" in variants else None)
-  c.tts.update(policy_workdir="runs/arith", beam_verifier="lmv_steps_last",
-               tot_verifier="lmv_steps_min", mcts_verifier="lmv_steps_min",
-               budget_min=24, budget_max=8, beam_width=4, beam_k=4,
-               tot_breadth=4, tot_k=4, mcts_simulations=16, mcts_k=4,
-               mcts_label_problems=64, revision_n=8)
+  c.tts.update(
+      policy_workdir="runs/arith",
+      beam_verifier="lmv_steps_last",
+      tot_verifier="lmv_steps_min",
+      mcts_verifier="lmv_steps_min",
+      budget_min=24,
+      budget_max=8,
+      beam_width=4,
+      beam_k=4,
+      tot_breadth=4,
+      tot_k=4,
+      mcts_simulations=16,
+      mcts_k=4,
+      mcts_label_problems=64,
+      revision_n=8,
+  )
   for v in variants:
     if v == "smoke":
-      c.tts.update(num_problems=8, n_max=4, batch_size=32, beam_width=2,
-                   beam_max_steps=3, tot_breadth=2, mcts_simulations=3,
-                   mcts_label_problems=2, mcts_rollouts=2, revision_n=2,
-                   revision_problems=8, revision_samples=4,
-                   revision_steps=2, estimate_samples=2)
+      c.tts.update(
+          num_problems=8,
+          n_max=4,
+          batch_size=32,
+          beam_width=2,
+          beam_max_steps=3,
+          tot_breadth=2,
+          mcts_simulations=3,
+          mcts_label_problems=2,
+          mcts_rollouts=2,
+          revision_n=2,
+          revision_problems=8,
+          revision_samples=4,
+          revision_steps=2,
+          estimate_samples=2,
+      )
     elif v == "countdown":
       c.task.update(name="countdown", difficulty=1)
       c.data.max_prompt_len = 48  # its prompts are longer.
     else:
-      raise ValueError(f"unknown config variant {v!r}; known: smoke, "
-                       "countdown")
+      raise ValueError(f"unknown config variant {v!r}; known: smoke, countdown")
   return c

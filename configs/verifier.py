@@ -21,8 +21,7 @@ import os
 
 def _default():
   """configs/default.py, loaded by path (configs/ is not a package)."""
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                      "default.py")
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "default.py")
   spec = importlib.util.spec_from_file_location("_default_config", path)
   mod = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(mod)
@@ -31,16 +30,23 @@ def _default():
 
 def get_config(arg: str | None = None):
   variants = arg.split(",") if arg else []
-  c = _default().get_config("arith,smoke" if "smoke" in variants
-                            else "arith")
+  c = _default().get_config("arith,smoke" if "smoke" in variants else "arith")
   c.stages = "sft"
   c.eval.num_problems = min(c.eval.num_problems, 512)
   for v in variants:
     if v == "smoke":
-      c.verifier.update(train_problems=16, eval_problems=8,
-                        samples_per_problem=2, ms_k=2, batch_size=32,
-                        rm_steps=4, rm_batch_size=8, lm_examples=64,
-                        lm_steps=4, lm_batch_size=8)
+      c.verifier.update(
+          train_problems=16,
+          eval_problems=8,
+          samples_per_problem=2,
+          ms_k=2,
+          batch_size=32,
+          rm_steps=4,
+          rm_batch_size=8,
+          lm_examples=64,
+          lm_steps=4,
+          lm_batch_size=8,
+      )
     else:
       raise ValueError(f"unknown config variant {v!r}; known: smoke")
   return c

@@ -34,7 +34,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from reasoning_jax import bench  # pylint: disable=g-import-not-at-top,wrong-import-position
-from reasoning_jax.models import CausalLM, ModelConfig, flops  # pylint: disable=g-import-not-at-top,wrong-import-position
+from reasoning_jax.models import CausalLM  # pylint: disable=g-import-not-at-top,wrong-import-position
+from reasoning_jax.models import flops
+from reasoning_jax.models import ModelConfig
 from reasoning_jax.sampling.sampler import make_sampler  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
@@ -65,9 +67,13 @@ def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--config", default="configs/bench.py:qwen05b")
   ap.add_argument("--out", default="runs/decode_scan")
-  ap.add_argument("--settings", default=(
-      "256x512,256x512:chunk16,8x128,8x128:chunk16,8x32,8x32:chunk16,"
-      "256x32,256x32:chunk16,256x512:greedy,64x128,256x512:chunk64"))
+  ap.add_argument(
+      "--settings",
+      default=(
+          "256x512,256x512:chunk16,8x128,8x128:chunk16,8x32,8x32:chunk16,"
+          "256x32,256x32:chunk16,256x512:greedy,64x128,256x512:chunk64"
+      ),
+  )
   ap.add_argument("--reps", type=int, default=3)
   ap.add_argument("--budget_s", type=float, default=300)
   ap.add_argument("--peak_flops", type=float, default=989e12)
@@ -80,8 +86,11 @@ def main():
   g = config.rl.group_size
   base = ModelConfig(**m.to_dict())
   dummy = np.ones((1, 8), np.int32)
-  params = nn.unbox(jax.jit(lambda k: CausalLM(base).init(
-      k, dummy, dummy, dummy > 0)["params"])(jax.random.PRNGKey(0)))
+  params = nn.unbox(
+      jax.jit(
+          lambda k: CausalLM(base).init(k, dummy, dummy, dummy > 0)["params"]
+      )(jax.random.PRNGKey(0))
+  )
   os.makedirs(args.out, exist_ok=True)
   device = f"{jax.device_count()} x {jax.devices()[0].device_kind}"
   rows, path = [], os.path.join(args.out, "scan.json")
@@ -92,52 +101,82 @@ def main():
       break
     b, n, o = parse(setting)
     cfg = dataclasses.replace(base, decode_chunk=o["chunk"])
-    fn = make_sampler(CausalLM(cfg), max_new_tokens=n, eos_id=-1,
-                      greedy=o["greedy"], group_size=g)
+    fn = make_sampler(
+        CausalLM(cfg),
+        max_new_tokens=n,
+        eos_id=-1,
+        greedy=o["greedy"],
+        group_size=g,
+    )
     ids = np.random.default_rng(0).integers(3, m.vocab_size, (b // g, pl))
     ids = np.repeat(ids, g, 0).astype(np.int32)
-    call = (params, ids, np.ones_like(ids, bool), jax.random.PRNGKey(1),
-            1.0)
+    call = (params, ids, np.ones_like(ids, bool), jax.random.PRNGKey(1), 1.0)
     t0 = time.perf_counter()
     compiled = fn.lower(*call).compile()
     compile_s = time.perf_counter() - t0
     med, times = bench.median_time(
-        lambda: jax.block_until_ready(compiled(*call)), 1, args.reps)
-    roof = flops.rollout_roofline_s(m, b, pl, n, g, args.peak_flops,
-                                    args.peak_bandwidth)
+        lambda: jax.block_until_ready(compiled(*call)), 1, args.reps
+    )
+    roof = flops.rollout_roofline_s(
+        m, b, pl, n, g, args.peak_flops, args.peak_bandwidth
+    )
     step_bytes = flops.rollout_bytes(m, b, pl, n) / n
-    row = dict(setting=setting, batch=b, new_tokens=n, **o, seconds=med,
-               times=times, compile_s=compile_s, tok_per_s=b * n / med,
-               roofline_fraction=roof / med,
-               step_bytes_ms=1e3 * step_bytes / args.peak_bandwidth)
+    row = dict(
+        setting=setting,
+        batch=b,
+        new_tokens=n,
+        **o,
+        seconds=med,
+        times=times,
+        compile_s=compile_s,
+        tok_per_s=b * n / med,
+        roofline_fraction=roof / med,
+        step_bytes_ms=1e3 * step_bytes / args.peak_bandwidth,
+    )
     rows.append(row)
-    print(json.dumps({k: v for k, v in row.items() if k != "times"}),
-          flush=True)
+    print(
+        json.dumps({k: v for k, v in row.items() if k != "times"}), flush=True
+    )
     _write(args, device, rows, path)
   print(open(os.path.join(args.out, "scan.md")).read())
 
 
 def _write(args, device, rows, path):
   """scan.json and scan.md, with ms per decode step from pairs of lengths."""
-  by = {(r["batch"], r["chunk"], r["greedy"], r["new_tokens"]): r
-        for r in rows}
+  by = {(r["batch"], r["chunk"], r["greedy"], r["new_tokens"]): r for r in rows}
   for r in rows:
-    ns = sorted(k[3] for k in by if k[:3] == (r["batch"], r["chunk"],
-                                              r["greedy"]))
+    ns = sorted(
+        k[3] for k in by if k[:3] == (r["batch"], r["chunk"], r["greedy"])
+    )
     if len(ns) > 1 and r["new_tokens"] == ns[-1]:
       lo = by[(r["batch"], r["chunk"], r["greedy"], ns[0])]
       r["step_ms"] = 1e3 * (r["seconds"] - lo["seconds"]) / (ns[-1] - ns[0])
   with open(path, "w") as f:
-    json.dump({"device": device, "config": args.config, "label": args.label,
-               "rows": rows}, f, indent=2)
-  lines = [f"{device}, {args.config} {args.label}\n",
-           "| setting | s | new tok/s | roofline | ms/step (from lengths) | "
-           "ms/step at peak bytes | compile s |", "|---|---|---|---|---|---|---|"]
+    json.dump(
+        {
+            "device": device,
+            "config": args.config,
+            "label": args.label,
+            "rows": rows,
+        },
+        f,
+        indent=2,
+    )
+  lines = [
+      f"{device}, {args.config} {args.label}\n",
+      (
+          "| setting | s | new tok/s | roofline | ms/step (from lengths) | "
+          "ms/step at peak bytes | compile s |"
+      ),
+      "|---|---|---|---|---|---|---|",
+  ]
   for r in rows:
     step = f"{r['step_ms']:.2f}" if "step_ms" in r else "–"
-    lines.append(f"| {r['setting']} | {r['seconds']:.3f} | "
-                 f"{r['tok_per_s']:,.0f} | {r['roofline_fraction']:.1%} | "
-                 f"{step} | {r['step_bytes_ms']:.2f} | {r['compile_s']:.1f} |")
+    lines.append(
+        f"| {r['setting']} | {r['seconds']:.3f} | "
+        f"{r['tok_per_s']:,.0f} | {r['roofline_fraction']:.1%} | "
+        f"{step} | {r['step_bytes_ms']:.2f} | {r['compile_s']:.1f} |"
+    )
   with open(os.path.join(args.out, "scan.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
 

@@ -34,6 +34,7 @@ import json
 import os
 import subprocess
 import time
+from typing import Any, Callable, NamedTuple
 
 from absl import flags
 from absl import logging
@@ -58,8 +59,11 @@ from reasoning_jax.train import state as state_lib
 def _define_flags():
   """Only when run as a program: importing the module defines no flags."""
   cli.define_flags("configs/bench.py", "runs/bench")
-  flags.DEFINE_string("table", "BENCHMARKS.md", "Markdown table the result "
-                      "row is appended to ('' = none).")
+  flags.DEFINE_string(
+      "table",
+      "BENCHMARKS.md",
+      "Markdown table the result row is appended to ('' = none).",
+  )
 
 
 def measure_peak_flops(n: int = 1024, reps: int = 5) -> dict:
@@ -68,9 +72,10 @@ def measure_peak_flops(n: int = 1024, reps: int = 5) -> dict:
   f = jax.jit(lambda x: x @ x)
   x = jnp.asarray(a)
   f(x).block_until_ready()
-  return {"numpy": 2 * n ** 3 / _best_time(lambda: a @ a, reps),
-          "xla": 2 * n ** 3 / _best_time(
-              lambda: f(x).block_until_ready(), reps)}
+  return {
+      "numpy": 2 * n**3 / _best_time(lambda: a @ a, reps),
+      "xla": 2 * n**3 / _best_time(lambda: f(x).block_until_ready(), reps),
+  }
 
 
 def _best_time(fn, reps: int) -> float:
@@ -109,98 +114,57 @@ def _compile_seconds(jitted, *args) -> float:
   return time.perf_counter() - t0
 
 
+class Workload(NamedTuple):
+  """The benchmark's model, mesh and fixed prompts (P prompts x G copies)."""
+
+  model: CausalLM
+  mesh: jax.sharding.Mesh
+  params: Any  # sharded policy parameters.
+  batch_sh: jax.sharding.NamedSharding
+  sample_fn: Callable
+  ids: np.ndarray  # [P * G, L] prompt ids, prompt i repeated G times.
+  valid: np.ndarray  # [P * G, L] all True.
+
+
 def run(config, workdir: str) -> dict:
   """Runs the benchmark described by ``config`` and returns the report."""
-
-
   config_lib.validate(config)
-  b_cfg, rc, m = config.bench, config.rl, config.model
-  mesh = sharding.make_mesh(config.mesh)
-  rules = config.logical_axis_rules
-  model = CausalLM(ModelConfig(**m.to_dict()))
-  pl, n = config.data.max_prompt_len, config.data.max_new_tokens
-  p, g = rc.num_prompts, rc.group_size
-  b = p * g
-  warm, reps = b_cfg.warmup_reps, b_cfg.timed_reps
-  report = {"config": {k: config[k].to_dict() for k in ("model", "data")},
-            "rl": {k: rc[k] for k in ("num_prompts", "group_size",
-                                      "temperature", "learning_rate",
-                                      "clip_eps", "kl_beta")},
-            "compile_s": {}}
-
-  # Workload prompts: ids in [3, vocab), prompt i repeated G times.
-  prompts = np.random.default_rng(b_cfg.prompt_seed).integers(
-      3, m.vocab_size, size=(p, pl)).astype(np.int32)
-  ids = np.repeat(prompts, g, 0)
-  valid = np.ones_like(ids, bool)
-
-  dummy = np.ones((1, pl + n), np.int32)
-  params = nn.unbox(jax.jit(lambda k: model.init(k, dummy, dummy, dummy > 0)[
-      "params"])(jax.random.PRNGKey(0)))
-  report["params"] = state_lib.param_count(params)
-  p_sh = sharding.param_shardings(model, mesh, rules)
-  batch_sh = sharding.batch_sharding(mesh, rules)
-  params = jax.device_put(params, p_sh)
-  # eos -1: never stops, exactly n new tokens per sequence.
-  sample_fn = make_sampler(model, max_new_tokens=n, eos_id=-1,
-                           group_size=g, mesh=mesh, rules=rules,
-                           param_shardings=p_sh)
-
-  # --- Rollout alone (optionally at a larger batch). ---
-  rb = b_cfg.rollout_batch or b
-  r_ids = np.resize(ids, (rb, pl))
-  r_args = (params, jax.device_put(r_ids, batch_sh),
-            jax.device_put(np.ones_like(r_ids, bool), batch_sh),
-            jax.random.PRNGKey(1), rc.temperature)
-  report["compile_s"]["sampler"] = _compile_seconds(sample_fn, *r_args)
-  med, times = median_time(
-      lambda: jax.block_until_ready(sample_fn(*r_args)), warm, reps)
-  r_flops = flops.rollout_flops(m, rb, pl, n)
-  report["rollout"] = {"batch": rb, "seconds": med, "times": times,
-                       "new_tokens_per_s": rb * n / med,
-                       "model_flops": r_flops, "flops_per_s": r_flops / med}
-  logging.info("rollout: batch %d, %.3f s, %.0f new tokens/s, compile %.1f s",
-               rb, med, rb * n / med, report["compile_s"]["sampler"])
-
-  # Training-inference mismatch: the sampler's log-probs (cached decoding)
-  # against the learner's full-sequence pass on the same tokens, at the
-  # step's batch. Same model, same precision: only kernel order differs.
-  out = sample_fn(params, ids, valid, jax.random.PRNGKey(3), rc.temperature)
-  logp_fn = jax.jit(functools.partial(learner.completion_logprobs, model))
-  learner_logp = logp_fn(params, ids, valid, out.tokens, out.mask)[0]
-  gap = np.abs(np.asarray(out.logprobs) - np.asarray(learner_logp))[
-      np.asarray(out.mask)]
-  report["logp_mismatch"] = {"max": float(gap.max()),
-                             "mean": float(gap.mean())}
-  logging.info("sampler vs learner log-prob: max |diff| %.2e, mean %.2e",
-               gap.max(), gap.mean())
-  del out, learner_logp
-
-  def make_rollout(policy, key):
-    out = jax.device_get(sample_fn(policy, ids, valid, key, rc.temperature))
-    reward = ((out.tokens % 2 == 0) & out.mask).sum(1) / out.mask.sum(1)
-    reward = reward.astype(np.float32)
-    return rollout_lib.Rollout(
-        prompt_ids=ids, prompt_valid=valid, tokens=out.tokens,
-        mask=out.mask, rewards=reward, correct=reward, formatted=reward,
-        truncated=np.zeros(b, bool), think_tokens=np.zeros(b, np.int32),
-        thinking=np.zeros(b, bool), reflected=np.zeros(b, bool),
-        consistency=np.zeros(b, np.float32), draws=1, seconds=0.0)
-
-  # --- Full steps. ---
+  b_cfg, rc = config.bench, config.rl
+  w = workload(config)
+  report = {
+      "config": {k: config[k].to_dict() for k in ("model", "data")},
+      "rl": {
+          k: rc[k]
+          for k in (
+              "num_prompts",
+              "group_size",
+              "temperature",
+              "learning_rate",
+              "clip_eps",
+              "kl_beta",
+          )
+      },
+      "params": state_lib.param_count(w.params),
+      "compile_s": {},
+  }
+  rb = b_cfg.rollout_batch or len(w.ids)
+  report["rollout"] = _time_rollout(w, config, rb, report["compile_s"])
+  report["logp_mismatch"] = _logp_mismatch(w, rc.temperature)
   report["steps"] = {}
   for alg in [a for a in b_cfg.algorithms.split(",") if a]:
     with config.unlocked():
       config.rl.algorithm = alg
-    report["steps"][alg] = _time_step(config, model, params, make_rollout,
-                                      mesh, batch_sh, report)
+    report["steps"][alg] = _time_step(config, w, report)
   if "grpo" in report["steps"] and "ppo" in report["steps"]:
-    report["grpo_over_ppo_memory"] = (report["memory_bytes_grpo"]
-                                      / report["memory_bytes_ppo"])
+    report["grpo_over_ppo_memory"] = (
+        report["memory_bytes_grpo"] / report["memory_bytes_ppo"]
+    )
 
   _peak_and_roofline(report, config, rb)
-  report["device"] = (f"{jax.device_count()} x {jax.devices()[0].device_kind}"
-                      f" ({jax.default_backend()})")
+  report["device"] = (
+      f"{jax.device_count()} x {jax.devices()[0].device_kind}"
+      f" ({jax.default_backend()})"
+  )
   report["versions"] = _versions()
   report["date"] = datetime.date.today().isoformat()
   report["commit"] = _commit()
@@ -211,53 +175,183 @@ def run(config, workdir: str) -> dict:
   return report
 
 
-def _time_step(config, model, params, make_rollout, mesh, batch_sh,
-               report) -> dict:
+def workload(config) -> Workload:
+  """Random-init policy on the config's mesh, its sampler (eos -1: never
+  stops, exactly ``max_new_tokens`` per sequence) and the workload prompts
+  (ids in [3, vocab) from ``bench.prompt_seed``)."""
+  m, rc = config.model, config.rl
+  mesh = sharding.make_mesh(config.mesh)
+  rules = config.logical_axis_rules
+  model = CausalLM(ModelConfig(**m.to_dict()))
+  pl, n = config.data.max_prompt_len, config.data.max_new_tokens
+  prompts = (
+      np.random.default_rng(config.bench.prompt_seed)
+      .integers(3, m.vocab_size, size=(rc.num_prompts, pl))
+      .astype(np.int32)
+  )
+  ids = np.repeat(prompts, rc.group_size, 0)
+  dummy = np.ones((1, pl + n), np.int32)
+  params = nn.unbox(
+      jax.jit(lambda k: model.init(k, dummy, dummy, dummy > 0)["params"])(
+          jax.random.PRNGKey(0)
+      )
+  )
+  p_sh = sharding.param_shardings(model, mesh, rules)
+  sample_fn = make_sampler(
+      model,
+      max_new_tokens=n,
+      eos_id=-1,
+      group_size=rc.group_size,
+      mesh=mesh,
+      rules=rules,
+      param_shardings=p_sh,
+  )
+  return Workload(
+      model,
+      mesh,
+      jax.device_put(params, p_sh),
+      sharding.batch_sharding(mesh, rules),
+      sample_fn,
+      ids,
+      np.ones_like(ids, bool),
+  )
+
+
+def _time_rollout(w: Workload, config, rb: int, compile_s: dict) -> dict:
+  """The sampler alone at batch ``rb`` (the workload prompts, cycled)."""
+  m, pl, n = (
+      config.model,
+      config.data.max_prompt_len,
+      config.data.max_new_tokens,
+  )
+  r_ids = np.resize(w.ids, (rb, pl))
+  r_args = (
+      w.params,
+      jax.device_put(r_ids, w.batch_sh),
+      jax.device_put(np.ones_like(r_ids, bool), w.batch_sh),
+      jax.random.PRNGKey(1),
+      config.rl.temperature,
+  )
+  compile_s["sampler"] = _compile_seconds(w.sample_fn, *r_args)
+  med, times = median_time(
+      lambda: jax.block_until_ready(w.sample_fn(*r_args)),
+      config.bench.warmup_reps,
+      config.bench.timed_reps,
+  )
+  r_flops = flops.rollout_flops(m, rb, pl, n)
+  logging.info(
+      "rollout: batch %d, %.3f s, %.0f new tokens/s, compile %.1f s",
+      rb,
+      med,
+      rb * n / med,
+      compile_s["sampler"],
+  )
+  return {
+      "batch": rb,
+      "seconds": med,
+      "times": times,
+      "new_tokens_per_s": rb * n / med,
+      "model_flops": r_flops,
+      "flops_per_s": r_flops / med,
+  }
+
+
+def _logp_mismatch(w: Workload, temperature: float) -> dict:
+  """Training-inference mismatch: the sampler's log-probs (cached decoding)
+  against the learner's full-sequence pass on the same tokens, at the
+  step's batch. Same model, same precision: only kernel order differs."""
+  out = w.sample_fn(
+      w.params, w.ids, w.valid, jax.random.PRNGKey(3), temperature
+  )
+  logp_fn = jax.jit(functools.partial(learner.completion_logprobs, w.model))
+  learner_logp = logp_fn(w.params, w.ids, w.valid, out.tokens, out.mask)[0]
+  gap = np.abs(np.asarray(out.logprobs) - np.asarray(learner_logp))[
+      np.asarray(out.mask)
+  ]
+  logging.info(
+      "sampler vs learner log-prob: max |diff| %.2e, mean %.2e",
+      gap.max(),
+      gap.mean(),
+  )
+  return {"max": float(gap.max()), "mean": float(gap.mean())}
+
+
+def _rollout(w: Workload, policy, key, temperature: float):
+  """A workload rollout; reward: the share of even token ids."""
+  out = jax.device_get(w.sample_fn(policy, w.ids, w.valid, key, temperature))
+  b = len(w.ids)
+  reward = ((out.tokens % 2 == 0) & out.mask).sum(1) / out.mask.sum(1)
+  reward = reward.astype(np.float32)
+  return rollout_lib.Rollout(
+      prompt_ids=w.ids,
+      prompt_valid=w.valid,
+      tokens=out.tokens,
+      mask=out.mask,
+      rewards=reward,
+      correct=reward,
+      formatted=reward,
+      truncated=np.zeros(b, bool),
+      think_tokens=np.zeros(b, np.int32),
+      thinking=np.zeros(b, bool),
+      reflected=np.zeros(b, bool),
+      consistency=np.zeros(b, np.float32),
+      draws=1,
+      seconds=0.0,
+  )
+
+
+def _time_step(config, w: Workload, report) -> dict:
   """One algorithm's full RL step (rollout, log-probs, update), timed in
   parts after warm-up; its memory and compile times go into ``report``."""
   rc, m, alg = config.rl, config.model, config.rl.algorithm
   pl, n = config.data.max_prompt_len, config.data.max_new_tokens
-  b = rc.num_prompts * rc.group_size
   warm, reps = config.bench.warmup_reps, config.bench.timed_reps
-  rules = config.logical_axis_rules
   state, state_sh, critic, tx = learner.build_learner(
-      model, params, rc, mesh, rules, pl + n, config.seed)
+      w.model,
+      w.params,
+      rc,
+      w.mesh,
+      config.logical_axis_rules,
+      pl + n,
+      config.seed,
+  )
   ref = jax.tree.map(lambda x: x.copy(), state.params["policy"])
-  fns = learner.make_learner_fns(model, critic, tx, rc, state_sh, batch_sh)
+  fns = learner.make_learner_fns(w.model, critic, tx, rc, state_sh, w.batch_sh)
   report["memory_bytes_" + alg] = state_lib.tree_bytes(
-      (state.params, state.opt_state))
-  ro = make_rollout(state.params["policy"], jax.random.PRNGKey(2))
-  batch, _ = learner.prepare_batch(ro, state, ref, fns, rc, batch_sh)
+      (state.params, state.opt_state)
+  )
+  rollout = functools.partial(_rollout, w, temperature=rc.temperature)
+  ro = rollout(state.params["policy"], jax.random.PRNGKey(2))
+  batch, _ = learner.prepare_batch(ro, state, ref, fns, rc, w.batch_sh)
   report["compile_s"][f"{alg}_logprob"] = _compile_seconds(
-      fns.logp, ref, *batch[:3], batch.mask)
-  report["compile_s"][f"{alg}_step"] = _compile_seconds(
-      fns.step, state, batch)
+      fns.logp, ref, *batch[:3], batch.mask
+  )
+  report["compile_s"][f"{alg}_step"] = _compile_seconds(fns.step, state, batch)
   parts = {"rollout": [], "logprobs": [], "update": [], "total": []}
   for i in range(warm + reps):
     t0 = time.perf_counter()
-    ro = make_rollout(state.params["policy"], jax.random.PRNGKey(10 + i))
+    ro = rollout(state.params["policy"], jax.random.PRNGKey(10 + i))
     t1 = time.perf_counter()
-    batch, _ = learner.prepare_batch(ro, state, ref, fns, rc, batch_sh)
+    batch, _ = learner.prepare_batch(ro, state, ref, fns, rc, w.batch_sh)
     jax.block_until_ready(batch)
     t2 = time.perf_counter()
-    state, metrics = learner.update(state, batch, fns.step, fns.take, rc,
-                                    jax.random.PRNGKey(i))
+    state, metrics = learner.update(
+        state, batch, fns.step, fns.take, rc, jax.random.PRNGKey(i)
+    )
     jax.block_until_ready((state, metrics))
     t3 = time.perf_counter()
     if i >= warm:
       for k, v in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
         parts[k].append(v)
-  seq = pl + n
-  fwd = 1 + (1 if alg == "ppo" else 0)  # reference (+ values).
-  passes = fwd + rc.num_updates * (2 if alg == "ppo" else 1)
-  bwd = rc.num_updates * (2 if alg == "ppo" else 1)  # policy (+ critic).
-  t_flops = flops.train_flops(m, b, seq, forwards=passes, backwards=bwd)
+  t_flops = learner.step_flops(m, rc, len(w.ids), pl + n)
   med = {k: float(np.median(v)) for k, v in parts.items()}
   logging.info("%s step: %s", alg, {k: round(v, 3) for k, v in med.items()})
-  return {**{f"{k}_s": v for k, v in med.items()},
-          "learner_model_flops": t_flops,
-          "learner_flops_per_s": t_flops / (med["logprobs"] + med["update"]),
-          "final_loss": float(metrics["loss"])}
+  return {
+      **{f"{k}_s": v for k, v in med.items()},
+      "learner_model_flops": t_flops,
+      "learner_flops_per_s": t_flops / (med["logprobs"] + med["update"]),
+      "final_loss": float(metrics["loss"]),
+  }
 
 
 def _peak_and_roofline(report, config, rb: int) -> None:
@@ -297,18 +391,24 @@ def _versions() -> str:
 
 def _commit() -> str:
   try:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True, timeout=10,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout.strip()
   except (OSError, subprocess.SubprocessError):
     return "unknown"
 
 
-HEADER = ("| date | commit | device | versions | workload | rollout tok/s "
-          "(s) | GRPO step s (rollout / logp / update) | PPO step s | "
-          "compile s (sampler / GRPO step) | GRPO/PPO memory | MFU rollout / "
-          "GRPO learner | rollout / roofline | notes |\n|---|---|---|---|---|"
-          "---|---|---|---|---|---|---|---|\n")
+HEADER = (
+    "| date | commit | device | versions | workload | rollout tok/s "
+    "(s) | GRPO step s (rollout / logp / update) | PPO step s | "
+    "compile s (sampler / GRPO step) | GRPO/PPO memory | MFU rollout / "
+    "GRPO learner | rollout / roofline | notes |\n|---|---|---|---|---|"
+    "---|---|---|---|---|---|---|---|\n"
+)
 
 
 def table_row(r: dict, workload: str, notes: str = "") -> str:
@@ -318,6 +418,7 @@ def table_row(r: dict, workload: str, notes: str = "") -> str:
 
   def f(x, fmt="{:.2f}"):
     return fmt.format(x) if x is not None else "–"
+
   return (
       f"| {r['date']} | {r['commit']} | {r['device']} | {r['versions']} | "
       f"{workload} | {r['rollout']['new_tokens_per_s']:,.0f} "
@@ -331,7 +432,8 @@ def table_row(r: dict, workload: str, notes: str = "") -> str:
       f"{r['rollout']['mfu']:.1%} / {f(g.get('learner_mfu'), '{:.1%}')} | "
       f"{f(r['rollout'].get('roofline_fraction'), '{:.1%}')} | "
       f"{notes}{'; ' if notes else ''}logp Δ max "
-      f"{r['logp_mismatch']['max']:.1e} |\n")
+      f"{r['logp_mismatch']['max']:.1e} |\n"
+  )
 
 
 def main(argv):
@@ -339,7 +441,8 @@ def main(argv):
   config = flags.FLAGS.config
   report = run(config, flags.FLAGS.workdir)
   workload = os.path.basename(
-      config_flags.get_config_filename(flags.FLAGS["config"]))
+      config_flags.get_config_filename(flags.FLAGS["config"])
+  )
   row = table_row(report, workload, config.bench.notes)
   print(HEADER + row, end="")
   table = flags.FLAGS.table
@@ -347,9 +450,12 @@ def main(argv):
     new = not os.path.exists(table)
     with open(table, "a", encoding="utf-8") as f:
       if new:
-        f.write("# Benchmarks\n\nRows appended by `python -m "
-                "reasoning_jax.bench`; see its docstring for what each "
-                "column measures.\n\n" + HEADER)
+        f.write(
+            "# Benchmarks\n\nRows appended by `python -m "
+            "reasoning_jax.bench`; see its docstring for what each "
+            "column measures.\n\n"
+            + HEADER
+        )
       f.write(row)
 
 

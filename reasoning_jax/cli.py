@@ -27,17 +27,22 @@ from reasoning_jax.train.checkpoint import CheckpointError
 def define_flags(config_file: str, workdir: str) -> None:
   """``--config`` (default ``config_file``), ``--workdir`` and the
   multi-process flags (``parallel/multihost.py``)."""
-  config_flags.DEFINE_config_file("config", config_file,
-                                  "Path to a configs/*.py file.",
-                                  lock_config=True)
+  config_flags.DEFINE_config_file(
+      "config", config_file, "Path to a configs/*.py file.", lock_config=True
+  )
   flags.DEFINE_string("workdir", workdir, "Output directory.")
   multihost.define_flags()
 
 
 def user_errors() -> tuple[type[Exception], ...]:
   """The exception types whose message is the whole story for a user."""
-  return (config_lib.ConfigError, DataError, pipeline.WorkdirBusy,
-          CheckpointError, FileNotFoundError)
+  return (
+      config_lib.ConfigError,
+      DataError,
+      pipeline.WorkdirBusy,
+      CheckpointError,
+      FileNotFoundError,
+  )
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -66,11 +71,15 @@ def _flag_message(e: Exception, argv: list[str]) -> str:
   field = re.match(r"^'?([A-Za-z_][\w]*)'?$", lines[0]) if lines else None
   if isinstance(e, (AttributeError, KeyError)) and field:
     name = field.group(1)
-    used = [a.split("=", 1)[0] for a in argv[1:]
-            if re.search(rf"[.]{re.escape(name)}(=|$)", a.split("=", 1)[0])]
+    used = [
+        a.split("=", 1)[0]
+        for a in argv[1:]
+        if re.search(rf"[.]{re.escape(name)}(=|$)", a.split("=", 1)[0])
+    ]
     hint = next((ln for ln in lines[1:] if ln.startswith("Did you mean")), "")
-    return (f"{used[0] if used else name}: no such config field"
-            + (f" ({hint})" if hint else ""))
+    return f"{used[0] if used else name}: no such config field" + (
+        f" ({hint})" if hint else ""
+    )
   return " ".join(lines)[:500] or type(e).__name__
 
 
@@ -78,6 +87,7 @@ def run(main) -> None:
   """``app.run(main)`` with ``parse_flags``; before ``main(argv)``: the
   multi-process start-up, logging and the SIGTERM handler; ``user_errors``
   from it printed as one line (exit 1), a preemption exits 143."""
+
   def guarded(argv):
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -91,4 +101,5 @@ def run(main) -> None:
     except checkpoint.Preempted as e:
       print(e, file=sys.stderr)
       sys.exit(143)
+
   app.run(guarded, flags_parser=parse_flags)

@@ -55,13 +55,15 @@ def compare(config, workdir: str) -> dict:
         "pass@1": result["pass@1"],
         "delta_vs_sft": result["pass@1"] - sft_result["pass@1"],
         "delta_ci95": paired["ci95"],
-        "fixed": paired["fixed"], "broken": paired["broken"],
+        "fixed": paired["fixed"],
+        "broken": paired["broken"],
         "seconds_per_step": float(np.median(step_s)),
         "params_plus_optimizer_bytes": result["state_bytes"],
         "reference_policy_bytes": ref_bytes,
         "steps": config.rl.steps,
-        "samples": config.rl.steps * config.rl.num_prompts
-                   * config.rl.group_size,
+        "samples": (
+            config.rl.steps * config.rl.num_prompts * config.rl.group_size
+        ),
     }
   g, p = (out["runs"][a]["params_plus_optimizer_bytes"] for a in ALGORITHMS)
   out["grpo_over_ppo_memory"] = g / p
@@ -82,18 +84,26 @@ def compare_seeds(config, workdir: str, seeds: list[int]) -> dict:
     c = ml_collections.ConfigDict(config.to_dict())
     c.seed = seed
     runs[seed] = compare(c, os.path.join(workdir, f"seed_{seed}"))
-  agg = {"seeds": seeds, "sft_pass@1": [runs[s]["sft_pass@1"] for s in seeds],
-         "algorithms": {}}
+  agg = {
+      "seeds": seeds,
+      "sft_pass@1": [runs[s]["sft_pass@1"] for s in seeds],
+      "algorithms": {},
+  }
   for alg in ALGORITHMS:
     rs = [runs[s]["runs"][alg] for s in seeds]
     d = [r["delta_vs_sft"] for r in rs]
     agg["algorithms"][alg] = {
-        "delta": d, "ci95": [r["delta_ci95"] for r in rs],
-        "fixed": [r["fixed"] for r in rs], "broken": [r["broken"] for r in rs],
+        "delta": d,
+        "ci95": [r["delta_ci95"] for r in rs],
+        "fixed": [r["fixed"] for r in rs],
+        "broken": [r["broken"] for r in rs],
         "pass@1": [r["pass@1"] for r in rs],
-        "mean": float(np.mean(d)), "min": min(d), "max": max(d),
+        "mean": float(np.mean(d)),
+        "min": min(d),
+        "max": max(d),
         "seconds_per_step": [r["seconds_per_step"] for r in rs],
-        "params_plus_optimizer_bytes": rs[0]["params_plus_optimizer_bytes"]}
+        "params_plus_optimizer_bytes": rs[0]["params_plus_optimizer_bytes"],
+    }
   if jax.process_index():
     return agg
   os.makedirs(workdir, exist_ok=True)
@@ -105,34 +115,53 @@ def compare_seeds(config, workdir: str, seeds: list[int]) -> dict:
 
 
 def _seeds_table(agg) -> str:
-  lines = ["| algorithm | " + " | ".join(
-      f"seed {s}: Δ [95% CI] (fixed / broken)" for s in agg["seeds"]) +
-           " | mean Δ (range) | s/step (median per seed) | params+opt MiB |",
-           "|---|" + "---|" * (len(agg["seeds"]) + 3)]
+  lines = [
+      "| algorithm | "
+      + " | ".join(
+          f"seed {s}: Δ [95% CI] (fixed / broken)" for s in agg["seeds"]
+      )
+      + " | mean Δ (range) | s/step (median per seed) | params+opt MiB |",
+      "|---|" + "---|" * (len(agg["seeds"]) + 3),
+  ]
   for alg, a in agg["algorithms"].items():
-    cells = [f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}] ({fx} / {br})"
-             for d, (lo, hi), fx, br in zip(a["delta"], a["ci95"], a["fixed"],
-                                            a["broken"])]
+    cells = [
+        f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}] ({fx} / {br})"
+        for d, (lo, hi), fx, br in zip(
+            a["delta"], a["ci95"], a["fixed"], a["broken"]
+        )
+    ]
     lines.append(
-        f"| {alg} | " + " | ".join(cells) +
-        f" | {a['mean']:+.3f} ({a['min']:+.3f} to {a['max']:+.3f}) | " +
-        ", ".join(f"{x:.2f}" for x in a["seconds_per_step"]) +
-        f" | {a['params_plus_optimizer_bytes'] / 2**20:.2f} |")
+        f"| {alg} | "
+        + " | ".join(cells)
+        + f" | {a['mean']:+.3f} ({a['min']:+.3f} to {a['max']:+.3f}) | "
+        + ", ".join(f"{x:.2f}" for x in a["seconds_per_step"])
+        + f" | {a['params_plus_optimizer_bytes'] / 2**20:.2f} |"
+    )
   sft = ", ".join(f"{x:.3f}" for x in agg["sft_pass@1"])
-  return f"SFT start per seed: held-out greedy pass@1 {sft}\n\n" + "\n".join(
-      lines) + "\n"
+  return (
+      f"SFT start per seed: held-out greedy pass@1 {sft}\n\n"
+      + "\n".join(lines)
+      + "\n"
+  )
 
 
 def _table(out) -> str:
-  lines = [f"SFT start: held-out greedy pass@1 = {out['sft_pass@1']:.3f}\n",
-           "| algorithm | pass@1 | Δ vs SFT [95% CI] | fixed / broken | "
-           "s/step | params+opt MiB |", "|---|---|---|---|---|---|"]
+  lines = [
+      f"SFT start: held-out greedy pass@1 = {out['sft_pass@1']:.3f}\n",
+      (
+          "| algorithm | pass@1 | Δ vs SFT [95% CI] | fixed / broken | "
+          "s/step | params+opt MiB |"
+      ),
+      "|---|---|---|---|---|---|",
+  ]
   for alg, r in out["runs"].items():
     lo, hi = r["delta_ci95"]
-    lines.append(f"| {alg} | {r['pass@1']:.3f} | {r['delta_vs_sft']:+.3f} "
-                 f"[{lo:+.3f}, {hi:+.3f}] | {r['fixed']} / {r['broken']} | "
-                 f"{r['seconds_per_step']:.2f} | "
-                 f"{r['params_plus_optimizer_bytes'] / 2**20:.2f} |")
+    lines.append(
+        f"| {alg} | {r['pass@1']:.3f} | {r['delta_vs_sft']:+.3f} "
+        f"[{lo:+.3f}, {hi:+.3f}] | {r['fixed']} / {r['broken']} | "
+        f"{r['seconds_per_step']:.2f} | "
+        f"{r['params_plus_optimizer_bytes'] / 2**20:.2f} |"
+    )
   lines.append(f"\nGRPO / PPO memory: {out['grpo_over_ppo_memory']:.2f}")
   return "\n".join(lines) + "\n"
 
@@ -146,19 +175,30 @@ def _plot(workdir, metrics, sft_pass):
     if r:
       s, v = zip(*r)
       k = max(1, len(v) // 8)  # moving average over ~12% of the run.
-      smooth = [sum(v[max(0, i - k + 1):i + 1]) / len(v[max(0, i - k + 1):i + 1])
-                for i in range(len(v))]
+      smooth = [
+          sum(v[max(0, i - k + 1) : i + 1]) / len(v[max(0, i - k + 1) : i + 1])
+          for i in range(len(v))
+      ]
       ax1.plot(s, smooth, label=alg)
     e = [(0, sft_pass)] + [
         (x["step"], x.get("eval/pass@1", x.get("final/pass@1")))
-        for x in rows if "eval/pass@1" in x or "final/pass@1" in x]
+        for x in rows
+        if "eval/pass@1" in x or "final/pass@1" in x
+    ]
     if e:
       ax2.plot(*zip(*e), marker="o", label=alg)
-  ax1.set(xlabel="RL step", ylabel="rollout reward (moving avg)",
-          title="Reward")
-  ax2.set(xlabel="RL step", ylabel="held-out greedy pass@1", ylim=(0, 1),
-          title="Held-out accuracy (periodic: eval.periodic_problems;\n"
-                "first and last: eval.num_problems)")
+  ax1.set(
+      xlabel="RL step", ylabel="rollout reward (moving avg)", title="Reward"
+  )
+  ax2.set(
+      xlabel="RL step",
+      ylabel="held-out greedy pass@1",
+      ylim=(0, 1),
+      title=(
+          "Held-out accuracy (periodic: eval.periodic_problems;\n"
+          "first and last: eval.num_problems)"
+      ),
+  )
   for ax in (ax1, ax2):
     ax.legend()
     ax.grid(alpha=0.3)
@@ -171,11 +211,11 @@ def main(argv):
   try:
     seeds = [int(x) for x in flags.FLAGS.seeds]
   except ValueError:
-    sys.exit(f"error: --seeds={','.join(flags.FLAGS.seeds)}: must be "
-             "integers")
+    sys.exit(f"error: --seeds={','.join(flags.FLAGS.seeds)}: must be integers")
   if seeds:
-    text = _seeds_table(compare_seeds(flags.FLAGS.config, flags.FLAGS.workdir,
-                                      seeds))
+    text = _seeds_table(
+        compare_seeds(flags.FLAGS.config, flags.FLAGS.workdir, seeds)
+    )
   else:
     text = _table(compare(flags.FLAGS.config, flags.FLAGS.workdir))
   if jax.process_index() == 0:

@@ -23,11 +23,19 @@ from reasoning_jax import pipeline
 from reasoning_jax.train import report
 
 cli.define_flags("configs/default.py", "runs/default")
-flags.DEFINE_list("seeds", [], "Run once per seed (config.seed), e.g. 0,1,2; "
-                  "empty: one run with config.seed.")
-flags.DEFINE_string("restart_from", "", "Retrain this stage (e.g. sft, "
-                    "rl_grpo) and every later one: a finished stage whose "
-                    "config changed is refused without it.")
+flags.DEFINE_list(
+    "seeds",
+    [],
+    "Run once per seed (config.seed), e.g. 0,1,2; "
+    "empty: one run with config.seed.",
+)
+flags.DEFINE_string(
+    "restart_from",
+    "",
+    "Retrain this stage (e.g. sft, "
+    "rl_grpo) and every later one: a finished stage whose "
+    "config changed is refused without it.",
+)
 
 
 def main(argv):
@@ -38,8 +46,9 @@ def main(argv):
   except ValueError:
     sys.exit(f"error: --seeds={','.join(f.seeds)}: must be integers")
   if seeds:
-    summary = pipeline.train_and_evaluate_seeds(f.config, f.workdir, seeds,
-                                                f.restart_from)
+    summary = pipeline.train_and_evaluate_seeds(
+        f.config, f.workdir, seeds, f.restart_from
+    )
   else:
     summary = pipeline.train_and_evaluate(f.config, f.workdir, f.restart_from)
   if jax.process_index() == 0 and seeds:

@@ -47,8 +47,12 @@ from reasoning_jax.train.context import local_dir
 from reasoning_jax.train.context import stage_names
 
 
-def train_and_evaluate_seeds(config: ml_collections.ConfigDict, workdir: str,
-                             seeds: list[int], restart_from: str = "") -> dict:
+def train_and_evaluate_seeds(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    seeds: list[int],
+    restart_from: str = "",
+) -> dict:
   """``train_and_evaluate`` once per seed (``config.seed``; the task and
   its test problems stay the same) in ``<workdir>/seed_<s>``, then
   ``seeds.json`` / ``seeds.md`` / ``seeds.png`` in ``workdir`` with each
@@ -60,8 +64,9 @@ def train_and_evaluate_seeds(config: ml_collections.ConfigDict, workdir: str,
   for s in seeds:
     c = ml_collections.ConfigDict(config.to_dict())
     c.seed = s
-    summaries[s] = train_and_evaluate(c, os.path.join(workdir, f"seed_{s}"),
-                                      restart_from)
+    summaries[s] = train_and_evaluate(
+        c, os.path.join(workdir, f"seed_{s}"), restart_from
+    )
   if jax.process_index() != 0:
     return {}
   out = local_dir(workdir)
@@ -95,14 +100,16 @@ def workdir_lock(logdir: str):
       except (OSError, ValueError):
         holder = {}
       if holder.get("host") == me["host"] and not _alive(holder.get("pid")):
-        logging.warning("taking over %s from pid %s, which is gone", path,
-                        holder.get("pid"))
+        logging.warning(
+            "taking over %s from pid %s, which is gone", path, holder.get("pid")
+        )
         os.remove(path)
         continue
       raise WorkdirBusy(
           f"{logdir} is in use by pid {holder.get('pid')} on "
           f"{holder.get('host')}: wait for that run, or delete {path} if it "
-          "is gone") from None
+          "is gone"
+      ) from None
     with os.fdopen(fd, "w") as f:
       json.dump(me, f)
     break
@@ -147,13 +154,22 @@ def write_json_atomic(path: str, obj) -> None:
 # Config sections every stage's result depends on, and each stage's own
 # (the stages that fine-tune with ``run_sft`` also read ``sft``'s optimizer).
 _COMMON = ("seed", "task", "prompt", "tokenizer", "model", "data", "init")
-_OWN = {"pretrain": ("pretrain", "sft"), "sft": ("sft",), "rl": ("rl",),
-        "rs": ("rs", "sft"), "distill": ("distill", "sft"),
-        "budget": ("budget",)}
+_OWN = {
+    "pretrain": ("pretrain", "sft"),
+    "sft": ("sft",),
+    "rl": ("rl",),
+    "rs": ("rs", "sft"),
+    "distill": ("distill", "sft"),
+    "budget": ("budget",),
+}
 # Fields that change how fast a stage runs or how often it reports, not
 # what it produces.
-_NOT_DEFINING = ("model.decode_chunk", "model.remat", "model.attention",
-                 "rl.eval_every")
+_NOT_DEFINING = (
+    "model.decode_chunk",
+    "model.remat",
+    "model.attention",
+    "rl.eval_every",
+)
 
 
 def _flat(d, prefix: str = "") -> dict:
@@ -172,17 +188,21 @@ def stage_definition(config, stages: list[str], i: int) -> dict:
   sections, the stage list up to it, and the own sections of it and every
   stage before it (their output is its input). Flat ``{"sft.steps": 6}``."""
   d = config.to_dict()
-  keep = {"stages": stages[:i + 1]}
-  for sec in _COMMON + tuple(x for s in stages[:i + 1] for x in _OWN[s]):
-    keep.update(_flat({sec: d[sec]}) if isinstance(d[sec], dict)
-                else {sec: d[sec]})
+  keep = {"stages": stages[: i + 1]}
+  for sec in _COMMON + tuple(x for s in stages[: i + 1] for x in _OWN[s]):
+    keep.update(
+        _flat({sec: d[sec]}) if isinstance(d[sec], dict) else {sec: d[sec]}
+    )
   return {k: v for k, v in sorted(keep.items()) if k not in _NOT_DEFINING}
 
 
 def _differences(saved: dict, now: dict) -> list[str]:
   keys = sorted(set(saved) | set(now))
-  return [f"{k}={saved.get(k, '<unset>')!r} -> {now.get(k, '<unset>')!r}"
-          for k in keys if saved.get(k, "<unset>") != now.get(k, "<unset>")]
+  return [
+      f"{k}={saved.get(k, '<unset>')!r} -> {now.get(k, '<unset>')!r}"
+      for k in keys
+      if saved.get(k, "<unset>") != now.get(k, "<unset>")
+  ]
 
 
 def _remove_stages(ctx, names: list[str]) -> None:
@@ -190,21 +210,25 @@ def _remove_stages(ctx, names: list[str]) -> None:
   ``names`` (``restart_from``)."""
   if jax.process_index() == 0:
     for name in names:
-      for d in (epath.Path(ctx.workdir) / "checkpoints" / name,
-                epath.Path(ctx.logdir) / "tb" / name):
+      for d in (
+          epath.Path(ctx.workdir) / "checkpoints" / name,
+          epath.Path(ctx.logdir) / "tb" / name,
+      ):
         if d.exists():
           d.rmtree()
       record = os.path.join(ctx.logdir, "stages", f"{name}.json")
       if os.path.exists(record):
         os.remove(record)
-      metrics.drop_rows_after(os.path.join(ctx.logdir, "metrics.jsonl"),
-                              name, -1)
+      metrics.drop_rows_after(
+          os.path.join(ctx.logdir, "metrics.jsonl"), name, -1
+      )
       logging.info("restart: removed stage %s", name)
   multihost.barrier("restart_from")
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       restart_from: str = ""):
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str, restart_from: str = ""
+):
   """Runs every stage of ``config.stages``; returns the summary dict.
 
   A finished stage leaves ``<workdir>/stages/<name>.json`` (its result and
@@ -216,8 +240,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """
   t0 = time.perf_counter()
   ctx = build_context(config, workdir)
-  with (workdir_lock(ctx.logdir) if jax.process_index() == 0
-        else contextlib.nullcontext()):
+  with (
+      workdir_lock(ctx.logdir)
+      if jax.process_index() == 0
+      else contextlib.nullcontext()
+  ):
     return _run_stages(config, ctx, t0, restart_from)
 
 
@@ -228,8 +255,9 @@ def _read_record(path: str) -> dict | None:
     return json.load(f)
 
 
-def _check_finished(config, ctx, stages, names, restart_from: str
-                    ) -> list[dict | None]:
+def _check_finished(
+    config, ctx, stages, names, restart_from: str
+) -> list[dict | None]:
   """Applies ``restart_from``, then refuses a rerun whose config differs
   from a finished stage's definition (naming the fields). Returns each
   stage's record (None: not finished)."""
@@ -237,29 +265,39 @@ def _check_finished(config, ctx, stages, names, restart_from: str
     if restart_from not in names:
       raise config_lib.ConfigError(
           f"--restart_from={restart_from}: not a stage of this run "
-          f"({', '.join(names)})")
-    _remove_stages(ctx, names[names.index(restart_from):])
-  records = [_read_record(os.path.join(ctx.logdir, "stages", f"{n}.json"))
-             for n in names]
+          f"({', '.join(names)})"
+      )
+    _remove_stages(ctx, names[names.index(restart_from) :])
+  records = [
+      _read_record(os.path.join(ctx.logdir, "stages", f"{n}.json"))
+      for n in names
+  ]
   for i, (name, record) in enumerate(zip(names, records)):
     if record is None or "definition" not in record:
       continue
-    diff = _differences(record["definition"],
-                        stage_definition(config, stages, i))
+    diff = _differences(
+        record["definition"], stage_definition(config, stages, i)
+    )
     if diff:
       raise config_lib.ConfigError(
           f"stage {name} of {ctx.logdir} finished with another config "
           f"({'; '.join(diff[:4])}{'; ...' if len(diff) > 4 else ''}): "
           f"rerun with --restart_from={name} to retrain it and the stages "
-          f"after it, or use a new workdir")
+          "after it, or use a new workdir"
+      )
   return records
 
 
 def _run_stages(config, ctx, t0, restart_from: str = ""):
   """The stage loop of ``train_and_evaluate``, under the workdir lock."""
-  stage_fns = {"pretrain": pretrain.run_pretrain, "sft": sft.run_sft,
-               "rl": rl.run_rl, "rs": rejection.run_rejection,
-               "distill": distill.run_distill, "budget": budget.run_budget}
+  stage_fns = {
+      "pretrain": pretrain.run_pretrain,
+      "sft": sft.run_sft,
+      "rl": rl.run_rl,
+      "rs": rejection.run_rejection,
+      "distill": distill.run_distill,
+      "budget": budget.run_budget,
+  }
   stages = [s for s in config.stages.split(",") if s]
   names = stage_names(stages, config.rl.algorithm)
   records = _check_finished(config, ctx, stages, names, restart_from)
@@ -273,20 +311,26 @@ def _run_stages(config, ctx, t0, restart_from: str = ""):
     result = records[i]
     if result is not None:
       try:
-        params = jax.tree.map(jnp.asarray,
-                              checkpoint.load_params(ctx.workdir, name))
+        params = jax.tree.map(
+            jnp.asarray, checkpoint.load_params(ctx.workdir, name)
+        )
         logging.info("stage %s finished earlier: skipped", name)
       except checkpoint.CheckpointError as e:
-        logging.warning("stage %s finished but %s: running it again from "
-                        "its newest intact step", name, e)
+        logging.warning(
+            "stage %s finished but %s: running it again from "
+            "its newest intact step",
+            name,
+            e,
+        )
         result = None
     if result is None:
       params, result = stage_fns[stage](ctx, params, stage=name)
       result["correct"] = np.asarray(result["correct"]).tolist()
       result["pass@1_ci95"] = list(stats.bootstrap_ci(result["correct"]))
       if prev is not None:  # same problems, same order: a paired comparison.
-        result["paired_vs_previous"] = stats.paired_delta(prev,
-                                                          result["correct"])
+        result["paired_vs_previous"] = stats.paired_delta(
+            prev, result["correct"]
+        )
       result["definition"] = stage_definition(config, stages, i)
       if jax.process_index() == 0:
         write_json_atomic(record, result)

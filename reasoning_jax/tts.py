@@ -37,6 +37,7 @@ from absl import logging
 import jax
 import numpy as np
 
+from reasoning_jax import cli
 from reasoning_jax import tts_report
 from reasoning_jax import tts_search
 from reasoning_jax.models import CausalLM
@@ -60,107 +61,186 @@ FLAGS = flags.FLAGS
 
 
 def run(config, workdir: str) -> dict:
-
+  """Every test-time scaling method on ``tts.num_problems`` test problems;
+  writes ``tts.json``, ``tts.md`` and the plots; returns the json's dict."""
   t0 = time.perf_counter()
   c = config.tts
   ctx = context.build_context(config, workdir)
-  params = jax.tree.map(jax.numpy.asarray, checkpoint.load_params(
-      c.policy_workdir, c.policy_stage))
+  params = jax.tree.map(
+      jax.numpy.asarray,
+      checkpoint.load_params(c.policy_workdir, c.policy_stage),
+  )
   examples = [ctx.task.example("test", i) for i in range(c.num_problems)]
-  greedy = ctx.evaluate(params, c.num_problems)
-  budget = budget_lib.budget_forcing(
-      ctx, params, examples, greedy, [c.budget_min] if c.budget_min else [],
-      [c.budget_max] if c.budget_max else [], c.wait_text)
-  logging.info("greedy pass@1 %.3f; budget forcing %s; sampling %d x %d",
-               greedy["pass@1"], budget, len(examples), c.n_max)
-  traces = label_lib.sample_traces(
-      ctx, params, examples, c.n_max, jax.random.PRNGKey(config.seed + 11),
-      temperature=c.temperature, batch_size=c.batch_size)
+  greedy, budget, traces = _sample(ctx, params, examples, config)
   q, n = len(examples), c.n_max
   correct = np.asarray([t.correct for t in traces], float).reshape(q, n)
-  answers = np.asarray([answers_lib.extract_answer(t.completion)
-                        for t in traces], object).reshape(q, n)
+  answers = np.asarray(
+      [answers_lib.extract_answer(t.completion) for t in traces], object
+  ).reshape(q, n)
   sample_s = time.perf_counter() - t0
 
   verifiers = _verifiers(ctx, c.verifier_workdir, config.verifier.max_steps)
-  logging.info("sampled in %.0f s, pass@1 %.3f; scoring with %s",
-               sample_s, correct.mean(), sorted(verifiers))
-  sb = steps_lib.encode_traces(
-      ctx.tok, traces, prompt_len=config.data.max_prompt_len,
-      completion_len=config.data.max_new_tokens,
-      max_steps=config.verifier.max_steps)
-  scores = {}
-  for k, fn in verifiers.items():
-    t = time.perf_counter()
-    scores[k] = fn(sb).reshape(q, n)
-    logging.info("%s: %.1f s", k, time.perf_counter() - t)
-  ns = tts_search.powers(n)
-  weights = [k for k in WEIGHTED if k in scores]
-  per = best_of_n.per_problem(answers, correct, scores, ns,
-                              vote_weights=weights)
+  logging.info(
+      "sampled in %.0f s, pass@1 %.3f; scoring with %s",
+      sample_s,
+      correct.mean(),
+      sorted(verifiers),
+  )
+  scores = _scores(ctx, verifiers, traces, config, (q, n))
+  per = best_of_n.per_problem(
+      answers,
+      correct,
+      scores,
+      tts_search.powers(n),
+      vote_weights=[k for k in WEIGHTED if k in scores],
+  )
   per["greedy"] = {1: np.asarray(greedy["correct"], float)}
-
-  # FLOPs per problem: a sample is one generation, a verifier pass about as
-  # much again; a search child is charged one generation (its step's decode
-  # and the prefix's prefill) plus one verifier pass.
-  m = config.model
-  comp = float(np.mean([len(ctx.tok.encode(t.completion)) + 1
-                        for t in traces]))
-
-  def gen_flops(seq):
-    return seq * flops_lib.model_flops_per_token(m, seq / 2)
-  gen = gen_flops(config.data.max_prompt_len / 2 + comp)
-  flops = {k: {nn: nn * gen * (2 if k.startswith(("bon_", "weighted")) else 1)
-               for nn in v} for k, v in per.items()}
-  searches = {}
-  search_args = (ctx, params, examples, verifiers, c, config, gen)
-  for kind, width, verifier in (("beam", c.beam_width, c.beam_verifier),
-                                ("tot", c.tot_breadth, c.tot_verifier),
-                                ("mcts", c.mcts_simulations,
-                                 c.mcts_verifier)):
-    if width and verifier in verifiers:
-      searches[f"{kind}_{verifier}"] = tts_search.search(kind, *search_args)
+  gen_flops = _generation_flops(ctx, config, traces)
+  gen = gen_flops(0)
+  flops = {
+      k: {
+          nn: nn * gen * (2 if k.startswith(("bon_", "weighted")) else 1)
+          for nn in v
+      }
+      for k, v in per.items()
+  }
+  searches = _searches(ctx, params, examples, verifiers, config, gen)
   for name, r in searches.items():
     per[name] = {r["n"]: r.pop("correct")}
     flops[name] = {r["n"]: r["flops_per_problem"]}
   revision = None
   if c.revision_n:
-    revision = tts_search.sequential_revision(ctx, params, examples, traces,
-                                              c, config, workdir)
+    revision = tts_search.sequential_revision(
+        ctx, params, examples, traces, c, config, workdir
+    )
     for how in ("last", "majority"):
       per[f"sequential_{how}"] = revision.pop(how)
+      # A revision reads the problem and the previous attempt.
       flops[f"sequential_{how}"] = {
-          nn: gen + (nn - 1) * gen_flops(config.data.max_prompt_len / 2
-                                         + 2 * comp)
-          for nn in per[f"sequential_{how}"]}
+          nn: gen + (nn - 1) * gen_flops(1) for nn in per[f"sequential_{how}"]
+      }
   mcts_labels = None
   if c.mcts_label_problems and c.mcts_simulations:
     mcts_labels = tts_search.mcts_labels(ctx, params, c, config, workdir)
 
-  masks, by_difficulty, optimal = _by_difficulty(per, flops, correct,
-                                                 answers, gen, c)
+  masks, by_difficulty, optimal = _by_difficulty(
+      per, flops, correct, answers, gen, c
+  )
   texts = np.asarray([t.completion for t in traces], object).reshape(q, n)
-  discrimination = _verifier_discrimination(scores, correct, texts, answers)
-  out = {"task": config.task.name, "difficulty": config.task.difficulty,
-         "problems": q, "n_max": n, "temperature": c.temperature,
-         "greedy_pass@1": greedy["pass@1"], "budget_forcing": budget,
-         "sample_pass@1": float(correct.mean()),
-         "methods": best_of_n.summarize(per),
-         "flops_per_problem": flops, "by_difficulty": by_difficulty,
-         "bin_sizes": {k: int(v.sum()) for k, v in masks.items()},
-         "compute_optimal": optimal, "verifier_auroc": discrimination,
-         "searches": searches, "revision": revision,
-         "mcts_labels": mcts_labels,
-         "seconds": {"sampling": sample_s,
-                     "total": time.perf_counter() - t0}}
-  if jax.process_index() == 0:
-    os.makedirs(ctx.logdir, exist_ok=True)
-    with open(os.path.join(ctx.logdir, "tts.json"), "w") as f:
-      json.dump(out, f, indent=2)
-    with open(os.path.join(ctx.logdir, "tts.md"), "w") as f:
-      f.write(tts_report.markdown(out))
-    tts_report.plot(ctx.logdir, out)
+  out = {
+      "task": config.task.name,
+      "difficulty": config.task.difficulty,
+      "problems": q,
+      "n_max": n,
+      "temperature": c.temperature,
+      "greedy_pass@1": greedy["pass@1"],
+      "budget_forcing": budget,
+      "sample_pass@1": float(correct.mean()),
+      "methods": best_of_n.summarize(per),
+      "flops_per_problem": flops,
+      "by_difficulty": by_difficulty,
+      "bin_sizes": {k: int(v.sum()) for k, v in masks.items()},
+      "compute_optimal": optimal,
+      "verifier_auroc": _verifier_discrimination(
+          scores, correct, texts, answers
+      ),
+      "searches": searches,
+      "revision": revision,
+      "mcts_labels": mcts_labels,
+      "seconds": {"sampling": sample_s, "total": time.perf_counter() - t0},
+  }
+  _write(ctx.logdir, out)
   return out
+
+
+def _sample(ctx, params, examples, config):
+  """Greedy pass@1, greedy under budget forcing, and ``tts.n_max`` samples
+  per problem (problem-major ``Trace``s)."""
+  c = config.tts
+  greedy = ctx.evaluate(params, c.num_problems)
+  budget = budget_lib.budget_forcing(
+      ctx,
+      params,
+      examples,
+      greedy,
+      [c.budget_min] if c.budget_min else [],
+      [c.budget_max] if c.budget_max else [],
+      c.wait_text,
+  )
+  logging.info(
+      "greedy pass@1 %.3f; budget forcing %s; sampling %d x %d",
+      greedy["pass@1"],
+      budget,
+      len(examples),
+      c.n_max,
+  )
+  traces = label_lib.sample_traces(
+      ctx,
+      params,
+      examples,
+      c.n_max,
+      jax.random.PRNGKey(config.seed + 11),
+      temperature=c.temperature,
+      batch_size=c.batch_size,
+  )
+  return greedy, budget, traces
+
+
+def _scores(ctx, verifiers, traces, config, shape) -> dict:
+  """``{verifier: [Q, N] score}`` of every sample."""
+  sb = steps_lib.encode_traces(
+      ctx.tok,
+      traces,
+      prompt_len=config.data.max_prompt_len,
+      completion_len=config.data.max_new_tokens,
+      max_steps=config.verifier.max_steps,
+  )
+  scores = {}
+  for k, fn in verifiers.items():
+    t = time.perf_counter()
+    scores[k] = fn(sb).reshape(shape)
+    logging.info("%s: %.1f s", k, time.perf_counter() - t)
+  return scores
+
+
+def _generation_flops(ctx, config, traces):
+  """FLOPs of one generation: ``fn(k)`` for a context of half the prompt
+  budget plus ``k + 1`` mean completions (k = 0: a sample; 1: a revision,
+  which reads the previous attempt). A verifier pass costs about as much
+  as a sample; a search child is charged one generation plus one pass."""
+  comp = float(np.mean([len(ctx.tok.encode(t.completion)) + 1 for t in traces]))
+
+  def gen_flops(k: int) -> float:
+    seq = config.data.max_prompt_len / 2 + (k + 1) * comp
+    return seq * flops_lib.model_flops_per_token(config.model, seq / 2)
+
+  return gen_flops
+
+
+def _searches(ctx, params, examples, verifiers, config, gen: float) -> dict:
+  """The step searches that are on (width > 0) and whose verifier loaded."""
+  c = config.tts
+  searches = {}
+  for kind, width, verifier in (
+      ("beam", c.beam_width, c.beam_verifier),
+      ("tot", c.tot_breadth, c.tot_verifier),
+      ("mcts", c.mcts_simulations, c.mcts_verifier),
+  ):
+    if width and verifier in verifiers:
+      searches[f"{kind}_{verifier}"] = tts_search.search(
+          kind, ctx, params, examples, verifiers, c, config, gen
+      )
+  return searches
+
+
+def _write(logdir: str, out: dict) -> None:
+  if jax.process_index() == 0:
+    os.makedirs(logdir, exist_ok=True)
+    with open(os.path.join(logdir, "tts.json"), "w") as f:
+      json.dump(out, f, indent=2)
+    with open(os.path.join(logdir, "tts.md"), "w") as f:
+      f.write(tts_report.markdown(out))
+    tts_report.plot(logdir, out)
 
 
 def _by_difficulty(per, flops, correct, answers, gen: float, c):
@@ -169,20 +249,33 @@ def _by_difficulty(per, flops, correct, answers, gen: float, c):
   (bin masks, per-bin summaries, the optimal curve per FLOPs budget)."""
   n = correct.shape[1]
   p1 = correct.mean(1)
-  masks = {"hard (p1 < 0.25)": p1 < 0.25,
-           "medium": (p1 >= 0.25) & (p1 < 0.75),
-           "easy (p1 >= 0.75)": p1 >= 0.75}
+  masks = {
+      "hard (p1 < 0.25)": p1 < 0.25,
+      "medium": (p1 >= 0.25) & (p1 < 0.75),
+      "easy (p1 >= 0.75)": p1 >= 0.75,
+  }
   by_difficulty = {k: best_of_n.summarize(per, v) for k, v in masks.items()}
-  bins = compute_optimal.levels(compute_optimal.agreement(
-      answers, c.estimate_samples))
-  budgets = [gen * 2 ** i for i in range(int(np.log2(2 * n)) + 2)]
-  reused = {k: (lambda nn: 0) for k in per if not k.startswith(
-      ("majority", "weighted_", "bon_", "sequential_"))}
-  reused.update({k: (lambda nn: 1) for k in per
-                 if k.startswith("sequential_")})  # its first attempt.
-  optimal = compute_optimal.curve(per, flops, bins, budgets,
-                                  estimate_samples=c.estimate_samples,
-                                  sample_flops=gen, reused=reused)
+  bins = compute_optimal.levels(
+      compute_optimal.agreement(answers, c.estimate_samples)
+  )
+  budgets = [gen * 2**i for i in range(int(np.log2(2 * n)) + 2)]
+  reused = {
+      k: lambda nn: 0
+      for k in per
+      if not k.startswith(("majority", "weighted_", "bon_", "sequential_"))
+  }
+  reused.update(
+      {k: lambda nn: 1 for k in per if k.startswith("sequential_")}
+  )  # its first attempt.
+  optimal = compute_optimal.curve(
+      per,
+      flops,
+      bins,
+      budgets,
+      estimate_samples=c.estimate_samples,
+      sample_flops=gen,
+      reused=reused,
+  )
   return masks, by_difficulty, optimal
 
 
@@ -190,15 +283,21 @@ def _verifier_discrimination(scores, correct, texts, answers) -> dict:
   """``_discrimination`` of every verifier, with a warning for one whose
   top choice is no better than its bottom one."""
   n = correct.shape[1]
-  discrimination = {k: _discrimination(v, correct, texts, answers)
-                    for k, v in scores.items()}
+  discrimination = {
+      k: _discrimination(v, correct, texts, answers) for k, v in scores.items()
+  }
   for k, d in discrimination.items():
     if d["top_minus_bottom"][0] <= 0:
       logging.warning(
           "%s: its top choice among %d samples (%.3f) is not better than "
           "its bottom choice (%.3f): it does not rank a problem's own "
-          "samples (within-problem AUROC %.3f)", k, n, d["top"], d["bottom"],
-          d["within_problem_auroc"])
+          "samples (within-problem AUROC %.3f)",
+          k,
+          n,
+          d["top"],
+          d["bottom"],
+          d["within_problem_auroc"],
+      )
   return discrimination
 
 
@@ -215,18 +314,22 @@ def _discrimination(scores_qn, correct_qn, texts_qn, answers_qn) -> dict:
   top, bottom = vm.top_bottom(scores_qn, correct_qn, n)
   maj = best_of_n.vote(answers_qn, correct_qn, n)
   vs_maj = stats.paired_delta(maj, top)
-  return {"pooled_auroc": vm.auroc(scores_qn.ravel(), correct_qn.ravel()),
-          "within_problem_auroc": vm.within_problem_auroc(
-              scores_qn, correct_qn)[0],
-          "within_problem_auroc_distinct": vm.within_problem_auroc(
-              scores_qn, correct_qn, texts_qn)[0],
-          "top": float(top.mean()), "bottom": float(bottom.mean()),
-          "top_minus_bottom": stats.paired_delta(bottom, top)["ci95"],
-          "random_distinct": float(vm.random_distinct(
-              correct_qn, texts_qn, n).mean()),
-          "majority": float(maj.mean()),
-          "top_minus_majority": vs_maj["delta"],
-          "top_minus_majority_ci95": vs_maj["ci95"]}
+  return {
+      "pooled_auroc": vm.auroc(scores_qn.ravel(), correct_qn.ravel()),
+      "within_problem_auroc": vm.within_problem_auroc(scores_qn, correct_qn)[0],
+      "within_problem_auroc_distinct": vm.within_problem_auroc(
+          scores_qn, correct_qn, texts_qn
+      )[0],
+      "top": float(top.mean()),
+      "bottom": float(bottom.mean()),
+      "top_minus_bottom": stats.paired_delta(bottom, top)["ci95"],
+      "random_distinct": float(
+          vm.random_distinct(correct_qn, texts_qn, n).mean()
+      ),
+      "majority": float(maj.mean()),
+      "top_minus_majority": vs_maj["delta"],
+      "top_minus_majority_ci95": vs_maj["ci95"],
+  }
 
 
 WEIGHTED = ("orm", "prm_exact_min", "lmv_min")  # weighted_<name> selectors.
@@ -240,8 +343,12 @@ def _verifiers(ctx, verifier_workdir: str, max_steps: int) -> dict:
   out = {}
   lmv = os.path.join(verifier_workdir, "lmv")
   if os.path.isdir(os.path.join(lmv, "checkpoints", "sft")):
-    out.update({f"lmv_{k}": fn for k, fn in load_lm_verifier(
-        lmv, ctx.config.data.max_prompt_len, max_steps).items()})
+    out.update({
+        f"lmv_{k}": fn
+        for k, fn in load_lm_verifier(
+            lmv, ctx.config.data.max_prompt_len, max_steps
+        ).items()
+    })
   else:
     logging.warning("no lmv at %s: skipped", lmv)
   for name in ("orm", "prm_exact", "prm_ms", "genver"):
@@ -250,16 +357,22 @@ def _verifiers(ctx, verifier_workdir: str, max_steps: int) -> dict:
       logging.warning("no %s at %s: skipped", name, path)
       continue
     if name == "orm":
-      out["orm"] = best_of_n.orm_verifier(score_outcome,
-                                          rm_lib.load_params(path, rm))
+      out["orm"] = best_of_n.orm_verifier(
+          score_outcome, rm_lib.load_params(path, rm)
+      )
     elif name == "genver":
       for how, fn in best_of_n.generative_verifiers(
-          ctx.model, rm_lib.load_params(path, ctx.model), ctx.tok,
-          max_steps, aggregate.HOW).items():
+          ctx.model,
+          rm_lib.load_params(path, ctx.model),
+          ctx.tok,
+          max_steps,
+          aggregate.HOW,
+      ).items():
         out[f"genver_{how}"] = fn
     else:
       for how, fn in best_of_n.prm_verifiers(
-          score_steps, rm_lib.load_params(path, rm), aggregate.HOW).items():
+          score_steps, rm_lib.load_params(path, rm), aggregate.HOW
+      ).items():
         out[f"{name}_{how}"] = fn
   return out
 
@@ -270,11 +383,14 @@ def load_lm_verifier(workdir: str, prompt_len: int, max_steps: int) -> dict:
   with open(os.path.join(workdir, "config.json")) as f:
     m = json.load(f)["model"]
   model = CausalLM(ModelConfig(**m))
-  params = jax.tree.map(jax.numpy.asarray,
-                        checkpoint.load_params(workdir, "sft"))
+  params = jax.tree.map(
+      jax.numpy.asarray, checkpoint.load_params(workdir, "sft")
+  )
   return best_of_n.lm_verifiers(
-      likelihood.make_scorer(model, prompt_len, max_steps), params,
-      aggregate.HOW)
+      likelihood.make_scorer(model, prompt_len, max_steps),
+      params,
+      aggregate.HOW,
+  )
 
 
 def main(argv):
@@ -283,6 +399,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  from reasoning_jax import cli  # pylint: disable=g-import-not-at-top
   cli.define_flags("configs/tts.py", "runs/tts")
   cli.run(main)

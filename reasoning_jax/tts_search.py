@@ -25,38 +25,58 @@ from reasoning_jax.verifiers import steps as steps_lib
 
 def powers(n: int) -> list[int]:
   """1, 2, 4, ... up to n."""
-  return [2 ** i for i in range(n.bit_length()) if 2 ** i <= n]
+  return [2**i for i in range(n.bit_length()) if 2**i <= n]
 
 
 def _beam(expand, score, q, k, c, done):
   """PRM beam search (cumulative score): (best texts, N, children)."""
   best, children = beam_lib.beam_search(
-      expand, score, q, width=c.beam_width, expand_k=k,
-      max_steps=c.beam_max_steps, is_done=done)
+      expand,
+      score,
+      q,
+      width=c.beam_width,
+      expand_k=k,
+      max_steps=c.beam_max_steps,
+      is_done=done,
+  )
   return [b.text for b in best], c.beam_width, children
 
 
 def _tot(expand, score, q, k, c, done):
   """Tree of Thoughts (breadth-first, any verifier as the evaluator)."""
   best, children = beam_lib.tree_of_thoughts(
-      expand, score, q, breadth=c.tot_breadth, k=k,
-      max_steps=c.beam_max_steps, is_done=done)
+      expand,
+      score,
+      q,
+      breadth=c.tot_breadth,
+      k=k,
+      max_steps=c.beam_max_steps,
+      is_done=done,
+  )
   return [b.text for b in best], c.tot_breadth, children
 
 
 def _mcts(expand, score, q, k, c, done):
   """MCTS (PUCT); the text at the end of each tree's best path."""
-  trees, children = mcts.search(expand, score, q,
-                                num_simulations=c.mcts_simulations, k=k,
-                                c_puct=c.c_puct, is_done=done)
+  trees, children = mcts.search(
+      expand,
+      score,
+      q,
+      num_simulations=c.mcts_simulations,
+      k=k,
+      c_puct=c.c_puct,
+      is_done=done,
+  )
   texts = [tr.nodes[mcts.best_path(tr)[-1]].text for tr in trees]
   return texts, c.mcts_simulations, children
 
 
 # kind -> (runner, tts field of its children per expansion, of its verifier).
-SEARCHES = {"beam": (_beam, "beam_k", "beam_verifier"),
-            "tot": (_tot, "tot_k", "tot_verifier"),
-            "mcts": (_mcts, "mcts_k", "mcts_verifier")}
+SEARCHES = {
+    "beam": (_beam, "beam_k", "beam_verifier"),
+    "tot": (_tot, "tot_k", "tot_verifier"),
+    "mcts": (_mcts, "mcts_k", "mcts_verifier"),
+}
 
 
 def is_done(ctx, config):
@@ -73,42 +93,69 @@ def search(kind, ctx, params, examples, verifiers, c, config, gen):
   run_search, k_field, verifier_field = SEARCHES[kind]
   k, verifier = c[k_field], c[verifier_field]
   policy_expand = beam_lib.policy_expander(
-      ctx, params, examples, jax.random.PRNGKey(config.seed + 13),
-      temperature=c.temperature, batch_size=c.batch_size, k=k,
-      with_logprob=kind == "mcts")
+      ctx,
+      params,
+      examples,
+      jax.random.PRNGKey(config.seed + 13),
+      temperature=c.temperature,
+      batch_size=c.batch_size,
+      k=k,
+      with_logprob=kind == "mcts",
+  )
   generated = [0]
 
   def expand(items, kk):  # counts sampled rows, duplicates included.
     generated[0] += len(items) * kk
     return policy_expand(items, kk)
-  score = beam_lib.state_scorer(ctx, verifiers[verifier], examples,
-                                max_steps=config.verifier.max_steps)
+
+  score = beam_lib.state_scorer(
+      ctx, verifiers[verifier], examples, max_steps=config.verifier.max_steps
+  )
   done = is_done(ctx, config)
   q = len(examples)
   texts, n, children = run_search(expand, score, q, k, c, done)
   open_rows = [i for i, x in enumerate(texts) if not done(x)]
   if open_rows:  # finish an unfinished best path with one sample.
     finish = label_lib.policy_completer(
-        ctx, params, jax.random.PRNGKey(config.seed + 17),
-        temperature=c.temperature, batch_size=c.batch_size, group_size=1)
-    rest = finish([encoding.prompt_text(examples[i]) + texts[i]
-                   for i in open_rows])
+        ctx,
+        params,
+        jax.random.PRNGKey(config.seed + 17),
+        temperature=c.temperature,
+        batch_size=c.batch_size,
+        group_size=1,
+    )
+    rest = finish(
+        [encoding.prompt_text(examples[i]) + texts[i] for i in open_rows]
+    )
     for i, r in zip(open_rows, rest):
       texts[i] += r
-  ok = np.asarray([ctx.task.is_correct(x, e)
-                   for x, e in zip(texts, examples)], float)
+  ok = np.asarray(
+      [ctx.task.is_correct(x, e) for x, e in zip(texts, examples)], float
+  )
   secs = time.perf_counter() - t
-  logging.info("%s (%s): acc %.3f, %d children in %.0f s", kind, verifier,
-               ok.mean(), children, secs)
-  return {"n": n, "k": k, "verifier": verifier, "correct": ok,
-          "children_per_problem": children / q,
-          "flops_per_problem": (generated[0] + children + len(open_rows))
-                               * gen / q,
-          "expansions_per_s": children / secs, "seconds": secs}
+  logging.info(
+      "%s (%s): acc %.3f, %d children in %.0f s",
+      kind,
+      verifier,
+      ok.mean(),
+      children,
+      secs,
+  )
+  return {
+      "n": n,
+      "k": k,
+      "verifier": verifier,
+      "correct": ok,
+      "children_per_problem": children / q,
+      "flops_per_problem": (generated[0] + children + len(open_rows)) * gen / q,
+      "expansions_per_s": children / secs,
+      "seconds": secs,
+  }
 
 
-def sequential_revision(ctx, params, examples, traces, c, config,
-                        workdir) -> dict:
+def sequential_revision(
+    ctx, params, examples, traces, c, config, workdir
+) -> dict:
   """Trains (or restores) the revision policy and runs revision chains.
 
   Pairs come from ``revision_samples`` samples of ``revision_problems``
@@ -116,53 +163,94 @@ def sequential_revision(ctx, params, examples, traces, c, config,
   problem's first parallel sample, so sequential@1 = parallel@1.
   """
   t = time.perf_counter()
-  width = config.data.max_prompt_len + config.data.max_new_tokens
-  fit = lambda p, prev: revision_lib.fit_prompt(ctx.tok, p, prev,
-                                            config.data.max_prompt_len +
-                                            config.data.max_new_tokens // 2)
-  first = config.sft.num_examples
-  train = [ctx.task.example("train", first + i)
-           for i in range(c.revision_problems)]
-  own = label_lib.sample_traces(
-      ctx, params, train, c.revision_samples,
-      jax.random.PRNGKey(config.seed + 19), temperature=c.temperature,
-      batch_size=c.batch_size)
-  pairs = revision_lib.revision_pairs(own, per_problem=c.revision_per_problem,
-                                  seed=config.seed, fit=fit)
-  cfg = sft.sft_config(config, steps=c.revision_steps,
-                       learning_rate=c.revision_lr)
-  cfg.data.max_prompt_len = width  # prompt + previous attempt.
-  cfg.eval.every = c.revision_steps + 1
-  rctx = dataclasses.replace(ctx, config=cfg, workdir=workdir)
-  logging.info("revision: %d pairs from %d train problems", len(pairs),
-               len(train))
-  if pairs:
-    rparams, _ = sft.run_sft(rctx, params, pairs, stage="revision")
-  else:
-    logging.warning("revision: no (wrong, correct) pair among the samples; "
-                    "the chains use the policy itself")
-    rparams = params
+  fit = lambda p, prev: revision_lib.fit_prompt(
+      ctx.tok,
+      p,
+      prev,
+      config.data.max_prompt_len + config.data.max_new_tokens // 2,
+  )
+  rparams, n_pairs = _revision_policy(ctx, params, c, config, workdir, fit)
   revise = label_lib.policy_completer(
-      ctx, rparams, jax.random.PRNGKey(config.seed + 23),
-      temperature=c.temperature, batch_size=c.batch_size, group_size=1)
-  firsts = [tr.completion for tr in traces[::c.n_max]]
+      ctx,
+      rparams,
+      jax.random.PRNGKey(config.seed + 23),
+      temperature=c.temperature,
+      batch_size=c.batch_size,
+      group_size=1,
+  )
+  firsts = [tr.completion for tr in traces[:: c.n_max]]
   chains = revision_lib.chain(revise, examples, firsts, c.revision_n, fit)
-  ok = np.asarray([[ctx.task.is_correct(x, e) for x in ch]
-                   for ch, e in zip(chains, examples)], float)
-  answers = np.asarray([[answers_lib.extract_answer(x) for x in ch]
-                        for ch in chains], object)
-  out = {"last": {n: ok[:, n - 1] for n in powers(c.revision_n)},
-         "majority": {n: best_of_n.vote(answers, ok, n)
-                      for n in powers(c.revision_n)}}
+  ok = np.asarray(
+      [
+          [ctx.task.is_correct(x, e) for x in ch]
+          for ch, e in zip(chains, examples)
+      ],
+      float,
+  )
+  answers = np.asarray(
+      [[answers_lib.extract_answer(x) for x in ch] for ch in chains], object
+  )
+  out = {
+      "last": {n: ok[:, n - 1] for n in powers(c.revision_n)},
+      "majority": {
+          n: best_of_n.vote(answers, ok, n) for n in powers(c.revision_n)
+      },
+  }
   # How often a revision fixes / breaks the attempt before it.
   ok = ok.astype(bool)
   fixed = float((~ok[:, :-1] & ok[:, 1:]).sum() / max(1, (~ok[:, :-1]).sum()))
   broke = float((ok[:, :-1] & ~ok[:, 1:]).sum() / max(1, ok[:, :-1].sum()))
-  out.update(pairs=len(pairs), wrong_to_right=fixed, right_to_wrong=broke,
-             seconds=time.perf_counter() - t)
-  logging.info("revision: wrong->right %.3f, right->wrong %.3f, %.0f s",
-               fixed, broke, out["seconds"])
+  out.update(
+      pairs=n_pairs,
+      wrong_to_right=fixed,
+      right_to_wrong=broke,
+      seconds=time.perf_counter() - t,
+  )
+  logging.info(
+      "revision: wrong->right %.3f, right->wrong %.3f, %.0f s",
+      fixed,
+      broke,
+      out["seconds"],
+  )
   return out
+
+
+def _revision_policy(ctx, params, c, config, workdir, fit):
+  """``(params, pairs)``: the policy fine-tuned (stage ``revision``) on
+  (wrong -> correct) pairs of its own samples; itself when there are none."""
+  width = config.data.max_prompt_len + config.data.max_new_tokens
+  first = config.sft.num_examples
+  train = [
+      ctx.task.example("train", first + i) for i in range(c.revision_problems)
+  ]
+  own = label_lib.sample_traces(
+      ctx,
+      params,
+      train,
+      c.revision_samples,
+      jax.random.PRNGKey(config.seed + 19),
+      temperature=c.temperature,
+      batch_size=c.batch_size,
+  )
+  pairs = revision_lib.revision_pairs(
+      own, per_problem=c.revision_per_problem, seed=config.seed, fit=fit
+  )
+  cfg = sft.sft_config(
+      config, steps=c.revision_steps, learning_rate=c.revision_lr
+  )
+  cfg.data.max_prompt_len = width  # prompt + previous attempt.
+  cfg.eval.every = c.revision_steps + 1
+  rctx = dataclasses.replace(ctx, config=cfg, workdir=workdir)
+  logging.info(
+      "revision: %d pairs from %d train problems", len(pairs), len(train)
+  )
+  if not pairs:
+    logging.warning(
+        "revision: no (wrong, correct) pair among the samples; "
+        "the chains use the policy itself"
+    )
+    return params, 0
+  return sft.run_sft(rctx, params, pairs, stage="revision")[0], len(pairs)
 
 
 def mcts_labels(ctx, params, c, config, workdir) -> dict:
@@ -171,31 +259,72 @@ def mcts_labels(ctx, params, c, config, workdir) -> dict:
   to ``mcts_labels.jsonl``; their agreement with the exact labels."""
   t = time.perf_counter()
   first = config.sft.num_examples + c.revision_problems
-  exs = [ctx.task.example("train", first + i)
-         for i in range(c.mcts_label_problems)]
+  exs = [
+      ctx.task.example("train", first + i) for i in range(c.mcts_label_problems)
+  ]
   expand = beam_lib.policy_expander(
-      ctx, params, exs, jax.random.PRNGKey(config.seed + 29),
-      temperature=c.temperature, batch_size=c.batch_size, k=c.mcts_k,
-      with_logprob=True)
+      ctx,
+      params,
+      exs,
+      jax.random.PRNGKey(config.seed + 29),
+      temperature=c.temperature,
+      batch_size=c.batch_size,
+      k=c.mcts_k,
+      with_logprob=True,
+  )
   r = c.mcts_rollouts
   roll = label_lib.policy_completer(
-      ctx, params, jax.random.PRNGKey(config.seed + 31),
-      temperature=c.temperature, batch_size=c.batch_size, group_size=r)
+      ctx,
+      params,
+      jax.random.PRNGKey(config.seed + 31),
+      temperature=c.temperature,
+      batch_size=c.batch_size,
+      group_size=r,
+  )
   done = is_done(ctx, config)
 
   def value(items):  # share of r rule-scored rollouts that are correct.
     live = [(q, x) for q, x in items if not done(x)]
-    conts = iter(roll([encoding.prompt_text(exs[q]) + x
-                       for q, x in live for _ in range(r)]))
+    conts = iter(
+        roll([
+            encoding.prompt_text(exs[q]) + x for q, x in live for _ in range(r)
+        ])
+    )
     out = []
     for q, x in items:
       texts = [x] if done(x) else [x + next(conts) for _ in range(r)]
       out.append(np.mean([ctx.task.is_correct(y, exs[q]) for y in texts]))
     return out
 
-  trees, _ = mcts.search(expand, value, len(exs),
-                         num_simulations=c.mcts_simulations, k=c.mcts_k,
-                         c_puct=c.c_puct, is_done=done)
+  trees, _ = mcts.search(
+      expand,
+      value,
+      len(exs),
+      num_simulations=c.mcts_simulations,
+      k=c.mcts_k,
+      c_puct=c.c_puct,
+      is_done=done,
+  )
+  traces, agree = _mcts_step_labels(ctx, exs, trees)
+  path = os.path.join(ctx.logdir, "mcts_labels.jsonl")
+  if jax.process_index() == 0:
+    os.makedirs(ctx.logdir, exist_ok=True)
+    steps_lib.write_jsonl(path, traces)
+  out = {
+      "problems": len(exs),
+      "traces": len(traces),
+      "steps": len(agree),
+      "agreement_with_exact": float(np.mean(agree)) if agree else float("nan"),
+      "path": path,
+      "seconds": time.perf_counter() - t,
+  }
+  logging.info("mcts labels: %s", out)
+  return out
+
+
+def _mcts_step_labels(ctx, exs, trees):
+  """``(traces, agree)``: a ``Trace`` per finished path with Q > 0.5 as its
+  hard step labels, and per step whether that label equals the exact one."""
   traces, agree = [], []
   for ex, tree in zip(exs, trees):
     for text, qs in mcts.step_labels(tree):
@@ -205,18 +334,18 @@ def mcts_labels(ctx, params, c, config, workdir) -> dict:
         continue
       soft = [float(qs[p]) for p in pre]
       exact = steps_lib.exact_labels(ctx.task, ex, steps)
-      traces.append(steps_lib.Trace(
-          ex.prompt, ex.answer, text, int(ctx.task.is_correct(text, ex)),
-          steps, exact, soft, [int(s > 0.5) for s in soft]))
+      traces.append(
+          steps_lib.Trace(
+              ex.prompt,
+              ex.answer,
+              text,
+              int(ctx.task.is_correct(text, ex)),
+              steps,
+              exact,
+              soft,
+              [int(s > 0.5) for s in soft],
+          )
+      )
       if exact is not None:  # tasks without a step checker: no reference.
         agree += [int(s > 0.5) == e for s, e in zip(soft, exact)]
-  path = os.path.join(ctx.logdir, "mcts_labels.jsonl")
-  if jax.process_index() == 0:
-    os.makedirs(ctx.logdir, exist_ok=True)
-    steps_lib.write_jsonl(path, traces)
-  out = {"problems": len(exs), "traces": len(traces),
-         "steps": len(agree), "agreement_with_exact":
-             float(np.mean(agree)) if agree else float("nan"),
-         "path": path, "seconds": time.perf_counter() - t}
-  logging.info("mcts labels: %s", out)
-  return out
+  return traces, agree

@@ -35,19 +35,17 @@ from absl import flags
 from absl import logging
 import jax
 import jax.numpy as jnp
-from matplotlib.figure import Figure
 import numpy as np
 
+from reasoning_jax import cli
 from reasoning_jax import pipeline
-from reasoning_jax.rewards import aggregate
+from reasoning_jax import verify_report
 from reasoning_jax.train import checkpoint
 from reasoning_jax.train import context
 from reasoning_jax.train import sft
 from reasoning_jax.train import verifier_fit
 from reasoning_jax.verifiers import generative as gv
 from reasoning_jax.verifiers import label as label_lib
-from reasoning_jax.verifiers import likelihood
-from reasoning_jax.verifiers import metrics as vm
 from reasoning_jax.verifiers import reward_model as rm_lib
 from reasoning_jax.verifiers import steps as steps_lib
 
@@ -62,11 +60,17 @@ def run(config, workdir: str) -> dict:
   v = config.verifier
   stages = [s for s in v.stages.split(",") if s]
   ctx = context.build_context(config, workdir)
-  policy_ctx = (dataclasses.replace(ctx, workdir=v.policy_workdir)
-                if v.policy_workdir else ctx)
+  policy_ctx = (
+      dataclasses.replace(ctx, workdir=v.policy_workdir)
+      if v.policy_workdir
+      else ctx
+  )
   policy, sft_result = sft.run_sft(policy_ctx, None)
-  out = {"policy_pass@1": sft_result["pass@1"], "ms_label": v.ms_label,
-         "seconds": {}}
+  out = {
+      "policy_pass@1": sft_result["pass@1"],
+      "ms_label": v.ms_label,
+      "seconds": {},
+  }
   tdir = os.path.join(ctx.logdir, "traces")
   paths = {s: os.path.join(tdir, f"{s}.jsonl") for s in ("train", "eval")}
   rng = jax.random.PRNGKey(config.seed + 7)
@@ -74,15 +78,19 @@ def run(config, workdir: str) -> dict:
   traces, rng = _traces(ctx, config, policy, paths, rng, stages, out)
   if "label" in stages:
     _label(ctx, policy, traces, paths, rng, v, out)
-  shape = dict(prompt_len=config.data.max_prompt_len,
-               completion_len=config.data.max_new_tokens,
-               max_steps=v.max_steps)
+  shape = dict(
+      prompt_len=config.data.max_prompt_len,
+      completion_len=config.data.max_new_tokens,
+      max_steps=v.max_steps,
+  )
   eval_set = steps_lib.encode_traces(ctx.tok, traces["eval"], **shape)
-  models, histories = _reward_models(ctx, config, policy, traces, eval_set,
-                                     shape, stages, out)
+  models, histories = _reward_models(
+      ctx, config, policy, traces, eval_set, shape, stages, out
+  )
   if "genver" in stages:
-    _genver(ctx, config, policy, traces, eval_set, shape, models, histories,
-            out)
+    _genver(
+        ctx, config, policy, traces, eval_set, shape, models, histories, out
+    )
 
   lmv = None  # the likelihood verifier: an LM trained on gold solutions.
   if "lmv" in stages:
@@ -91,14 +99,16 @@ def run(config, workdir: str) -> dict:
     out["seconds"]["lmv"] = time.perf_counter() - t
 
   if "eval" in stages:
-    out.update(evaluate(ctx, models, histories, eval_set, traces, v, lmv))
+    out.update(
+        verify_report.evaluate(ctx, models, histories, eval_set, traces, v, lmv)
+    )
     out["seconds"]["total"] = time.perf_counter() - t0
     if jax.process_index() == 0:
       with open(os.path.join(ctx.logdir, "verifier_eval.json"), "w") as f:
         json.dump(out, f, indent=2)
       with open(os.path.join(ctx.logdir, "verifier_eval.md"), "w") as f:
-        f.write(table(out))
-      _plot(ctx.logdir, histories)
+        f.write(verify_report.table(out))
+      verify_report.plot(ctx.logdir, histories)
   return out
 
 
@@ -110,19 +120,35 @@ def _traces(ctx, config, policy, paths, rng, stages, out):
     t = time.perf_counter()
     first = config.sft.num_examples  # past the cold-start problems.
     problems = {
-        "train": [ctx.task.example("train", first + i)
-                  for i in range(v.train_problems)],
-        "eval": [ctx.task.example("test", i) for i in range(v.eval_problems)]}
+        "train": [
+            ctx.task.example("train", first + i)
+            for i in range(v.train_problems)
+        ],
+        "eval": [ctx.task.example("test", i) for i in range(v.eval_problems)],
+    }
     for split, exs in problems.items():
       rng, key = jax.random.split(rng)
-      steps_lib.write_jsonl(paths[split], label_lib.sample_traces(
-          ctx, policy, exs, v.samples_per_problem, key,
-          temperature=v.temperature, batch_size=v.batch_size))
+      steps_lib.write_jsonl(
+          paths[split],
+          label_lib.sample_traces(
+              ctx,
+              policy,
+              exs,
+              v.samples_per_problem,
+              key,
+              temperature=v.temperature,
+              batch_size=v.batch_size,
+          ),
+      )
     out["seconds"]["traces"] = time.perf_counter() - t
   traces = {s: steps_lib.read_jsonl(p) for s, p in paths.items()}
   for s, tr in traces.items():
-    logging.info("%s traces: %d, correct %.3f", s, len(tr),
-                 np.mean([t.correct for t in tr]))
+    logging.info(
+        "%s traces: %d, correct %.3f",
+        s,
+        len(tr),
+        np.mean([t.correct for t in tr]),
+    )
   return traces, rng
 
 
@@ -135,47 +161,70 @@ def _label(ctx, policy, traces, paths, rng, v, out) -> None:
   t = time.perf_counter()
   _, key = jax.random.split(rng)
   complete = label_lib.policy_completer(
-      ctx, policy, key, temperature=v.ms_temperature,
-      batch_size=v.batch_size, group_size=v.ms_k)
+      ctx,
+      policy,
+      key,
+      temperature=v.ms_temperature,
+      batch_size=v.batch_size,
+      group_size=v.ms_k,
+  )
   traces["train"] = label_lib.math_shepherd(
-      complete, traces["train"], v.ms_k, ctx.task.is_correct)
+      complete, traces["train"], v.ms_k, ctx.task.is_correct
+  )
   steps_lib.write_jsonl(paths["train"], traces["train"])
   out["seconds"]["label"] = time.perf_counter() - t
 
 
-def _reward_models(ctx, config, policy, traces, eval_set, shape, stages,
-                   out):
+def _reward_models(ctx, config, policy, traces, eval_set, shape, stages, out):
   """Stages ``orm``, ``prm_exact``, ``prm_ms``: each head trained on the
   traces with its labels and saved (what ``rl.prm_path`` points to);
   returns ({name: params}, {name: history})."""
   v = config.verifier
   models, histories = {}, {}
-  for name, kind, lab in (("orm", "orm", "exact"),
-                          ("prm_exact", "prm", "exact"),
-                          ("prm_ms", "prm", v.ms_label)):
+  for name, kind, lab in (
+      ("orm", "orm", "exact"),
+      ("prm_exact", "prm", "exact"),
+      ("prm_ms", "prm", v.ms_label),
+  ):
     if name not in stages:
       continue
     t = time.perf_counter()
-    usable = [tr for tr in traces["train"] if getattr(tr, lab) is not None
-              and (kind == "orm" or tr.steps)]
+    usable = [
+        tr
+        for tr in traces["train"]
+        if getattr(tr, lab) is not None and (kind == "orm" or tr.steps)
+    ]
     if not usable:
-      logging.warning("%s: no train trace has %s step labels; skipped",
-                      name, lab)
+      logging.warning(
+          "%s: no train trace has %s step labels; skipped", name, lab
+      )
       continue
     train_set = steps_lib.encode_traces(ctx.tok, usable, label=lab, **shape)
     models[name], histories[name] = verifier_fit.train_reward_model(
-        ctx, policy, kind, train_set, eval_set, name=name, steps=v.rm_steps,
-        batch_size=v.rm_batch_size, learning_rate=v.rm_learning_rate,
-        seed=config.seed, loss=v.rm_loss,
-        train_groups=_problems(usable), eval_groups=_problems(traces["eval"]))
-    rm_lib.save_params(os.path.join(ctx.workdir, f"{name}_params"),
-                       models[name])  # what rl.prm_path points to.
+        ctx,
+        policy,
+        kind,
+        train_set,
+        eval_set,
+        name=name,
+        steps=v.rm_steps,
+        batch_size=v.rm_batch_size,
+        learning_rate=v.rm_learning_rate,
+        seed=config.seed,
+        loss=v.rm_loss,
+        train_groups=verify_report.problems(usable),
+        eval_groups=verify_report.problems(traces["eval"]),
+    )
+    rm_lib.save_params(
+        os.path.join(ctx.workdir, f"{name}_params"), models[name]
+    )  # what rl.prm_path points to.
     out["seconds"][name] = time.perf_counter() - t
   return models, histories
 
 
-def _genver(ctx, config, policy, traces, eval_set, shape, models,
-            histories, out) -> None:
+def _genver(
+    ctx, config, policy, traces, eval_set, shape, models, histories, out
+) -> None:
   """Stage ``genver``: the policy's LM judges each step (SFT on exact step
   labels); saved beside the reward models."""
   usable = [tr for tr in traces["train"] if tr.exact and tr.steps]
@@ -183,18 +232,14 @@ def _genver(ctx, config, policy, traces, eval_set, shape, models,
     logging.warning("genver: no train trace has exact step labels; skipped")
   else:
     t = time.perf_counter()
-    train_set = steps_lib.encode_traces(ctx.tok, usable, label="exact",
-                                        **shape)
+    train_set = steps_lib.encode_traces(ctx.tok, usable, label="exact", **shape)
     models["genver"], histories["genver"] = _train_genver(
-        ctx, policy, train_set, eval_set, config.verifier, config.seed)
-    rm_lib.save_params(os.path.join(ctx.workdir, "genver_params"),
-                       models["genver"])
+        ctx, policy, train_set, eval_set, config.verifier, config.seed
+    )
+    rm_lib.save_params(
+        os.path.join(ctx.workdir, "genver_params"), models["genver"]
+    )
     out["seconds"]["genver"] = time.perf_counter() - t
-
-
-def _problems(traces):
-  """Each trace's problem index (traces of one prompt share it)."""
-  return np.unique([t.prompt for t in traces], return_inverse=True)[1]
 
 
 def train_lm_verifier(config, ctx, workdir: str):
@@ -209,23 +254,33 @@ def train_lm_verifier(config, ctx, workdir: str):
   with c.unlocked():
     c.stages = "sft"
     c.init.hf_path = ""
-    c.sft.update(num_examples=v.lm_examples, steps=v.lm_steps,
-                 learning_rate=v.lm_learning_rate, batch_size=v.lm_batch_size,
-                 warmup_steps=max(v.lm_steps // 50, 1), bare_share=0.0,
-                 curate_pool=0)
+    c.sft.update(
+        num_examples=v.lm_examples,
+        steps=v.lm_steps,
+        learning_rate=v.lm_learning_rate,
+        batch_size=v.lm_batch_size,
+        warmup_steps=max(v.lm_steps // 50, 1),
+        bare_share=0.0,
+        curate_pool=0,
+    )
     c.model.update({k: x for k, x in v.lm_model.items() if x})
   lm_dir = os.path.join(workdir, "lmv")
   summary = pipeline.train_and_evaluate(c, lm_dir)
   lm_ctx = context.build_context(c, lm_dir)
   probe = "Compute 12+7*3-4.\n<think>\n12+21-4\n</think>\n\\boxed{29}"
   if lm_ctx.tok.encode(probe) != ctx.tok.encode(probe):
-    raise ValueError("the lmv verifier's tokenizer differs from the "
-                     "policy's: give both the same tokenizer settings")
-  params = jax.tree.map(jax.numpy.asarray,
-                        checkpoint.load_params(lm_dir, "sft"))
-  return (lm_ctx.model, params), {"pass@1": summary["sft"]["pass@1"],
-                                  "examples": v.lm_examples,
-                                  "steps": v.lm_steps}
+    raise ValueError(
+        "the lmv verifier's tokenizer differs from the "
+        "policy's: give both the same tokenizer settings"
+    )
+  params = jax.tree.map(
+      jax.numpy.asarray, checkpoint.load_params(lm_dir, "sft")
+  )
+  return (lm_ctx.model, params), {
+      "pass@1": summary["sft"]["pass@1"],
+      "examples": v.lm_examples,
+      "steps": v.lm_steps,
+  }
 
 
 def _train_genver(ctx, policy, train_set, eval_set, v, seed):
@@ -240,155 +295,25 @@ def _train_genver(ctx, policy, train_set, eval_set, v, seed):
   dummy = jnp.ones((1, tr["ids"].shape[1]), jnp.int32)
   init_fn = lambda k: ctx.model.init(k, dummy, dummy, dummy > 0)["params"]
   return verifier_fit.fit(
-      ctx, "genver", init_fn, policy,
-      functools.partial(gv.loss, ctx.model, yes, no), tr, ev,
-      steps=v.rm_steps, batch_size=v.rm_batch_size,
-      learning_rate=v.rm_learning_rate, seed=seed)
-
-
-def evaluate(ctx, models, histories, eval_set, traces, v, lmv=None) -> dict:
-  """Scores the held-out traces with each model; see the module docstring.
-
-  Besides pooled step and outcome AUROC (which a detector of hard problems
-  can score well on), each verifier's step and outcome AUROC *within* each
-  problem's own samples: what best-of-N needs."""
-  rm = rm_lib.reward_model(ctx.model.cfg)
-  score_steps, score_outcome = rm_lib.make_scorers(rm, v.max_steps)
-  mask, gold = eval_set.step_valid, eval_set.labels
-  correct = eval_set.correct
-  res = {"eval_traces": len(eval_set), "eval_steps": int(mask.sum()),
-         "eval_step_positive_rate": float(gold[mask].mean()),
-         "eval_outcome_positive_rate": float(correct.mean()), "models": {}}
-
-  problem = _problems(traces["eval"])  # [B] problem index.
-  step_problem = np.broadcast_to(problem[:, None], mask.shape)
-  items = dict(models)
-  if lmv is not None:
-    items["lmv"] = lmv
-  for name, params in items.items():
-    r = ({"eval_loss_before": histories[name]["eval_loss"][0][1],
-          "eval_loss_after": histories[name]["eval_loss"][-1][1],
-          "train_seconds": histories[name]["train_seconds"]}
-         if name in histories else {})
-    if name == "orm":
-      p = rm_lib.chunked(functools.partial(score_outcome, params),
-                         eval_set.ids, eval_set.valid, eval_set.last)
-    else:
-      if name == "genver":
-        query, yes, no = gv.answer_ids(ctx.tok)
-        s = gv.scores(ctx.model, params, gv.query_batch(
-            eval_set, query, ctx.tok.pad_id), len(eval_set), v.max_steps,
-                      yes, no)
-      elif name == "lmv":
-        scorer = likelihood.make_scorer(
-            params[0], ctx.config.data.max_prompt_len, v.max_steps)
-        s, _, tail, tail_ok = rm_lib.chunked(
-            functools.partial(scorer, params[1]), eval_set.ids,
-            eval_set.valid, eval_set.boundary)
-      else:
-        s, _ = rm_lib.chunked(functools.partial(score_steps, params),
-                              eval_set.ids, eval_set.valid,
-                              eval_set.boundary)
-      r["step_acc"] = float(((s >= 0.5) == (gold >= 0.5))[mask].mean())
-      r["step_auroc"] = vm.auroc(s[mask], gold[mask] >= 0.5)
-      r["step_auroc_within_problem"] = vm.within_group_auroc(
-          s[mask], gold[mask], step_problem[mask])[0]
-      r["first_error"] = vm.first_error_f1(s, gold, mask)
-      spans = ((s, mask) if name != "lmv"  # lmv: the answer is a span too.
-               else likelihood.with_tail(s, mask, tail, tail_ok))
-      p = np.asarray(aggregate.aggregate_step_scores(*spans, "min"))
-    r["outcome_acc"] = float(((p >= 0.5) == (correct >= 0.5)).mean())
-    r["outcome_auroc"] = vm.auroc(p, correct >= 0.5)
-    r["outcome_auroc_within_problem"] = vm.within_group_auroc(
-        p, correct, problem)[0]
-    res["models"][name] = r
-
-  # Math-Shepherd labels against exact ones, on the (labelled) train traces.
-  soft, hard, exact = [], [], []
-  for t in traces["train"]:
-    if t.soft is not None and t.exact is not None:
-      soft += t.soft
-      hard += t.hard
-      exact += t.exact
-  if exact:
-    soft, hard, exact = map(np.asarray, (soft, hard, exact))
-    res["math_shepherd"] = {
-        "steps": int(len(exact)),
-        "soft_acc": float(((soft >= 0.5) == (exact == 1)).mean()),
-        "hard_acc": float((hard == exact).mean()),
-        "soft_auroc": vm.auroc(soft, exact == 1),
-        "hard_false_positive_rate": float(hard[exact == 0].mean())
-                                    if (exact == 0).any() else float("nan"),
-    }
-  return res
-
-
-def table(out) -> str:
-  """The evaluation as Markdown."""
-  f = lambda x: "–" if x is None else f"{x:.3f}"
-  lines = [
-      f"Policy (SFT) held-out greedy pass@1: {out['policy_pass@1']:.3f}. "
-      f"Held-out: {out.get('eval_traces')} traces, {out.get('eval_steps')} "
-      f"steps ({out.get('eval_step_positive_rate', 0):.1%} correct steps, "
-      f"{out.get('eval_outcome_positive_rate', 0):.1%} correct answers).\n",
-      "AUROC pooled over all traces / within each problem's own samples "
-      "(a detector of hard problems scores well pooled and 0.5 within; "
-      "best-of-N needs the latter).\n",
-      "| verifier | step acc | step AUROC (pooled / within) | first-error "
-      "F1 (err / ok) | outcome acc | outcome AUROC (pooled / within) | "
-      "held-out loss before → after |",
-      "|---|---|---|---|---|---|---|"]
-  lm = out.get("lmv") or {}
-  names = {"prm_exact": "PRM, exact labels", "prm_ms": "PRM, Math-Shepherd "
-           f"{out.get('ms_label', '')} labels", "orm": "ORM (outcome labels)",
-           "genver": "generative verifier, exact labels",
-           "lmv": f"likelihood verifier (LM on {lm.get('examples', 0):,} gold "
-                  f"solutions, {lm.get('steps', 0)} steps; its own pass@1 "
-                  f"{lm.get('pass@1', float('nan')):.3f})"}
-  pair = lambda r, k: (f"{f(r.get(k))} / {f(r.get(k + '_within_problem'))}"
-                       if r.get(k) is not None else "–")
-  for k, r in out.get("models", {}).items():
-    fe = r.get("first_error")
-    fe_s = (f"{fe['f1']:.3f} ({fe['error_acc']:.3f} / {fe['correct_acc']:.3f})"
-            if fe else "–")
-    loss = (f"{r['eval_loss_before']:.3f} → {r['eval_loss_after']:.3f}"
-            if "eval_loss_before" in r else "–")
-    lines.append(
-        f"| {names[k]} | {f(r.get('step_acc'))} | {pair(r, 'step_auroc')} | "
-        f"{fe_s} | {f(r['outcome_acc'])} | {pair(r, 'outcome_auroc')} | "
-        f"{loss} |")
-  ms = out.get("math_shepherd")
-  if ms:
-    lines += ["", f"Math-Shepherd labels vs exact labels on {ms['steps']} "
-              f"train steps: soft ≥ 0.5 agrees {ms['soft_acc']:.3f}, hard "
-              f"agrees {ms['hard_acc']:.3f}, soft AUROC "
-              f"{ms['soft_auroc']:.3f}, hard false-positive rate "
-              f"{ms['hard_false_positive_rate']:.3f}."]
-  secs = out.get("seconds", {})
-  lines += ["", "Seconds: " + ", ".join(f"{k} {v:.0f}"
-                                         for k, v in secs.items())]
-  return "\n".join(lines) + "\n"
-
-
-def _plot(workdir, histories):
-  fig = Figure(figsize=(6, 4))
-  ax = fig.subplots()
-  for name, h in histories.items():
-    ax.plot(*zip(*h["eval_loss"]), marker="o", label=name)
-  ax.set(xlabel="step", ylabel="held-out BCE (exact labels)",
-         title="Reward models")
-  ax.legend()
-  ax.grid(alpha=0.3)
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, "verifier_loss.png"), dpi=100)
+      ctx,
+      "genver",
+      init_fn,
+      policy,
+      functools.partial(gv.loss, ctx.model, yes, no),
+      tr,
+      ev,
+      steps=v.rm_steps,
+      batch_size=v.rm_batch_size,
+      learning_rate=v.rm_learning_rate,
+      seed=seed,
+  )
 
 
 def main(argv):
   del argv  # cli.run refuses extra arguments.
-  print(table(run(FLAGS.config, FLAGS.workdir)))
+  print(verify_report.table(run(FLAGS.config, FLAGS.workdir)))
 
 
 if __name__ == "__main__":
-  from reasoning_jax import cli  # pylint: disable=g-import-not-at-top
   cli.define_flags("configs/verifier.py", "runs/verifier")
   cli.run(main)

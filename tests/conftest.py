@@ -6,22 +6,35 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from reasoning_jax.models import CausalLM, ModelConfig
+from reasoning_jax.models import CausalLM
+from reasoning_jax.models import ModelConfig
 
-TINY = ModelConfig(vocab_size=40, d_model=32, n_layers=2, n_heads=4,
-                   n_kv_heads=2, head_dim=8, d_ff=48, rope_theta=500.0)
+TINY = ModelConfig(
+    vocab_size=40,
+    d_model=32,
+    n_layers=2,
+    n_heads=4,
+    n_kv_heads=2,
+    head_dim=8,
+    d_ff=48,
+    rope_theta=500.0,
+)
 
 
 def init_params(cfg: ModelConfig, seed: int = 0, scale: float = 1.0):
   """Params of ``CausalLM(cfg)``; ``scale`` widens the init so logits vary."""
   toks = jnp.ones((1, 4), jnp.int32)
-  params = CausalLM(cfg).init(jax.random.PRNGKey(seed), toks, toks,
-                              toks > 0)["params"]
+  params = CausalLM(cfg).init(jax.random.PRNGKey(seed), toks, toks, toks > 0)[
+      "params"
+  ]
   params = nn.unbox(params)
   keys = iter(jax.random.split(jax.random.PRNGKey(seed + 1), 1000))
   return jax.tree.map(  # random norms/biases too, so every term is tested.
       lambda x: x * scale + 0.1 * jax.random.normal(next(keys), x.shape)
-      if x.ndim < 2 else x * scale, params)
+      if x.ndim < 2
+      else x * scale,
+      params,
+  )
 
 
 def np_forward(params, cfg: ModelConfig, tokens, valid):
@@ -56,8 +69,11 @@ def np_forward(params, cfg: ModelConfig, tokens, valid):
     k = np.einsum("btd,dnh->btnh", h, a["k_proj"])
     v = np.einsum("btd,dnh->btnh", h, a["v_proj"])
     if cfg.qkv_bias:
-      q, k, v = (q + a["q_proj_bias"], k + a["k_proj_bias"],
-                 v + a["v_proj_bias"])
+      q, k, v = (
+          q + a["q_proj_bias"],
+          k + a["k_proj_bias"],
+          v + a["v_proj_bias"],
+      )
     q, k = rope(q), rope(k)
     out = np.zeros_like(q)
     group = cfg.n_heads // cfg.n_kv_heads
@@ -76,7 +92,7 @@ def np_forward(params, cfg: ModelConfig, tokens, valid):
     g = h @ m["gate_proj"]
     x = x + ((g / (1 + np.exp(-g))) * (h @ m["up_proj"])) @ m["down_proj"]
   x = rms(x, p["model"]["norm"]["scale"])
-  w = (p["model"]["embed_tokens"].T if cfg.tie_embeddings else p["lm_head"])
+  w = p["model"]["embed_tokens"].T if cfg.tie_embeddings else p["lm_head"]
   return x @ w
 
 
@@ -89,8 +105,10 @@ def load_config(name: str, arg=None):
   """``configs/<name>.py``'s ``get_config(arg)``, loaded from its file."""
   import importlib.util  # pylint: disable=g-import-not-at-top
   import os  # pylint: disable=g-import-not-at-top
-  path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs",
-                      f"{name}.py")
+
+  path = os.path.join(
+      os.path.dirname(os.path.dirname(__file__)), "configs", f"{name}.py"
+  )
   spec = importlib.util.spec_from_file_location(f"{name}_config", path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
@@ -112,6 +130,7 @@ def timed(fn, *args, bound_s: float = 2.0):
 
   def overrun(signum, frame):
     raise AssertionError(f"{fn.__name__} overran {bound_s} s")
+
   previous = signal.signal(signal.SIGALRM, overrun)
   signal.setitimer(signal.ITIMER_REAL, bound_s)
   try:
@@ -127,6 +146,7 @@ def smoke_run(tmp_path_factory):
   reference that the resume and fault tests compare against. Read-only:
   copy it before changing anything."""
   from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
+
   workdir = str(tmp_path_factory.mktemp("smoke"))
   summary = pipeline.train_and_evaluate(default_config("smoke"), workdir)
   return workdir, summary
@@ -135,7 +155,9 @@ def smoke_run(tmp_path_factory):
 def final_params(workdir, stage="sft"):
   """(step, params) of a stage's newest checkpoint, read with orbax alone."""
   import os  # pylint: disable=g-import-not-at-top
+
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+
   ckpt = os.path.join(workdir, "checkpoints", stage)
   step = max(int(d) for d in os.listdir(ckpt) if d.isdigit())
   with ocp.StandardCheckpointer() as c:

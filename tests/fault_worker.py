@@ -17,7 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from reasoning_jax import cli  # pylint: disable=g-import-not-at-top
 from reasoning_jax import main as entry  # pylint: disable=g-import-not-at-top
-from reasoning_jax.train import checkpoint, metrics  # pylint: disable=g-import-not-at-top
+from reasoning_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
+from reasoning_jax.train import metrics
 
 
 def _die():
@@ -35,6 +36,7 @@ def _arm(stage: str, step: int, where: str):
       if os.path.basename(self.path) == stage and s == step:
         _die()
       return out
+
     checkpoint.Checkpointer.save = killing_save
   else:
     write = metrics.MetricWriter.write
@@ -43,9 +45,11 @@ def _arm(stage: str, step: int, where: str):
       write(self, s, values)
       final = any(k.startswith("final/") for k in values)
       if self.stage == stage and (
-          (where == "final" and final) or
-          (where == "metrics" and s == step and "loss" in values)):
+          (where == "final" and final)
+          or (where == "metrics" and s == step and "loss" in values)
+      ):
         _die()
+
     metrics.MetricWriter.write = killing_write
 
 

@@ -3,9 +3,9 @@
 import json
 import os
 
+from conftest import default_config
 import pytest
 
-from conftest import default_config
 from reasoning_jax import compare
 
 

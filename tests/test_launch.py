@@ -12,29 +12,53 @@ LAUNCH = os.path.join(ROOT, "launch", "tpu_pod.py")
 
 
 def _dry_run(*args):
-  r = subprocess.run([sys.executable, LAUNCH, "--dry_run", *args],
-                     capture_output=True, text=True, timeout=60, check=False)
+  r = subprocess.run(
+      [sys.executable, LAUNCH, "--dry_run", *args],
+      capture_output=True,
+      text=True,
+      timeout=60,
+      check=False,
+  )
   return r
 
 
 def _commands(stdout):
-  return [shlex.split(line) for line in stdout.splitlines()
-          if line and not line.startswith("#")]
+  return [
+      shlex.split(line)
+      for line in stdout.splitlines()
+      if line and not line.startswith("#")
+  ]
 
 
 @pytest.mark.parametrize("accel,hosts", [("v4-32", 4), ("v5e-16", 4)])
 def test_dry_run_prints_the_whole_plan(accel, hosts):
-  r = _dry_run("--name=rj", "--zone=us-central2-b", f"--accelerator_type={accel}",
-               "--workdir=gs://bucket/runs/rj", "--config=configs/default.py",
-               "--spot", "--teardown", "--", "--config.rl.steps=500",
-               "--config.mesh.fsdp=4")
+  r = _dry_run(
+      "--name=rj",
+      "--zone=us-central2-b",
+      f"--accelerator_type={accel}",
+      "--workdir=gs://bucket/runs/rj",
+      "--config=configs/default.py",
+      "--spot",
+      "--teardown",
+      "--",
+      "--config.rl.steps=500",
+      "--config.mesh.fsdp=4",
+  )
   assert r.returncode == 0, r.stderr
   assert f"{hosts} worker(s)" in r.stdout.splitlines()[0]
   cmds = _commands(r.stdout)
   tpu = ["gcloud", "compute", "tpus", "tpu-vm"]
   verbs = [c[4] if c[:4] == tpu else c[0] for c in cmds]
-  assert verbs == ["describe", "create", "git", "scp", "ssh", "ssh", "ssh",
-                   "delete"]
+  assert verbs == [
+      "describe",
+      "create",
+      "git",
+      "scp",
+      "ssh",
+      "ssh",
+      "ssh",
+      "delete",
+  ]
   for c in cmds:
     if c[:4] == tpu:
       assert c[5] == "rj" or c[4] == "scp"
@@ -50,9 +74,14 @@ def test_dry_run_prints_the_whole_plan(accel, hosts):
   assert "jax[tpu]" in install[-1] and "pip install" in install[-1]
   run = start[-1].split("nohup ", 1)[1].split(" > ")[0]
   assert shlex.split(run) == [
-      ".venv/bin/python", "-m", "reasoning_jax.main",
-      "--config=configs/default.py", "--workdir=gs://bucket/runs/rj",
-      "--config.rl.steps=500", "--config.mesh.fsdp=4"]
+      ".venv/bin/python",
+      "-m",
+      "reasoning_jax.main",
+      "--config=configs/default.py",
+      "--workdir=gs://bucket/runs/rj",
+      "--config.rl.steps=500",
+      "--config.mesh.fsdp=4",
+  ]
   assert "--worker=0" in stream and "run.log" in stream[-1]
   assert cmds[7][-1] == "--quiet"
 
@@ -64,6 +93,5 @@ def test_without_teardown_the_slice_stays():
 
 
 def test_bad_override_is_refused():
-  r = _dry_run("--name=rj", "--zone=z", "--workdir=gs://b/r", "--",
-               "--steps=3")
+  r = _dry_run("--name=rj", "--zone=z", "--workdir=gs://b/r", "--", "--steps=3")
   assert r.returncode == 2 and "only --config.x.y=value" in r.stderr

@@ -10,22 +10,28 @@ import glob
 import json
 import os
 
+from conftest import default_config
 import nbformat
 import numpy as np
 import pytest
 
-from conftest import default_config
 from reasoning_jax.train import metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NOTEBOOKS = sorted(f for f in os.listdir(os.path.join(ROOT, "notebooks"))
-                   if f.endswith(".ipynb"))
+NOTEBOOKS = sorted(
+    f
+    for f in os.listdir(os.path.join(ROOT, "notebooks"))
+    if f.endswith(".ipynb")
+)
 
 
 def test_there_are_the_four_notebooks():
-  assert NOTEBOOKS == ["01_quickstart.ipynb", "02_ppo_vs_grpo.ipynb",
-                       "03_test_time_scaling.ipynb",
-                       "04_inside_the_losses.ipynb"]
+  assert NOTEBOOKS == [
+      "01_quickstart.ipynb",
+      "02_ppo_vs_grpo.ipynb",
+      "03_test_time_scaling.ipynb",
+      "04_inside_the_losses.ipynb",
+  ]
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -40,23 +46,35 @@ def test_notebook_is_stored_without_outputs(name):
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_top_to_bottom_on_cpu(name, tmp_path):
   from nbclient import NotebookClient  # pylint: disable=g-import-not-at-top
+
   nb = nbformat.read(os.path.join(ROOT, "notebooks", name), as_version=4)
-  env = {"JAX_PLATFORMS": "cpu", "MPLBACKEND": "Agg", "TMPDIR": str(tmp_path),
-         "XLA_FLAGS": ""}
+  env = {
+      "JAX_PLATFORMS": "cpu",
+      "MPLBACKEND": "Agg",
+      "TMPDIR": str(tmp_path),
+      "XLA_FLAGS": "",
+  }
   old = {k: os.environ.get(k) for k in env}
   os.environ.update(env)  # the kernel inherits this process's environment.
   try:
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": os.path.join(
-                       ROOT, "notebooks")}}).execute()  # raises on an error.
+    NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": os.path.join(ROOT, "notebooks")}},
+    ).execute()  # raises on an error.
   finally:
     for k, v in old.items():
       if v is None:
         os.environ.pop(k)
       else:
         os.environ[k] = v
-  text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                 for o in c.outputs)
+  text = "".join(
+      o.get("text", "")
+      for c in nb.cells
+      if c.cell_type == "code"
+      for o in c.outputs
+  )
   assert "setting: small" in text or name.startswith("04")
   CHECKS.get(name, lambda *_: None)(str(tmp_path), text)
 
@@ -74,14 +92,15 @@ def _check_quickstart(tmp, text):
   # load each stage's saved parameters and evaluate them again.
   import jax  # pylint: disable=g-import-not-at-top
   import ml_collections  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
+
   from reasoning_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
+
   with open(os.path.join(wd, "config.json")) as f:
     config = ml_collections.ConfigDict(json.load(f))
   ctx = context.build_context(config, wd)
   for stage in ("sft", "rl_grpo"):
-    params = jax.tree.map(jax.numpy.asarray,
-                          checkpoint.load_params(wd, stage))
+    params = jax.tree.map(jax.numpy.asarray, checkpoint.load_params(wd, stage))
     again = ctx.evaluate(params)["pass@1"]
     assert summary[stage]["pass@1"] == pytest.approx(again, abs=1e-9)
     assert f"{stage:8s} pass@1 {again:.3f}" in text
@@ -103,8 +122,9 @@ def _check_compare(tmp, _):
     steps = [r["rollout_s"] + r["update_s"] for r in rows if "rollout_s" in r]
     assert len(steps) == c.rl.steps
     r = out["runs"][alg]
-    assert r["fixed"] - r["broken"] == round(r["delta_vs_sft"]
-                                             * c.eval.num_problems)
+    assert r["fixed"] - r["broken"] == round(
+        r["delta_vs_sft"] * c.eval.num_problems
+    )
     np.testing.assert_allclose(r["seconds_per_step"], np.median(steps))
   # Memory by hand: the smoke policy has p parameters; GRPO holds params +
   # two Adam moments (3p floats); PPO adds a critic of the same backbone plus
@@ -114,7 +134,8 @@ def _check_compare(tmp, _):
   critic = p - d * v + d + 1  # no LM head, a value head instead.
   assert out["runs"]["grpo"]["params_plus_optimizer_bytes"] == 4 * 3 * p + 4 * 2
   assert out["runs"]["ppo"]["params_plus_optimizer_bytes"] == (
-      4 * 3 * (p + critic) + 4 * 2 * 2)
+      4 * 3 * (p + critic) + 4 * 2 * 2
+  )
   assert "| grpo |" in open(os.path.join(wd, "compare.md")).read()
 
 
@@ -122,26 +143,45 @@ def _check_tts(tmp, _):
   wd = _only(os.path.join(tmp, "tts_*"))
   with open(os.path.join(wd, "tts.json")) as f:
     out = json.load(f)
-  assert {"greedy", "majority", "oracle", "pass@N", "bon_orm",
-          "bon_prm_exact_min", "bon_prm_exact_prod", "bon_prm_exact_mean",
-          "bon_lmv_min", "weighted_lmv_min",
-          "beam_prm_exact_last", "tot_orm", "mcts_prm_exact_min",
-          "sequential_last", "sequential_majority"} <= set(out["methods"])
+  assert {
+      "greedy",
+      "majority",
+      "oracle",
+      "pass@N",
+      "bon_orm",
+      "bon_prm_exact_min",
+      "bon_prm_exact_prod",
+      "bon_prm_exact_mean",
+      "bon_lmv_min",
+      "weighted_lmv_min",
+      "beam_prm_exact_last",
+      "tot_orm",
+      "mcts_prm_exact_min",
+      "sequential_last",
+      "sequential_majority",
+  } <= set(out["methods"])
   assert sorted(out["methods"]["majority"]) == ["1", "2", "4"]
   # How each verifier ranks a problem's own samples, beside best-of-N.
   r = out["verifier_auroc"]["lmv_min"]
   assert r["top"] == out["methods"]["bon_lmv_min"]["4"]["acc"]
   assert r["majority"] == out["methods"]["majority"]["4"]["acc"]
   # Sequential@1 is the first parallel sample, as is majority@1.
-  assert (out["methods"]["sequential_last"]["1"]["acc"]
-          == out["methods"]["majority"]["1"]["acc"])
+  assert (
+      out["methods"]["sequential_last"]["1"]["acc"]
+      == out["methods"]["majority"]["1"]["acc"]
+  )
   assert out["mcts_labels"]["problems"] == 2
-  assert [r["budget"] for r in out["budget_forcing"]] == ["none", "min 24",
-                                                           "max 8"]
+  assert [r["budget"] for r in out["budget_forcing"]] == [
+      "none",
+      "min 24",
+      "max 8",
+  ]
   for png in ("tts_vs_n.png", "tts_vs_flops.png", "tts_by_difficulty.png"):
     assert os.path.getsize(os.path.join(wd, png)) > 1000
 
 
-CHECKS = {"01_quickstart.ipynb": _check_quickstart,
-          "02_ppo_vs_grpo.ipynb": _check_compare,
-          "03_test_time_scaling.ipynb": _check_tts}
+CHECKS = {
+    "01_quickstart.ipynb": _check_quickstart,
+    "02_ppo_vs_grpo.ipynb": _check_compare,
+    "03_test_time_scaling.ipynb": _check_tts,
+}

@@ -34,8 +34,16 @@ from reasoning_jax.config.model import PRECISIONS
 from reasoning_jax.config.run import STAGES
 from reasoning_jax.config.verifier import VERIFIER_STAGES
 
-__all__ = ("base_config", "smoke", "validate", "ConfigError", "DTYPES",
-           "PRECISIONS", "STAGES", "VERIFIER_STAGES")
+__all__ = (
+    "base_config",
+    "smoke",
+    "validate",
+    "ConfigError",
+    "DTYPES",
+    "PRECISIONS",
+    "STAGES",
+    "VERIFIER_STAGES",
+)
 
 # In the order their checks run; a section's checks may read other sections.
 SECTIONS = (run, data, model, supervised, rl, verifier, tts, bench)
@@ -62,21 +70,33 @@ def validate(config: ml_collections.ConfigDict) -> None:
 def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Shrinks ``c`` in place to a seconds-long run (the configs' ``smoke``
   variant, for tests): a tiny model, a few steps of every stage."""
-  c.model.update(d_model=32, n_layers=2, n_heads=2, n_kv_heads=1,
-                 head_dim=16, d_ff=64)
+  c.model.update(
+      d_model=32, n_layers=2, n_heads=2, n_kv_heads=1, head_dim=16, d_ff=64
+  )
   c.data.max_new_tokens = 32
   c.pretrain.update(num_examples=64, steps=6)
-  c.sft.update(num_examples=64, batch_size=16, steps=6, warmup_steps=2,
-               curate_pool=min(c.sft.curate_pool, 128))
+  c.sft.update(
+      num_examples=64,
+      batch_size=16,
+      steps=6,
+      warmup_steps=2,
+      curate_pool=min(c.sft.curate_pool, 128),
+  )
   # A random policy never answers right; DAPO's overlong penalty gives its
   # groups a reward spread (length varies), so RL's updates carry signal.
-  c.rl.update(steps=4, num_prompts=4, group_size=4, minibatch_size=8,
-              num_updates=2, eval_every=2, overlong_buffer=16,
-              learning_rate=1e-3)
+  c.rl.update(
+      steps=4,
+      num_prompts=4,
+      group_size=4,
+      minibatch_size=8,
+      num_updates=2,
+      eval_every=2,
+      overlong_buffer=16,
+      learning_rate=1e-3,
+  )
   c.rs.update(problems=8, samples=4, steps=4)
   c.distill.update(problems=8, samples=4, steps=4)
-  c.eval.update(num_problems=16, batch_size=16, every=4,
-                periodic_problems=16)
+  c.eval.update(num_problems=16, batch_size=16, every=4, periodic_problems=16)
   c.checkpoint.every = 2
   c.log_every = 2
   return c

@@ -9,35 +9,61 @@ from reasoning_jax.config.checks import positive_ints
 from reasoning_jax.rl import advantages
 from reasoning_jax.rl import losses
 
+
 def defaults() -> ml_collections.ConfigDict:
   """This section's fields with their defaults."""
   c = ml_collections.ConfigDict()
   # RL from the previous stage's policy. algorithm: grpo | ppo.
   c.rl = dict(
-      algorithm="grpo", steps=150, num_prompts=16, group_size=8,
-      temperature=0.7, top_k=0, top_p=1.0,
-      num_updates=1, minibatch_size=128,  # passes and sequences per step.
-      learning_rate=3e-5, critic_lr=1e-4, warmup_steps=0, weight_decay=0.0,
-      b1=0.9, b2=0.999, max_grad_norm=1.0,
-      clip_eps=0.2, clip_eps_high=0.0,  # 0: same as clip_eps (DAPO: 0.28).
+      algorithm="grpo",
+      steps=150,
+      num_prompts=16,
+      group_size=8,
+      temperature=0.7,
+      top_k=0,
+      top_p=1.0,
+      num_updates=1,
+      minibatch_size=128,  # passes and sequences per step.
+      learning_rate=3e-5,
+      critic_lr=1e-4,
+      warmup_steps=0,
+      weight_decay=0.0,
+      b1=0.9,
+      b2=0.999,
+      max_grad_norm=1.0,
+      clip_eps=0.2,
+      clip_eps_high=0.0,  # 0: same as clip_eps (DAPO: 0.28).
       kl_beta=0.04,
       # grpo | grpo_skip | grpo_floor | dr_grpo (no std scaling).
-      advantage="grpo", std_floor=0.1,
+      advantage="grpo",
+      std_floor=0.1,
       loss_reduction="token_mean",  # token_mean | seq_mean | constant.
       # consistency: R1's language-consistency reward, here the share of
       # thinking lines in the task's step syntax (rewards.consistency_reward).
-      accuracy_weight=1.0, format_weight=0.0, consistency_weight=0.0,
-      overlong_buffer=0, mask_truncated=False,  # DAPO overlong shaping.
-      dynamic_sampling=False, max_draws=4,  # DAPO dynamic sampling.
-      gamma=1.0, lam=0.95, value_coef=0.5, value_clip=0.2,  # PPO.
-      entropy_coef=0.0, whiten_advantages=True,
+      accuracy_weight=1.0,
+      format_weight=0.0,
+      consistency_weight=0.0,
+      overlong_buffer=0,
+      mask_truncated=False,  # DAPO overlong shaping.
+      dynamic_sampling=False,
+      max_draws=4,  # DAPO dynamic sampling.
+      gamma=1.0,
+      lam=0.95,
+      value_coef=0.5,
+      value_clip=0.2,  # PPO.
+      entropy_coef=0.0,
+      whiten_advantages=True,
       # Process rewards from a PRM saved by reasoning_jax.verify ("" = none):
       # "sequence" adds weight x aggregate(step scores) to each sequence's
       # reward; "step" adds per-step rewards (GRPO: group-normalised, summed
       # from each token's step to the end; PPO: at the boundaries, into GAE).
-      prm_path="", prm_weight=0.0, prm_mode="sequence", prm_aggregate="min",
+      prm_path="",
+      prm_weight=0.0,
+      prm_mode="sequence",
+      prm_aggregate="min",
       prm_max_steps=8,
-      eval_every=50)
+      eval_every=50,
+  )
   return c
 
 
@@ -49,43 +75,101 @@ def validate(config: ml_collections.ConfigDict) -> None:
 def _validate_rl(config) -> None:
   """RL fields; the names of the accepted strings come from the code."""
   r, vocab_size = config.rl, config.model.vocab_size
-  check(r.prm_mode in ("sequence", "step"), "rl.prm_mode",
-         "must be sequence or step", r.prm_mode)
-  check(r.prm_aggregate in ("min", "prod", "mean", "last"),
-         "rl.prm_aggregate", "must be one of min, prod, mean, last",
-         r.prm_aggregate)
-  check(r.prm_weight == 0 or bool(r.prm_path), "rl.prm_weight",
-         "needs rl.prm_path (a PRM saved by reasoning_jax.verify)",
-         r.prm_weight)
-  check(isinstance(r.prm_max_steps, int) and r.prm_max_steps > 0,
-         "rl.prm_max_steps", "must be a positive integer", r.prm_max_steps)
-  check(r.algorithm in losses.ALGORITHM_LOSSES, "rl.algorithm",
-         f"must be one of {tuple(losses.ALGORITHM_LOSSES)}", r.algorithm)
-  check(r.advantage in advantages.GROUP_ADVANTAGES, "rl.advantage",
-         f"must be one of {tuple(advantages.GROUP_ADVANTAGES)}", r.advantage)
-  check(r.loss_reduction in losses.REDUCTIONS, "rl.loss_reduction",
-         f"must be one of {tuple(losses.REDUCTIONS)}", r.loss_reduction)
-  positive_ints(r, "rl", ("steps", "num_prompts", "num_updates",
-                           "minibatch_size", "max_draws", "eval_every"))
-  check(r.group_size >= 2, "rl.group_size",
-         "must be >= 2 (group statistics)", r.group_size)
-  check((r.num_prompts * r.group_size) % r.minibatch_size == 0,
-         "rl.minibatch_size",
-         f"must divide num_prompts*group_size={r.num_prompts * r.group_size}",
-         r.minibatch_size)
-  check(finite(r.temperature) and r.temperature > 0, "rl.temperature",
-         "must be a finite number > 0", r.temperature)
+  check(
+      r.prm_mode in ("sequence", "step"),
+      "rl.prm_mode",
+      "must be sequence or step",
+      r.prm_mode,
+  )
+  check(
+      r.prm_aggregate in ("min", "prod", "mean", "last"),
+      "rl.prm_aggregate",
+      "must be one of min, prod, mean, last",
+      r.prm_aggregate,
+  )
+  check(
+      r.prm_weight == 0 or bool(r.prm_path),
+      "rl.prm_weight",
+      "needs rl.prm_path (a PRM saved by reasoning_jax.verify)",
+      r.prm_weight,
+  )
+  check(
+      isinstance(r.prm_max_steps, int) and r.prm_max_steps > 0,
+      "rl.prm_max_steps",
+      "must be a positive integer",
+      r.prm_max_steps,
+  )
+  check(
+      r.algorithm in losses.ALGORITHM_LOSSES,
+      "rl.algorithm",
+      f"must be one of {tuple(losses.ALGORITHM_LOSSES)}",
+      r.algorithm,
+  )
+  check(
+      r.advantage in advantages.GROUP_ADVANTAGES,
+      "rl.advantage",
+      f"must be one of {tuple(advantages.GROUP_ADVANTAGES)}",
+      r.advantage,
+  )
+  check(
+      r.loss_reduction in losses.REDUCTIONS,
+      "rl.loss_reduction",
+      f"must be one of {tuple(losses.REDUCTIONS)}",
+      r.loss_reduction,
+  )
+  positive_ints(
+      r,
+      "rl",
+      (
+          "steps",
+          "num_prompts",
+          "num_updates",
+          "minibatch_size",
+          "max_draws",
+          "eval_every",
+      ),
+  )
+  check(
+      r.group_size >= 2,
+      "rl.group_size",
+      "must be >= 2 (group statistics)",
+      r.group_size,
+  )
+  check(
+      (r.num_prompts * r.group_size) % r.minibatch_size == 0,
+      "rl.minibatch_size",
+      f"must divide num_prompts*group_size={r.num_prompts * r.group_size}",
+      r.minibatch_size,
+  )
+  check(
+      finite(r.temperature) and r.temperature > 0,
+      "rl.temperature",
+      "must be a finite number > 0",
+      r.temperature,
+  )
   check(0 < r.top_p <= 1, "rl.top_p", "must be in (0, 1]", r.top_p)
-  check(isinstance(r.top_k, int) and 0 <= r.top_k <= vocab_size,
-         "rl.top_k", f"must be an integer in [0, model.vocab_size="
-         f"{vocab_size}] (0: off)", r.top_k)
+  check(
+      isinstance(r.top_k, int) and 0 <= r.top_k <= vocab_size,
+      "rl.top_k",
+      f"must be an integer in [0, model.vocab_size={vocab_size}] (0: off)",
+      r.top_k,
+  )
   check(0 < r.clip_eps < 1, "rl.clip_eps", "must be in (0, 1)", r.clip_eps)
   optimizer(r, "rl", ("learning_rate", "critic_lr"))
   for f in ("value_coef", "entropy_coef", "value_clip"):
-    check(finite(r[f]) and r[f] >= 0, f"rl.{f}",
-           "must be a finite number >= 0", r[f])
-  check(r.clip_eps_high >= 0, "rl.clip_eps_high", "must be >= 0",
-         r.clip_eps_high)
+    check(
+        finite(r[f]) and r[f] >= 0,
+        f"rl.{f}",
+        "must be a finite number >= 0",
+        r[f],
+    )
+  check(
+      r.clip_eps_high >= 0, "rl.clip_eps_high", "must be >= 0", r.clip_eps_high
+  )
   check(r.kl_beta >= 0, "rl.kl_beta", "must be >= 0", r.kl_beta)
-  check(0 < r.gamma <= 1 and 0 <= r.lam <= 1, "rl.gamma/lam",
-         "need 0 < gamma <= 1 and 0 <= lam <= 1", (r.gamma, r.lam))
+  check(
+      0 < r.gamma <= 1 and 0 <= r.lam <= 1,
+      "rl.gamma/lam",
+      "need 0 < gamma <= 1 and 0 <= lam <= 1",
+      (r.gamma, r.lam),
+  )

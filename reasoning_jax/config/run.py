@@ -17,8 +17,9 @@ def defaults() -> ml_collections.ConfigDict:
   # name (rl: rl_<algorithm>), with _2, _3 ... on repeats; a rerun skips the
   # stages that finished.
   c.stages = "sft"
-  c.eval = dict(num_problems=1024, batch_size=256, every=100,
-                periodic_problems=256)
+  c.eval = dict(
+      num_problems=1024, batch_size=256, every=100, periodic_problems=256
+  )
   c.checkpoint = dict(every=100, keep=2)
   c.log_every = 20
   c.mesh = dict(data=-1, fsdp=1, tensor=1)
@@ -44,8 +45,12 @@ def _validate_stages(config) -> None:
   """Stage names."""
   stages = [s for s in config.stages.split(",") if s]
   for s in stages:
-    check(s in STAGES, "stages", f"unknown stage {s!r}; known: {STAGES}",
-           config.stages)
+    check(
+        s in STAGES,
+        "stages",
+        f"unknown stage {s!r}; known: {STAGES}",
+        config.stages,
+    )
 
 
 def _validate_run(config) -> None:
@@ -53,11 +58,23 @@ def _validate_run(config) -> None:
   e = config.eval
   for f in ("num_problems", "batch_size", "every", "periodic_problems"):
     check(e[f] > 0, f"eval.{f}", "must be > 0", e[f])
-  check(config.checkpoint.every > 0, "checkpoint.every", "must be > 0",
-         config.checkpoint.every)
-  check(config.checkpoint.keep > 0, "checkpoint.keep", "must be > 0",
-         config.checkpoint.keep)
+  check(
+      config.checkpoint.every > 0,
+      "checkpoint.every",
+      "must be > 0",
+      config.checkpoint.every,
+  )
+  check(
+      config.checkpoint.keep > 0,
+      "checkpoint.keep",
+      "must be > 0",
+      config.checkpoint.keep,
+  )
   check(config.log_every > 0, "log_every", "must be > 0", config.log_every)
   sizes = [config.mesh[a] for a in ("data", "fsdp", "tensor")]
-  check(sizes.count(-1) <= 1 and all(x == -1 or x > 0 for x in sizes),
-         "mesh", "sizes must be positive, at most one -1", dict(config.mesh))
+  check(
+      sizes.count(-1) <= 1 and all(x == -1 or x > 0 for x in sizes),
+      "mesh",
+      "sizes must be positive, at most one -1",
+      dict(config.mesh),
+  )

@@ -69,7 +69,7 @@ def reduce_once(nums: list[int], ops: list[str]) -> tuple[list[int], list[str]]:
   i = ops.index("*") if "*" in ops else 0
   a, b = nums[i], nums[i + 1]
   v = a * b if ops[i] == "*" else a + b if ops[i] == "+" else a - b
-  return nums[:i] + [v] + nums[i + 2:], ops[:i] + ops[i + 1:]
+  return nums[:i] + [v] + nums[i + 2 :], ops[:i] + ops[i + 1 :]
 
 
 def render(nums: list[int], ops: list[str]) -> str:
@@ -83,14 +83,16 @@ def render(nums: list[int], ops: list[str]) -> str:
 @dataclasses.dataclass(frozen=True)
 class Arith:
   """Multi-step integer arithmetic; see the module docstring."""
+
   seed: int = 0
   difficulty: int = 2
   name: ClassVar[str] = "arith"
 
   def __post_init__(self):
     if not 1 <= self.difficulty <= 5:
-      raise ValueError(f"arith difficulty must be in 1..5, "
-                       f"got {self.difficulty}")
+      raise ValueError(
+          f"arith difficulty must be in 1..5, got {self.difficulty}"
+      )
 
   def example(self, split: str, index: int) -> tasks.Example:
     rng = tasks.split_rng(self.name, self.seed, split, index)
@@ -106,10 +108,12 @@ class Arith:
       nums, ops = reduce_once(nums, ops)
       steps.append(render(nums, ops))
     answer = str(nums[0])
-    solution = ("<think>\n" + "\n".join(steps) + "\n</think>\n\\boxed{"
-                + answer + "}")
-    return tasks.Example(prompt=f"Compute {question}.", answer=answer,
-                         solution=solution)
+    solution = (
+        "<think>\n" + "\n".join(steps) + "\n</think>\n\\boxed{" + answer + "}"
+    )
+    return tasks.Example(
+        prompt=f"Compute {question}.", answer=answer, solution=solution
+    )
 
   def is_correct(self, completion: str, example: tasks.Example) -> bool:
     return accuracy_reward(completion, example.answer) == 1.0

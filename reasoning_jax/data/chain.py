@@ -80,8 +80,11 @@ def solution_lines(start: int, ops: Ops) -> list[str]:
 def parse_step(line: str) -> tuple[int, str, int, int] | None:
   """``(a, op, b, c)`` of a step line ``a op b=c`` (spaces allowed)."""
   m = _STEP.fullmatch(line)
-  return None if m is None else (int(m.group(1)), m.group(2),
-                                 int(m.group(3)), int(m.group(4)))
+  return (
+      None
+      if m is None
+      else (int(m.group(1)), m.group(2), int(m.group(3)), int(m.group(4)))
+  )
 
 
 def problem_of(example: tasks.Example) -> tuple[int, Ops] | None:
@@ -104,14 +107,16 @@ def _next_op(rng, value: int) -> tuple[str, int]:
 @dataclasses.dataclass(frozen=True)
 class Chain:
   """Left-to-right integer chains; see the module docstring."""
+
   seed: int = 0
   difficulty: int = 3
   name: ClassVar[str] = "chain"
 
   def __post_init__(self):
     if not 1 <= self.difficulty <= 5:
-      raise ValueError(f"chain difficulty must be in 1..5, "
-                       f"got {self.difficulty}")
+      raise ValueError(
+          f"chain difficulty must be in 1..5, got {self.difficulty}"
+      )
 
   def problem(self, split: str, index: int) -> tuple[int, Ops]:
     """``(start, ops)`` of problem ``index`` of ``split``."""
@@ -130,10 +135,14 @@ class Chain:
     start, ops = self.problem(split, index)
     lines = solution_lines(start, ops)
     answer = lines[-1].rsplit("=", 1)[1]
-    solution = ("<think>\n" + "\n".join(lines) + "\n</think>\n\\boxed{"
-                + answer + "}")
-    return tasks.Example(prompt=f"Compute {render(start, ops)} left to "
-                         "right.", answer=answer, solution=solution)
+    solution = (
+        "<think>\n" + "\n".join(lines) + "\n</think>\n\\boxed{" + answer + "}"
+    )
+    return tasks.Example(
+        prompt=f"Compute {render(start, ops)} left to right.",
+        answer=answer,
+        solution=solution,
+    )
 
   def is_correct(self, completion: str, example: tasks.Example) -> bool:
     return accuracy_reward(completion, example.answer) == 1.0

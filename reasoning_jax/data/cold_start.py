@@ -31,8 +31,9 @@ def num_steps(solution: str) -> int:
   return len(think_steps(solution))
 
 
-def teacher_solutions(examples: list[tasks.Example], *, share: float,
-                      max_steps: int, seed: int) -> list[tasks.Example]:
+def teacher_solutions(
+    examples: list[tasks.Example], *, share: float, max_steps: int, seed: int
+) -> list[tasks.Example]:
   """``examples`` with bare answers on a ``share`` of the short ones (at
   most ``max_steps`` thinking lines); see the module docstring. The choice
   is a pure function of ``seed`` and the example's position."""
@@ -41,6 +42,7 @@ def teacher_solutions(examples: list[tasks.Example], *, share: float,
   out = []
   for ex in examples:
     bare = rng.random() < share and num_steps(ex.solution) <= max_steps
-    out.append(dataclasses.replace(ex, solution=bare_answer(ex)) if bare
-               else ex)
+    out.append(
+        dataclasses.replace(ex, solution=bare_answer(ex)) if bare else ex
+    )
   return out

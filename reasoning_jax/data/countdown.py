@@ -42,12 +42,16 @@ MAX_DRAWS = 10_000  # candidate problems drawn before giving up.
 _OPS = {"+": "+", "-": "-", "−": "-", "*": "*", "×": "*", "/": "/", "÷": "/"}
 _DIGITS = frozenset("0123456789")
 _PREC = {"+": 1, "-": 1, "*": 2, "/": 2}
-_PROMPT = ("Using the numbers {numbers}, reach {target}. "
-           "Use + - * / and each number at most once.")
-_PROMPT_RE = re.compile(r"Using the numbers ([0-9]+(?:, [0-9]+)*), "
-                        r"reach ([0-9]+)\.")
-_STEP_RE = re.compile(r"\s*([0-9]{1,12})\s*([-+*/×÷−])\s*([0-9]{1,12})"
-                      r"\s*=\s*([0-9]{1,12})\s*")
+_PROMPT = (
+    "Using the numbers {numbers}, reach {target}. "
+    "Use + - * / and each number at most once."
+)
+_PROMPT_RE = re.compile(
+    r"Using the numbers ([0-9]+(?:, [0-9]+)*), " r"reach ([0-9]+)\."
+)
+_STEP_RE = re.compile(
+    r"\s*([0-9]{1,12})\s*([-+*/×÷−])\s*([0-9]{1,12})" r"\s*=\s*([0-9]{1,12})\s*"
+)
 
 
 class _ParseError(Exception):
@@ -277,6 +281,7 @@ def problem_of(example: tasks.Example) -> tuple[list[int], int]:
 @tasks.register("countdown")
 class Countdown:
   """Countdown problems of a given difficulty (1..5), split by problem hash."""
+
   name = "countdown"
 
   def __init__(self, seed: int = 0, difficulty: int = 1):

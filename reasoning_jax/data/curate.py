@@ -31,17 +31,20 @@ def difficulty(example: tasks.Example) -> tuple[int, int]:
   return len(think_steps(example.solution)), len(example.solution)
 
 
-def curate(examples: list[tasks.Example], n: int,
-           task: tasks.Task) -> list[tasks.Example]:
+def curate(
+    examples: list[tasks.Example], n: int, task: tasks.Task
+) -> list[tasks.Example]:
   """``n`` examples of ``examples`` by quality, difficulty and diversity
   (see the module docstring); fewer when fewer pass the quality filter.
 
   Deterministic: ties keep the order of ``examples``.
   """
   assert n > 0, n
-  good = [e for e in examples
-          if format_reward(e.solution) == 1.0 and task.is_correct(e.solution,
-                                                                  e)]
+  good = [
+      e
+      for e in examples
+      if format_reward(e.solution) == 1.0 and task.is_correct(e.solution, e)
+  ]
   groups: dict[str, list[tasks.Example]] = {}
   for e in sorted(good, key=difficulty, reverse=True):  # stable sort.
     groups.setdefault(template(e.prompt), []).append(e)

@@ -48,8 +48,10 @@ def read_jsonl(path: str, fields: tuple[str, ...]) -> list[dict]:
       try:
         line = raw.decode("utf-8")
       except UnicodeDecodeError as e:
-        raise DataError(f"{path}:{n}: not UTF-8 (byte 0x{raw[e.start]:02x} "
-                        f"at column {e.start + 1})") from None
+        raise DataError(
+            f"{path}:{n}: not UTF-8 (byte 0x{raw[e.start]:02x} "
+            f"at column {e.start + 1})"
+        ) from None
       if not line.strip():
         continue
       try:
@@ -79,9 +81,10 @@ def gsm8k_example(question: str, answer: str, where: str) -> tasks.Example:
   final = answers_lib.gsm8k_tail(answer)
   if final is None:
     raise DataError(f"{where}: answer has no '#### N' line")
-  reasoning = _CALC.sub("", answer[:answer.rfind("####")])
-  return tasks.Example(question.strip(), final,
-                       think_solution(reasoning, final))
+  reasoning = _CALC.sub("", answer[: answer.rfind("####")])
+  return tasks.Example(
+      question.strip(), final, think_solution(reasoning, final)
+  )
 
 
 def math_example(problem: str, solution: str, where: str) -> tasks.Example:
@@ -95,6 +98,7 @@ def math_example(problem: str, solution: str, where: str) -> tasks.Example:
 @dataclasses.dataclass
 class RecordTask:
   """A task over fixed train / test example lists."""
+
   name: str
   splits: dict  # split -> list[Example]
 
@@ -103,23 +107,27 @@ class RecordTask:
       raise ValueError(f"{self.name}: no {split!r} split")
     exs = self.splits[split]
     if not 0 <= index < len(exs):
-      raise DataError(f"{self.name}: {split} record {index} requested but the "
-                      f"{split} file has {len(exs)}: a run never reuses "
-                      "records; lower the counts that read them")
+      raise DataError(
+          f"{self.name}: {split} record {index} requested but the "
+          f"{split} file has {len(exs)}: a run never reuses "
+          "records; lower the counts that read them"
+      )
     return exs[index]
 
   def size(self, split: str) -> int:
     return len(self.splits[split])
 
   def is_correct(self, completion: str, example: tasks.Example) -> bool:
-    return answers_lib.answers_match(answers_lib.extract_answer(completion),
-                                     example.answer)
+    return answers_lib.answers_match(
+        answers_lib.extract_answer(completion), example.answer
+    )
 
 
 def _split_files(data_dir: str) -> dict:
   if not data_dir:
-    raise DataError("set task.data_dir to the directory holding "
-                    "train.jsonl and test.jsonl")
+    raise DataError(
+        "set task.data_dir to the directory holding train.jsonl and test.jsonl"
+    )
   return {s: os.path.join(data_dir, f"{s}.jsonl") for s in tasks.SPLITS}
 
 
@@ -127,9 +135,10 @@ def load_gsm8k(data_dir: str) -> RecordTask:
   splits = {}
   for split, path in _split_files(data_dir).items():
     recs = read_jsonl(path, ("question", "answer"))
-    splits[split] = [gsm8k_example(r["question"], r["answer"],
-                                   f"{path}:{i + 1}")
-                     for i, r in enumerate(recs)]
+    splits[split] = [
+        gsm8k_example(r["question"], r["answer"], f"{path}:{i + 1}")
+        for i, r in enumerate(recs)
+    ]
   return RecordTask("gsm8k", splits)
 
 
@@ -137,24 +146,34 @@ def load_math(data_dir: str) -> RecordTask:
   splits = {}
   for split, path in _split_files(data_dir).items():
     recs = read_jsonl(path, ("problem", "solution"))
-    splits[split] = [math_example(r["problem"], r["solution"],
-                                  f"{path}:{i + 1}")
-                     for i, r in enumerate(recs)]
+    splits[split] = [
+        math_example(r["problem"], r["solution"], f"{path}:{i + 1}")
+        for i, r in enumerate(recs)
+    ]
   return RecordTask("math", splits)
 
 
-def load_jsonl(data_dir: str, *, question: str = "question",
-               answer: str = "answer", solution: str = "") -> RecordTask:
+def load_jsonl(
+    data_dir: str,
+    *,
+    question: str = "question",
+    answer: str = "answer",
+    solution: str = "",
+) -> RecordTask:
   """Generic records: ``question`` and ``answer`` fields (the answer is
   the final answer itself), and optionally a worked ``solution``."""
   splits = {}
   for split, path in _split_files(data_dir).items():
     fields = (question, answer) + ((solution,) if solution else ())
     recs = read_jsonl(path, fields)
-    splits[split] = [tasks.Example(
-        r[question].strip(), r[answer].strip(),
-        think_solution(r[solution] if solution else "", r[answer].strip()))
-                     for r in recs]
+    splits[split] = [
+        tasks.Example(
+            r[question].strip(),
+            r[answer].strip(),
+            think_solution(r[solution] if solution else "", r[answer].strip()),
+        )
+        for r in recs
+    ]
   return RecordTask("jsonl", splits)
 
 
@@ -163,16 +182,23 @@ def gsm8k_tfds(manual_dir: str, data_dir: str) -> RecordTask:
   are prepared once into ``data_dir`` (array_record) and read back with
   ``data_source``; nothing is downloaded."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
   builder = _gsm8k_builder(tfds)(data_dir=data_dir)
   builder.download_and_prepare(
       file_format="array_record",
-      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir),
+  )
   splits = {}
   for split in tasks.SPLITS:
     src = builder.as_data_source(split=split)
-    splits[split] = [gsm8k_example(_text(r["question"]), _text(r["answer"]),
-                                   f"{builder.name}/{split}[{i}]")
-                     for i, r in enumerate(src)]
+    splits[split] = [
+        gsm8k_example(
+            _text(r["question"]),
+            _text(r["answer"]),
+            f"{builder.name}/{split}[{i}]",
+        )
+        for i, r in enumerate(src)
+    ]
   return RecordTask("gsm8k", splits)
 
 
@@ -192,18 +218,26 @@ def _gsm8k_builder(tfds):
 
   class Gsm8kLocal(tfds.core.GeneratorBasedBuilder):
     """GSM8K from ``<manual_dir>/{train,test}.jsonl``."""
+
     VERSION = tfds.core.Version("1.0.0")
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
-        "Place GSM8K's train.jsonl and test.jsonl in the manual directory.")
+        "Place GSM8K's train.jsonl and test.jsonl in the manual directory."
+    )
 
     def _info(self):
-      return self.dataset_info_from_configs(features=tfds.features.FeaturesDict(
-          {"question": tfds.features.Text(), "answer": tfds.features.Text()}))
+      return self.dataset_info_from_configs(
+          features=tfds.features.FeaturesDict(
+              {"question": tfds.features.Text(), "answer": tfds.features.Text()}
+          )
+      )
 
     def _split_generators(self, dl_manager):
-      return {s: self._generate_examples(
-          os.path.join(dl_manager.manual_dir, f"{s}.jsonl"))
-              for s in tasks.SPLITS}
+      return {
+          s: self._generate_examples(
+              os.path.join(dl_manager.manual_dir, f"{s}.jsonl")
+          )
+          for s in tasks.SPLITS
+      }
 
     def _generate_examples(self, path):
       for i, r in enumerate(read_jsonl(path, ("question", "answer"))):
@@ -231,7 +265,17 @@ def _math_task(*, data_dir: str = "", **_):
 
 
 @tasks.register("jsonl")
-def _jsonl_task(*, data_dir: str = "", question_field: str = "question",
-                answer_field: str = "answer", solution_field: str = "", **_):
-  return load_jsonl(data_dir, question=question_field, answer=answer_field,
-                    solution=solution_field)
+def _jsonl_task(
+    *,
+    data_dir: str = "",
+    question_field: str = "question",
+    answer_field: str = "answer",
+    solution_field: str = "",
+    **_,
+):
+  return load_jsonl(
+      data_dir,
+      question=question_field,
+      answer=answer_field,
+      solution=solution_field,
+  )

@@ -1,9 +1,9 @@
 """Text <-> fixed-shape token arrays (pad + mask keeps every shape static).
 
 Layout of one sequence: ``[bos] prompt "\\n" completion [eos]``. Prompts for
-sampling are *left*-padded to P slots so every prompt ends at slot P-1;
-training sequences are *right*-padded to L slots with a loss mask on the
-completion (and its eos) only. Shapes: N sequences, P prompt slots, L slots.
+sampling are *left*-padded to L slots so every prompt ends at slot L-1;
+training sequences are *right*-padded to T slots with a loss mask on the
+completion (and its eos) only. Shapes: B sequences, L prompt slots, T slots.
 """
 
 import numpy as np
@@ -32,14 +32,20 @@ def encode_prompts(tok: Tokenizer, prompts: list[str], max_len: int):
   for i, text in enumerate(prompts):
     row = [tok.bos_id] + tok.encode(text)
     if len(row) > max_len:
-      raise DataError(f"prompt {i} has {len(row)} tokens > max_prompt_len="
-                       f"{max_len}: {text[:80]!r}")
-    ids[i, max_len - len(row):] = row
+      raise DataError(
+          f"prompt {i} has {len(row)} tokens > max_prompt_len="
+          f"{max_len}: {text[:80]!r}"
+      )
+    ids[i, max_len - len(row) :] = row
   return ids, ids != tok.pad_id
 
 
-def encode_sft(tok: Tokenizer, examples: list[Example], max_len: int,
-               prompt_loss: bool = False):
+def encode_sft(
+    tok: Tokenizer,
+    examples: list[Example],
+    max_len: int,
+    prompt_loss: bool = False,
+):
   """Right-padded ``(ids [N, L], loss_mask [N, L])`` with reference solutions.
 
   ``loss_mask`` is True on completion tokens and the final eos: the targets
@@ -53,9 +59,11 @@ def encode_sft(tok: Tokenizer, examples: list[Example], max_len: int,
     completion = tok.encode(ex.solution) + [tok.eos_id]
     row = prompt + completion
     if len(row) > max_len:
-      raise DataError(f"example {i} has {len(row)} tokens > sequence length "
-                       f"{max_len}; raise data.max_prompt_len or "
-                       f"data.max_new_tokens")
-    ids[i, :len(row)] = row
-    mask[i, 1 if prompt_loss else len(prompt):len(row)] = True
+      raise DataError(
+          f"example {i} has {len(row)} tokens > sequence length "
+          f"{max_len}; raise data.max_prompt_len or "
+          "data.max_new_tokens"
+      )
+    ids[i, : len(row)] = row
+    mask[i, 1 if prompt_loss else len(prompt) : len(row)] = True
   return ids, mask

@@ -24,13 +24,16 @@ STYLES = ("plain", "zero_shot_cot", "few_shot_cot")
 COT_TRIGGER = "Let's think step by step."
 CHAT = {
     "none": "{prompt}",
-    "chatml": ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-               "<|im_start|>user\n{prompt}<|im_end|>\n"
-               "<|im_start|>assistant"),
-    "llama3": ("<|start_header_id|>user<|end_header_id|>\n\n{prompt}"
-               "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n"),
-    "gemma": ("<start_of_turn>user\n{prompt}<end_of_turn>\n"
-              "<start_of_turn>model"),
+    "chatml": (
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+        "<|im_start|>user\n{prompt}<|im_end|>\n"
+        "<|im_start|>assistant"
+    ),
+    "llama3": (
+        "<|start_header_id|>user<|end_header_id|>\n\n{prompt}"
+        "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n"
+    ),
+    "gemma": "<start_of_turn>user\n{prompt}<end_of_turn>\n<start_of_turn>model",
 }
 
 
@@ -42,14 +45,20 @@ def exemplars(task, k: int, seed: int) -> list[tasks.Example]:
   return [task.example("train", i) for i in idx]
 
 
-def format_prompt(question: str, *, style: str = "plain",
-                  shots: tuple = (), chat: str = "none") -> str:
+def format_prompt(
+    question: str,
+    *,
+    style: str = "plain",
+    shots: tuple = (),
+    chat: str = "none",
+) -> str:
   """The prompt text for ``question`` (see the module docstring)."""
   if style not in STYLES:
     raise ValueError(f"prompt style must be one of {STYLES}, got {style!r}")
   if chat not in CHAT:
-    raise ValueError(f"chat template must be one of {sorted(CHAT)}, got "
-                     f"{chat!r}")
+    raise ValueError(
+        f"chat template must be one of {sorted(CHAT)}, got {chat!r}"
+    )
   if style == "zero_shot_cot":
     question = f"{question}\n{COT_TRIGGER}"
   elif style == "few_shot_cot":
@@ -61,6 +70,7 @@ def format_prompt(question: str, *, style: str = "plain",
 @dataclasses.dataclass
 class PromptedTask:
   """``task`` with every prompt formatted by ``format_prompt``."""
+
   task: object
   style: str = "plain"
   chat: str = "none"
@@ -72,14 +82,16 @@ class PromptedTask:
 
   def example(self, split: str, index: int) -> tasks.Example:
     ex = self.task.example(split, index)
-    prompt = format_prompt(ex.prompt, style=self.style, shots=self.shots,
-                           chat=self.chat)
+    prompt = format_prompt(
+        ex.prompt, style=self.style, shots=self.shots, chat=self.chat
+    )
     self._original[prompt] = ex
     return tasks.Example(prompt, ex.answer, ex.solution)
 
   def is_correct(self, completion: str, example: tasks.Example) -> bool:
     return self.task.is_correct(
-        completion, self._original.get(example.prompt, example))
+        completion, self._original.get(example.prompt, example)
+    )
 
   def __getattr__(self, name):  # step_is_correct, size, ... of the task.
     if name.startswith("_"):

@@ -22,6 +22,7 @@ TEST_PERCENT = 10  # share of the problem space reserved for the test split.
 @dataclasses.dataclass(frozen=True)
 class Example:
   """One problem: what the model sees, what it must answer, a worked solution."""
+
   prompt: str  # question text, no chat template.
   answer: str  # gold final answer as text.
   solution: str  # reference completion: "<think>\n...\n</think>\n\\boxed{..}".
@@ -46,6 +47,7 @@ def load_examples(path: str) -> list[Example]:
 
 class Task(Protocol):
   """What the trainers, rewards and search need from a task."""
+
   name: str
 
   def example(self, split: str, index: int) -> Example:
@@ -75,9 +77,11 @@ _REGISTRY: dict[str, Callable[..., Task]] = {}
 
 def register(name: str):
   """Class decorator adding a task factory to the registry."""
+
   def wrap(factory):
     _REGISTRY[name] = factory
     return factory
+
   return wrap
 
 

@@ -92,8 +92,14 @@ class HFTokenizer:
   special tokens (prompt building adds the bos).
   """
 
-  def __init__(self, path: str, *, bos: str | None = None,
-               eos: str | None = None, pad: str | None = None):
+  def __init__(
+      self,
+      path: str,
+      *,
+      bos: str | None = None,
+      eos: str | None = None,
+      pad: str | None = None,
+  ):
     file = os.path.join(path, "tokenizer.json") if os.path.isdir(path) else path
     if not os.path.exists(file):
       raise FileNotFoundError(f"tokenizer not found: {file}")
@@ -175,14 +181,26 @@ def train(lines: list[str], out_prefix: str, vocab_size: int = 256) -> str:
   """Trains a BPE model on ``lines``; returns the ``.model`` path."""
   model = io.BytesIO()
   spm.SentencePieceTrainer.train(
-      sentence_iterator=iter(lines), model_writer=model,
-      model_type="bpe", vocab_size=vocab_size, hard_vocab_limit=False,
-      character_coverage=1.0, split_digits=True, byte_fallback=False,
+      sentence_iterator=iter(lines),
+      model_writer=model,
+      model_type="bpe",
+      vocab_size=vocab_size,
+      hard_vocab_limit=False,
+      character_coverage=1.0,
+      split_digits=True,
+      byte_fallback=False,
       user_defined_symbols=list(SPECIAL_PIECES),
-      normalization_rule_name="identity", add_dummy_prefix=False,
-      remove_extra_whitespaces=False, split_by_whitespace=True,
-      pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, unk_id=UNK_ID,
-      num_threads=1, minloglevel=2)
+      normalization_rule_name="identity",
+      add_dummy_prefix=False,
+      remove_extra_whitespaces=False,
+      split_by_whitespace=True,
+      pad_id=PAD_ID,
+      bos_id=BOS_ID,
+      eos_id=EOS_ID,
+      unk_id=UNK_ID,
+      num_threads=1,
+      minloglevel=2,
+  )
   os.makedirs(os.path.dirname(out_prefix) or ".", exist_ok=True)
   path = out_prefix + ".model"
   tmp = path + ".tmp"
@@ -192,13 +210,26 @@ def train(lines: list[str], out_prefix: str, vocab_size: int = 256) -> str:
   return path
 
 
-def get_tokenizer(path: str, cache_dir: str, task_names, *, seed: int = 0,
-                  vocab_size: int = 256) -> Tokenizer:
+def get_tokenizer(
+    path: str,
+    cache_dir: str,
+    task_names,
+    *,
+    seed: int = 0,
+    vocab_size: int = 256,
+) -> Tokenizer:
   """Loads ``path`` if given, else trains (once) and caches in ``cache_dir``."""
   if path:
     return load_tokenizer(path)
-  key = hashlib.sha256(repr((sorted(task_names), seed, vocab_size,
-                             CORPUS_EXAMPLES, SPECIAL_PIECES)).encode())
+  key = hashlib.sha256(
+      repr((
+          sorted(task_names),
+          seed,
+          vocab_size,
+          CORPUS_EXAMPLES,
+          SPECIAL_PIECES,
+      )).encode()
+  )
   prefix = os.path.join(cache_dir, f"spm_{key.hexdigest()[:12]}")
   if not os.path.exists(prefix + ".model"):
     # Train under a private name, then rename (atomic): processes sharing
@@ -214,8 +245,9 @@ def get_tokenizer(path: str, cache_dir: str, task_names, *, seed: int = 0,
 def main(argv):
   del argv
   f = flags.FLAGS
-  tok = get_tokenizer("", f.out, f.tasks.split(","), seed=f.seed,
-                      vocab_size=f.vocab_size)
+  tok = get_tokenizer(
+      "", f.out, f.tasks.split(","), seed=f.seed, vocab_size=f.vocab_size
+  )
   print(f"{tok.path}: {tok.vocab_size} pieces")
 
 

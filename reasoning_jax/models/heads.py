@@ -17,16 +17,25 @@ from reasoning_jax.models.transformer import ModelConfig
 
 class ScalarHead(nn.Module):
   """Per-token scalar ``hidden @ w + b``: [B, T, D] -> [B, T] float32."""
+
   cfg: ModelConfig
 
   @nn.compact
   def __call__(self, hidden):
-    w = _param(self, "kernel", self.cfg, (self.cfg.d_model,), ("embed",),
-               nn.initializers.zeros)
+    w = _param(
+        self,
+        "kernel",
+        self.cfg,
+        (self.cfg.d_model,),
+        ("embed",),
+        nn.initializers.zeros,
+    )
     b = _param(self, "bias", self.cfg, (), (), nn.initializers.zeros)
-    return (jnp.matmul(hidden.astype(jnp.float32), w.astype(jnp.float32),
-                       precision=jax.lax.Precision.HIGHEST)
-            + b.astype(jnp.float32))
+    return jnp.matmul(
+        hidden.astype(jnp.float32),
+        w.astype(jnp.float32),
+        precision=jax.lax.Precision.HIGHEST,
+    ) + b.astype(jnp.float32)
 
 
 class CausalLM(nn.Module):
@@ -40,27 +49,42 @@ class CausalLM(nn.Module):
   last slot's logits and the learner the completion's, and at a 150k vocab
   the [B, T, V] logits of every slot would dominate memory.
   """
+
   cfg: ModelConfig
 
   def setup(self):
     self.model = Backbone(self.cfg)
     if not self.cfg.tie_embeddings:
-      self.lm_head_kernel = _param(self, "lm_head", self.cfg,
-                                   (self.cfg.d_model, self.cfg.vocab_size),
-                                   ("embed", "vocab"))
+      self.lm_head_kernel = _param(
+          self,
+          "lm_head",
+          self.cfg,
+          (self.cfg.d_model, self.cfg.vocab_size),
+          ("embed", "vocab"),
+      )
 
-  def __call__(self, tokens, positions, valid, cache: KVCache | None = None,
-               logits_slice: tuple[int, int] | None = None):
+  def __call__(
+      self,
+      tokens,
+      positions,
+      valid,
+      cache: KVCache | None = None,
+      logits_slice: tuple[int, int] | None = None,
+  ):
     hidden, cache = self.model(tokens, positions, valid, cache)
     h = hidden
     if logits_slice is not None:
-      h = jax.lax.slice_in_dim(hidden, logits_slice[0],
-                               logits_slice[0] + logits_slice[1], axis=1)
+      h = jax.lax.slice_in_dim(
+          hidden, logits_slice[0], logits_slice[0] + logits_slice[1], axis=1
+      )
     if self.cfg.tie_embeddings:
       logits = self.model.attend(h)
     else:
-      logits = jnp.matmul(h, self.lm_head_kernel.astype(h.dtype),
-                          precision=self.cfg.lax_precision)
+      logits = jnp.matmul(
+          h,
+          self.lm_head_kernel.astype(h.dtype),
+          precision=self.cfg.lax_precision,
+      )
     return logits.astype(jnp.float32), hidden, cache
 
 
@@ -70,6 +94,7 @@ class ScalarModel(nn.Module):
   ``head_name`` is ``value_head`` for the PPO critic and ``reward_head`` for
   ORM/PRM. __call__ -> scores [B, T] float32.
   """
+
   cfg: ModelConfig
   head_name: str = "value_head"
 

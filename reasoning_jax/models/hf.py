@@ -47,8 +47,9 @@ def model_config(hf: dict, **overrides) -> ModelConfig:
   """``ModelConfig`` from a Hugging Face ``config.json`` dict."""
   family = hf.get("model_type")
   if family not in FAMILIES:
-    raise CheckpointError(f"unsupported model_type {family!r}: supported "
-                          f"{FAMILIES}")
+    raise CheckpointError(
+        f"unsupported model_type {family!r}: supported {FAMILIES}"
+    )
   heads = hf["num_attention_heads"]
   head_dim = hf.get("head_dim") or hf["hidden_size"] // heads
   # transformers >= 5 writes rope_parameters (theta and scaling in one
@@ -62,31 +63,42 @@ def model_config(hf: dict, **overrides) -> ModelConfig:
     if kind == "linear":
       scaling = ("linear", float(rs["factor"]))
     elif kind == "llama3":
-      scaling = ("llama3", float(rs["factor"]), float(rs["low_freq_factor"]),
-                 float(rs["high_freq_factor"]),
-                 int(rs["original_max_position_embeddings"]))
+      scaling = (
+          "llama3",
+          float(rs["factor"]),
+          float(rs["low_freq_factor"]),
+          float(rs["high_freq_factor"]),
+          int(rs["original_max_position_embeddings"]),
+      )
     elif kind not in ("default", None):
-      raise CheckpointError(f"unsupported rope_scaling type {kind!r} "
-                            "(supported: linear, llama3)")
+      raise CheckpointError(
+          f"unsupported rope_scaling type {kind!r} (supported: linear, llama3)"
+      )
   act = hf.get("hidden_act") or hf.get("hidden_activation") or "silu"
   if family == "gemma":
     act = hf.get("hidden_activation") or "gelu_pytorch_tanh"
   acts = {"silu": "silu", "gelu_pytorch_tanh": "gelu_tanh"}
   if act not in acts:
-    raise CheckpointError(f"unsupported activation {act!r} (supported: "
-                          f"{sorted(acts)})")
+    raise CheckpointError(
+        f"unsupported activation {act!r} (supported: {sorted(acts)})"
+    )
   cfg = dict(
-      vocab_size=hf["vocab_size"], d_model=hf["hidden_size"],
-      n_layers=hf["num_hidden_layers"], n_heads=heads,
-      n_kv_heads=hf.get("num_key_value_heads") or heads, head_dim=head_dim,
+      vocab_size=hf["vocab_size"],
+      d_model=hf["hidden_size"],
+      n_layers=hf["num_hidden_layers"],
+      n_heads=heads,
+      n_kv_heads=hf.get("num_key_value_heads") or heads,
+      head_dim=head_dim,
       d_ff=hf["intermediate_size"],
       rope_theta=float(theta),
       rms_eps=float(hf.get("rms_norm_eps", 1e-6)),
       qkv_bias=family == "qwen2" or bool(hf.get("attention_bias", False)),
-      tie_embeddings=bool(hf.get("tie_word_embeddings",
-                                 family == "gemma")),
-      rope_scaling=scaling, norm_offset=1.0 if family == "gemma" else 0.0,
-      mlp_activation=acts[act], embed_scale=family == "gemma")
+      tie_embeddings=bool(hf.get("tie_word_embeddings", family == "gemma")),
+      rope_scaling=scaling,
+      norm_offset=1.0 if family == "gemma" else 0.0,
+      mlp_activation=acts[act],
+      embed_scale=family == "gemma",
+  )
   cfg.update(overrides)
   return ModelConfig(**cfg)
 
@@ -95,47 +107,75 @@ def hf_config(cfg: ModelConfig, family: str) -> dict:
   """A Hugging Face ``config.json`` dict for ``cfg`` as ``family``."""
   if family not in FAMILIES:
     raise CheckpointError(f"unsupported family {family!r}: {FAMILIES}")
-  if (family == "gemma") != (cfg.norm_offset == 1.0 and cfg.embed_scale and
-                             cfg.mlp_activation == "gelu_tanh"):
-    raise CheckpointError(f"this ModelConfig is not a {family} architecture "
-                          f"(norm_offset, embed_scale, mlp_activation)")
+  if (family == "gemma") != (
+      cfg.norm_offset == 1.0
+      and cfg.embed_scale
+      and cfg.mlp_activation == "gelu_tanh"
+  ):
+    raise CheckpointError(
+        f"this ModelConfig is not a {family} architecture "
+        "(norm_offset, embed_scale, mlp_activation)"
+    )
   if family == "qwen2" and not cfg.qkv_bias:
     raise CheckpointError("qwen2 has q/k/v biases; this config has none")
-  arch = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
-          "gemma": "GemmaForCausalLM"}[family]
-  out = {"architectures": [arch], "model_type": family,
-         "vocab_size": cfg.vocab_size, "hidden_size": cfg.d_model,
-         "num_hidden_layers": cfg.n_layers,
-         "num_attention_heads": cfg.n_heads,
-         "num_key_value_heads": cfg.n_kv_heads, "head_dim": cfg.head_dim,
-         "intermediate_size": cfg.d_ff, "rope_theta": cfg.rope_theta,
-         "rms_norm_eps": cfg.rms_eps,
-         "tie_word_embeddings": cfg.tie_embeddings,
-         "torch_dtype": cfg.param_dtype,
-         "hidden_act": {"silu": "silu", "gelu_tanh": "gelu_pytorch_tanh"}[
-             cfg.mlp_activation]}
+  arch = {
+      "llama": "LlamaForCausalLM",
+      "qwen2": "Qwen2ForCausalLM",
+      "gemma": "GemmaForCausalLM",
+  }[family]
+  out = {
+      "architectures": [arch],
+      "model_type": family,
+      "vocab_size": cfg.vocab_size,
+      "hidden_size": cfg.d_model,
+      "num_hidden_layers": cfg.n_layers,
+      "num_attention_heads": cfg.n_heads,
+      "num_key_value_heads": cfg.n_kv_heads,
+      "head_dim": cfg.head_dim,
+      "intermediate_size": cfg.d_ff,
+      "rope_theta": cfg.rope_theta,
+      "rms_norm_eps": cfg.rms_eps,
+      "tie_word_embeddings": cfg.tie_embeddings,
+      "torch_dtype": cfg.param_dtype,
+      "hidden_act": {"silu": "silu", "gelu_tanh": "gelu_pytorch_tanh"}[
+          cfg.mlp_activation
+      ],
+  }
   if family == "llama":
     out["attention_bias"] = cfg.qkv_bias
   if family == "gemma":
     out["hidden_activation"] = out["hidden_act"]
   r = cfg.rope_scaling
-  scaling = ({} if not r else {"rope_type": "linear", "factor": r[1]}
-             if r[0] == "linear" else
-             {"rope_type": "llama3", "factor": r[1], "low_freq_factor": r[2],
-              "high_freq_factor": r[3],
-              "original_max_position_embeddings": int(r[4])})
+  scaling = (
+      {}
+      if not r
+      else {"rope_type": "linear", "factor": r[1]}
+      if r[0] == "linear"
+      else {
+          "rope_type": "llama3",
+          "factor": r[1],
+          "low_freq_factor": r[2],
+          "high_freq_factor": r[3],
+          "original_max_position_embeddings": int(r[4]),
+      }
+  )
   if scaling:
     out["rope_scaling"] = scaling
-  out["rope_parameters"] = {"rope_type": "default", **scaling,
-                            "rope_theta": cfg.rope_theta}
+  out["rope_parameters"] = {
+      "rope_type": "default",
+      **scaling,
+      "rope_theta": cfg.rope_theta,
+  }
   return out
 
 
 def _names(cfg: ModelConfig) -> dict:
   """Our parameter path (tuple) -> (HF tensor name, to_ours, to_hf)."""
   d, h, k, dh = cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
-  out = {("model", "embed_tokens"): ("model.embed_tokens.weight", None, None),
-         ("model", "norm", "scale"): ("model.norm.weight", None, None)}
+  out = {
+      ("model", "embed_tokens"): ("model.embed_tokens.weight", None, None),
+      ("model", "norm", "scale"): ("model.norm.weight", None, None),
+  }
   if not cfg.tie_embeddings:
     out[("lm_head",)] = ("lm_head.weight", np.transpose, np.transpose)
   for i in range(cfg.n_layers):
@@ -144,17 +184,25 @@ def _names(cfg: ModelConfig) -> dict:
       out[ours + ("self_attn", name)] = (
           f"{hf}self_attn.{name}.weight",
           lambda w, n=n: w.T.reshape(d, n, dh),
-          lambda w, n=n: w.reshape(d, n * dh).T)
+          lambda w, n=n: w.reshape(d, n * dh).T,
+      )
       if cfg.qkv_bias:
         out[ours + ("self_attn", name + "_bias")] = (
-            f"{hf}self_attn.{name}.bias", lambda b, n=n: b.reshape(n, dh),
-            lambda b, n=n: b.reshape(n * dh))
+            f"{hf}self_attn.{name}.bias",
+            lambda b, n=n: b.reshape(n, dh),
+            lambda b, n=n: b.reshape(n * dh),
+        )
     out[ours + ("self_attn", "o_proj")] = (
-        f"{hf}self_attn.o_proj.weight", lambda w: w.T.reshape(h, dh, d),
-        lambda w: w.reshape(h * dh, d).T)
+        f"{hf}self_attn.o_proj.weight",
+        lambda w: w.T.reshape(h, dh, d),
+        lambda w: w.reshape(h * dh, d).T,
+    )
     for name in ("gate_proj", "up_proj", "down_proj"):
-      out[ours + ("mlp", name)] = (f"{hf}mlp.{name}.weight", np.transpose,
-                                   np.transpose)
+      out[ours + ("mlp", name)] = (
+          f"{hf}mlp.{name}.weight",
+          np.transpose,
+          np.transpose,
+      )
     for name in ("input_layernorm", "post_attention_layernorm"):
       out[ours + (name, "scale")] = (f"{hf}{name}.weight", None, None)
   return out
@@ -182,8 +230,9 @@ def read_config(path: str) -> dict:
     return json.load(f)
 
 
-def load_params(path: str, cfg: ModelConfig | None = None, shardings=None,
-                dtype=None):
+def load_params(
+    path: str, cfg: ModelConfig | None = None, shardings=None, dtype=None
+):
   """``(params, cfg)`` from a HF checkpoint directory.
 
   ``shardings``: an optional pytree of ``jax.sharding.Sharding`` matching
@@ -194,21 +243,31 @@ def load_params(path: str, cfg: ModelConfig | None = None, shardings=None,
   naming it (rotary ``inv_freq`` buffers are ignored).
   """
   cfg = cfg or model_config(read_config(path))
-  dtype = np.dtype(dtype or cfg.param_dtype) if (
-      dtype or cfg.param_dtype) != "bfloat16" else jax.numpy.bfloat16
+  dtype = (
+      np.dtype(dtype or cfg.param_dtype)
+      if (dtype or cfg.param_dtype) != "bfloat16"
+      else jax.numpy.bfloat16
+  )
   files = _files(path)
   names = _names(cfg)
   wanted = {hf for hf, _, _ in names.values()}
   missing = sorted(wanted - set(files))
   if missing:
-    raise CheckpointError(f"{path}: missing tensors {missing[:5]}"
-                          f"{' ...' if len(missing) > 5 else ''}")
-  extra = sorted(n for n in set(files) - wanted
-                 if not n.endswith("rotary_emb.inv_freq")
-                 and not (cfg.tie_embeddings and n == "lm_head.weight"))
+    raise CheckpointError(
+        f"{path}: missing tensors {missing[:5]}"
+        f"{' ...' if len(missing) > 5 else ''}"
+    )
+  extra = sorted(
+      n
+      for n in set(files) - wanted
+      if not n.endswith("rotary_emb.inv_freq")
+      and not (cfg.tie_embeddings and n == "lm_head.weight")
+  )
   if extra:
-    raise CheckpointError(f"{path}: tensors with no place in the model "
-                          f"{extra[:5]}{' ...' if len(extra) > 5 else ''}")
+    raise CheckpointError(
+        f"{path}: tensors with no place in the model "
+        f"{extra[:5]}{' ...' if len(extra) > 5 else ''}"
+    )
   shard_of = {}
   if shardings is not None:
     flat = jax.tree_util.tree_flatten_with_path(shardings)[0]
@@ -222,8 +281,11 @@ def load_params(path: str, cfg: ModelConfig | None = None, shardings=None,
       x = handles[f].get_tensor(hf)
       x = to_ours(x) if to_ours else x
       x = np.ascontiguousarray(x).astype(dtype)
-      x = (jax.device_put(x, shard_of[ours]) if ours in shard_of
-           else jax.numpy.asarray(x))
+      x = (
+          jax.device_put(x, shard_of[ours])
+          if ours in shard_of
+          else jax.numpy.asarray(x)
+      )
       node = params
       for key in ours[:-1]:
         node = node.setdefault(key, {})
@@ -234,8 +296,15 @@ def load_params(path: str, cfg: ModelConfig | None = None, shardings=None,
   return params, cfg
 
 
-def save_params(path: str, params, cfg: ModelConfig, family: str, *,
-                max_shard_bytes: int = 5 << 30, dtype=None) -> None:
+def save_params(
+    path: str,
+    params,
+    cfg: ModelConfig,
+    family: str,
+    *,
+    max_shard_bytes: int = 5 << 30,
+    dtype=None,
+) -> None:
   """Writes ``params`` as a HF checkpoint directory (``config.json`` and
   safetensors, sharded with an index past ``max_shard_bytes``)."""
   config = hf_config(cfg, family)
@@ -261,12 +330,22 @@ def save_params(path: str, params, cfg: ModelConfig, family: str, *,
     weight_map = {}
     for i, names in enumerate(shards):
       fname = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
-      save_file({n: tensors[n] for n in names}, os.path.join(path, fname),
-                metadata={"format": "pt"})
+      save_file(
+          {n: tensors[n] for n in names},
+          os.path.join(path, fname),
+          metadata={"format": "pt"},
+      )
       weight_map.update({n: fname for n in names})
     with open(os.path.join(path, INDEX), "w") as f:
-      json.dump({"metadata": {"total_size": sum(
-          x.nbytes for x in tensors.values())}, "weight_map": weight_map}, f,
-                indent=2)
+      json.dump(
+          {
+              "metadata": {
+                  "total_size": sum(x.nbytes for x in tensors.values())
+              },
+              "weight_map": weight_map,
+          },
+          f,
+          indent=2,
+      )
   with open(os.path.join(path, "config.json"), "w") as f:
     json.dump(config, f, indent=2)

@@ -1,8 +1,8 @@
 """Llama / Qwen2-style decoder backbone with a functional KV cache.
 
-Dimensions: B batch, T query tokens, S cache slots, D width (embed), H query
-heads, K key/value heads, G = H / K queries per KV head, Dh head width, F MLP
-width, V vocab.
+Dimensions: B batch, T query tokens, C cache slots, D width (embed), H query
+heads, K key/value heads, R = H / K query heads per KV head, Dh head width,
+F MLP width, V vocab.
 
 Layout and parameter names follow the Hugging Face Llama/Qwen2 modules
 (``embed_tokens``, ``layers_i.self_attn.{q,k,v,o}_proj``, ``mlp.{gate,up,down}
@@ -27,16 +27,22 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16,
-           "float16": jnp.float16}
-_PRECISIONS = {"default": jax.lax.Precision.DEFAULT,
-               "high": jax.lax.Precision.HIGH,
-               "highest": jax.lax.Precision.HIGHEST}
+_DTYPES = {
+    "float32": jnp.float32,
+    "bfloat16": jnp.bfloat16,
+    "float16": jnp.float16,
+}
+_PRECISIONS = {
+    "default": jax.lax.Precision.DEFAULT,
+    "high": jax.lax.Precision.HIGH,
+    "highest": jax.lax.Precision.HIGHEST,
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
   """Architecture hyper-parameters (all static)."""
+
   vocab_size: int = 256
   d_model: int = 128
   n_layers: int = 4
@@ -109,32 +115,47 @@ class KVCache(NamedTuple):
 def init_cache(cfg: ModelConfig, batch: int, slots: int) -> KVCache:
   """An empty cache of ``slots`` positions for ``batch`` sequences."""
   shape = (batch, cfg.n_kv_heads, slots, cfg.head_dim)
-  zeros = tuple(jnp.zeros(shape, cfg.compute_dtype)
-                for _ in range(cfg.n_layers))
-  return KVCache(k=zeros, v=zeros, valid=jnp.zeros((batch, slots), bool),
-                 index=jnp.zeros((), jnp.int32))
+  zeros = tuple(
+      jnp.zeros(shape, cfg.compute_dtype) for _ in range(cfg.n_layers)
+  )
+  return KVCache(
+      k=zeros,
+      v=zeros,
+      valid=jnp.zeros((batch, slots), bool),
+      index=jnp.zeros((), jnp.int32),
+  )
 
 
 def _param(module, name, cfg, shape, axes, init=None):
   init = init or nn.initializers.normal(cfg.init_std)
-  return module.param(name, nn.with_logical_partitioning(init, axes), shape,
-                      cfg.weight_dtype)
+  return module.param(
+      name, nn.with_logical_partitioning(init, axes), shape, cfg.weight_dtype
+  )
 
 
 class RMSNorm(nn.Module):
   """y = x / sqrt(mean(x^2) + eps) * (offset + scale) (Zhang & Sennrich
   2019; offset 0, or 1 for Gemma's zero-centred scale)."""
+
   cfg: ModelConfig
 
   @nn.compact
   def __call__(self, x):
-    scale = _param(self, "scale", self.cfg, (x.shape[-1],), ("embed",),
-                   nn.initializers.ones)
+    scale = _param(
+        self,
+        "scale",
+        self.cfg,
+        (x.shape[-1],),
+        ("embed",),
+        nn.initializers.ones,
+    )
     x32 = x.astype(jnp.float32)
-    y = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, -1, keepdims=True)
-                            + self.cfg.rms_eps)
+    y = x32 * jax.lax.rsqrt(
+        jnp.mean(x32 * x32, -1, keepdims=True) + self.cfg.rms_eps
+    )
     return (y * (self.cfg.norm_offset + scale.astype(jnp.float32))).astype(
-        self.cfg.compute_dtype)
+        self.cfg.compute_dtype
+    )
 
 
 def rope_frequencies(head_dim: int, theta: float, scaling: tuple = ()):
@@ -158,8 +179,11 @@ def rope_frequencies(head_dim: int, theta: float, scaling: tuple = ()):
   wavelen = 2 * jnp.pi / freq
   s = (length / wavelen - lo) / (hi - lo)
   mid = (1 - s) * freq / factor + s * freq
-  return jnp.where(wavelen > length / lo, freq / factor,
-                   jnp.where(wavelen < length / hi, freq, mid))
+  return jnp.where(
+      wavelen > length / lo,
+      freq / factor,
+      jnp.where(wavelen < length / hi, freq, mid),
+  )
 
 
 def rope(x, positions, theta: float, scaling: tuple = ()):
@@ -179,10 +203,11 @@ def rope(x, positions, theta: float, scaling: tuple = ()):
 
 class Attention(nn.Module):
   """Grouped-query causal self-attention over an optional KV cache."""
+
   cfg: ModelConfig
 
   @nn.compact
-  def __call__(self, x, positions, mask_bts, kv=None, index=None):
+  def __call__(self, x, positions, mask_btc, kv=None, index=None):
     cfg, dt = self.cfg, self.cfg.compute_dtype
     d, h, k, dh = cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
     einsum = functools.partial(jnp.einsum, precision=cfg.lax_precision)
@@ -191,62 +216,93 @@ class Attention(nn.Module):
       w = _param(self, name, cfg, (d, n_heads, dh), ("embed",) + axes)
       y = einsum("btd,dnh->btnh", x, w.astype(dt))
       if cfg.qkv_bias:
-        y = y + _param(self, name + "_bias", cfg, (n_heads, dh), axes,
-                       nn.initializers.zeros).astype(dt)
+        y = y + _param(
+            self,
+            name + "_bias",
+            cfg,
+            (n_heads, dh),
+            axes,
+            nn.initializers.zeros,
+        ).astype(dt)
       return y
 
-    q = rope(proj("q_proj", h, ("heads", "head_dim")), positions,
-             cfg.rope_theta, cfg.rope_scaling)
-    kk = rope(proj("k_proj", k, ("kv_heads", "head_dim")), positions,
-              cfg.rope_theta, cfg.rope_scaling)
+    q = rope(
+        proj("q_proj", h, ("heads", "head_dim")),
+        positions,
+        cfg.rope_theta,
+        cfg.rope_scaling,
+    )
+    kk = rope(
+        proj("k_proj", k, ("kv_heads", "head_dim")),
+        positions,
+        cfg.rope_theta,
+        cfg.rope_scaling,
+    )
     vv = proj("v_proj", k, ("kv_heads", "head_dim"))
     kk, vv = kk.transpose(0, 2, 1, 3), vv.transpose(0, 2, 1, 3)  # [B,K,T,Dh]
     if kv is not None:  # write the new keys into the cache at `index`.
-      kk = jax.lax.dynamic_update_slice_in_dim(kv[0], kk.astype(kv[0].dtype),
-                                               index, axis=2)
-      vv = jax.lax.dynamic_update_slice_in_dim(kv[1], vv.astype(kv[1].dtype),
-                                               index, axis=2)
+      kk = jax.lax.dynamic_update_slice_in_dim(
+          kv[0], kk.astype(kv[0].dtype), index, axis=2
+      )
+      vv = jax.lax.dynamic_update_slice_in_dim(
+          kv[1], vv.astype(kv[1].dtype), index, axis=2
+      )
     wo = _param(self, "o_proj", cfg, (h, dh, d), ("heads", "head_dim", "embed"))
     if kv is None and cfg.attention != "einsum":
       with jax.default_matmul_precision(cfg.lax_precision.name.lower()):
         out = jax.nn.dot_product_attention(
-            q, kk.transpose(0, 2, 1, 3), vv.transpose(0, 2, 1, 3),
-            mask=mask_bts[:, None], implementation=(
-                None if cfg.attention == "xla" else cfg.attention))
+            q,
+            kk.transpose(0, 2, 1, 3),
+            vv.transpose(0, 2, 1, 3),
+            mask=mask_btc[:, None],
+            implementation=(None if cfg.attention == "xla" else cfg.attention),
+        )
       return einsum("btnh,nhd->btd", out, wo.astype(dt)), (kk, vv)
-    b, t, s = x.shape[0], x.shape[1], kk.shape[2]
-    g = h // k
-    # Fold the G query heads of each KV head into the query axis so each
-    # score matmul is one plain batched GEMM ([B*K] x [G*T, Dh] x [Dh, S]).
-    qg = q.reshape(b, t, k, g, dh).transpose(0, 2, 3, 1, 4).reshape(
-        b, k, g * t, dh)
-    logits = einsum("bkqh,bksh->bkqs", qg, kk.astype(dt))
-    logits = logits.astype(jnp.float32).reshape(b, k, g, t, s)
+    b, t, c = x.shape[0], x.shape[1], kk.shape[2]
+    r = h // k
+    # Fold the R query heads of each KV head into the query axis so each
+    # score matmul is one plain batched GEMM ([B*K] x [R*T, Dh] x [Dh, C]).
+    qr = (
+        q.reshape(b, t, k, r, dh)
+        .transpose(0, 2, 3, 1, 4)
+        .reshape(b, k, r * t, dh)
+    )
+    logits = einsum("bkqh,bkch->bkqc", qr, kk.astype(dt))
+    logits = logits.astype(jnp.float32).reshape(b, k, r, t, c)
     logits = logits / jnp.sqrt(jnp.float32(dh))
     big_neg = jnp.finfo(jnp.float32).min
-    logits = jnp.where(mask_bts[:, None, None], logits, big_neg)
-    probs = jax.nn.softmax(logits, axis=-1).astype(dt).reshape(b, k, g * t, s)
-    out = einsum("bkqs,bksh->bkqh", probs, vv.astype(dt))
-    out = out.reshape(b, k, g, t, dh).transpose(0, 3, 1, 2, 4).reshape(
-        b, t, h, dh)
+    logits = jnp.where(mask_btc[:, None, None], logits, big_neg)
+    probs = jax.nn.softmax(logits, axis=-1).astype(dt).reshape(b, k, r * t, c)
+    out = einsum("bkqc,bkch->bkqh", probs, vv.astype(dt))
+    out = (
+        out.reshape(b, k, r, t, dh)
+        .transpose(0, 3, 1, 2, 4)
+        .reshape(b, t, h, dh)
+    )
     return einsum("btnh,nhd->btd", out, wo.astype(dt)), (kk, vv)
 
 
 class MLP(nn.Module):
   """Gated MLP: down(act(gate(x)) * up(x)), act = silu (SwiGLU) or tanh-
   approximated gelu (GeGLU, Gemma) (Shazeer 2020)."""
+
   cfg: ModelConfig
 
   @nn.compact
   def __call__(self, x):
     cfg, dt = self.cfg, self.cfg.compute_dtype
-    wg = _param(self, "gate_proj", cfg, (cfg.d_model, cfg.d_ff),
-                ("embed", "mlp"))
+    wg = _param(
+        self, "gate_proj", cfg, (cfg.d_model, cfg.d_ff), ("embed", "mlp")
+    )
     wu = _param(self, "up_proj", cfg, (cfg.d_model, cfg.d_ff), ("embed", "mlp"))
-    wd = _param(self, "down_proj", cfg, (cfg.d_ff, cfg.d_model),
-                ("mlp", "embed"))
-    act = (nn.silu if cfg.mlp_activation == "silu"
-           else lambda v: nn.gelu(v, approximate=True))
+    wd = _param(
+        self, "down_proj", cfg, (cfg.d_ff, cfg.d_model), ("mlp", "embed")
+    )
+    act = (
+        nn.silu
+        if cfg.mlp_activation == "silu"
+        else lambda v: nn.gelu(v, approximate=True)
+    )
     mm = functools.partial(jnp.matmul, precision=cfg.lax_precision)
     hid = act(mm(x, wg.astype(dt))) * mm(x, wu.astype(dt))
     return mm(hid, wd.astype(dt))
@@ -256,13 +312,18 @@ class DecoderLayer(nn.Module):
   cfg: ModelConfig
 
   @nn.compact
-  def __call__(self, x, positions, mask_bts, kv=None, index=None):
+  def __call__(self, x, positions, mask_btc, kv=None, index=None):
     h, kv = Attention(self.cfg, name="self_attn")(
-        RMSNorm(self.cfg, name="input_layernorm")(x), positions, mask_bts, kv,
-        index)
+        RMSNorm(self.cfg, name="input_layernorm")(x),
+        positions,
+        mask_btc,
+        kv,
+        index,
+    )
     x = x + h
     x = x + MLP(self.cfg, name="mlp")(
-        RMSNorm(self.cfg, name="post_attention_layernorm")(x))
+        RMSNorm(self.cfg, name="post_attention_layernorm")(x)
+    )
     return x, kv
 
 
@@ -273,42 +334,50 @@ class Backbone(nn.Module):
   of real tokens before this one); valid [B, T] bool (False on padding);
   cache: optional KVCache. Returns (hidden, new_cache or None).
   """
+
   cfg: ModelConfig
 
   def setup(self):
     cfg = self.cfg
     self.embed_tokens = self.param(
-        "embed_tokens", nn.with_logical_partitioning(
-            nn.initializers.normal(cfg.init_std), ("vocab", "embed")),
-        (cfg.vocab_size, cfg.d_model), cfg.weight_dtype)
+        "embed_tokens",
+        nn.with_logical_partitioning(
+            nn.initializers.normal(cfg.init_std), ("vocab", "embed")
+        ),
+        (cfg.vocab_size, cfg.d_model),
+        cfg.weight_dtype,
+    )
     layer_cls = nn.remat(DecoderLayer) if cfg.remat else DecoderLayer
-    self.layers = [layer_cls(cfg, name=f"layers_{i}")
-                   for i in range(cfg.n_layers)]
+    self.layers = [
+        layer_cls(cfg, name=f"layers_{i}") for i in range(cfg.n_layers)
+    ]
     self.norm = RMSNorm(cfg)
 
   def __call__(self, tokens, positions, valid, cache: KVCache | None = None):
     x = jnp.take(self.embed_tokens, tokens, axis=0).astype(
-        self.cfg.compute_dtype)
+        self.cfg.compute_dtype
+    )
     if self.cfg.embed_scale:
-      x = x * jnp.asarray(self.cfg.d_model ** 0.5, x.dtype)
+      x = x * jnp.asarray(self.cfg.d_model**0.5, x.dtype)
     t = tokens.shape[1]
     if cache is None:
       causal = jnp.tril(jnp.ones((t, t), bool))
       # A padding query attends to itself alone (no row is fully masked, so
       # fused kernels never divide by zero); real queries never see padding.
-      mask_bts = causal[None] & (valid[:, None, :] | jnp.eye(t, dtype=bool))
+      mask_btc = causal[None] & (valid[:, None, :] | jnp.eye(t, dtype=bool))
       index, kvs, new_valid = None, [None] * self.cfg.n_layers, None
     else:
       index = cache.index
-      new_valid = jax.lax.dynamic_update_slice_in_dim(cache.valid, valid,
-                                                      index, axis=1)
+      new_valid = jax.lax.dynamic_update_slice_in_dim(
+          cache.valid, valid, index, axis=1
+      )
       slots = jnp.arange(cache.valid.shape[1])
       causal = slots[None, :] <= (index + jnp.arange(t))[:, None]  # [T, S]
-      mask_bts = causal[None] & new_valid[:, None, :]
+      mask_btc = causal[None] & new_valid[:, None, :]
       kvs = list(zip(cache.k, cache.v))
     new_k, new_v = [], []
     for layer, kv in zip(self.layers, kvs):
-      x, (k, v) = layer(x, positions, mask_bts, kv, index)
+      x, (k, v) = layer(x, positions, mask_btc, kv, index)
       new_k.append(k)
       new_v.append(v)
     x = self.norm(x)
@@ -318,8 +387,11 @@ class Backbone(nn.Module):
 
   def attend(self, hidden):
     """Tied-embedding logits: hidden @ embed_tokens^T."""
-    return jnp.matmul(hidden, self.embed_tokens.T.astype(hidden.dtype),
-                      precision=self.cfg.lax_precision)
+    return jnp.matmul(
+        hidden,
+        self.embed_tokens.T.astype(hidden.dtype),
+        precision=self.cfg.lax_precision,
+    )
 
 
 def positions_from_valid(valid_bt):

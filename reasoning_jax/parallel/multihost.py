@@ -25,8 +25,11 @@ def define_flags():
   per program, for every entrypoint)."""
   if "coordinator_address" in flags.FLAGS:
     return
-  flags.DEFINE_string("coordinator_address", "",
-                      "host:port of process 0, for a multi-process run.")
+  flags.DEFINE_string(
+      "coordinator_address",
+      "",
+      "host:port of process 0, for a multi-process run.",
+  )
   flags.DEFINE_integer("num_processes", 0, "Processes in a multi-process run.")
   flags.DEFINE_integer("process_id", -1, "This process's index (0-based).")
 
@@ -40,8 +43,13 @@ def initialize_from_flags() -> bool:
     sys.exit(f"error: {e}")
 
 
-def initialize(coordinator_address: str = "", num_processes: int = 0,
-               process_id: int = -1, *, timeout_s: int = 300) -> bool:
+def initialize(
+    coordinator_address: str = "",
+    num_processes: int = 0,
+    process_id: int = -1,
+    *,
+    timeout_s: int = 300,
+) -> bool:
   """``jax.distributed.initialize`` when this is a multi-process run.
 
   Explicit ``coordinator_address`` / ``num_processes`` / ``process_id``
@@ -55,21 +63,30 @@ def initialize(coordinator_address: str = "", num_processes: int = 0,
       raise ValueError(
           "multi-process run needs all of --coordinator_address, "
           f"--num_processes and --process_id; got {coordinator_address!r}, "
-          f"{num_processes}, {process_id}")
+          f"{num_processes}, {process_id}"
+      )
     if process_id >= num_processes:
-      raise ValueError(f"--process_id={process_id} must be < "
-                       f"--num_processes={num_processes}")
-    jax.distributed.initialize(coordinator_address=coordinator_address,
-                               num_processes=num_processes,
-                               process_id=process_id,
-                               initialization_timeout=timeout_s)
+      raise ValueError(
+          f"--process_id={process_id} must be < --num_processes={num_processes}"
+      )
+    jax.distributed.initialize(
+        coordinator_address=coordinator_address,
+        num_processes=num_processes,
+        process_id=process_id,
+        initialization_timeout=timeout_s,
+    )
     return True
-  hosts = [h for h in os.environ.get("TPU_WORKER_HOSTNAMES", "").split(",")
-           if h]
+  hosts = [
+      h for h in os.environ.get("TPU_WORKER_HOSTNAMES", "").split(",") if h
+  ]
   if len(hosts) > 1:
     jax.distributed.initialize()
-    logging.info("jax.distributed: process %d of %d on a %d-host TPU slice",
-                 jax.process_index(), jax.process_count(), len(hosts))
+    logging.info(
+        "jax.distributed: process %d of %d on a %d-host TPU slice",
+        jax.process_index(),
+        jax.process_count(),
+        len(hosts),
+    )
     return True
   return False
 
@@ -89,26 +106,31 @@ def process_rows(sharding: NamedSharding, n: int) -> slice:
   return slice(lo, hi)
 
 
-def to_global(local: np.ndarray, sharding: NamedSharding, n: int
-              ) -> jax.Array:
+def to_global(local: np.ndarray, sharding: NamedSharding, n: int) -> jax.Array:
   """A global ``[n, ...]`` array from this process's rows ``process_rows``."""
   local = np.asarray(local)
   rows = process_rows(sharding, n)
   if local.shape[0] != rows.stop - rows.start:
-    raise ValueError(f"process {jax.process_index()} feeds rows {rows} of "
-                     f"{n} but got {local.shape[0]}")
+    raise ValueError(
+        f"process {jax.process_index()} feeds rows {rows} of "
+        f"{n} but got {local.shape[0]}"
+    )
   if jax.process_count() == 1:
     return jax.device_put(local, sharding)
-  return jax.make_array_from_process_local_data(sharding, local,
-                                                (n, *local.shape[1:]))
+  return jax.make_array_from_process_local_data(
+      sharding, local, (n, *local.shape[1:])
+  )
 
 
 def local_rows(x: jax.Array) -> np.ndarray:
   """This process's rows (``process_rows``) of a batch-sharded array."""
   if x.is_fully_addressable:
     n = x.shape[0]
-    rows = process_rows(x.sharding, n) if isinstance(
-        x.sharding, NamedSharding) else slice(0, n)
+    rows = (
+        process_rows(x.sharding, n)
+        if isinstance(x.sharding, NamedSharding)
+        else slice(0, n)
+    )
     return np.asarray(x)[rows]
   pieces = {}
   for shard in x.addressable_shards:
@@ -117,22 +139,23 @@ def local_rows(x: jax.Array) -> np.ndarray:
   return np.concatenate([pieces[k] for k in sorted(pieces)], 0)
 
 
-def allgather(local: np.ndarray, sharding: NamedSharding, n: int
-              ) -> np.ndarray:
+def allgather(local: np.ndarray, sharding: NamedSharding, n: int) -> np.ndarray:
   """The whole ``[n, ...]`` host array, assembled from every process's rows."""
   if jax.process_count() == 1:
     return np.asarray(local)
   g = to_global(local, sharding, n)
-  full = jax.jit(lambda x: x, out_shardings=NamedSharding(sharding.mesh,
-                                                          P()))(g)
+  full = jax.jit(lambda x: x, out_shardings=NamedSharding(sharding.mesh, P()))(
+      g
+  )
   return np.asarray(full)
 
 
 def _flags(flag: bool) -> np.ndarray:
   if jax.process_count() == 1:
     return np.asarray([flag])
-  return np.asarray(multihost_utils.process_allgather(
-      np.asarray([flag], np.int32)))
+  return np.asarray(
+      multihost_utils.process_allgather(np.asarray([flag], np.int32))
+  )
 
 
 def all_processes(flag: bool) -> bool:

@@ -43,8 +43,12 @@ def step_last(scores_bs, mask_bs):
   return jnp.where(n > 0, out, 0.0)
 
 
-STEP_AGGREGATES = {"min": step_min, "prod": step_prod, "mean": step_mean,
-                   "last": step_last}
+STEP_AGGREGATES = {
+    "min": step_min,
+    "prod": step_prod,
+    "mean": step_mean,
+    "last": step_last,
+}
 HOW = tuple(STEP_AGGREGATES)
 
 

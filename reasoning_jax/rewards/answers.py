@@ -25,23 +25,37 @@ _DASHES = str.maketrans({"\u2212": "-", "\u2013": "-"})
 _DELETE = ("\\displaystyle", "\\!", "\\,", "\\;", "\\:", "\\$", "$")
 _DELIMITER_SIZE_RE = re.compile(r"\\(?:left|right)(?![a-zA-Z])")
 _WRAPPER_RE = re.compile(
-    r"\\(?:text|textbf|textrm|textit|mathrm|mathbf|mbox)\{([^{}]*)\}")
+    r"\\(?:text|textbf|textrm|textit|mathrm|mathbf|mbox)\{([^{}]*)\}"
+)
 _WRAPPER_PASSES = 3  # unwraps up to this nesting depth; bounded work.
-_THOUSANDS_RE = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])",
-                           re.ASCII)
+_THOUSANDS_RE = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])", re.ASCII)
 _INT_ZEROS_RE = re.compile(r"(-?\d+)\.0+", re.ASCII)
 _UNIT_SYMBOLS = ("^{\\circ}", "^\\circ", "\\circ", "\\%", "%")
-_UNIT_WORDS = ("dollars", "dollar", "cents", "units", "meters", "cm", "km",
-               "kg", "hours", "minutes", "seconds", "degrees", "percent")
+_UNIT_WORDS = (
+    "dollars",
+    "dollar",
+    "cents",
+    "units",
+    "meters",
+    "cm",
+    "km",
+    "kg",
+    "hours",
+    "minutes",
+    "seconds",
+    "degrees",
+    "percent",
+)
 _UNIT_PASSES = 3  # e.g. "5 dollars." needs period, then unit, then space.
 
 _MAX_NUMBER_LEN = 100  # parse_number refuses longer strings.
 _MAX_EXPONENT = 50  # and scientific exponents beyond +-this.
 _DECIMAL_RE = re.compile(
-    r"([-+]?)(\d*)(?:\.(\d*))?(?:[eE]([-+]?\d{1,3}))?", re.ASCII)
+    r"([-+]?)(\d*)(?:\.(\d*))?(?:[eE]([-+]?\d{1,3}))?", re.ASCII
+)
 _FRAC_RE = re.compile(
-    r"([-+]?)\\[dt]?frac(?:\{([^{}]*)\}|(\d))(?:\{([^{}]*)\}|(\d))",
-    re.ASCII)
+    r"([-+]?)\\[dt]?frac(?:\{([^{}]*)\}|(\d))(?:\{([^{}]*)\}|(\d))", re.ASCII
+)
 
 
 def _brace_depths(text: str) -> array.array:
@@ -91,7 +105,7 @@ def extract_boxed(text: str) -> str | None:
   if span is None:
     return None
   open_, close = span
-  return text[open_ + 1:close].strip()
+  return text[open_ + 1 : close].strip()
 
 
 def _answer_is_tail(text: str) -> str | None:
@@ -104,8 +118,8 @@ def _answer_is_tail(text: str) -> str | None:
     if i < 0:
       return None
     j = i + len(_ANSWER_IS)
-    before_ok = i == 0 or not folded[i - 1:i].isalnum()
-    after_ok = j == len(folded) or not folded[j:j + 1].isalnum()
+    before_ok = i == 0 or not folded[i - 1 : i].isalnum()
+    after_ok = j == len(folded) or not folded[j : j + 1].isalnum()
     if before_ok and after_ok:
       break
     end = i + len(_ANSWER_IS) - 1
@@ -121,7 +135,7 @@ def gsm8k_tail(text: str) -> str | None:
   i = text.rfind("####")
   if i < 0:
     return None
-  line = text[i + 4:].split("\n", 1)[0].strip().replace(",", "")
+  line = text[i + 4 :].split("\n", 1)[0].strip().replace(",", "")
   return line or None
 
 
@@ -147,13 +161,16 @@ def _strip_units(s: str) -> str:
     s = s.rstrip().rstrip(".").rstrip()
     for unit in _UNIT_SYMBOLS:
       if s.endswith(unit) and len(s) > len(unit):
-        s = s[:-len(unit)]
+        s = s[: -len(unit)]
         break
     else:
       for unit in _UNIT_WORDS:
-        head = s[:-len(unit)]
-        if (s.endswith(unit) and head and
-            (head[-1].isspace() or head[-1].isdigit() or head[-1] == "}")):
+        head = s[: -len(unit)]
+        if (
+            s.endswith(unit)
+            and head
+            and (head[-1].isspace() or head[-1].isdigit() or head[-1] == "}")
+        ):
           s = head
           break
     if s == before:
@@ -198,8 +215,8 @@ def _parse_decimal(s: str) -> fractions.Fraction | None:
   if abs(exponent) > _MAX_EXPONENT:
     return None
   # Digit strings are bounded by _MAX_NUMBER_LEN, far below int()'s limit.
-  value = fractions.Fraction(int(whole + frac or "0"), 10**len(frac))
-  value *= fractions.Fraction(10)**exponent
+  value = fractions.Fraction(int(whole + frac or "0"), 10 ** len(frac))
+  value *= fractions.Fraction(10) ** exponent
   return -value if sign == "-" else value
 
 
@@ -263,5 +280,5 @@ def think_steps(completion: str) -> list[str]:
   end = completion.find("</think>", start + 1)
   if start < 0 or end < 0:
     return []
-  body = completion[start + len("<think>"):end]
+  body = completion[start + len("<think>") : end]
   return [line.strip() for line in body.split("\n") if line.strip()]

@@ -29,13 +29,16 @@ def format_reward(completion: str) -> float:
   occur exactly once.
   """
   text = completion.lstrip()
-  if (not text.startswith(_OPEN) or text.count(_OPEN) != 1 or
-      text.count(_CLOSE) != 1):
+  if (
+      not text.startswith(_OPEN)
+      or text.count(_OPEN) != 1
+      or text.count(_CLOSE) != 1
+  ):
     return 0.0
   close = text.find(_CLOSE)
-  if not text[len(_OPEN):close].strip():
+  if not text[len(_OPEN) : close].strip():
     return 0.0
-  boxed = answers.extract_boxed(text[close + len(_CLOSE):])
+  boxed = answers.extract_boxed(text[close + len(_CLOSE) :])
   return 1.0 if boxed else 0.0
 
 
@@ -51,6 +54,9 @@ def consistency_reward(completion: str, is_step) -> float:
   end = completion.find(_CLOSE, start + 1)
   if start < 0 or end < 0:
     return 0.0
-  lines = [ln.strip() for ln in completion[start + len(_OPEN):end].split("\n")
-           if ln.strip()]
+  lines = [
+      ln.strip()
+      for ln in completion[start + len(_OPEN) : end].split("\n")
+      if ln.strip()
+  ]
   return sum(map(bool, map(is_step, lines))) / len(lines) if lines else 0.0

@@ -13,8 +13,11 @@ def _centre(rewards_pg):
   assert rewards_pg.ndim == 2, rewards_pg.shape
   r = rewards_pg.astype(jnp.float32)
   std = r.std(axis=1, keepdims=True)
-  return (r - r.mean(axis=1, keepdims=True), std,
-          jnp.broadcast_to(std <= 0.0, r.shape))
+  return (
+      r - r.mean(axis=1, keepdims=True),
+      std,
+      jnp.broadcast_to(std <= 0.0, r.shape),
+  )
 
 
 def grpo_advantages(rewards_pg, *, eps: float = 1e-6, std_floor: float = 0.1):
@@ -31,25 +34,30 @@ def grpo_advantages(rewards_pg, *, eps: float = 1e-6, std_floor: float = 0.1):
   return adv, jnp.ones_like(degenerate)
 
 
-def grpo_skip_advantages(rewards_pg, *, eps: float = 1e-6,
-                         std_floor: float = 0.1):
+def grpo_skip_advantages(
+    rewards_pg, *, eps: float = 1e-6, std_floor: float = 0.1
+):
   """``grpo_advantages``, and an all-equal group is masked out of the loss
   (keep False on its rows) rather than trained on with A = 0."""
   adv, _ = grpo_advantages(rewards_pg, eps=eps, std_floor=std_floor)
   return adv, ~_centre(rewards_pg)[2]
 
 
-def grpo_floor_advantages(rewards_pg, *, eps: float = 1e-6,
-                          std_floor: float = 0.1):
+def grpo_floor_advantages(
+    rewards_pg, *, eps: float = 1e-6, std_floor: float = 0.1
+):
   """A_pg = (r_pg − mean_g) / (max(std_g, std_floor) + eps): a group with
   a tiny spread is not blown up to unit scale."""
   centred, std, degenerate = _centre(rewards_pg)
-  return (centred / (jnp.maximum(std, std_floor) + eps),
-          jnp.ones_like(degenerate))
+  return (
+      centred / (jnp.maximum(std, std_floor) + eps),
+      jnp.ones_like(degenerate),
+  )
 
 
-def dr_grpo_advantages(rewards_pg, *, eps: float = 1e-6,
-                       std_floor: float = 0.1):
+def dr_grpo_advantages(
+    rewards_pg, *, eps: float = 1e-6, std_floor: float = 0.1
+):
   """A_pg = r_pg − mean_g r_p·, no division by the std (Dr. GRPO, Liu et al.
   2025: the std scaling favours groups that are almost all right or wrong)."""
   del eps, std_floor
@@ -59,14 +67,23 @@ def dr_grpo_advantages(rewards_pg, *, eps: float = 1e-6,
 
 # ``rl.advantage`` -> estimator: (rewards [P, G], eps=, std_floor=) ->
 # (advantages [P, G], keep [P, G]).
-GROUP_ADVANTAGES = {"grpo": grpo_advantages, "grpo_skip": grpo_skip_advantages,
-                    "grpo_floor": grpo_floor_advantages,
-                    "dr_grpo": dr_grpo_advantages}
+GROUP_ADVANTAGES = {
+    "grpo": grpo_advantages,
+    "grpo_skip": grpo_skip_advantages,
+    "grpo_floor": grpo_floor_advantages,
+    "dr_grpo": dr_grpo_advantages,
+}
 
 
-def process_advantages(step_rewards_bs, step_pos_bs, step_valid_bs,
-                       group_size: int, num_tokens: int, *,
-                       eps: float = 1e-6):
+def process_advantages(
+    step_rewards_bs,
+    step_pos_bs,
+    step_valid_bs,
+    group_size: int,
+    num_tokens: int,
+    *,
+    eps: float = 1e-6
+):
   """Per-token advantages from step rewards (DeepSeekMath §4.1.3, process
   supervision with GRPO).
 
@@ -79,7 +96,10 @@ def process_advantages(step_rewards_bs, step_pos_bs, step_valid_bs,
   """
   b, s = step_rewards_bs.shape
   assert step_pos_bs.shape == step_valid_bs.shape == (b, s), (
-      step_pos_bs.shape, step_valid_bs.shape, (b, s))
+      step_pos_bs.shape,
+      step_valid_bs.shape,
+      (b, s),
+  )
   assert b % group_size == 0, (b, group_size)
   m = step_valid_bs.astype(jnp.float32).reshape(-1, group_size * s)
   r = step_rewards_bs.astype(jnp.float32).reshape(-1, group_size * s)
@@ -90,12 +110,14 @@ def process_advantages(step_rewards_bs, step_pos_bs, step_valid_bs,
   norm = norm.reshape(b, s)
   t = jnp.arange(num_tokens)
   later = (step_pos_bs[:, None, :] >= t[None, :, None]) & step_valid_bs[
-      :, None, :]  # [B, T, S]: step k ends at or after token t.
+      :, None, :
+  ]  # [B, T, S]: step k ends at or after token t.
   return jnp.sum(jnp.where(later, norm[:, None, :], 0.0), axis=2)
 
 
-def gae_advantages(rewards_bt, values_bt, mask_bt, *, gamma: float = 1.0,
-                   lam: float = 0.95):
+def gae_advantages(
+    rewards_bt, values_bt, mask_bt, *, gamma: float = 1.0, lam: float = 0.95
+):
   """Generalised advantage estimation (Schulman et al. 2016).
 
   δ_t = r_t + γ V_{t+1} − V_t,  A_t = δ_t + γλ A_{t+1},  R_t = A_t + V_t,
@@ -105,7 +127,10 @@ def gae_advantages(rewards_bt, values_bt, mask_bt, *, gamma: float = 1.0,
   Returns (advantages [B, T], returns [B, T]), float32, no gradient.
   """
   assert rewards_bt.shape == values_bt.shape == mask_bt.shape, (
-      rewards_bt.shape, values_bt.shape, mask_bt.shape)
+      rewards_bt.shape,
+      values_bt.shape,
+      mask_bt.shape,
+  )
   m = mask_bt.astype(jnp.float32)
   r = rewards_bt.astype(jnp.float32) * m
   v = jax.lax.stop_gradient(values_bt).astype(jnp.float32) * m
@@ -118,7 +143,8 @@ def gae_advantages(rewards_bt, values_bt, mask_bt, *, gamma: float = 1.0,
     a = (d + gamma * lam * carry * mn) * mt
     return a, a
 
-  _, adv = jax.lax.scan(step, jnp.zeros(r.shape[0]),
-                        (delta.T, m.T, m_next.T), reverse=True)
+  _, adv = jax.lax.scan(
+      step, jnp.zeros(r.shape[0]), (delta.T, m.T, m_next.T), reverse=True
+  )
   adv = adv.T
   return adv, (adv + v) * m

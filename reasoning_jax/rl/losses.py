@@ -20,8 +20,7 @@ def kl_k3(logp_bt, ref_logp_bt):
 
   k3 = exp(ℓ_ref − ℓ) − (ℓ_ref − ℓ) − 1, unbiased for samples from π.
   """
-  assert logp_bt.shape == ref_logp_bt.shape, (logp_bt.shape,
-                                              ref_logp_bt.shape)
+  assert logp_bt.shape == ref_logp_bt.shape, (logp_bt.shape, ref_logp_bt.shape)
   d = ref_logp_bt - logp_bt
   # expm1 keeps precision near d = 0; the clamp removes float rounding below 0.
   return jnp.maximum(jnp.expm1(d) - d, 0.0)
@@ -47,13 +46,23 @@ def _zero_pad(mask_bt, *xs):
   return [jnp.where(mask_bt, x, 0.0) for x in xs]
 
 
-REDUCTIONS = {"token_mean": _token_mean, "seq_mean": _seq_mean,
-              "constant": _constant}
+REDUCTIONS = {
+    "token_mean": _token_mean,
+    "seq_mean": _seq_mean,
+    "constant": _constant,
+}
 
 
-def clipped_surrogate(logp_bt, old_logp_bt, adv_bt, mask_bt, *,
-                      clip_eps: float = 0.2, clip_eps_high=None,
-                      reduction: str = "token_mean"):
+def clipped_surrogate(
+    logp_bt,
+    old_logp_bt,
+    adv_bt,
+    mask_bt,
+    *,
+    clip_eps: float = 0.2,
+    clip_eps_high=None,
+    reduction: str = "token_mean"
+):
   """PPO clipped objective (Schulman et al. 2017) as a loss to minimise.
 
   ρ = exp(ℓ − ℓ_old);  per token −min(ρA, clip(ρ, 1−ε_lo, 1+ε_hi)A).
@@ -65,8 +74,9 @@ def clipped_surrogate(logp_bt, old_logp_bt, adv_bt, mask_bt, *,
   assert logp_bt.shape == old_logp_bt.shape == adv_bt.shape == mask_bt.shape
   eps_hi = clip_eps if clip_eps_high is None else clip_eps_high
   m = mask_bt.astype(jnp.float32)
-  logp_bt, old_logp_bt, adv_bt = _zero_pad(mask_bt, logp_bt, old_logp_bt,
-                                           adv_bt)
+  logp_bt, old_logp_bt, adv_bt = _zero_pad(
+      mask_bt, logp_bt, old_logp_bt, adv_bt
+  )
   ratio = jnp.exp(logp_bt - jax.lax.stop_gradient(old_logp_bt))
   adv = jax.lax.stop_gradient(adv_bt)
   unclipped = ratio * adv
@@ -75,36 +85,67 @@ def clipped_surrogate(logp_bt, old_logp_bt, adv_bt, mask_bt, *,
   loss = REDUCTIONS[reduction](per_token, m)
   low = ((ratio < 1.0 - clip_eps) & (adv < 0)).astype(jnp.float32)
   high = ((ratio > 1.0 + eps_hi) & (adv > 0)).astype(jnp.float32)
-  return loss, {"clip_low": _token_mean(low, m),
-                "clip_high": _token_mean(high, m),
-                "ratio": _token_mean(ratio, m)}
+  return loss, {
+      "clip_low": _token_mean(low, m),
+      "clip_high": _token_mean(high, m),
+      "ratio": _token_mean(ratio, m),
+  }
 
 
-def grpo_loss(logp_new, logp_old, logp_ref, advantages, mask, *,
-              clip_eps: float = 0.2, kl_beta: float = 0.04,
-              clip_eps_high=None, reduction: str = "token_mean"):
+def grpo_loss(
+    logp_new,
+    logp_old,
+    logp_ref,
+    advantages,
+    mask,
+    *,
+    clip_eps: float = 0.2,
+    kl_beta: float = 0.04,
+    clip_eps_high=None,
+    reduction: str = "token_mean"
+):
   """GRPO: clipped surrogate with per-sequence advantages + β·k3 KL.
 
   L = reduce_m[ −min(ρA_b, clip(ρ, 1−ε, 1+ε)A_b) + β·k3(ℓ, ℓ_ref) ]
 
   ``advantages`` is [B] (one per sequence, broadcast over its tokens) or
-  [B, N] (per token, e.g. with process rewards); the default reduction is
+  [B, T] (per token, e.g. with process rewards); the default reduction is
   the masked mean over all valid tokens of the batch.
   """
   assert advantages.shape in (logp_new.shape[:1], logp_new.shape), (
-      advantages.shape, logp_new.shape)
-  adv_bt = (advantages if advantages.ndim == 2
-            else jnp.broadcast_to(advantages[:, None], logp_new.shape))
-  return _policy_loss(logp_new, logp_old, logp_ref, adv_bt, mask,
-                      clip_eps=clip_eps, clip_eps_high=clip_eps_high,
-                      kl_beta=kl_beta, reduction=reduction)
+      advantages.shape,
+      logp_new.shape,
+  )
+  adv_bt = (
+      advantages
+      if advantages.ndim == 2
+      else jnp.broadcast_to(advantages[:, None], logp_new.shape)
+  )
+  return _policy_loss(
+      logp_new,
+      logp_old,
+      logp_ref,
+      adv_bt,
+      mask,
+      clip_eps=clip_eps,
+      clip_eps_high=clip_eps_high,
+      kl_beta=kl_beta,
+      reduction=reduction,
+  )
 
 
-def _policy_loss(logp, old, ref, adv_bt, mask, *, clip_eps, clip_eps_high,
-                 kl_beta, reduction):
-  pg, metrics = clipped_surrogate(logp, old, adv_bt, mask, clip_eps=clip_eps,
-                                  clip_eps_high=clip_eps_high,
-                                  reduction=reduction)
+def _policy_loss(
+    logp, old, ref, adv_bt, mask, *, clip_eps, clip_eps_high, kl_beta, reduction
+):
+  pg, metrics = clipped_surrogate(
+      logp,
+      old,
+      adv_bt,
+      mask,
+      clip_eps=clip_eps,
+      clip_eps_high=clip_eps_high,
+      reduction=reduction,
+  )
   m = mask.astype(jnp.float32)
   logp, ref = _zero_pad(mask, logp, ref)
   kl = kl_k3(logp, jax.lax.stop_gradient(ref))
@@ -113,12 +154,14 @@ def _policy_loss(logp, old, ref, adv_bt, mask, *, clip_eps, clip_eps_high,
   return pg + kl_beta * kl_term, metrics
 
 
-def value_loss(values_bt, old_values_bt, returns_bt, mask_bt, *,
-               clip: float = 0.2):
+def value_loss(
+    values_bt, old_values_bt, returns_bt, mask_bt, *, clip: float = 0.2
+):
   """Clipped value loss (PPO2): ½·max((V−R)², (V_old + clip(V−V_old)−R)²)."""
   assert values_bt.shape == old_values_bt.shape == returns_bt.shape
   values_bt, old_values_bt, returns_bt = _zero_pad(
-      mask_bt, values_bt, old_values_bt, returns_bt)
+      mask_bt, values_bt, old_values_bt, returns_bt
+  )
   old = jax.lax.stop_gradient(old_values_bt)
   ret = jax.lax.stop_gradient(returns_bt)
   v_clip = old + jnp.clip(values_bt - old, -clip, clip)
@@ -126,19 +169,40 @@ def value_loss(values_bt, old_values_bt, returns_bt, mask_bt, *,
   return _token_mean(per_token, mask_bt.astype(jnp.float32))
 
 
-def ppo_loss(logp_new, logp_old, logp_ref, advantages, mask, values,
-             old_values, returns, entropy=None, *, clip_eps: float = 0.2,
-             clip_eps_high=None, kl_beta: float = 0.0,
-             value_coef: float = 0.5, value_clip: float = 0.2,
-             entropy_coef: float = 0.0, reduction: str = "token_mean"):
+def ppo_loss(
+    logp_new,
+    logp_old,
+    logp_ref,
+    advantages,
+    mask,
+    values,
+    old_values,
+    returns,
+    entropy=None,
+    *,
+    clip_eps: float = 0.2,
+    clip_eps_high=None,
+    kl_beta: float = 0.0,
+    value_coef: float = 0.5,
+    value_clip: float = 0.2,
+    entropy_coef: float = 0.0,
+    reduction: str = "token_mean"
+):
   """PPO: clipped surrogate on token-level (GAE) advantages [B, T]
   + value_coef · clipped value loss + β·k3 KL − entropy_coef · entropy.
   """
-  assert advantages.shape == logp_new.shape, (advantages.shape,
-                                              logp_new.shape)
-  pol, metrics = _policy_loss(logp_new, logp_old, logp_ref, advantages, mask,
-                              clip_eps=clip_eps, clip_eps_high=clip_eps_high,
-                              kl_beta=kl_beta, reduction=reduction)
+  assert advantages.shape == logp_new.shape, (advantages.shape, logp_new.shape)
+  pol, metrics = _policy_loss(
+      logp_new,
+      logp_old,
+      logp_ref,
+      advantages,
+      mask,
+      clip_eps=clip_eps,
+      clip_eps_high=clip_eps_high,
+      kl_beta=kl_beta,
+      reduction=reduction,
+  )
   vl = value_loss(values, old_values, returns, mask, clip=value_clip)
   loss = pol + value_coef * vl
   if entropy is not None:

@@ -35,25 +35,39 @@ class Generated(NamedTuple):
   logprob: np.ndarray  # [n] Σ log π(token) over the completion.
 
 
-def generate(sample_fn, params, tok, prompts: list[str], rng, *,
-             max_prompt_len: int, batch_size: int, temperature: float = 1.0,
-             batch_sharding=None) -> Generated:
+def generate(
+    sample_fn,
+    params,
+    tok,
+    prompts: list[str],
+    rng,
+    *,
+    max_prompt_len: int,
+    batch_size: int,
+    temperature: float = 1.0,
+    batch_sharding=None
+) -> Generated:
   """Completions for ``prompts`` (``Generated``), in fixed-size batches.
 
   With a ``batch_sharding`` (multi-process runs) each process encodes and
   decodes only its rows of every batch; ``rows`` are the indices into
   ``prompts`` of what this process returns (all of them with one process).
   """
-  mine = (slice(0, batch_size) if batch_sharding is None
-          else multihost.process_rows(batch_sharding, batch_size))
+  mine = (
+      slice(0, batch_size)
+      if batch_sharding is None
+      else multihost.process_rows(batch_sharding, batch_size)
+  )
   texts, lengths, truncated, rows, logprob = [], [], [], [], []
   for start in range(0, len(prompts), batch_size):
-    chunk = prompts[start:start + batch_size]
+    chunk = prompts[start : start + batch_size]
     padded = (chunk + [chunk[-1]] * (batch_size - len(chunk)))[mine]
     ids, valid = encoding.encode_prompts(tok, padded, max_prompt_len)
     if batch_sharding is not None:
-      ids, valid = (multihost.to_global(x, batch_sharding, batch_size)
-                    for x in (ids, valid))
+      ids, valid = (
+          multihost.to_global(x, batch_sharding, batch_size)
+          for x in (ids, valid)
+      )
     rng, key = jax.random.split(rng)
     out = sample_fn(params, ids, valid, key, temperature)
     out = type(out)(*(multihost.local_rows(x) for x in out))
@@ -65,5 +79,10 @@ def generate(sample_fn, params, tok, prompts: list[str], rng, *,
     logprob.append(np.asarray(out.logprobs, np.float64).sum(1)[keep])
     rows += [start + mine.start + i for i in keep]
   cat = lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt)
-  return Generated(texts, cat(lengths, np.int32), cat(truncated, bool),
-                   np.asarray(rows, np.int64), cat(logprob, np.float64))
+  return Generated(
+      texts,
+      cat(lengths, np.int32),
+      cat(truncated, bool),
+      np.asarray(rows, np.int64),
+      cat(logprob, np.float64),
+  )

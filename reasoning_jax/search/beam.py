@@ -34,12 +34,17 @@ class Beam:
   done: bool
 
 
-def beam_search(expand: Callable[[Sequence[tuple[int, str]], int],
-                                 list[list[str]]],
-                score: Callable[[Sequence[tuple[int, str]]], np.ndarray],
-                num_problems: int, *, width: int, expand_k: int,
-                max_steps: int, is_done: Callable[[str], bool],
-                cumulative: bool = True) -> tuple[list[Beam], int]:
+def beam_search(
+    expand: Callable[[Sequence[tuple[int, str]], int], list[list[str]]],
+    score: Callable[[Sequence[tuple[int, str]]], np.ndarray],
+    num_problems: int,
+    *,
+    width: int,
+    expand_k: int,
+    max_steps: int,
+    is_done: Callable[[str], bool],
+    cumulative: bool = True
+) -> tuple[list[Beam], int]:
   """Best beam per problem, and the number of children scored.
 
   ``expand(items, k)``: for each ``(problem, prefix)`` a list of k next-step
@@ -51,8 +56,9 @@ def beam_search(expand: Callable[[Sequence[tuple[int, str]], int],
   beams = [[Beam("", 0.0, False)] for _ in range(num_problems)]
   scored = 0
   for _ in range(max_steps):
-    active = [(q, b) for q in range(num_problems) for b in beams[q]
-              if not b.done]
+    active = [
+        (q, b) for q in range(num_problems) for b in beams[q] if not b.done
+    ]
     if not active:
       break
     steps = expand([(q, b.text) for q, b in active], expand_k)
@@ -69,20 +75,36 @@ def beam_search(expand: Callable[[Sequence[tuple[int, str]], int],
     pool = [[b for b in beams[q] if b.done] for q in range(num_problems)]
     for (q, parent, text), v in zip(children, values):
       logv = math.log(max(v, 1e-30))
-      pool[q].append(Beam(text, parent.score * cumulative + logv,
-                          is_done(text)))
+      pool[q].append(
+          Beam(text, parent.score * cumulative + logv, is_done(text))
+      )
     beams = [sorted(p, key=lambda b: -b.score)[:width] for p in pool]
   best = [max(bs, key=lambda b: (b.done, b.score)) for bs in beams]
   return best, scored
 
 
-def tree_of_thoughts(expand, evaluate, num_problems: int, *, breadth: int,
-                     k: int, max_steps: int, is_done):
+def tree_of_thoughts(
+    expand,
+    evaluate,
+    num_problems: int,
+    *,
+    breadth: int,
+    k: int,
+    max_steps: int,
+    is_done
+):
   """Tree of Thoughts, breadth-first: k thoughts (steps) per kept state, the
   ``breadth`` states of highest value v(state) kept per level."""
-  return beam_search(expand, evaluate, num_problems, width=breadth,
-                     expand_k=k, max_steps=max_steps, is_done=is_done,
-                     cumulative=False)
+  return beam_search(
+      expand,
+      evaluate,
+      num_problems,
+      width=breadth,
+      expand_k=k,
+      max_steps=max_steps,
+      is_done=is_done,
+      cumulative=False,
+  )
 
 
 def is_done(text: str) -> bool:
@@ -91,8 +113,17 @@ def is_done(text: str) -> bool:
   return bool(text) and not text.endswith("\n")
 
 
-def policy_expander(ctx, params, examples, rng, *, temperature: float,
-                    batch_size: int, k: int, with_logprob: bool = False):
+def policy_expander(
+    ctx,
+    params,
+    examples,
+    rng,
+    *,
+    temperature: float,
+    batch_size: int,
+    k: int,
+    with_logprob: bool = False
+):
   """``expand`` for the searches: k sampled next steps per prefix.
 
   One batched sampler call per round over every (problem, beam) prefix
@@ -101,17 +132,28 @@ def policy_expander(ctx, params, examples, rng, *, temperature: float,
   ``with_logprob`` each item gets ``(texts, logprobs)`` (for MCTS priors).
   """
   complete = label.policy_completer(
-      ctx, params, rng, temperature=temperature, batch_size=batch_size,
-      group_size=k, stop_ids=(ctx.tok.piece_id("\n"),), with_logprob=True)
+      ctx,
+      params,
+      rng,
+      temperature=temperature,
+      batch_size=batch_size,
+      group_size=k,
+      stop_ids=(ctx.tok.piece_id("\n"),),
+      with_logprob=True,
+  )
 
   def expand(items, kk):
     assert kk == k, (kk, k)
-    texts, logp = complete([encoding.prompt_text(examples[q]) + prefix
-                            for q, prefix in items for _ in range(k)])
+    texts, logp = complete([
+        encoding.prompt_text(examples[q]) + prefix
+        for q, prefix in items
+        for _ in range(k)
+    ])
     rows = [slice(i * k, (i + 1) * k) for i in range(len(items))]
     if with_logprob:
       return [(texts[r], logp[r]) for r in rows]
     return [texts[r] for r in rows]
+
   return expand
 
 
@@ -130,11 +172,19 @@ def state_scorer(ctx, verifier, examples, *, max_steps: int):
     for q, text in items:
       full = text if "</think>" in text else text + "</think>"
       st = think_steps(full)
-      traces.append(steps_lib.Trace(examples[q].prompt, examples[q].answer,
-                                    full, 0, st, [0] * len(st)))
+      traces.append(
+          steps_lib.Trace(
+              examples[q].prompt, examples[q].answer, full, 0, st, [0] * len(st)
+          )
+      )
     sb = steps_lib.encode_traces(
-        ctx.tok, traces, prompt_len=ctx.config.data.max_prompt_len,
-        completion_len=ctx.config.data.max_new_tokens, max_steps=max_steps)
+        ctx.tok,
+        traces,
+        prompt_len=ctx.config.data.max_prompt_len,
+        completion_len=ctx.config.data.max_new_tokens,
+        max_steps=max_steps,
+    )
     has_step = np.asarray(sb.step_valid[:, :max_steps]).any(1)
     return np.where(has_step, np.asarray(verifier(sb), np.float64), 1.0)
+
   return score

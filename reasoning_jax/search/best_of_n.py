@@ -4,8 +4,8 @@ N samples per problem come from one batched sampler pass (``n_max`` per
 problem, prefix-shared); a method at budget N looks at the first N. Every
 verifier shares one interface: ``(StepBatch) -> [B]`` scores in [0, 1] per
 trace (the ORM's outcome probability, or a PRM's aggregated step scores), so
-weighted voting and best-of-N take any of them. Shapes: Q problems, n
-samples each, B = Q·n traces (problem-major).
+weighted voting and best-of-N take any of them. Shapes: Q problems, N
+samples each, B = Q·N traces (problem-major).
 """
 
 import functools
@@ -22,7 +22,8 @@ from reasoning_jax.verifiers import reward_model
 def orm_verifier(score_outcome, params):
   """The ORM as a verifier: P(correct) at each trace's last token."""
   return lambda sb: reward_model.chunked(
-      functools.partial(score_outcome, params), sb.ids, sb.valid, sb.last)
+      functools.partial(score_outcome, params), sb.ids, sb.valid, sb.last
+  )
 
 
 def _per_batch(fn):
@@ -34,6 +35,7 @@ def _per_batch(fn):
     if cache.get("sb") is not sb:
       cache.update(sb=sb, out=fn(sb))
     return cache["out"]
+
   return cached
 
 
@@ -43,16 +45,21 @@ def _cached_aggregations(step_scores, hows) -> dict:
   steps = _per_batch(step_scores)
 
   def one(how):
-    return lambda sb: np.asarray(aggregate.aggregate_step_scores(
-        *steps(sb), how))
+    return lambda sb: np.asarray(
+        aggregate.aggregate_step_scores(*steps(sb), how)
+    )
+
   return {how: one(how) for how in hows}
 
 
 def prm_verifiers(score_steps, params, hows) -> dict:
   """A PRM as verifiers, one per aggregation in ``hows``."""
   return _cached_aggregations(
-      lambda sb: reward_model.chunked(functools.partial(score_steps, params),
-                                      sb.ids, sb.valid, sb.boundary), hows)
+      lambda sb: reward_model.chunked(
+          functools.partial(score_steps, params), sb.ids, sb.valid, sb.boundary
+      ),
+      hows,
+  )
 
 
 def generative_verifiers(model, params, tok, max_steps: int, hows) -> dict:
@@ -60,10 +67,20 @@ def generative_verifiers(model, params, tok, max_steps: int, hows) -> dict:
   aggregation in ``hows``."""
   query, yes, no = gv.answer_ids(tok)
   return _cached_aggregations(
-      lambda sb: (gv.scores(model, params, gv.query_batch(sb, query,
-                                                          tok.pad_id),
-                            len(sb), max_steps, yes, no),
-                  sb.step_valid[:, :max_steps]), hows)
+      lambda sb: (
+          gv.scores(
+              model,
+              params,
+              gv.query_batch(sb, query, tok.pad_id),
+              len(sb),
+              max_steps,
+              yes,
+              no,
+          ),
+          sb.step_valid[:, :max_steps],
+      ),
+      hows,
+  )
 
 
 def lm_verifiers(scorer, params, hows) -> dict:
@@ -71,10 +88,12 @@ def lm_verifiers(scorer, params, hows) -> dict:
   ``<how>`` aggregates the step spans and the tail (the answer), for
   best-of-N; ``steps_<how>`` the steps alone, for scoring partial
   solutions in search. ``scorer``: ``likelihood.make_scorer``'s function."""
-  spans = _per_batch(lambda sb: reward_model.chunked(
-      functools.partial(scorer, params), sb.ids, sb.valid, sb.boundary))
-  out = _cached_aggregations(lambda sb: likelihood.with_tail(*spans(sb)),
-                             hows)
+  spans = _per_batch(
+      lambda sb: reward_model.chunked(
+          functools.partial(scorer, params), sb.ids, sb.valid, sb.boundary
+      )
+  )
+  out = _cached_aggregations(lambda sb: likelihood.with_tail(*spans(sb)), hows)
   steps_only = _cached_aggregations(lambda sb: spans(sb)[:2], hows)
   out.update({f"steps_{how}": fn for how, fn in steps_only.items()})
   return out
@@ -83,8 +102,10 @@ def lm_verifiers(scorer, params, hows) -> dict:
 def best_of_n(scores_qn, correct_qn, n: int) -> np.ndarray:
   """[Q] 0/1: is the highest-scored of the first ``n`` samples correct?
   Ties go to the earliest sample."""
-  assert scores_qn.shape == correct_qn.shape, (scores_qn.shape,
-                                               correct_qn.shape)
+  assert scores_qn.shape == correct_qn.shape, (
+      scores_qn.shape,
+      correct_qn.shape,
+  )
   pick = np.argmax(scores_qn[:, :n], axis=1)
   return correct_qn[np.arange(len(pick)), pick].astype(np.float64)
 
@@ -99,14 +120,18 @@ def vote(answers_qn, correct_qn, n: int, weights_qn=None) -> np.ndarray:
     row = list(answers_qn[q][:n])
     w = None if weights_qn is None else weights_qn[q][:n]
     key = metrics.canonical(metrics.majority_vote(row, w))
-    hit = [i for i, a in enumerate(row)
-           if key is not None and metrics.canonical(a) == key]
+    hit = [
+        i
+        for i, a in enumerate(row)
+        if key is not None and metrics.canonical(a) == key
+    ]
     out.append(float(correct_qn[q][hit[0]]) if hit else 0.0)
   return np.asarray(out)
 
 
-def per_problem(answers_qn, correct_qn, verifier_scores: dict, ns, *,
-                vote_weights=()) -> dict:
+def per_problem(
+    answers_qn, correct_qn, verifier_scores: dict, ns, *, vote_weights=()
+) -> dict:
   """``{method: {N: [Q] per-problem accuracy}}`` for the parallel methods.
 
   ``majority`` (self-consistency), ``weighted_<verifier>`` for each name
@@ -124,11 +149,13 @@ def per_problem(answers_qn, correct_qn, verifier_scores: dict, ns, *,
     out.setdefault("majority", {})[n] = vote(answers_qn, correct_qn, n)
     for name in vote_weights:
       out.setdefault(f"weighted_{name}", {})[n] = vote(
-          answers_qn, correct_qn, n, verifier_scores[name])
+          answers_qn, correct_qn, n, verifier_scores[name]
+      )
     for name, s in verifier_scores.items():
       out.setdefault(f"bon_{name}", {})[n] = best_of_n(s, correct_qn, n)
     out.setdefault("pass@N", {})[n] = np.asarray(
-        [metrics.pass_at_k(n_max, int(ci), n) for ci in c])
+        [metrics.pass_at_k(n_max, int(ci), n) for ci in c]
+    )
     out.setdefault("oracle", {})[n] = 1.0 - (1.0 - p1) ** n
   return out
 
@@ -142,7 +169,8 @@ def summarize(per: dict, subset=None) -> dict:
       x = np.asarray(x, np.float64)
       x = x if subset is None else x[subset]
       lo, hi = metrics.bootstrap_ci(x)
-      out.setdefault(name, {})[int(n)] = {"acc": float(np.mean(x))
-                                          if len(x) else float("nan"),
-                                          "ci": [lo, hi]}
+      out.setdefault(name, {})[int(n)] = {
+          "acc": float(np.mean(x)) if len(x) else float("nan"),
+          "ci": [lo, hi],
+      }
   return out

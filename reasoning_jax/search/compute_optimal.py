@@ -61,8 +61,16 @@ def choose(per, cost, mask, budget: float):
   return best
 
 
-def curve(per, flops, bins_q, budgets, *, estimate_samples: int,
-          sample_flops: float, reused=None) -> list[dict]:
+def curve(
+    per,
+    flops,
+    bins_q,
+    budgets,
+    *,
+    estimate_samples: int,
+    sample_flops: float,
+    reused=None,
+) -> list[dict]:
   """Compute-optimal vs best-fixed accuracy at each FLOPs budget.
 
   The binned strategy pays for its difficulty estimate: ``estimate_samples``
@@ -76,9 +84,17 @@ def curve(per, flops, bins_q, budgets, *, estimate_samples: int,
   q = len(bins_q)
   halves = [np.arange(q) % 2 == 0, np.arange(q) % 2 == 1]
   reused = reused or {}
-  cost_opt = {m: {n: f + sample_flops * max(
-      0, estimate_samples - reused.get(m, lambda k: k)(n))
-                  for n, f in by_n.items()} for m, by_n in flops.items()}
+  cost_opt = {
+      m: {
+          n: (
+              f
+              + sample_flops
+              * max(0, estimate_samples - reused.get(m, lambda k: k)(n))
+          )
+          for n, f in by_n.items()
+      }
+      for m, by_n in flops.items()
+  }
   rows = []
   for budget in budgets:
     got_opt, got_fix = np.zeros(q), np.zeros(q)
@@ -98,8 +114,11 @@ def curve(per, flops, bins_q, budgets, *, estimate_samples: int,
         got_opt[ev & in_b] = np.asarray(per[c[0]][c[1]])[ev & in_b]
         picks.setdefault(int(b), []).append(f"{c[0]}@{c[1]}")
     if ok:
-      rows.append({"budget": float(budget),
-                   "compute_optimal": float(got_opt.mean()),
-                   "best_fixed": float(got_fix.mean()),
-                   "fixed_choice": fixed, "choices": picks})
+      rows.append({
+          "budget": float(budget),
+          "compute_optimal": float(got_opt.mean()),
+          "best_fixed": float(got_fix.mean()),
+          "fixed_choice": fixed,
+          "choices": picks,
+      })
   return rows

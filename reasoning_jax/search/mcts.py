@@ -42,7 +42,10 @@ def puct(q, n, prior, n_parent: int, c_puct: float) -> np.ndarray:
   """
   q, n, prior = (np.asarray(x, np.float64) for x in (q, n, prior))
   assert q.shape == n.shape == prior.shape and q.ndim == 1, (
-      q.shape, n.shape, prior.shape)
+      q.shape,
+      n.shape,
+      prior.shape,
+  )
   return q + c_puct * prior * math.sqrt(n_parent) / (1.0 + n)
 
 
@@ -91,20 +94,35 @@ def select(tree: Tree, c_puct: float) -> list[int]:
   node = tree.nodes[0]
   while node.expanded and not node.done:
     kids = [tree.nodes[i] for i in node.children]
-    s = puct([k.q for k in kids], [k.visits for k in kids],
-             [k.prior for k in kids], max(node.visits, 1), c_puct)
+    s = puct(
+        [k.q for k in kids],
+        [k.visits for k in kids],
+        [k.prior for k in kids],
+        max(node.visits, 1),
+        c_puct,
+    )
     path.append(node.children[int(np.argmax(s))])
     node = tree.nodes[path[-1]]
   return path
 
 
-def add_children(tree: Tree, parent: int, texts: Sequence[str], logprob,
-                 values, done: Sequence[bool]) -> list[int]:
+def add_children(
+    tree: Tree,
+    parent: int,
+    texts: Sequence[str],
+    logprob,
+    values,
+    done: Sequence[bool],
+) -> list[int]:
   """Attaches the distinct children (a repeated text keeps its first
   entry: π(step) is a property of the text, and counting repeats would
   count the sampling twice) and returns their indices."""
   assert len(texts) == len(logprob) == len(values) == len(done), (
-      len(texts), len(logprob), len(values), len(done))
+      len(texts),
+      len(logprob),
+      len(values),
+      len(done),
+  )
   merged = {}  # text -> [logprob, value, done]
   for t, lp, v, d in zip(texts, logprob, values, done):
     merged.setdefault(t, [float(lp), float(v), bool(d)])
@@ -130,14 +148,22 @@ def best_path(tree: Tree) -> list[int]:
   path = [0]
   while tree.nodes[path[-1]].children:
     kids = tree.nodes[path[-1]].children
-    path.append(max(kids, key=lambda i: (tree.nodes[i].visits,
-                                         tree.nodes[i].q, -i)))
+    path.append(
+        max(kids, key=lambda i: (tree.nodes[i].visits, tree.nodes[i].q, -i))
+    )
   return path
 
 
-def search(expand: Callable, evaluate: Callable, num_problems: int, *,
-           num_simulations: int, k: int, c_puct: float,
-           is_done: Callable[[str], bool]) -> tuple[list[Tree], int]:
+def search(
+    expand: Callable,
+    evaluate: Callable,
+    num_problems: int,
+    *,
+    num_simulations: int,
+    k: int,
+    c_puct: float,
+    is_done: Callable[[str], bool]
+) -> tuple[list[Tree], int]:
   """Runs ``num_simulations`` simulations on every problem in lockstep.
 
   ``expand(items, k)``: for each ``(problem, prefix)`` k next steps as
@@ -149,25 +175,34 @@ def search(expand: Callable, evaluate: Callable, num_problems: int, *,
   evaluated = 0
   for _ in range(num_simulations):
     paths = [select(t, c_puct) for t in trees]
-    todo = [q for q in range(num_problems)
-            if not trees[q].nodes[paths[q][-1]].done]
+    todo = [
+        q for q in range(num_problems) if not trees[q].nodes[paths[q][-1]].done
+    ]
     if todo:
-      steps = expand([(q, trees[q].nodes[paths[q][-1]].text) for q in todo],
-                     k)
+      steps = expand([(q, trees[q].nodes[paths[q][-1]].text) for q in todo], k)
       assert len(steps) == len(todo), (len(steps), len(todo))
-      steps = [tuple(zip(*dict(zip(texts, lps)).items()))  # distinct.
-               for texts, lps in steps]
-      kids = [(q, trees[q].nodes[paths[q][-1]].text + s, lp)
-              for q, (texts, lps) in zip(todo, steps)
-              for s, lp in zip(texts, lps)]
+      steps = [
+          tuple(zip(*dict(zip(texts, lps)).items()))  # distinct.
+          for texts, lps in steps
+      ]
+      kids = [
+          (q, trees[q].nodes[paths[q][-1]].text + s, lp)
+          for q, (texts, lps) in zip(todo, steps)
+          for s, lp in zip(texts, lps)
+      ]
       values = np.asarray(evaluate([(q, t) for q, t, _ in kids]), np.float64)
       evaluated += len(kids)
       at = 0
       for q, (texts, _) in zip(todo, steps):
-        rows = kids[at:at + len(texts)]
-        add_children(trees[q], paths[q][-1], [t for _, t, _ in rows],
-                     [lp for _, _, lp in rows], values[at:at + len(texts)],
-                     [is_done(t) for _, t, _ in rows])
+        rows = kids[at : at + len(texts)]
+        add_children(
+            trees[q],
+            paths[q][-1],
+            [t for _, t, _ in rows],
+            [lp for _, _, lp in rows],
+            values[at : at + len(texts)],
+            [is_done(t) for _, t, _ in rows],
+        )
         at += len(texts)
     for q in range(num_problems):
       leaf = trees[q].nodes[paths[q][-1]]

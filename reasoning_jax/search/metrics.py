@@ -1,6 +1,6 @@
 """Test-time scaling metrics on the host: pass@k, maj@k, oracle, bootstrap.
 
-Shapes: Q problems, n samples per problem. Answers are normalised strings
+Shapes: Q problems, N samples per problem. Answers are normalised strings
 (``rewards.answers``); ``None`` is a missing answer and never wins a vote.
 """
 
@@ -19,8 +19,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
   least one of the c correct ones. Needs 0 <= c <= n and 1 <= k <= n.
   """
   if not (0 <= c <= n and 1 <= k <= n):
-    raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n} c={c} "
-                     f"k={k}")
+    raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")
   if n - c < k:
     return 1.0
   return 1.0 - math.comb(n - c, k) / math.comb(n, k)
@@ -32,8 +31,9 @@ def canonical(answer: str | None) -> str | None:
   if answer is None:
     return None
   value = answers_lib.parse_number(answer)
-  return str(value) if value is not None else answers_lib.normalize_answer(
-      answer)
+  return (
+      str(value) if value is not None else answers_lib.normalize_answer(answer)
+  )
 
 
 def majority_vote(answers: list[str | None], weights=None) -> str | None:
@@ -55,13 +55,16 @@ def majority_vote(answers: list[str | None], weights=None) -> str | None:
   return first[next(k for k, v in total.items() if v == best)]
 
 
-def bootstrap_ci(per_problem, *, reps: int = 1000, alpha: float = 0.05,
-                 seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    per_problem, *, reps: int = 1000, alpha: float = 0.05, seed: int = 0
+) -> tuple[float, float]:
   """Percentile confidence interval of the mean over problems."""
   x = np.asarray(per_problem, np.float64)
   if len(x) == 0:
     return float("nan"), float("nan")
   idx = np.random.default_rng(seed).integers(0, len(x), (reps, len(x)))
   means = x[idx].mean(1)
-  return (float(np.quantile(means, alpha / 2)),
-          float(np.quantile(means, 1 - alpha / 2)))
+  return (
+      float(np.quantile(means, alpha / 2)),
+      float(np.quantile(means, 1 - alpha / 2)),
+  )

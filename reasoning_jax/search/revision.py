@@ -24,15 +24,17 @@ def fit_prompt(tok, prompt: str, previous: str, max_tokens: int) -> str:
   (the boxed answer) when the whole attempt would not fit ``max_tokens``
   (bos included); the bare problem if even that does not fit."""
   for prev in (previous, previous.rsplit("\n", 1)[-1]):
-    text = encoding.prompt_text(tasks.Example(
-        revision_prompt(prompt, prev), "", ""))
+    text = encoding.prompt_text(
+        tasks.Example(revision_prompt(prompt, prev), "", "")
+    )
     if 1 + len(tok.encode(text)) <= max_tokens:
       return revision_prompt(prompt, prev)
   return prompt
 
 
-def revision_pairs(traces, *, per_problem: int, seed: int,
-                   fit=revision_prompt) -> list[tasks.Example]:
+def revision_pairs(
+    traces, *, per_problem: int, seed: int, fit=revision_prompt
+) -> list[tasks.Example]:
   """SFT examples (wrong attempt -> correct attempt of the same problem).
 
   ``traces``: sampled attempts (``verifiers.steps.Trace``), grouped by
@@ -51,8 +53,11 @@ def revision_pairs(traces, *, per_problem: int, seed: int,
     if not wrong or not right:
       continue
     for w in wrong[:per_problem]:
-      out.append(tasks.Example(fit(prompt, w.completion),
-                               w.answer, rng.choice(right).completion))
+      out.append(
+          tasks.Example(
+              fit(prompt, w.completion), w.answer, rng.choice(right).completion
+          )
+      )
   return out
 
 
@@ -63,8 +68,10 @@ def chain(revise, examples, first: list[str], n: int, fit) -> list[list[str]]:
   assert len(first) == len(examples), (len(first), len(examples))
   chains = [[f] for f in first]
   for _ in range(n - 1):
-    texts = revise([encoding.prompt_text(tasks.Example(
-        fit(ex.prompt, c[-1]), "", "")) for ex, c in zip(examples, chains)])
+    texts = revise([
+        encoding.prompt_text(tasks.Example(fit(ex.prompt, c[-1]), "", ""))
+        for ex, c in zip(examples, chains)
+    ])
     for c, t in zip(chains, texts):
       c.append(t)
   return chains

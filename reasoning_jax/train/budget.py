@@ -20,28 +20,41 @@ def think_tokens(tok, texts) -> float:
   n = []
   for t in texts:
     end = t.find("</think>")
-    n.append(len(tok.encode(t if end < 0 else t[:end + len("</think>")])))
+    n.append(len(tok.encode(t if end < 0 else t[: end + len("</think>")])))
   return float(np.mean(n))
 
 
-def budget_forcing(ctx, params, examples, greedy: dict, mins, maxs,
-                   wait_text: str) -> list[dict]:
+def budget_forcing(
+    ctx, params, examples, greedy: dict, mins, maxs, wait_text: str
+) -> list[dict]:
   """Rows ``{budget, pass@1, think_tokens}``: unforced (``greedy``, an
   ``evaluate`` result on ``examples``), then each minimum and maximum."""
-  rows = [{"budget": "none", "pass@1": greedy["pass@1"],
-           "think_tokens": think_tokens(ctx.tok, greedy["texts"].values())}]
+  rows = [{
+      "budget": "none",
+      "pass@1": greedy["pass@1"],
+      "think_tokens": think_tokens(ctx.tok, greedy["texts"].values()),
+  }]
   close = ctx.tok.piece_id("</think>")
   wait = tuple(ctx.tok.encode(wait_text))
-  budgets = ([("min", m, Budget(close, wait, min_think=m)) for m in mins] +
-             [("max", m, Budget(close, max_think=m)) for m in maxs])
+  budgets = [("min", m, Budget(close, wait, min_think=m)) for m in mins] + [
+      ("max", m, Budget(close, max_think=m)) for m in maxs
+  ]
   for name, m, b in budgets:
     r = evaluate_lib.evaluate(
-        ctx.sampler(greedy=True, budget=b), params, ctx.tok, ctx.task,
-        examples, jax.random.PRNGKey(0),
+        ctx.sampler(greedy=True, budget=b),
+        params,
+        ctx.tok,
+        ctx.task,
+        examples,
+        jax.random.PRNGKey(0),
         max_prompt_len=ctx.config.data.max_prompt_len,
-        batch_size=ctx.config.eval.batch_size)
-    rows.append({"budget": f"{name} {m}", "pass@1": r["pass@1"],
-                 "think_tokens": think_tokens(ctx.tok, r["texts"].values())})
+        batch_size=ctx.config.eval.batch_size,
+    )
+    rows.append({
+        "budget": f"{name} {m}",
+        "pass@1": r["pass@1"],
+        "think_tokens": think_tokens(ctx.tok, r["texts"].values()),
+    })
   return rows
 
 
@@ -56,9 +69,15 @@ def run_budget(ctx, params, stage: str = "budget"):
   del stage
   c = ctx.config.budget
   greedy = ctx.evaluate(params)
-  rows = budget_forcing(ctx, params, ctx.test_set, greedy,
-                        parse_budgets(c.min_think), parse_budgets(c.max_think),
-                        ctx.config.tts.wait_text)
+  rows = budget_forcing(
+      ctx,
+      params,
+      ctx.test_set,
+      greedy,
+      parse_budgets(c.min_think),
+      parse_budgets(c.max_think),
+      ctx.config.tts.wait_text,
+  )
   result = evaluate_lib.stage_result(greedy)
   result["correct"] = greedy["correct"]
   result["budget_forcing"] = rows

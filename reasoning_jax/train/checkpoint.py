@@ -33,16 +33,20 @@ class Preempted(Exception):
   """SIGTERM arrived; the stage saved its current step before raising."""
 
   def __init__(self, stage: str, step: int):
-    super().__init__(f"preempted (SIGTERM): {stage} saved at step {step}; "
-                     "rerun the same command to resume")
+    super().__init__(
+        f"preempted (SIGTERM): {stage} saved at step {step}; "
+        "rerun the same command to resume"
+    )
     self.stage, self.step = stage, step
 
 
 def install_sigterm_handler():
   """SIGTERM sets a flag instead of killing the process (main thread only)."""
+
   def handle(signum, frame):
     del signum, frame
     _SIGTERM["seen"] = True
+
   signal.signal(signal.SIGTERM, handle)
 
 
@@ -85,7 +89,8 @@ def load_params(workdir: str, stage: str, step: int | None = None):
     except Exception as e:  # pylint: disable=broad-except
       raise CheckpointError(
           f"{path}/{step} is unreadable ({_why(e)}); rerunning the training "
-          "command restores it from the newest intact step") from None
+          "command restores it from the newest intact step"
+      ) from None
   finally:
     manager.close()
   return params["policy"] if stage.startswith("rl_") else params
@@ -100,15 +105,19 @@ class Checkpointer:
 
   def _open(self):
     return ocp.CheckpointManager(
-        self.path, options=ocp.CheckpointManagerOptions(max_to_keep=self.keep,
-                                                        create=True))
+        self.path,
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=self.keep, create=True
+        ),
+    )
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
 
   def save(self, step: int, state, *, force: bool = False) -> bool:
-    return self.manager.save(step, args=ocp.args.StandardSave(state),
-                             force=force)
+    return self.manager.save(
+        step, args=ocp.args.StandardSave(state), force=force
+    )
 
   def restore(self, target):
     """The newest intact saved state, onto ``target``'s shapes, dtypes and
@@ -120,22 +129,30 @@ class Checkpointer:
     """
     abstract = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
-        target)
+        target,
+    )
     while (step := self.latest_step()) is not None:
       try:
-        return self.manager.restore(step,
-                                    args=ocp.args.StandardRestore(abstract))
+        return self.manager.restore(
+            step, args=ocp.args.StandardRestore(abstract)
+        )
       except Exception as e:  # pylint: disable=broad-except
         self.manager.close()
-        aside = (epath.Path(f"{self.path}.corrupt")
-                 / f"{step}-{int(time.time())}")
+        aside = (
+            epath.Path(f"{self.path}.corrupt") / f"{step}-{int(time.time())}"
+        )
         if jax.process_index() == 0:
           aside.parent.mkdir(parents=True, exist_ok=True)
           (epath.Path(self.path) / str(step)).rename(aside)
         multihost.barrier("checkpoint_aside")
-        logging.warning("%s/%d is unreadable (%s): moved to %s; falling back "
-                        "to the step before it", self.path, step, _why(e),
-                        aside)
+        logging.warning(
+            "%s/%d is unreadable (%s): moved to %s; falling back "
+            "to the step before it",
+            self.path,
+            step,
+            _why(e),
+            aside,
+        )
         self.manager = self._open()
     return target
 

@@ -33,6 +33,7 @@ from reasoning_jax.train import evaluate as evaluate_lib
 @dataclasses.dataclass
 class Context:
   """What every stage of one run shares."""
+
   config: ml_collections.ConfigDict
   workdir: str  # checkpoints (may be remote, e.g. gs://; all processes).
   mesh: jax.sharding.Mesh
@@ -61,11 +62,16 @@ class Context:
 
   def sampler(self, **kwargs):
     """``make_sampler`` for the policy, with this run's shardings."""
-    return make_sampler(self.model,
-                        max_new_tokens=self.config.data.max_new_tokens,
-                        eos_id=self.tok.eos_id, pad_id=self.tok.pad_id,
-                        mesh=self.mesh, rules=self.rules,
-                        param_shardings=self.param_shardings, **kwargs)
+    return make_sampler(
+        self.model,
+        max_new_tokens=self.config.data.max_new_tokens,
+        eos_id=self.tok.eos_id,
+        pad_id=self.tok.pad_id,
+        mesh=self.mesh,
+        rules=self.rules,
+        param_shardings=self.param_shardings,
+        **kwargs,
+    )
 
   @functools.cached_property
   def greedy_sampler(self):
@@ -92,13 +98,22 @@ class Context:
   def evaluate(self, params, num_problems: int | None = None) -> dict:
     """Greedy pass@1 etc. on the first ``num_problems`` test problems (all
     ``num_test`` by default); see ``train.evaluate.evaluate``."""
-    n = self.num_test if num_problems is None else min(num_problems,
-                                                       self.num_test)
+    n = (
+        self.num_test
+        if num_problems is None
+        else min(num_problems, self.num_test)
+    )
     return evaluate_lib.evaluate(
-        self.greedy_sampler, params, self.tok, self.task, self.test_set[:n],
-        jax.random.PRNGKey(0), max_prompt_len=self.config.data.max_prompt_len,
+        self.greedy_sampler,
+        params,
+        self.tok,
+        self.task,
+        self.test_set[:n],
+        jax.random.PRNGKey(0),
+        max_prompt_len=self.config.data.max_prompt_len,
         batch_size=self.config.eval.batch_size,
-        batch_sharding=self.batch_sharding)
+        batch_sharding=self.batch_sharding,
+    )
 
 
 def local_dir(workdir: str) -> str:
@@ -109,52 +124,94 @@ def local_dir(workdir: str) -> str:
 
 
 def build_context(config, workdir: str) -> Context:
+  """Validates ``config`` and builds the run's model, tokenizer, task and
+  mesh; refuses data the run cannot use (see ``check_data``)."""
   config_lib.validate(config)
-  mesh = sharding.make_mesh(config.mesh)
-  hf_path = config.init.hf_path
-  model_cfg = ModelConfig(**config.model.to_dict())
-  if hf_path:  # a pretrained checkpoint: its architecture and tokenizer.
-    m = config.model
-    model_cfg = hf.model_config(
-        hf.read_config(hf_path), dtype=m.dtype, param_dtype=m.param_dtype,
-        remat=m.remat, attention=m.attention, precision=m.precision,
-        decode_chunk=m.decode_chunk)
-  corpus_tasks = {t for t in config.tokenizer.tasks.split(",") if t}
-  if config.task.name not in datasets.NAMES:  # its own text is covered.
-    corpus_tasks.add(config.task.name)
-  tok = tokenizer.get_tokenizer(
-      config.tokenizer.path or hf_path,
-      config.tokenizer.cache_dir or os.path.join(local_dir(workdir),
-                                                 "tokenizer"),
-      sorted(corpus_tasks), seed=config.task.seed,
-      vocab_size=config.tokenizer.vocab_size)
+  model_cfg = _model_config(config)
+  tok = _tokenizer(config, workdir)
   if tok.vocab_size > model_cfg.vocab_size:
     raise config_lib.ConfigError(
         f"config.model.vocab_size={model_cfg.vocab_size}: smaller than "
-        f"the tokenizer's {tok.vocab_size} pieces ({tok.path})")
-  t = config.task
-  extra = {} if t.name not in datasets.NAMES else dict(
-      data_dir=t.data_dir, tfds_data_dir=t.tfds_data_dir,
-      question_field=t.question_field, answer_field=t.answer_field,
-      solution_field=t.solution_field)
-  task = tasks.get_task(t.name, seed=t.seed, difficulty=t.difficulty,
-                        **extra)
-  if config.rl.consistency_weight and not hasattr(task, "step_is_wellformed"):
-    raise config_lib.ConfigError(
-        f"config.rl.consistency_weight={config.rl.consistency_weight}: task "
-        f"{t.name!r} has no step syntax (step_is_wellformed)")
-  p = config.prompt
-  if (p.style, p.chat) != ("plain", "none"):
-    task = prompts.PromptedTask(
-        task, p.style, p.chat, tuple(prompts.exemplars(
-            task, p.shots, t.seed)) if p.style == "few_shot_cot" else ())
+        f"the tokenizer's {tok.vocab_size} pieces ({tok.path})"
+    )
+  task = _task(config)
+  mesh = sharding.make_mesh(config.mesh)
   ctx = Context(config, workdir, mesh, tok, task, CausalLM(model_cfg))
   if hasattr(task, "size"):  # a dataset from files.
     check_data(ctx)
   else:  # a procedural task: its first prompts stand for the rest.
-    _check_prompt_length(ctx, [(s, i, task.example(s, i))
-                               for s in tasks.SPLITS for i in range(64)])
+    _check_prompt_length(
+        ctx,
+        [(s, i, task.example(s, i)) for s in tasks.SPLITS for i in range(64)],
+    )
   return ctx
+
+
+def _model_config(config) -> ModelConfig:
+  """``config.model``, or with ``init.hf_path`` the checkpoint's
+  architecture (keeping the config's dtypes, remat, attention, precision
+  and decode chunk)."""
+  if not config.init.hf_path:
+    return ModelConfig(**config.model.to_dict())
+  m = config.model
+  return hf.model_config(
+      hf.read_config(config.init.hf_path),
+      dtype=m.dtype,
+      param_dtype=m.param_dtype,
+      remat=m.remat,
+      attention=m.attention,
+      precision=m.precision,
+      decode_chunk=m.decode_chunk,
+  )
+
+
+def _tokenizer(config, workdir: str):
+  """``tokenizer.path``, the checkpoint's, or a SentencePiece model trained
+  on the built-in tasks' text (cached)."""
+  corpus_tasks = {t for t in config.tokenizer.tasks.split(",") if t}
+  if config.task.name not in datasets.NAMES:  # its own text is covered.
+    corpus_tasks.add(config.task.name)
+  return tokenizer.get_tokenizer(
+      config.tokenizer.path or config.init.hf_path,
+      config.tokenizer.cache_dir
+      or os.path.join(local_dir(workdir), "tokenizer"),
+      sorted(corpus_tasks),
+      seed=config.task.seed,
+      vocab_size=config.tokenizer.vocab_size,
+  )
+
+
+def _task(config):
+  """The task, wrapped in the prompt style and chat template."""
+  t = config.task
+  extra = (
+      {}
+      if t.name not in datasets.NAMES
+      else dict(
+          data_dir=t.data_dir,
+          tfds_data_dir=t.tfds_data_dir,
+          question_field=t.question_field,
+          answer_field=t.answer_field,
+          solution_field=t.solution_field,
+      )
+  )
+  task = tasks.get_task(t.name, seed=t.seed, difficulty=t.difficulty, **extra)
+  if config.rl.consistency_weight and not hasattr(task, "step_is_wellformed"):
+    raise config_lib.ConfigError(
+        f"config.rl.consistency_weight={config.rl.consistency_weight}: task "
+        f"{t.name!r} has no step syntax (step_is_wellformed)"
+    )
+  p = config.prompt
+  if (p.style, p.chat) == ("plain", "none"):
+    return task
+  return prompts.PromptedTask(
+      task,
+      p.style,
+      p.chat,
+      tuple(prompts.exemplars(task, p.shots, t.seed))
+      if p.style == "few_shot_cot"
+      else (),
+  )
 
 
 def _train_needs(config, fresh: int) -> dict[str, int]:
@@ -162,8 +219,11 @@ def _train_needs(config, fresh: int) -> dict[str, int]:
   least: the cold-start set, then fresh prompts for RL / rejection
   sampling / distillation (at one draw per prompt)."""
   c = config
-  fresh_use = {"rl": c.rl.steps * c.rl.num_prompts, "rs": c.rs.problems,
-               "distill": c.distill.problems}
+  fresh_use = {
+      "rl": c.rl.steps * c.rl.num_prompts,
+      "rs": c.rs.problems,
+      "distill": c.distill.problems,
+  }
   out = {}
   for s in (s for s in c.stages.split(",") if s):
     if s == "sft":
@@ -196,27 +256,38 @@ def check_data(ctx: Context) -> None:
       raise config_lib.ConfigError(
           f"stage {stage} needs train records [0, {need}) (the cold start "
           f"is the first {ctx.fresh_train_index}: max(sft.num_examples, "
-          f"sft.curate_pool); fresh prompts follow it) but the train file "
+          "sft.curate_pool); fresh prompts follow it) but the train file "
           f"has {n_train}: lower those counts or rl.steps x rl.num_prompts "
-          f"/ rs.problems / distill.problems")
+          "/ rs.problems / distill.problems"
+      )
   if config.eval.num_problems > n_test:
-    logging.warning("eval.num_problems=%d but the test file has %d records: "
-                    "evaluating all %d", config.eval.num_problems, n_test,
-                    n_test)
-  named = [(s, i, task.example(s, i))
-           for s, n in (("train", n_train), ("test", n_test)) for i in range(n)]
+    logging.warning(
+        "eval.num_problems=%d but the test file has %d records: "
+        "evaluating all %d",
+        config.eval.num_problems,
+        n_test,
+        n_test,
+    )
+  named = [
+      (s, i, task.example(s, i))
+      for s, n in (("train", n_train), ("test", n_test))
+      for i in range(n)
+  ]
   unknown, total = unknown_characters(
-      tok, (t for _, _, ex in named for t in (ex.prompt, ex.solution)))
+      tok, (t for _, _, ex in named for t in (ex.prompt, ex.solution))
+  )
   if unknown:
-    shown = ", ".join(repr(ch) for ch, _ in sorted(
-        unknown.items(), key=lambda kv: -kv[1])[:8])
+    shown = ", ".join(
+        repr(ch) for ch, _ in sorted(unknown.items(), key=lambda kv: -kv[1])[:8]
+    )
     share = sum(unknown.values()) / max(total, 1)
     raise datasets.DataError(
         f"task {task.name}: {len(unknown)} distinct characters "
         f"({share:.1%} of the text) encode to the tokenizer's unknown piece "
         f"({shown}): set tokenizer.path to a tokenizer that covers the data "
-        f"(one with byte fallback, or a tokenizer.json); the built-in one "
-        f"({tok.path}) knows only the text of tokenizer.tasks")
+        "(one with byte fallback, or a tokenizer.json); the built-in one "
+        f"({tok.path}) knows only the text of tokenizer.tasks"
+    )
   _check_prompt_length(ctx, named)
 
 
@@ -231,7 +302,8 @@ def _check_prompt_length(ctx, named) -> None:
   if longest > ctx.config.data.max_prompt_len:
     raise config_lib.ConfigError(
         f"config.data.max_prompt_len={ctx.config.data.max_prompt_len}: the "
-        f"longest prompt ({where[0]} record {where[1]}) has {longest} tokens")
+        f"longest prompt ({where[0]} record {where[1]}) has {longest} tokens"
+    )
 
 
 def unknown_characters(tok, texts) -> tuple[dict[str, int], int]:
@@ -250,8 +322,9 @@ def initial_params(ctx):
   streamed into the policy's shardings, or None (random init)."""
   if not ctx.config.init.hf_path:
     return None
-  params, _ = hf.load_params(ctx.config.init.hf_path, ctx.model.cfg,
-                             ctx.param_shardings)
+  params, _ = hf.load_params(
+      ctx.config.init.hf_path, ctx.model.cfg, ctx.param_shardings
+  )
   return params
 
 

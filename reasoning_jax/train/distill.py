@@ -33,9 +33,11 @@ def teacher_config(workdir: str) -> ml_collections.ConfigDict:
   """The config a finished run saved in ``<workdir>/config.json``."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
-    raise ConfigError(f"config.distill.teacher_workdir={workdir!r}: no "
-                      f"config.json there (is it a reasoning_jax.main "
-                      f"workdir?)")
+    raise ConfigError(
+        f"config.distill.teacher_workdir={workdir!r}: no "
+        "config.json there (is it a reasoning_jax.main "
+        "workdir?)"
+    )
   with open(path, encoding="utf-8") as f:
     return ml_collections.ConfigDict(json.load(f))
 
@@ -50,17 +52,28 @@ def teacher_traces(ctx):
   tcfg.logical_axis_rules = ctx.config.logical_axis_rules
   tcfg.model.rope_scaling = tuple(tcfg.model.rope_scaling)
   teacher = context.build_context(tcfg, c.teacher_workdir)
-  stage = c.teacher_stage or context.stage_names(
-      [s for s in tcfg.stages.split(",") if s], tcfg.rl.algorithm)[-1]
-  params = jax.tree.map(jnp.asarray,
-                        checkpoint.load_params(c.teacher_workdir, stage))
+  stage = (
+      c.teacher_stage
+      or context.stage_names(
+          [s for s in tcfg.stages.split(",") if s], tcfg.rl.algorithm
+      )[-1]
+  )
+  params = jax.tree.map(
+      jnp.asarray, checkpoint.load_params(c.teacher_workdir, stage)
+  )
   first = ctx.fresh_train_index  # past the cold-start problems.
   problems = [ctx.task.example("train", first + i) for i in range(c.problems)]
   bs = ctx.config.eval.batch_size
   rng = jax.random.PRNGKey(ctx.config.seed + 43)
-  traces = label.sample_traces(teacher, params, problems, c.samples, rng,
-                               temperature=c.temperature,
-                               batch_size=bs - bs % c.samples)
+  traces = label.sample_traces(
+      teacher,
+      params,
+      problems,
+      c.samples,
+      rng,
+      temperature=c.temperature,
+      batch_size=bs - bs % c.samples,
+  )
   return problems, traces
 
 
@@ -75,15 +88,20 @@ def run_distill(ctx, params, stage: str = "distill"):
     problems, traces = teacher_traces(ctx)
     data = rejection.accepted_examples(
         [problems[i // c.samples] for i in range(len(traces))],
-        [t.completion for t in traces], [t.correct for t in traces])
+        [t.completion for t in traces],
+        [t.correct for t in traces],
+    )
     sampled = len(traces)
     if not data:
-      raise RuntimeError(f"{stage}: the teacher solved none of {c.problems} "
-                         f"problems x {c.samples} samples")
+      raise RuntimeError(
+          f"{stage}: the teacher solved none of {c.problems} "
+          f"problems x {c.samples} samples"
+      )
     if jax.process_index() == 0:
       tasks.save_examples(path, data)
   over = sft.sft_config(cfg, steps=c.steps, learning_rate=c.learning_rate)
-  params, result = sft.run_sft(dataclasses.replace(ctx, config=over), params,
-                               data, stage=stage)
+  params, result = sft.run_sft(
+      dataclasses.replace(ctx, config=over), params, data, stage=stage
+  )
   result.update(distill_sampled=sampled, distill_examples=len(data))
   return params, result

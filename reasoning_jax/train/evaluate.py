@@ -17,18 +17,26 @@ from reasoning_jax.sampling.generate import generate
 
 def score(task, texts: list[str], examples):
   """Verifier accuracy and format reward per text: two float32 [N] arrays."""
-  correct = np.asarray([task.is_correct(t, ex)
-                        for t, ex in zip(texts, examples)], np.float32)
+  correct = np.asarray(
+      [task.is_correct(t, ex) for t, ex in zip(texts, examples)], np.float32
+  )
   return correct, np.asarray([format_reward(t) for t in texts], np.float32)
 
 
-SUMMARY_KEYS = ("pass@1", "format", "think", "length", "truncated",
-                "reflection")
+SUMMARY_KEYS = (
+    "pass@1",
+    "format",
+    "think",
+    "length",
+    "truncated",
+    "reflection",
+)
 REFLECTION = ("wait", "let me check", "actually", "hmm", "double-check")
 
 
-_REFLECTION_RE = re.compile(r"\b(" + "|".join(map(re.escape, REFLECTION)) +
-                            r")\b", re.IGNORECASE)
+_REFLECTION_RE = re.compile(
+    r"\b(" + "|".join(map(re.escape, REFLECTION)) + r")\b", re.IGNORECASE
+)
 
 
 def has_reflection(text: str) -> bool:
@@ -49,8 +57,18 @@ def reflection_rate(texts) -> float:
   return sum(map(has_reflection, texts)) / len(texts) if texts else 0.0
 
 
-def evaluate(sample_fn, params, tok, task, examples, rng, *,
-             max_prompt_len: int, batch_size: int, batch_sharding=None) -> dict:
+def evaluate(
+    sample_fn,
+    params,
+    tok,
+    task,
+    examples,
+    rng,
+    *,
+    max_prompt_len: int,
+    batch_size: int,
+    batch_sharding=None,
+) -> dict:
   """pass@1 (one sample per problem from ``sample_fn``) and format stats.
 
   The ``SUMMARY_KEYS`` are floats over all problems (every process scores
@@ -61,24 +79,38 @@ def evaluate(sample_fn, params, tok, task, examples, rng, *,
   """
   prompts = [encoding.prompt_text(ex) for ex in examples]
   texts, lengths, truncated, rows, _ = generate(
-      sample_fn, params, tok, prompts, rng, max_prompt_len=max_prompt_len,
-      batch_size=batch_size, batch_sharding=batch_sharding)
+      sample_fn,
+      params,
+      tok,
+      prompts,
+      rng,
+      max_prompt_len=max_prompt_len,
+      batch_size=batch_size,
+      batch_sharding=batch_sharding,
+  )
   correct, fmt = score(task, texts, [examples[i] for i in rows])
   think = np.asarray([opens_think(t) for t in texts], np.float32)
   per_problem = np.stack([correct, fmt, think, lengths, truncated], 1)
   if batch_sharding is not None:
-    per_problem = _gather_problems(per_problem, rows, len(examples),
-                                   batch_sharding, batch_size)
+    per_problem = _gather_problems(
+        per_problem, rows, len(examples), batch_sharding, batch_size
+    )
   correct, fmt, think, lengths, truncated = per_problem.T
-  out = {"pass@1": float(correct.mean()), "format": float(fmt.mean()),
-         "think": float(think.mean()), "length": float(lengths.mean()),
-         "truncated": float(truncated.mean()),
-         "reflection": reflection_rate(texts),  # this process's rows.
-         "num_problems": len(examples), "correct": correct,
-         "texts": dict(zip(rows.tolist(), texts))}
+  out = {
+      "pass@1": float(correct.mean()),
+      "format": float(fmt.mean()),
+      "think": float(think.mean()),
+      "length": float(lengths.mean()),
+      "truncated": float(truncated.mean()),
+      "reflection": reflection_rate(texts),  # this process's rows.
+      "num_problems": len(examples),
+      "correct": correct,
+      "texts": dict(zip(rows.tolist(), texts)),
+  }
   if hasattr(task, "difficulty_of"):
     out["by_difficulty"] = by_difficulty(
-        correct, [task.difficulty_of(ex) for ex in examples])
+        correct, [task.difficulty_of(ex) for ex in examples]
+    )
   return out
 
 
@@ -94,8 +126,11 @@ def stage_result(r: dict) -> dict:
 def flat_metrics(result: dict, prefix: str) -> dict:
   """``{prefix/key: number}`` of a stage result for the metric writer;
   ``by_difficulty`` becomes ``prefix/pass@1_d<level>``."""
-  out = {f"{prefix}/{k}": v for k, v in result.items()
-         if isinstance(v, (int, float))}
+  out = {
+      f"{prefix}/{k}": v
+      for k, v in result.items()
+      if isinstance(v, (int, float))
+  }
   for level, v in result.get("by_difficulty", {}).items():
     out[f"{prefix}/pass@1_d{level}"] = v
   return out
@@ -105,20 +140,27 @@ def by_difficulty(correct_n, levels_n) -> dict[str, float]:
   """pass@1 per difficulty level: ``{str(level): mean verdict}``."""
   correct, levels = np.asarray(correct_n), np.asarray(levels_n)
   assert correct.shape == levels.shape, (correct.shape, levels.shape)
-  return {str(k): float(correct[levels == k].mean())
-          for k in sorted(set(levels.tolist()))}
+  return {
+      str(k): float(correct[levels == k].mean())
+      for k in sorted(set(levels.tolist()))
+  }
 
 
 def _gather_problems(local, rows, n, batch_sharding, batch_size):
   """[n, F] per-problem values from every process's rows (host arrays)."""
   mine = multihost.process_rows(batch_sharding, batch_size)
   n_batches = -(-n // batch_size)
-  full = np.zeros((n_batches, mine.stop - mine.start, local.shape[1]),
-                  np.float32)
+  full = np.zeros(
+      (n_batches, mine.stop - mine.start, local.shape[1]), np.float32
+  )
   idx = rows - (rows // batch_size) * batch_size - mine.start
   full[rows // batch_size, idx] = local
   # Rows are gathered batch by batch in the sampler's row order.
-  out = np.concatenate([
-      multihost.allgather(full[b], batch_sharding, batch_size)
-      for b in range(n_batches)], 0)
+  out = np.concatenate(
+      [
+          multihost.allgather(full[b], batch_sharding, batch_size)
+          for b in range(n_batches)
+      ],
+      0,
+  )
   return out[:n]

@@ -18,7 +18,8 @@ def setup_logging():
   """INFO on the console, without orbax's per-save INFO lines."""
   logging.set_verbosity(logging.INFO)
   logging.get_absl_handler().python_handler.addFilter(
-      lambda r: "orbax" not in r.pathname or r.levelno >= pylogging.WARNING)
+      lambda r: "orbax" not in r.pathname or r.levelno >= pylogging.WARNING
+  )
 
 
 class MetricWriter:
@@ -44,15 +45,17 @@ class MetricWriter:
       drop_rows_after(self.path, stage, resume_step)
     self.tb = SummaryWriter(
         os.path.join(workdir, "tb", stage),
-        purge_step=None if resume_step is None else resume_step + 1)
+        purge_step=None if resume_step is None else resume_step + 1,
+    )
 
   def write(self, step: int, metrics: dict):
     if not self.enabled:
       return
     clean = {k: _to_float(v) for k, v in metrics.items()}
     with open(self.path, "a", encoding="utf-8") as f:
-      f.write(json.dumps({"stage": self.stage, "step": int(step), **clean})
-              + "\n")
+      f.write(
+          json.dumps({"stage": self.stage, "step": int(step), **clean}) + "\n"
+      )
     for k, v in clean.items():
       if v is not None and math.isfinite(v):
         self.tb.add_scalar(k.replace("@", "_at_"), v, int(step))
@@ -84,7 +87,8 @@ def drop_rows_after(path: str, stage: str, step: int) -> int:
     except json.JSONDecodeError:  # a line cut short by a kill.
       continue
     if r.get("stage") == stage and (
-        r.get("step", 0) > step or any(k.startswith("final/") for k in r)):
+        r.get("step", 0) > step or any(k.startswith("final/") for k in r)
+    ):
       continue
     keep.append(ln if ln.endswith("\n") else ln + "\n")
   if len(keep) != len(lines):
@@ -118,10 +122,20 @@ class Progress:
   def log(self, step: int, metrics: dict):
     rate = self.rate(step)
     eta = (self.total - step) / rate if rate > 0 else float("inf")
-    shown = " ".join(f"{k}={_to_float(v):.4g}" for k, v in metrics.items()
-                     if _to_float(v) is not None)
-    logging.info("%s %d/%d | %.2f step/s | ETA %s | %s", self.stage, step,
-                 self.total, rate, _fmt(eta), shown)
+    shown = " ".join(
+        f"{k}={_to_float(v):.4g}"
+        for k, v in metrics.items()
+        if _to_float(v) is not None
+    )
+    logging.info(
+        "%s %d/%d | %.2f step/s | ETA %s | %s",
+        self.stage,
+        step,
+        self.total,
+        rate,
+        _fmt(eta),
+        shown,
+    )
 
 
 def _fmt(seconds: float) -> str:

@@ -48,7 +48,7 @@ def corrupt(line: str, rng: random.Random) -> str:
     return line
   i = rng.choice(digits)
   new = rng.choice([d for d in "0123456789" if d != line[i]])
-  return line[:i] + new + line[i + 1:]
+  return line[:i] + new + line[i + 1 :]
 
 
 def with_reflection(solution: str, rng: random.Random) -> str:
@@ -64,26 +64,35 @@ def with_reflection(solution: str, rng: random.Random) -> str:
   return head + sep + "\n".join(lines) + close + tail
 
 
-def document(example: tasks.Example, kind: str,
-             rng: random.Random) -> tasks.Example:
+def document(
+    example: tasks.Example, kind: str, rng: random.Random
+) -> tasks.Example:
   """``example`` with its completion replaced by the ``kind`` of text:
   ``answer``, ``think`` or ``reflect``."""
-  text = {"answer": lambda: cold_start.bare_answer(example),
-          "think": lambda: example.solution,
-          "reflect": lambda: with_reflection(example.solution, rng)}[kind]()
+  text = {
+      "answer": lambda: cold_start.bare_answer(example),
+      "think": lambda: example.solution,
+      "reflect": lambda: with_reflection(example.solution, rng),
+  }[kind]()
   return dataclasses.replace(example, solution=text)
 
 
-def corpus(task: tasks.Task, n: int, think: float, reflect: float,
-           seed: int) -> list[tasks.Example]:
+def corpus(
+    task: tasks.Task, n: int, think: float, reflect: float, seed: int
+) -> list[tasks.Example]:
   """``n`` base-model documents (see the module docstring)."""
   assert n > 0 and 0 <= think <= 1 and 0 <= reflect <= 1, (n, think, reflect)
   rng = random.Random(seed)
   out = []
   for i in range(n):
     u = rng.random()
-    kind = ("answer" if u >= think else
-            "reflect" if u < think * reflect else "think")
+    kind = (
+        "answer"
+        if u >= think
+        else "reflect"
+        if u < think * reflect
+        else "think"
+    )
     out.append(document(task.example("train", OFFSET + i), kind, rng))
   return out
 
@@ -94,5 +103,10 @@ def run_pretrain(ctx, params, stage: str = "pretrain"):
   cfg, c = ctx.config, ctx.config.pretrain
   docs = corpus(ctx.task, c.num_examples, c.think, c.reflect, cfg.seed)
   over = sft.sft_config(cfg, steps=c.steps, learning_rate=c.learning_rate)
-  return sft.run_sft(dataclasses.replace(ctx, config=over), params, docs,
-                     stage=stage, prompt_loss=True)
+  return sft.run_sft(
+      dataclasses.replace(ctx, config=over),
+      params,
+      docs,
+      stage=stage,
+      prompt_loss=True,
+  )

@@ -30,7 +30,10 @@ def accepted_examples(examples, completions, accepted) -> list[tasks.Example]:
   ``examples[i]``, ``completions[i]``, ``accepted[i]``: one sample each.
   """
   assert len(examples) == len(completions) == len(accepted), (
-      len(examples), len(completions), len(accepted))
+      len(examples),
+      len(completions),
+      len(accepted),
+  )
   seen, out = set(), []
   for ex, text, ok in zip(examples, completions, accepted):
     key = _key(ex.prompt, text)
@@ -61,26 +64,39 @@ def run_rejection(ctx, params, stage: str = "rs"):
     sampled = kept = None
   else:
     traces = label.sample_traces(
-        ctx, params, problems, c.samples, jax.random.PRNGKey(cfg.seed + 41),
+        ctx,
+        params,
+        problems,
+        c.samples,
+        jax.random.PRNGKey(cfg.seed + 41),
         temperature=c.temperature,
-        batch_size=cfg.eval.batch_size - cfg.eval.batch_size % c.samples)
-    kept = accepted_examples([problems[i // c.samples]
-                              for i in range(len(traces))],
-                             [t.completion for t in traces],
-                             [t.correct for t in traces])
-    general = [ctx.task.example("train", i)
-               for i in range(cfg.sft.num_examples)]
+        batch_size=cfg.eval.batch_size - cfg.eval.batch_size % c.samples,
+    )
+    kept = accepted_examples(
+        [problems[i // c.samples] for i in range(len(traces))],
+        [t.completion for t in traces],
+        [t.correct for t in traces],
+    )
+    general = [
+        ctx.task.example("train", i) for i in range(cfg.sft.num_examples)
+    ]
     data = mix(kept, general, c.mix, cfg.seed)
     sampled = len(traces)
     if not kept:
-      raise RuntimeError(f"{stage}: no accepted sample among {c.problems} "
-                         f"problems x {c.samples}; sample more or start "
-                         "from a stronger policy")
+      raise RuntimeError(
+          f"{stage}: no accepted sample among {c.problems} "
+          f"problems x {c.samples}; sample more or start "
+          "from a stronger policy"
+      )
     if jax.process_index() == 0:
       tasks.save_examples(path, data)
   over = sft.sft_config(cfg, steps=c.steps, learning_rate=c.learning_rate)
-  params, result = sft.run_sft(dataclasses.replace(ctx, config=over), params,
-                               data, stage=stage)
-  result.update(rs_sampled=sampled, rs_kept=None if kept is None
-                else len(kept), rs_examples=len(data))
+  params, result = sft.run_sft(
+      dataclasses.replace(ctx, config=over), params, data, stage=stage
+  )
+  result.update(
+      rs_sampled=sampled,
+      rs_kept=None if kept is None else len(kept),
+      rs_examples=len(data),
+  )
   return params, result

@@ -25,11 +25,17 @@ import numpy as np
 
 from reasoning_jax.train import metrics as metrics_lib
 
-ACROSS = (("think", "share opening <think>"), ("length", "completion tokens"),
-          ("reflection", "reflection-phrase rate"))
-DURING = (("accuracy", "rollout accuracy"), ("length", "rollout tokens"),
-          ("think_rate", "rollout share opening <think>"),
-          ("reflection_rate", "rollout reflection rate"))
+ACROSS = (
+    ("think", "share opening <think>"),
+    ("length", "completion tokens"),
+    ("reflection", "reflection-phrase rate"),
+)
+DURING = (
+    ("accuracy", "rollout accuracy"),
+    ("length", "rollout tokens"),
+    ("think_rate", "rollout share opening <think>"),
+    ("reflection_rate", "rollout reflection rate"),
+)
 
 
 def stages_of(summary: dict) -> list[str]:
@@ -44,41 +50,68 @@ def _ci(r: dict) -> str:
 def _delta(d: dict | None) -> str:
   if not d:
     return ""
-  ci = (f" [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if "ci95" in d
-        else "")
+  ci = f" [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if "ci95" in d else ""
   return f"{d['delta']:+.3f}{ci} ({d['fixed']} / {d['broken']})"
 
 
 def markdown(summary: dict) -> str:
-  lines = ["| stage | pass@1 [95% CI] | format | think | length | "
-           "reflection | Δ pass@1 [95% CI] (fixed / broken) |",
-           "|---|---|---|---|---|---|---|"]
+  lines = [
+      (
+          "| stage | pass@1 [95% CI] | format | think | length | "
+          "reflection | Δ pass@1 [95% CI] (fixed / broken) |"
+      ),
+      "|---|---|---|---|---|---|---|",
+  ]
   for name in stages_of(summary):
     r = summary[name]
     lines.append(
         f"| {name} | {r['pass@1']:.3f}{_ci(r)} | {r['format']:.3f} | "
         f"{r.get('think', 0.0):.3f} | {r['length']:.1f} | "
-        f"{r['reflection']:.3f} | {_delta(r.get('paired_vs_previous'))} |")
-  levels = sorted({k for s in stages_of(summary)
-                   for k in summary[s].get("by_difficulty", {})}, key=int)
+        f"{r['reflection']:.3f} | {_delta(r.get('paired_vs_previous'))} |"
+    )
+  levels = sorted(
+      {
+          k
+          for s in stages_of(summary)
+          for k in summary[s].get("by_difficulty", {})
+      },
+      key=int,
+  )
   if levels:
-    lines += ["", "pass@1 by difficulty level:", "",
-              "| stage | " + " | ".join(levels) + " |",
-              "|---|" + "---|" * len(levels)]
+    lines += [
+        "",
+        "pass@1 by difficulty level:",
+        "",
+        "| stage | " + " | ".join(levels) + " |",
+        "|---|" + "---|" * len(levels),
+    ]
     for name in stages_of(summary):
       bd = summary[name].get("by_difficulty", {})
-      lines.append(f"| {name} | " + " | ".join(
-          f"{bd[k]:.3f}" if k in bd else "" for k in levels) + " |")
+      lines.append(
+          f"| {name} | "
+          + " | ".join(f"{bd[k]:.3f}" if k in bd else "" for k in levels)
+          + " |"
+      )
   for name in stages_of(summary):
     rows = summary[name].get("budget_forcing")
     if rows:
-      lines += ["", f"Budget forcing ({name}):", "",
-                "| budget | pass@1 | thinking tokens |", "|---|---|---|"]
-      lines += [f"| {b['budget']} | {b['pass@1']:.3f} | "
-                f"{b['think_tokens']:.1f} |" for b in rows]
+      lines += [
+          "",
+          f"Budget forcing ({name}):",
+          "",
+          "| budget | pass@1 | thinking tokens |",
+          "|---|---|---|",
+      ]
+      lines += [
+          f"| {b['budget']} | {b['pass@1']:.3f} | {b['think_tokens']:.1f} |"
+          for b in rows
+      ]
   n = next((summary[s]["num_problems"] for s in stages_of(summary)), 0)
-  return (f"Held-out greedy evaluation on {n} test problems after each "
-          "stage.\n\n" + "\n".join(lines) + "\n")
+  return (
+      f"Held-out greedy evaluation on {n} test problems after each stage.\n\n"
+      + "\n".join(lines)
+      + "\n"
+  )
 
 
 def training_curves(logdir: str, stages: list[str]) -> dict:
@@ -87,8 +120,11 @@ def training_curves(logdir: str, stages: list[str]) -> dict:
   out = {k: ([], [], []) for k, _ in DURING}
   offset = 0
   for s in stages:
-    rows = [r for r in metrics_lib.read_metrics(logdir, s)
-            if r.get("accuracy") is not None]
+    rows = [
+        r
+        for r in metrics_lib.read_metrics(logdir, s)
+        if r.get("accuracy") is not None
+    ]
     if not rows:
       continue
     for k, _ in DURING:
@@ -122,22 +158,80 @@ def _pass_panel(ax, summary, stages):
   err = np.abs(np.asarray(ci).T - np.asarray(p)[None])
   ax.errorbar(range(len(stages)), p, yerr=err, fmt="o-", capsize=4)
   for i, v in enumerate(p):
-    ax.annotate(f"{v:.3f}", (i, v), textcoords="offset points",
-                xytext=(6, -10), fontsize=8)
+    ax.annotate(
+        f"{v:.3f}",
+        (i, v),
+        textcoords="offset points",
+        xytext=(6, -10),
+        fontsize=8,
+    )
   ax.set(title="held-out pass@1 (95% CI)", ylim=(0, 1))
 
 
 def _difficulty_panel(ax, summary, stages):
-  levels = sorted({k for s in stages
-                   for k in summary[s].get("by_difficulty", {})}, key=int)
+  levels = sorted(
+      {k for s in stages for k in summary[s].get("by_difficulty", {})}, key=int
+  )
   width = 0.8 / len(stages)
   for j, s in enumerate(stages):
     bd = summary[s].get("by_difficulty", {})
-    ax.bar([i + j * width for i in range(len(levels))],
-           [bd.get(k, 0.0) for k in levels], width, label=s)
+    ax.bar(
+        [i + j * width for i in range(len(levels))],
+        [bd.get(k, 0.0) for k in levels],
+        width,
+        label=s,
+    )
   ax.set_xticks([i + 0.4 - width / 2 for i in range(len(levels))], levels)
   ax.set(title="pass@1 by difficulty level", ylim=(0, 1), xlabel="level")
   ax.legend(fontsize=7)
+
+
+def _stage_panel(ax, summary, stages, key, label) -> None:
+  """A value after each stage (pass@1 with intervals, by difficulty, or
+  one of ACROSS)."""
+  if key == "pass@1":
+    _pass_panel(ax, summary, stages)
+  elif key == "by_difficulty":
+    _difficulty_panel(ax, summary, stages)
+  else:
+    ax.plot(
+        range(len(stages)), [summary[s].get(key, 0.0) for s in stages], "o-"
+    )
+    ax.set(title=f"{label} after each stage")
+    if key == "think":
+      ax.set_ylim(0, 1.05)
+  if key != "by_difficulty":
+    ax.set_xticks(range(len(stages)), stages, rotation=20, fontsize=8)
+  ax.grid(alpha=0.3)
+
+
+def _curve_panel(ax, curve, key, label) -> None:
+  """A training curve over RL steps (raw and smoothed), stage bounds
+  dotted."""
+  xs, ys, bounds = curve
+  ax.plot(xs, ys, lw=0.6, alpha=0.35, color="C0", label="per step")
+  ax.plot(
+      xs,
+      smooth(ys, max(1, len(ys) // 15)),
+      lw=1.8,
+      color="C0",
+      label="smoothed",
+  )
+  for x, name in bounds:
+    ax.axvline(x, color="k", lw=0.5, ls=":")
+    ax.text(
+        x,
+        1.0,
+        f" {name}",
+        transform=ax.get_xaxis_transform(),
+        fontsize=7,
+        va="top",
+    )
+  if key in ("accuracy", "think_rate", "reflection_rate"):
+    ax.set_ylim(0, 1.05)
+  ax.set(title=label, xlabel="RL step")
+  ax.legend(fontsize=7, loc="lower right")
+  ax.grid(alpha=0.3)
 
 
 def write_report(logdir: str, summary: dict) -> None:
@@ -167,42 +261,22 @@ def write_report(logdir: str, summary: dict) -> None:
   fig = Figure(figsize=(3.6 * cols, 7 if bottom else 3.8))
   axes = fig.subplots(2 if bottom else 1, cols, squeeze=False)
   for ax, (key, label) in zip(axes[0], top):
-    if key == "pass@1":
-      _pass_panel(ax, summary, stages)
-    elif key == "by_difficulty":
-      _difficulty_panel(ax, summary, stages)
-    else:
-      ax.plot(range(len(stages)), [summary[s].get(key, 0.0) for s in stages],
-              "o-")
-      ax.set(title=f"{label} after each stage")
-      if key == "think":
-        ax.set_ylim(0, 1.05)
-    if key != "by_difficulty":
-      ax.set_xticks(range(len(stages)), stages, rotation=20, fontsize=8)
-    ax.grid(alpha=0.3)
+    _stage_panel(ax, summary, stages, key, label)
   for ax, (key, label) in zip(axes[1] if bottom else (), bottom):
-    xs, ys, bounds = curves[key]
-    ax.plot(xs, ys, lw=0.6, alpha=0.35, color="C0", label="per step")
-    ax.plot(xs, smooth(ys, max(1, len(ys) // 15)), lw=1.8, color="C0",
-            label="smoothed")
-    for x, name in bounds:
-      ax.axvline(x, color="k", lw=0.5, ls=":")
-      ax.text(x, 1.0, f" {name}", transform=ax.get_xaxis_transform(),
-              fontsize=7, va="top")
-    if key in ("accuracy", "think_rate", "reflection_rate"):
-      ax.set_ylim(0, 1.05)
-    ax.set(title=label, xlabel="RL step")
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(alpha=0.3)
-  for i, used in enumerate((len(top), len(bottom))[:len(axes)]):
+    _curve_panel(ax, curves[key], key, label)
+  for i, used in enumerate((len(top), len(bottom))[: len(axes)]):
     for ax in axes[i][used:]:
       ax.axis("off")
-  note = textwrap.fill("No signal, not drawn: " + "; ".join(silent),
-                       40 * cols) if silent else ""
+  note = (
+      textwrap.fill("No signal, not drawn: " + "; ".join(silent), 40 * cols)
+      if silent
+      else ""
+  )
   if note:
     fig.text(0.01, 0.005, note, fontsize=7, color="0.4", va="bottom")
-  fig.tight_layout(rect=(0, 0.025 * (note.count("\n") + 1) if note else 0,
-                         1, 1))
+  fig.tight_layout(
+      rect=(0, 0.025 * (note.count("\n") + 1) if note else 0, 1, 1)
+  )
   fig.savefig(os.path.join(logdir, "report.png"), dpi=90)
 
 
@@ -212,31 +286,53 @@ def seeds_summary(summaries: dict[int, dict]) -> dict:
   previous stage with its interval, fixed and broken counts."""
   seeds = sorted(summaries)
   stages = stages_of(summaries[seeds[0]])
-  out = {"seeds": seeds, "stages": {}, "wall_seconds": [
-      summaries[s].get("wall_seconds") for s in seeds]}
+  out = {
+      "seeds": seeds,
+      "stages": {},
+      "wall_seconds": [summaries[s].get("wall_seconds") for s in seeds],
+  }
   for name in stages:
     rs = [summaries[s][name] for s in seeds]
     p = [r["pass@1"] for r in rs]
-    st = {"pass@1": p, "ci95": [r.get("pass@1_ci95") for r in rs],
-          "mean": float(np.mean(p)), "min": min(p), "max": max(p),
-          "spread": max(p) - min(p)}
+    st = {
+        "pass@1": p,
+        "ci95": [r.get("pass@1_ci95") for r in rs],
+        "mean": float(np.mean(p)),
+        "min": min(p),
+        "max": max(p),
+        "spread": max(p) - min(p),
+    }
     ds = [r.get("paired_vs_previous") for r in rs]
     if all(ds):
       g = [d["delta"] for d in ds]
-      st["gain"] = {"delta": g, "ci95": [d.get("ci95") for d in ds],
-                    "fixed": [d["fixed"] for d in ds],
-                    "broken": [d["broken"] for d in ds],
-                    "mean": float(np.mean(g)), "min": min(g), "max": max(g)}
+      st["gain"] = {
+          "delta": g,
+          "ci95": [d.get("ci95") for d in ds],
+          "fixed": [d["fixed"] for d in ds],
+          "broken": [d["broken"] for d in ds],
+          "mean": float(np.mean(g)),
+          "min": min(g),
+          "max": max(g),
+      }
     out["stages"][name] = st
   return out
 
 
 def seeds_markdown(agg: dict) -> str:
   seeds, stages = agg["seeds"], list(agg["stages"])
-  head = "| seed | " + " | ".join(
-      f"{s} pass@1 [95% CI]" + (" | Δ vs previous [95% CI] (fixed / "
-                                "broken)" if "gain" in agg["stages"][s]
-                                else "") for s in stages) + " | seconds |"
+  head = (
+      "| seed | "
+      + " | ".join(
+          f"{s} pass@1 [95% CI]"
+          + (
+              " | Δ vs previous [95% CI] (fixed / broken)"
+              if "gain" in agg["stages"][s]
+              else ""
+          )
+          for s in stages
+      )
+      + " | seconds |"
+  )
   lines = [head, "|---|" + "---|" * (head.count("|") - 2)]
   for i, seed in enumerate(seeds):
     cells = []
@@ -247,24 +343,34 @@ def seeds_markdown(agg: dict) -> str:
       if "gain" in st:
         g = st["gain"]
         glo, ghi = g["ci95"][i] or (g["delta"][i],) * 2
-        cells.append(f"{g['delta'][i]:+.3f} [{glo:+.3f}, {ghi:+.3f}] "
-                     f"({g['fixed'][i]} / {g['broken'][i]})")
+        cells.append(
+            f"{g['delta'][i]:+.3f} [{glo:+.3f}, {ghi:+.3f}] "
+            f"({g['fixed'][i]} / {g['broken'][i]})"
+        )
     wall = agg["wall_seconds"][i]
-    lines.append(f"| {seed} | " + " | ".join(cells) +
-                 (f" | {wall:.0f} |" if wall else " | |"))
+    lines.append(
+        f"| {seed} | "
+        + " | ".join(cells)
+        + (f" | {wall:.0f} |" if wall else " | |")
+    )
   cells = []
   for s in stages:
     st = agg["stages"][s]
-    cells.append(f"mean {st['mean']:.3f}, range {st['min']:.3f}-"
-                 f"{st['max']:.3f}")
+    cells.append(
+        f"mean {st['mean']:.3f}, range {st['min']:.3f}-{st['max']:.3f}"
+    )
     if "gain" in st:
       g = st["gain"]
-      cells.append(f"mean {g['mean']:+.3f}, range {g['min']:+.3f} to "
-                   f"{g['max']:+.3f}")
+      cells.append(
+          f"mean {g['mean']:+.3f}, range {g['min']:+.3f} to {g['max']:+.3f}"
+      )
   lines.append("| all | " + " | ".join(cells) + " | |")
-  return (f"Seeds {', '.join(map(str, seeds))}: held-out greedy pass@1 "
-          "after each stage and the paired change, per seed.\n\n"
-          + "\n".join(lines) + "\n")
+  return (
+      f"Seeds {', '.join(map(str, seeds))}: held-out greedy pass@1 "
+      "after each stage and the paired change, per seed.\n\n"
+      + "\n".join(lines)
+      + "\n"
+  )
 
 
 def write_seeds_report(workdir: str, summaries: dict[int, dict]) -> dict:
@@ -283,18 +389,31 @@ def write_seeds_report(workdir: str, summaries: dict[int, dict]) -> dict:
   for i, seed in enumerate(seeds):
     x = np.arange(len(stages)) + (i - (len(seeds) - 1) / 2) * 0.06
     p = np.asarray([agg["stages"][s]["pass@1"][i] for s in stages])
-    ci = np.asarray([agg["stages"][s]["ci95"][i] or (v, v)
-                     for s, v in zip(stages, p)])
-    ax.errorbar(x, p, yerr=np.abs(ci.T - p[None]), fmt="o-", capsize=3,
-                lw=0.8, label=f"seed {seed}", alpha=0.85)
+    ci = np.asarray(
+        [agg["stages"][s]["ci95"][i] or (v, v) for s, v in zip(stages, p)]
+    )
+    ax.errorbar(
+        x,
+        p,
+        yerr=np.abs(ci.T - p[None]),
+        fmt="o-",
+        capsize=3,
+        lw=0.8,
+        label=f"seed {seed}",
+        alpha=0.85,
+    )
   for j, s in enumerate(stages):
     m = agg["stages"][s]["mean"]
-    ax.hlines(m, j - 0.25, j + 0.25, color="k", lw=2,
-              label="mean" if j == 0 else None)
+    ax.hlines(
+        m, j - 0.25, j + 0.25, color="k", lw=2, label="mean" if j == 0 else None
+    )
     ax.annotate(f"mean {m:.3f}", (j + 0.27, m), fontsize=8, va="center")
   ax.set_xticks(range(len(stages)), stages)
-  ax.set(ylim=(0, 1), xlim=(-0.5, len(stages) - 0.3),
-         title="held-out pass@1 per seed (95% CI)")
+  ax.set(
+      ylim=(0, 1),
+      xlim=(-0.5, len(stages) - 0.3),
+      title="held-out pass@1 per seed (95% CI)",
+  )
   ax.legend(fontsize=8, loc="lower right")
   ax.grid(alpha=0.3)
   if gains:
@@ -305,13 +424,29 @@ def write_seeds_report(workdir: str, summaries: dict[int, dict]) -> dict:
       d = np.asarray(g["delta"])
       ci = np.asarray([c or (v, v) for c, v in zip(g["ci95"], d)])
       for k, seed in enumerate(seeds):
-        ax.errorbar(x[k], d[k], yerr=np.abs(ci[k][:, None] - d[k]), fmt="o",
-                    capsize=4, color=f"C{k}", label=f"seed {seed}"
-                    if j == 0 else None)
-      ax.hlines(g["mean"], j - 0.3, j + 0.3, color="k", lw=2,
-                label="mean" if j == 0 else None)
-      ax.annotate(f"mean {g['mean']:+.3f}", (j + 0.32, g["mean"]),
-                  fontsize=8, va="center")
+        ax.errorbar(
+            x[k],
+            d[k],
+            yerr=np.abs(ci[k][:, None] - d[k]),
+            fmt="o",
+            capsize=4,
+            color=f"C{k}",
+            label=f"seed {seed}" if j == 0 else None,
+        )
+      ax.hlines(
+          g["mean"],
+          j - 0.3,
+          j + 0.3,
+          color="k",
+          lw=2,
+          label="mean" if j == 0 else None,
+      )
+      ax.annotate(
+          f"mean {g['mean']:+.3f}",
+          (j + 0.32, g["mean"]),
+          fontsize=8,
+          va="center",
+      )
     ax.axhline(0, color="0.5", lw=0.8)
     lo = min(0.0, min(min(agg["stages"][s]["gain"]["delta"]) for s in gains))
     hi = max(max(agg["stages"][s]["gain"]["delta"]) for s in gains)

@@ -15,7 +15,6 @@ import time
 
 import jax
 
-from reasoning_jax.train import evaluate as evaluate_lib
 from reasoning_jax.train import learner
 from reasoning_jax.train import loop
 from reasoning_jax.train import rollout as rollout_lib
@@ -31,21 +30,16 @@ def run_rl(ctx, params, stage: str | None = None):
   stage = stage or f"rl_{algorithm}"
   model, pl, n = ctx.model, cfg.data.max_prompt_len, cfg.data.max_new_tokens
   state, state_sh, critic, tx = learner.build_learner(
-      model, params, rc, ctx.mesh, ctx.rules, pl + n, cfg.seed + 1)
+      model, params, rc, ctx.mesh, ctx.rules, pl + n, cfg.seed + 1
+  )
   # A frozen copy of the start (the state itself is donated to each step).
   ref_params = jax.tree.map(lambda x: x.copy(), state.params["policy"])
   batch_sh = ctx.batch_sharding
   fns = learner.make_learner_fns(model, critic, tx, rc, state_sh, batch_sh)
-  sample_fn = ctx.sampler(top_k=rc.top_k, top_p=rc.top_p,
-                          group_size=rc.group_size)  # prefix sharing.
-  process_reward = None
-  if rc.prm_path:  # a PRM trained by reasoning_jax.verify.
-    prm = reward_model.reward_model(model.cfg)
-    process_reward = reward_model.make_process_reward(
-        prm, reward_model.load_params(rc.prm_path, prm), rc.prm_max_steps,
-        think_id=ctx.tok.piece_id("<think>"),
-        close_id=ctx.tok.piece_id("</think>"),
-        newline_id=ctx.tok.piece_id("\n"))
+  sample_fn = ctx.sampler(
+      top_k=rc.top_k, top_p=rc.top_p, group_size=rc.group_size
+  )  # prefix sharing.
+  process_reward = _process_reward(ctx, rc)
 
   def prompts(position, start, k):
     base = ctx.fresh_train_index + position  # fresh: after the SFT set.
@@ -57,35 +51,59 @@ def run_rl(ctx, params, stage: str | None = None):
     position = int(state.data_position)
     rng = jax.random.fold_in(jax.random.PRNGKey(cfg.seed + 2), i)
     ro, consumed = rollout_lib.rollout(
-        ctx, state.params["policy"], sample_fn,
-        functools.partial(prompts, position), rng, num_prompts=rc.num_prompts,
-        group_size=rc.group_size, temperature=rc.temperature, rc=rc,
-        process_reward=process_reward)
+        ctx,
+        state.params["policy"],
+        sample_fn,
+        functools.partial(prompts, position),
+        rng,
+        num_prompts=rc.num_prompts,
+        group_size=rc.group_size,
+        temperature=rc.temperature,
+        rc=rc,
+        process_reward=process_reward,
+    )
     t_upd = time.perf_counter()
     state = state.replace(data_position=state.data_position + consumed)
     state, m = learner.learn(state, ro, ref_params, fns, rc, batch_sh, rng)
     upd_s = time.perf_counter() - t_upd
     tokens = m["length"] * rc.num_prompts * rc.group_size
-    m.update(rollout_tokens_per_s=tokens / ro.seconds,
-             update_tokens_per_s=tokens * rc.num_updates / upd_s,
-             rollout_s=ro.seconds, update_s=upd_s)
+    m.update(
+        rollout_tokens_per_s=tokens / ro.seconds,
+        update_tokens_per_s=tokens * rc.num_updates / upd_s,
+        rollout_s=ro.seconds,
+        update_s=upd_s,
+    )
     return state, m
 
-  def final(state, _):
-    r = ctx.evaluate(state.params["policy"])
-    # correct: [num_problems] 0/1, for paired deltas (not a metric row).
-    return {**evaluate_lib.stage_result(r),
-            "state_bytes": state_lib.tree_bytes((state.params,
-                                                 state.opt_state)),
-            "correct": r["correct"]}
-
-  state, result = loop.run_loop(
-      ctx, stage, state, step_fn, steps=rc.steps, keep=cfg.checkpoint.keep,
-      updates_per_step=learner.updates_per_step(rc), write_every=1,
-      log_every=cfg.log_every,
+  state, result = loop.run_policy_stage(
+      ctx,
+      stage,
+      state,
+      step_fn,
+      steps=rc.steps,
+      policy=lambda st: st.params["policy"],
+      updates_per_step=learner.updates_per_step(rc),
+      write_every=1,
       log_keys=("reward_mean", "accuracy", "kl", "loss"),
-      checkpoint_every=cfg.checkpoint.every, eval_every=rc.eval_every,
-      evaluate=lambda st: evaluate_lib.stage_result(
-          ctx.evaluate(st.params["policy"], cfg.eval.periodic_problems)),
-      final=final)
+      eval_every=rc.eval_every,
+      final_extra=lambda st, _: {
+          "state_bytes": state_lib.tree_bytes((st.params, st.opt_state))
+      },
+  )
   return state.params["policy"], result
+
+
+def _process_reward(ctx, rc):
+  """The PRM scorer of ``rl.prm_path`` (saved by reasoning_jax.verify), or
+  None."""
+  if not rc.prm_path:
+    return None
+  prm = reward_model.reward_model(ctx.model.cfg)
+  return reward_model.make_process_reward(
+      prm,
+      reward_model.load_params(rc.prm_path, prm),
+      rc.prm_max_steps,
+      think_id=ctx.tok.piece_id("<think>"),
+      close_id=ctx.tok.piece_id("</think>"),
+      newline_id=ctx.tok.piece_id("\n"),
+  )

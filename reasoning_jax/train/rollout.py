@@ -1,8 +1,8 @@
 """Rollouts: P prompts × G samples through the jitted sampler, scored on host.
 
 Dimensions: P prompts, G samples per prompt, B = P*G sequences
-(group-contiguous: rows g*... of one prompt are adjacent), Pl prompt slots,
-N new tokens. In a multi-process run each process encodes, decodes and
+(group-contiguous: rows g*... of one prompt are adjacent), L prompt slots,
+T new tokens. In a multi-process run each process encodes, decodes and
 scores only its own rows (whole groups); the sampler runs on the global
 batch.
 
@@ -31,10 +31,11 @@ from reasoning_jax.train import evaluate
 @dataclasses.dataclass
 class Rollout:
   """This process's rows of one rollout (all rows with one process)."""
-  prompt_ids: np.ndarray  # [B, Pl] int32, left-padded.
-  prompt_valid: np.ndarray  # [B, Pl] bool
-  tokens: np.ndarray  # [B, N] int32 completions, pad after the stop.
-  mask: np.ndarray  # [B, N] bool, generated tokens.
+
+  prompt_ids: np.ndarray  # [B, L] int32, left-padded.
+  prompt_valid: np.ndarray  # [B, L] bool
+  tokens: np.ndarray  # [B, T] int32 completions, pad after the stop.
+  mask: np.ndarray  # [B, T] bool, generated tokens.
   rewards: np.ndarray  # [B] float32, shaped reward used for advantages.
   correct: np.ndarray  # [B] float32, verifier accuracy.
   formatted: np.ndarray  # [B] float32, format reward.
@@ -70,6 +71,7 @@ def group_has_spread(rewards_b, group_size: int):
 class Scored(NamedTuple):
   """Rewards and statistics of one sampled batch, [B] each (host side);
   the fields of ``Rollout`` of the same names."""
+
   rewards: np.ndarray  # float32: the shaped reward.
   correct: np.ndarray  # float32
   formatted: np.ndarray  # float32
@@ -84,29 +86,58 @@ def _score(ctx, examples, out, group_size, rc) -> Scored:
   """Rewards and statistics of one sampled batch (host side)."""
   texts, lengths, truncated = generate_lib.decode_completions(ctx.tok, out)
   correct, formatted = evaluate.score(
-      ctx.task, texts, [examples[i // group_size] for i in range(len(texts))])
+      ctx.task, texts, [examples[i // group_size] for i in range(len(texts))]
+  )
   think_close = ctx.tok.piece_id("</think>")
   thinking = np.asarray([evaluate.opens_think(t) for t in texts])
-  think = np.asarray([  # tokens up to and including the first </think>;
-      int(np.argmax(row[:n] == think_close)) + 1  # all when never closed,
-      if (row[:n] == think_close).any() else n * opened  # none when bare.
-      for row, n, opened in zip(out.tokens, lengths, thinking)], np.int32)
+  think = np.asarray(
+      [  # tokens up to and including the first </think>;
+          int(np.argmax(row[:n] == think_close)) + 1  # all when never closed,
+          if (row[:n] == think_close).any()
+          else n * opened  # none when bare.
+          for row, n, opened in zip(out.tokens, lengths, thinking)
+      ],
+      np.int32,
+  )
   reflected = np.asarray([evaluate.has_reflection(t) for t in texts])
   consistency = np.zeros(len(texts), np.float32)
   if rc.consistency_weight:
-    consistency[:] = [consistency_reward(t, ctx.task.step_is_wellformed)
-                      for t in texts]
-  rewards = (rc.accuracy_weight * correct + rc.format_weight * formatted
-             + rc.consistency_weight * consistency
-             + overlong_penalty(lengths, max_len=out.tokens.shape[1],
-                                buffer=rc.overlong_buffer))
-  return Scored(rewards.astype(np.float32), correct, formatted, truncated,
-                think, thinking, reflected, consistency)
+    consistency[:] = [
+        consistency_reward(t, ctx.task.step_is_wellformed) for t in texts
+    ]
+  rewards = (
+      rc.accuracy_weight * correct
+      + rc.format_weight * formatted
+      + rc.consistency_weight * consistency
+      + overlong_penalty(
+          lengths, max_len=out.tokens.shape[1], buffer=rc.overlong_buffer
+      )
+  )
+  return Scored(
+      rewards.astype(np.float32),
+      correct,
+      formatted,
+      truncated,
+      think,
+      thinking,
+      reflected,
+      consistency,
+  )
 
 
-def rollout(ctx, params, sample_fn, prompt_fn, rng, *, num_prompts: int,
-            group_size: int, temperature: float, rc,
-            process_reward=None) -> tuple[Rollout, int]:
+def rollout(
+    ctx,
+    params,
+    sample_fn,
+    prompt_fn,
+    rng,
+    *,
+    num_prompts: int,
+    group_size: int,
+    temperature: float,
+    rc,
+    process_reward=None,
+) -> tuple[Rollout, int]:
   """Samples and scores one batch of groups.
 
   ``prompt_fn(start, k)`` returns problems ``start .. start+k-1`` of the
@@ -117,12 +148,14 @@ def rollout(ctx, params, sample_fn, prompt_fn, rng, *, num_prompts: int,
   rows, prompts consumed).
   """
   t0 = time.perf_counter()
-  pl, b = ctx.config.data.max_prompt_len, num_prompts * group_size
+  b = num_prompts * group_size
   rows = multihost.process_rows(ctx.batch_sharding, b)
   if rows.start % group_size or rows.stop % group_size:
-    raise ValueError(f"each process must hold whole groups: rows {rows} of "
-                     f"{b} with group_size={group_size}; change the mesh or "
-                     "rl.num_prompts")
+    raise ValueError(
+        f"each process must hold whole groups: rows {rows} of "
+        f"{b} with group_size={group_size}; change the mesh or "
+        "rl.num_prompts"
+    )
   mine = slice(rows.start // group_size, rows.stop // group_size)
   n_local = mine.stop - mine.start
   kept, draws, consumed = [], 0, 0
@@ -130,45 +163,99 @@ def rollout(ctx, params, sample_fn, prompt_fn, rng, *, num_prompts: int,
     draws += 1
     examples = prompt_fn(consumed + mine.start, n_local)
     consumed += num_prompts
-    texts = [encoding.prompt_text(e) for e in examples]
-    ids, valid = encoding.encode_prompts(ctx.tok, texts, pl)
-    ids, valid = (np.repeat(ids, group_size, 0),
-                  np.repeat(valid, group_size, 0))
     rng, key = jax.random.split(rng)
-    out = sample_fn(params, multihost.to_global(ids, ctx.batch_sharding, b),
-                    multihost.to_global(valid, ctx.batch_sharding, b), key,
-                    temperature)
-    out = type(out)(*(multihost.local_rows(x) for x in out))
-    scored = _score(ctx, examples, out, group_size, rc)
-    steps = {}
-    if process_reward is not None:
-      steps = dict(zip(("step_scores", "step_pos", "step_valid"),
-                       _process_reward(ctx, process_reward, ids, valid, out,
-                                       b)))
-      if rc.prm_mode == "sequence":
-        agg = np.asarray(aggregate.aggregate_step_scores(
-            steps["step_scores"], steps["step_valid"], rc.prm_aggregate))
-        scored = scored._replace(rewards=scored.rewards + rc.prm_weight * agg)
-    fields = {"prompt_ids": ids, "prompt_valid": valid, "tokens": out.tokens,
-              "mask": out.mask, **scored._asdict(), **steps}  # [B, ...] each.
-    spread = group_has_spread(scored.rewards, group_size)
+    fields = _draw(
+        ctx,
+        params,
+        sample_fn,
+        examples,
+        key,
+        temperature,
+        group_size,
+        b,
+        rc,
+        process_reward,
+    )
+    spread = group_has_spread(fields["rewards"], group_size)
     for p in range(n_local):
       if not rc.dynamic_sampling or spread[p]:
-        sl = slice(p * group_size, (p + 1) * group_size)
-        kept.append({k: v[sl] for k, v in fields.items()})
+        kept.append(_group(fields, p, group_size))
     # Every process samples the same number of times (it is a collective).
-    if (not rc.dynamic_sampling or draws >= rc.max_draws
-        or multihost.all_processes(len(kept) >= n_local)):
+    if (
+        not rc.dynamic_sampling
+        or draws >= rc.max_draws
+        or multihost.all_processes(len(kept) >= n_local)
+    ):
       break
   if not kept:  # no group had spread: train on the last draw (no signal).
-    kept = [{k: v[p * group_size:(p + 1) * group_size]
-             for k, v in fields.items()} for p in range(n_local)]
+    kept = [_group(fields, p, group_size) for p in range(n_local)]
   while len(kept) < n_local:  # out of draws: repeat kept groups.
-    kept += kept[:n_local - len(kept)]
-  cols = {k: np.concatenate([g[k] for g in kept[:n_local]], 0)
-          for k in kept[0]}
-  return Rollout(**cols, draws=draws,
-                 seconds=time.perf_counter() - t0), consumed
+    kept += kept[: n_local - len(kept)]
+  cols = {k: np.concatenate([g[k] for g in kept[:n_local]], 0) for k in kept[0]}
+  return (
+      Rollout(**cols, draws=draws, seconds=time.perf_counter() - t0),
+      consumed,
+  )
+
+
+def _group(fields: dict, p: int, group_size: int) -> dict:
+  """Rows of group ``p`` of every field."""
+  return {
+      k: v[p * group_size : (p + 1) * group_size] for k, v in fields.items()
+  }
+
+
+def _draw(
+    ctx,
+    params,
+    sample_fn,
+    examples,
+    key,
+    temperature,
+    group_size,
+    b,
+    rc,
+    process_reward,
+) -> dict:
+  """One draw: G samples of each of this process's prompts, scored.
+  Returns the ``Rollout`` fields of these rows, [B_local, ...] each."""
+  texts = [encoding.prompt_text(e) for e in examples]
+  ids, valid = encoding.encode_prompts(
+      ctx.tok, texts, ctx.config.data.max_prompt_len
+  )
+  ids, valid = np.repeat(ids, group_size, 0), np.repeat(valid, group_size, 0)
+  out = sample_fn(
+      params,
+      multihost.to_global(ids, ctx.batch_sharding, b),
+      multihost.to_global(valid, ctx.batch_sharding, b),
+      key,
+      temperature,
+  )
+  out = type(out)(*(multihost.local_rows(x) for x in out))
+  scored = _score(ctx, examples, out, group_size, rc)
+  steps = {}
+  if process_reward is not None:
+    steps = dict(
+        zip(
+            ("step_scores", "step_pos", "step_valid"),
+            _process_reward(ctx, process_reward, ids, valid, out, b),
+        )
+    )
+    if rc.prm_mode == "sequence":
+      agg = np.asarray(
+          aggregate.aggregate_step_scores(
+              steps["step_scores"], steps["step_valid"], rc.prm_aggregate
+          )
+      )
+      scored = scored._replace(rewards=scored.rewards + rc.prm_weight * agg)
+  return {
+      "prompt_ids": ids,
+      "prompt_valid": valid,
+      "tokens": out.tokens,
+      "mask": out.mask,
+      **scored._asdict(),
+      **steps,
+  }
 
 
 def _process_reward(ctx, fn, ids, valid, out, b):

@@ -1,6 +1,6 @@
 """Supervised fine-tuning: a pure masked cross-entropy and its jitted step.
 
-Shapes: B sequences, T = L - 1 predicted positions, V vocab. Sequences are
+Shapes: B sequences, T tokens (T - 1 predicted positions), V vocab. Sequences are
 right-padded ``[bos] prompt completion [eos] pad...`` with a loss mask on the
 completion, so the cold start, distillation and rejection-sampling SFT all
 train on the same ``(ids, loss_mask)`` arrays and differ only in where the
@@ -21,7 +21,6 @@ from reasoning_jax.data import encoding
 from reasoning_jax.models import CausalLM
 from reasoning_jax.models.transformer import positions_from_valid
 from reasoning_jax.parallel import multihost
-from reasoning_jax.train import evaluate as evaluate_lib
 from reasoning_jax.train import loop
 from reasoning_jax.train import optim
 from reasoning_jax.train import state as state_lib
@@ -36,43 +35,57 @@ def sft_loss(logits_btv, targets_bt, mask_bt):
   Returns (loss, {"token_acc": masked accuracy of argmax, "tokens": Σ m}).
   """
   assert logits_btv.shape[:2] == targets_bt.shape == mask_bt.shape, (
-      logits_btv.shape, targets_bt.shape, mask_bt.shape)
+      logits_btv.shape,
+      targets_bt.shape,
+      mask_bt.shape,
+  )
   m = mask_bt.astype(jnp.float32)
   logp = jax.nn.log_softmax(logits_btv.astype(jnp.float32), axis=-1)
   nll = -jnp.take_along_axis(logp, targets_bt[..., None], axis=-1)[..., 0]
   denom = jnp.maximum(m.sum(), 1.0)
   acc = (jnp.argmax(logits_btv, -1) == targets_bt).astype(jnp.float32)
-  return (nll * m).sum() / denom, {"token_acc": (acc * m).sum() / denom,
-                                   "tokens": m.sum()}
+  return (nll * m).sum() / denom, {
+      "token_acc": (acc * m).sum() / denom,
+      "tokens": m.sum(),
+  }
 
 
-def sft_step(state: TrainState, ids_bl, mask_bl, *, model: CausalLM,
-             tx: optax.GradientTransformation, pad_id: int = 0):
+def sft_step(
+    state: TrainState,
+    ids_bt,
+    mask_bt,
+    *,
+    model: CausalLM,
+    tx: optax.GradientTransformation,
+    pad_id: int = 0
+):
   """One AdamW step on a batch of ``ids [B, L]`` with loss mask ``[B, L]``
   (``pad_id`` marks padding: the tokenizer's)."""
-  inputs, targets = ids_bl[:, :-1], ids_bl[:, 1:]
+  inputs, targets = ids_bt[:, :-1], ids_bt[:, 1:]
   valid = inputs != pad_id
 
   def loss_fn(params):
-    logits, _, _ = model.apply({"params": params}, inputs,
-                               positions_from_valid(valid), valid)
-    return sft_loss(logits, targets, mask_bl[:, 1:])
+    logits, _, _ = model.apply(
+        {"params": params}, inputs, positions_from_valid(valid), valid
+    )
+    return sft_loss(logits, targets, mask_bt[:, 1:])
 
   (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-      state.params)
+      state.params
+  )
   state, upd = state_lib.guarded_update(state, grads, tx, loss)
-  state = state.replace(data_position=state.data_position + ids_bl.shape[0])
+  state = state.replace(data_position=state.data_position + ids_bt.shape[0])
   return state, {"loss": loss, **metrics, **upd}
 
 
-def make_sft_step(model, tx, state_shardings, batch_sharding,
-                  pad_id: int = 0):
+def make_sft_step(model, tx, state_shardings, batch_sharding, pad_id: int = 0):
   """``jit(sft_step)`` with explicit shardings; the state is donated."""
-  return jax.jit(functools.partial(sft_step, model=model, tx=tx,
-                                   pad_id=pad_id),
-                 in_shardings=(state_shardings, batch_sharding,
-                               batch_sharding),
-                 out_shardings=(state_shardings, None), donate_argnums=0)
+  return jax.jit(
+      functools.partial(sft_step, model=model, tx=tx, pad_id=pad_id),
+      in_shardings=(state_shardings, batch_sharding, batch_sharding),
+      out_shardings=(state_shardings, None),
+      donate_argnums=0,
+  )
 
 
 def batch_indices(position: int, batch: int, n: int, seed: int) -> np.ndarray:
@@ -85,7 +98,7 @@ def batch_indices(position: int, batch: int, n: int, seed: int) -> np.ndarray:
   while len(out) < batch:
     epoch, offset = divmod(position, n)
     perm = np.random.default_rng([seed, epoch]).permutation(n)
-    take = perm[offset:offset + batch - len(out)]
+    take = perm[offset : offset + batch - len(out)]
     out.extend(take.tolist())
     position += len(take)
   return np.asarray(out)
@@ -96,8 +109,9 @@ def sft_config(config, *, steps: int, learning_rate: float):
   ``learning_rate`` (a tenth of them warm-up): how the stages that fine-tune
   on their own data (pretrain, rs, distill, tts revision) reuse ``run_sft``."""
   out = ml_collections.ConfigDict(config.to_dict())
-  out.sft.update(steps=steps, learning_rate=learning_rate,
-                 warmup_steps=max(1, steps // 10))
+  out.sft.update(
+      steps=steps, learning_rate=learning_rate, warmup_steps=max(1, steps // 10)
+  )
   return out
 
 
@@ -110,17 +124,25 @@ def cold_start_examples(task, c, seed: int) -> list:
   if c.curate_pool:
     examples = curate.curate(
         [task.example("train", i) for i in range(c.curate_pool)],
-        c.num_examples, task)
+        c.num_examples,
+        task,
+    )
   else:
     examples = [task.example("train", i) for i in range(c.num_examples)]
   if c.bare_share > 0:
     examples = cold_start.teacher_solutions(
-        examples, share=c.bare_share, max_steps=c.bare_max_steps, seed=seed)
+        examples, share=c.bare_share, max_steps=c.bare_max_steps, seed=seed
+    )
   return examples
 
 
-def run_sft(ctx, params=None, examples=None, stage: str = "sft",
-            prompt_loss: bool = False):
+def run_sft(
+    ctx,
+    params=None,
+    examples=None,
+    stage: str = "sft",
+    prompt_loss: bool = False,
+):
   """The SFT stage: train on worked solutions, evaluate, checkpoint.
 
   Trains on the cold-start set (``cold_start_examples``), or on
@@ -133,45 +155,53 @@ def run_sft(ctx, params=None, examples=None, stage: str = "sft",
   if examples is None:
     examples = cold_start_examples(ctx.task, c, cfg.seed)
   ids, mask = encoding.encode_sft(
-      ctx.tok, examples, cfg.data.max_prompt_len + cfg.data.max_new_tokens,
-      prompt_loss)
+      ctx.tok,
+      examples,
+      cfg.data.max_prompt_len + cfg.data.max_new_tokens,
+      prompt_loss,
+  )
   # Train on the longest example rounded up to 8, not the sampling budget.
-  seq_len = encoding.round_up(int((ids != ctx.tok.pad_id).sum(1).max()), 8,
-                              ids.shape[1])
+  seq_len = encoding.round_up(
+      int((ids != ctx.tok.pad_id).sum(1).max()), 8, ids.shape[1]
+  )
   ids, mask = ids[:, :seq_len], mask[:, :seq_len]
 
-  tx = optim.make_optimizer(
-      learning_rate=c.learning_rate, total_steps=c.steps,
-      warmup_steps=c.warmup_steps, weight_decay=c.weight_decay, b1=c.b1,
-      b2=c.b2, max_grad_norm=c.max_grad_norm, schedule=c.schedule)
+  tx = optim.from_section(c, total_steps=c.steps)
   dummy = jnp.ones((1, seq_len - 1), jnp.int32)
   state, state_sh = state_lib.create_state(
-      lambda k: ctx.model.init(k, dummy, dummy, dummy > 0)["params"], tx,
-      jax.random.PRNGKey(cfg.seed), ctx.mesh, ctx.rules, params=params)
+      lambda k: ctx.model.init(k, dummy, dummy, dummy > 0)["params"],
+      tx,
+      jax.random.PRNGKey(cfg.seed),
+      ctx.mesh,
+      ctx.rules,
+      params=params,
+  )
   batch_sh = ctx.batch_sharding
   rows = multihost.process_rows(batch_sh, c.batch_size)  # this process's.
-  sft_step_fn = make_sft_step(ctx.model, tx, state_sh, batch_sh,
-                              ctx.tok.pad_id)
+  sft_step_fn = make_sft_step(ctx.model, tx, state_sh, batch_sh, ctx.tok.pad_id)
 
   def step_fn(state, _):
-    idx = batch_indices(int(state.data_position), c.batch_size,
-                        len(examples), cfg.seed)[rows]
-    return sft_step_fn(state, *(multihost.to_global(x[idx], batch_sh,
-                                                    c.batch_size)
-                                for x in (ids, mask)))
+    idx = batch_indices(
+        int(state.data_position), c.batch_size, len(examples), cfg.seed
+    )[rows]
+    return sft_step_fn(
+        state,
+        *(
+            multihost.to_global(x[idx], batch_sh, c.batch_size)
+            for x in (ids, mask)
+        )
+    )
 
-  def final(state, train_seconds):
-    r = ctx.evaluate(state.params)
-    # correct: [num_problems] 0/1, for paired deltas (not a metric row).
-    return {**evaluate_lib.stage_result(r), "train_seconds": train_seconds,
-            "correct": r["correct"]}
-
-  state, result = loop.run_loop(
-      ctx, stage, state, step_fn, steps=c.steps, keep=cfg.checkpoint.keep,
-      write_every=cfg.log_every, log_every=cfg.log_every,
+  state, result = loop.run_policy_stage(
+      ctx,
+      stage,
+      state,
+      step_fn,
+      steps=c.steps,
+      policy=lambda st: st.params,
+      write_every=cfg.log_every,
       log_keys=("loss", "token_acc", "grad_norm"),
-      checkpoint_every=cfg.checkpoint.every, eval_every=cfg.eval.every,
-      evaluate=lambda st: evaluate_lib.stage_result(
-          ctx.evaluate(st.params, cfg.eval.periodic_problems)),
-      final=final)
+      eval_every=cfg.eval.every,
+      final_extra=lambda st, seconds: {"train_seconds": seconds},
+  )
   return state.params, result

@@ -26,9 +26,14 @@ class TrainState:
   data_position: jax.Array  # [] int32, training examples consumed.
 
 
-def create_state(init_params_fn: Callable[[jax.Array], Any],
-                 tx: optax.GradientTransformation, rng: jax.Array, mesh,
-                 rules, params: Any = None) -> tuple[TrainState, Any]:
+def create_state(
+    init_params_fn: Callable[[jax.Array], Any],
+    tx: optax.GradientTransformation,
+    rng: jax.Array,
+    mesh,
+    rules,
+    params: Any = None,
+) -> tuple[TrainState, Any]:
   """Returns ``(state, state_shardings)``.
 
   ``init_params_fn(rng)`` returns the logically boxed parameter tree, e.g.
@@ -36,31 +41,42 @@ def create_state(init_params_fn: Callable[[jax.Array], Any],
   earlier stage's result), those values are used instead of a fresh init,
   placed onto the same shardings.
   """
+
   def boxed_init(key, values):
     init_key, state_key = jax.random.split(key)
     boxed = init_params_fn(init_key)
     if values is not None:  # an argument, not a closure: no baked constants.
       boxed = rebox(boxed, values)
-    return TrainState(step=jnp.zeros((), jnp.int32), params=boxed,
-                      opt_state=tx.init(boxed), rng=state_key,
-                      data_position=jnp.zeros((), jnp.int32))
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=boxed,
+        opt_state=tx.init(boxed),
+        rng=state_key,
+        data_position=jnp.zeros((), jnp.int32),
+    )
 
   abstract = jax.eval_shape(boxed_init, rng, params)
   shardings = sharding.logical_shardings(abstract, mesh, rules)
-  state = jax.jit(lambda k, v: nn.unbox(boxed_init(k, v)),
-                  out_shardings=shardings)(rng, params)
+  state = jax.jit(
+      lambda k, v: nn.unbox(boxed_init(k, v)), out_shardings=shardings
+  )(rng, params)
   return state, shardings
 
 
 def rebox(boxed, values):
   """``values`` (plain arrays) wrapped in ``boxed``'s logical-axis metadata."""
   is_box = lambda x: isinstance(x, nn.LogicallyPartitioned)
-  return jax.tree.map(lambda b, v: b.replace_boxed(v) if is_box(b) else v,
-                      boxed, values, is_leaf=is_box)
+  return jax.tree.map(
+      lambda b, v: b.replace_boxed(v) if is_box(b) else v,
+      boxed,
+      values,
+      is_leaf=is_box,
+  )
 
 
-def guarded_update(state: TrainState, grads, tx: optax.GradientTransformation,
-                   loss):
+def guarded_update(
+    state: TrainState, grads, tx: optax.GradientTransformation, loss
+):
   """Applies ``tx`` unless the loss or any gradient is non-finite.
 
   A non-finite step leaves params and optimizer state untouched (the step
@@ -71,10 +87,13 @@ def guarded_update(state: TrainState, grads, tx: optax.GradientTransformation,
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   keep = lambda new, old: jax.tree.map(  # pylint: disable=g-long-lambda
-      lambda n, o: jnp.where(ok, n, o), new, old)
-  state = state.replace(step=state.step + 1,
-                        params=keep(params, state.params),
-                        opt_state=keep(opt_state, state.opt_state))
+      lambda n, o: jnp.where(ok, n, o), new, old
+  )
+  state = state.replace(
+      step=state.step + 1,
+      params=keep(params, state.params),
+      opt_state=keep(opt_state, state.opt_state),
+  )
   return state, {"grad_norm": grad_norm, "skipped": 1.0 - ok}
 
 

@@ -14,8 +14,9 @@ import numpy as np
 RESAMPLES = 2000
 
 
-def bootstrap_ci(values_n, *, level: float = 0.95, resamples: int = RESAMPLES,
-                 seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    values_n, *, level: float = 0.95, resamples: int = RESAMPLES, seed: int = 0
+) -> tuple[float, float]:
   """Percentile bootstrap interval of ``mean(values_n)`` over problems.
 
   For r = 1..R: draw n indices i_1..i_n uniformly with replacement and
@@ -36,10 +37,15 @@ def paired_delta(before_n, after_n) -> dict:
   the change in the mean, its bootstrap 95% interval, problems fixed
   (0 → 1) and broken (1 → 0)."""
   before, after = np.asarray(before_n, bool), np.asarray(after_n, bool)
-  assert before.shape == after.shape and before.ndim == 1, (before.shape,
-                                                           after.shape)
+  assert before.shape == after.shape and before.ndim == 1, (
+      before.shape,
+      after.shape,
+  )
   diff = after.astype(np.float64) - before
-  return {"delta": float(diff.mean()), "ci95": list(bootstrap_ci(diff)),
-          "fixed": int((after & ~before).sum()),
-          "broken": int((before & ~after).sum()),
-          "num_problems": int(before.size)}
+  return {
+      "delta": float(diff.mean()),
+      "ci95": list(bootstrap_ci(diff)),
+      "fixed": int((after & ~before).sum()),
+      "broken": int((before & ~after).sum()),
+      "num_problems": int(before.size),
+  }

@@ -28,28 +28,42 @@ def reward_loss(rm, kind, loss, params, batch):
     out = rm_lib.orm_loss(z, batch["last"], batch["correct"])
     outcome = jnp.take_along_axis(z, batch["last"][:, None], axis=1)[:, 0]
   else:
-    out = rm_lib.prm_loss(z, batch["step_pos"], batch["step_valid"],
-                          batch["labels"])
+    out = rm_lib.prm_loss(
+        z, batch["step_pos"], batch["step_valid"], batch["labels"]
+    )
     outcome = rm_lib.soft_min(
         rm_lib.gather_steps(z, batch["step_pos"], batch["step_valid"]),
-        batch["step_valid"])
+        batch["step_valid"],
+    )
   if loss == "bce+pairwise":
-    out = out + rm_lib.pairwise_loss(outcome, batch["correct"],
-                                     batch["group"])
+    out = out + rm_lib.pairwise_loss(outcome, batch["correct"], batch["group"])
   return out
 
 
 def _arrays(sb, group):
-  keys = ("ids", "valid", "step_pos", "step_valid", "labels", "last",
-          "correct")
-  return {**{k: getattr(sb, k) for k in keys},
-          "group": np.asarray(group, np.int32)}
+  keys = ("ids", "valid", "step_pos", "step_valid", "labels", "last", "correct")
+  return {
+      **{k: getattr(sb, k) for k in keys},
+      "group": np.asarray(group, np.int32),
+  }
 
 
-def train_reward_model(ctx, policy_params, kind: str, train_set, eval_set,
-                       *, name: str, steps: int, batch_size: int,
-                       learning_rate: float, seed: int = 0, loss: str = "bce",
-                       train_groups=None, eval_groups=None):
+def train_reward_model(
+    ctx,
+    policy_params,
+    kind: str,
+    train_set,
+    eval_set,
+    *,
+    name: str,
+    steps: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int = 0,
+    loss: str = "bce",
+    train_groups=None,
+    eval_groups=None,
+):
   """Trains an ORM (``kind="orm"``) or PRM on ``StepBatch`` data.
 
   Starts from the policy's backbone with a zero head; see ``fit``.
@@ -59,27 +73,47 @@ def train_reward_model(ctx, policy_params, kind: str, train_set, eval_set,
   assert kind in ("orm", "prm"), kind
   if loss not in rm_lib.LOSSES:
     raise ValueError(f"loss must be one of {rm_lib.LOSSES}, got {loss!r}")
-  train_groups = (np.arange(len(train_set)) if train_groups is None
-                  else train_groups)
-  eval_groups = (np.arange(len(eval_set)) if eval_groups is None
-                 else eval_groups)
+  train_groups = (
+      np.arange(len(train_set)) if train_groups is None else train_groups
+  )
+  eval_groups = np.arange(len(eval_set)) if eval_groups is None else eval_groups
   rm = rm_lib.reward_model(ctx.model.cfg)
   dummy = jnp.ones((1, train_set.ids.shape[1]), jnp.int32)
   init_fn = lambda k: rm.init(k, dummy, dummy, dummy > 0)["params"]
   start = jax.eval_shape(lambda: nn.unbox(init_fn(jax.random.PRNGKey(0))))
-  head = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
-                      start["reward_head"])
+  head = jax.tree.map(
+      lambda x: jnp.zeros(x.shape, x.dtype), start["reward_head"]
+  )
   values = {"model": policy_params["model"], "reward_head": head}
-  return fit(ctx, name, init_fn, values,
-             functools.partial(reward_loss, rm, kind, loss),
-             _arrays(train_set, train_groups), _arrays(eval_set, eval_groups),
-             steps=steps,
-             batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+  return fit(
+      ctx,
+      name,
+      init_fn,
+      values,
+      functools.partial(reward_loss, rm, kind, loss),
+      _arrays(train_set, train_groups),
+      _arrays(eval_set, eval_groups),
+      steps=steps,
+      batch_size=batch_size,
+      learning_rate=learning_rate,
+      seed=seed,
+  )
 
 
-def fit(ctx, name: str, init_fn, values, loss_fn, train_arrays: dict,
-        eval_arrays: dict, *, steps: int, batch_size: int,
-        learning_rate: float, seed: int = 0):
+def fit(
+    ctx,
+    name: str,
+    init_fn,
+    values,
+    loss_fn,
+    train_arrays: dict,
+    eval_arrays: dict,
+    *,
+    steps: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int = 0,
+):
   """Minimises ``loss_fn(params, batch)`` from ``values``; a verifier's loop.
 
   AdamW with 10% warmup and cosine decay, gradient clipping at 1, the
@@ -90,11 +124,16 @@ def fit(ctx, name: str, init_fn, values, loss_fn, train_arrays: dict,
   with the held-out loss (mean over ``eval_arrays``) before training, every
   50 steps and at the end.
   """
-  tx = optim.make_optimizer(learning_rate=learning_rate, total_steps=steps,
-                            warmup_steps=max(steps // 10, 1),
-                            weight_decay=0.01, max_grad_norm=1.0)
-  st, _ = state_lib.create_state(init_fn, tx, jax.random.PRNGKey(seed),
-                                 ctx.mesh, ctx.rules, params=values)
+  tx = optim.make_optimizer(
+      learning_rate=learning_rate,
+      total_steps=steps,
+      warmup_steps=max(steps // 10, 1),
+      weight_decay=0.01,
+      max_grad_norm=1.0,
+  )
+  st, _ = state_lib.create_state(
+      init_fn, tx, jax.random.PRNGKey(seed), ctx.mesh, ctx.rules, params=values
+  )
 
   @functools.partial(jax.jit, donate_argnums=0)
   def update(state, batch):
@@ -108,7 +147,7 @@ def fit(ctx, name: str, init_fn, values, loss_fn, train_arrays: dict,
   def held_out(params):
     total = 0.0
     for i in range(0, n_eval, 256):
-      chunk = {k: v[i:i + 256] for k, v in eval_arrays.items()}
+      chunk = {k: v[i : i + 256] for k, v in eval_arrays.items()}
       total += float(eval_loss(params, chunk)) * len(chunk["ids"])
     return total / n_eval
 
@@ -121,15 +160,24 @@ def fit(ctx, name: str, init_fn, values, loss_fn, train_arrays: dict,
   order = batch_order(train_arrays, seed)
 
   def step_fn(state, i):
-    idx = np.take(order, np.arange(i * batch_size, (i + 1) * batch_size),
-                  mode="wrap")
+    idx = np.take(
+        order, np.arange(i * batch_size, (i + 1) * batch_size), mode="wrap"
+    )
     return update(state, {k: v[idx] for k, v in train_arrays.items()})
 
   st, result = loop.run_loop(
-      ctx, name, st, step_fn, steps=steps, keep=1, write_every=50,
-      log_every=50, log_keys=("loss", "eval_loss"),
+      ctx,
+      name,
+      st,
+      step_fn,
+      steps=steps,
+      keep=1,
+      write_every=50,
+      log_every=50,
+      log_keys=("loss", "eval_loss"),
       start=lambda state: record_eval(int(state.step), state),
-      extra=record_eval)
+      extra=record_eval,
+  )
   history["train_seconds"] = result["train_seconds"]
   return st.params, history
 

@@ -29,6 +29,7 @@ QUERY, YES, NO = "=", "1", "0"
 class QueryBatch:
   """One row per valid (trace, step): ids / valid ``[R, L]``, the query's
   last slot ``at [R]``, labels ``[R]``, and which trace and step it is."""
+
   ids: np.ndarray
   valid: np.ndarray
   at: np.ndarray
@@ -56,32 +57,48 @@ def query_batch(sb, query_ids: list[int], pad_id: int = 0) -> QueryBatch:
   for r, (i, k) in enumerate(rows):
     end = sb.step_pos[i, k] + 1  # through the boundary token.
     ids[r, :end], valid[r, :end] = sb.ids[i, :end], sb.valid[i, :end]
-    ids[r, end:end + q], valid[r, end:end + q] = query_ids, True
+    ids[r, end : end + q], valid[r, end : end + q] = query_ids, True
     at[r] = end + q - 1
-  return QueryBatch(ids, valid, at, sb.labels[rows[:, 0], rows[:, 1]],
-                    rows[:, 0].astype(np.int32), rows[:, 1].astype(np.int32))
+  return QueryBatch(
+      ids,
+      valid,
+      at,
+      sb.labels[rows[:, 0], rows[:, 1]],
+      rows[:, 0].astype(np.int32),
+      rows[:, 1].astype(np.int32),
+  )
 
 
 def yes_no_logit(model, params, ids, valid, at, yes_id: int, no_id: int):
   """ℓ_yes − ℓ_no at slot ``at`` of each row: ``[R]`` float32."""
-  logits, _, _ = model.apply({"params": params}, ids,
-                             positions_from_valid(valid), valid)
+  logits, _, _ = model.apply(
+      {"params": params}, ids, positions_from_valid(valid), valid
+  )
   last = jnp.take_along_axis(logits, at[:, None, None], axis=1)[:, 0]
   return last[:, yes_id] - last[:, no_id]
 
 
 def loss(model, yes_id, no_id, params, batch):
   """BCE of σ(ℓ_yes − ℓ_no) against the step labels (soft allowed)."""
-  z = yes_no_logit(model, params, batch["ids"], batch["valid"], batch["at"],
-                   yes_id, no_id)
+  z = yes_no_logit(
+      model, params, batch["ids"], batch["valid"], batch["at"], yes_id, no_id
+  )
   return bce_with_logits(z, batch["labels"], jnp.ones_like(z, bool))
 
 
-def scores(model, params, qb: QueryBatch, num_traces: int, max_steps: int,
-           yes_id: int, no_id: int) -> np.ndarray:
+def scores(
+    model,
+    params,
+    qb: QueryBatch,
+    num_traces: int,
+    max_steps: int,
+    yes_id: int,
+    no_id: int,
+) -> np.ndarray:
   """P(step correct) ``[num_traces, max_steps]`` (0 where no step)."""
-  fn = jax.jit(functools.partial(yes_no_logit, model, yes_id=yes_id,
-                                 no_id=no_id))
+  fn = jax.jit(
+      functools.partial(yes_no_logit, model, yes_id=yes_id, no_id=no_id)
+  )
   z = chunked(functools.partial(fn, params), qb.ids, qb.valid, qb.at)
   out = np.zeros((num_traces, max_steps), np.float32)
   out[qb.trace, qb.step] = 1 / (1 + np.exp(-z))

@@ -33,7 +33,7 @@ def step_prefixes(completion: str) -> list[str]:
     nl = completion.find("\n", pos, close)
     end = close if nl < 0 else nl
     if completion[pos:end].strip():
-      out.append(completion[:end + 1] if nl >= 0 else completion[:close])
+      out.append(completion[: end + 1] if nl >= 0 else completion[:close])
     pos = end + 1
   return out
 
@@ -42,28 +42,50 @@ def _example(t: Trace) -> tasks.Example:
   return tasks.Example(prompt=t.prompt, answer=t.answer, solution="")
 
 
-def sample_traces(ctx, params, examples, n: int, rng, *, temperature: float,
-                  batch_size: int) -> list[Trace]:
+def sample_traces(
+    ctx, params, examples, n: int, rng, *, temperature: float, batch_size: int
+) -> list[Trace]:
   """``n`` sampled completions per example, with outcome and exact labels."""
   sample_fn = ctx.sampler(group_size=n)
   prompts = [encoding.prompt_text(ex) for ex in examples for _ in range(n)]
   texts = generate_lib.generate(
-      sample_fn, params, ctx.tok, prompts, rng,
+      sample_fn,
+      params,
+      ctx.tok,
+      prompts,
+      rng,
       max_prompt_len=ctx.config.data.max_prompt_len,
-      batch_size=batch_size - batch_size % n, temperature=temperature).texts
+      batch_size=batch_size - batch_size % n,
+      temperature=temperature,
+  ).texts
   out = []
   for i, text in enumerate(texts):
     ex = examples[i // n]
     steps = think_steps(text)
-    out.append(Trace(prompt=ex.prompt, answer=ex.answer, completion=text,
-                     correct=int(ctx.task.is_correct(text, ex)), steps=steps,
-                     exact=exact_labels(ctx.task, ex, steps)))
+    out.append(
+        Trace(
+            prompt=ex.prompt,
+            answer=ex.answer,
+            completion=text,
+            correct=int(ctx.task.is_correct(text, ex)),
+            steps=steps,
+            exact=exact_labels(ctx.task, ex, steps),
+        )
+    )
   return out
 
 
-def policy_completer(ctx, params, rng, *, temperature: float,
-                     batch_size: int, group_size: int, stop_ids=(),
-                     with_logprob: bool = False):
+def policy_completer(
+    ctx,
+    params,
+    rng,
+    *,
+    temperature: float,
+    batch_size: int,
+    group_size: int,
+    stop_ids=(),
+    with_logprob: bool = False
+):
   """``complete(prompts) -> continuations`` by the jitted sampler.
 
   Prompts may hold a completion prefix, so they get ``max_prompt_len +
@@ -80,16 +102,23 @@ def policy_completer(ctx, params, rng, *, temperature: float,
 
   def complete(prompts: list[str]) -> list[str]:
     g = generate_lib.generate(
-        sample_fn, params, ctx.tok, prompts, next(keys),
+        sample_fn,
+        params,
+        ctx.tok,
+        prompts,
+        next(keys),
         max_prompt_len=width,
         batch_size=batch_size - batch_size % group_size,
-        temperature=temperature)
+        temperature=temperature,
+    )
     return (g.texts, g.logprob) if with_logprob else g.texts
+
   return complete
 
 
-def math_shepherd(complete, traces: list[Trace], k: int, is_correct
-                  ) -> list[Trace]:
+def math_shepherd(
+    complete, traces: list[Trace], k: int, is_correct
+) -> list[Trace]:
   """Adds soft/hard Math-Shepherd labels to each trace (new objects).
 
   For step prefix j of a trace, ``complete`` (the policy) continues the
@@ -103,13 +132,22 @@ def math_shepherd(complete, traces: list[Trace], k: int, is_correct
     pre = step_prefixes(t.completion)
     if len(pre) == len(t.steps):
       items += [(i, p) for p in pre]
-  prompts = [encoding.prompt_text(_example(traces[i])) + p
-             for i, p in items for _ in range(k)]
+  prompts = [
+      encoding.prompt_text(_example(traces[i])) + p
+      for i, p in items
+      for _ in range(k)
+  ]
   texts = complete(prompts) if prompts else []
   assert len(texts) == len(prompts), (len(texts), len(prompts))
-  ok = np.asarray([is_correct(items[j // k][1] + cont,
-                              _example(traces[items[j // k][0]]))
-                   for j, cont in enumerate(texts)], np.float32)
+  ok = np.asarray(
+      [
+          is_correct(
+              items[j // k][1] + cont, _example(traces[items[j // k][0]])
+          )
+          for j, cont in enumerate(texts)
+      ],
+      np.float32,
+  )
   soft = ok.reshape(-1, k).mean(1) if len(ok) else ok
   out = [Trace(**{**t.__dict__, "soft": None, "hard": None}) for t in traces]
   for (i, _), s in zip(items, soft):

@@ -22,7 +22,7 @@ def auroc(scores, labels) -> float:
     j = i
     while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
       j += 1
-    ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
+    ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
     i = j + 1
   u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
   return float(u / (n_pos * n_neg))
@@ -35,8 +35,9 @@ def first_error(labels, mask) -> np.ndarray:
   return np.where(bad.any(1), bad.argmax(1), -1)
 
 
-def first_error_f1(pred_scores, gold_labels, mask, threshold: float = 0.5
-                   ) -> dict:
+def first_error_f1(
+    pred_scores, gold_labels, mask, threshold: float = 0.5
+) -> dict:
   """ProcessBench-style first-error identification.
 
   The predicted first error is the first step whose score is below
@@ -50,8 +51,13 @@ def first_error_f1(pred_scores, gold_labels, mask, threshold: float = 0.5
   err = float((pred[has] == gold[has]).mean()) if has.any() else float("nan")
   ok = float((pred[~has] == -1).mean()) if (~has).any() else float("nan")
   f1 = 2 * err * ok / (err + ok) if err + ok > 0 else 0.0
-  return {"error_acc": err, "correct_acc": ok, "f1": f1,
-          "traces_with_error": int(has.sum()), "traces": len(gold)}
+  return {
+      "error_acc": err,
+      "correct_acc": ok,
+      "f1": f1,
+      "traces_with_error": int(has.sum()),
+      "traces": len(gold),
+  }
 
 
 def within_group_auroc(scores, labels, groups) -> tuple[float, int]:
@@ -88,29 +94,34 @@ def distinct_rows(texts_qn) -> list[list[int]]:
   return out
 
 
-def within_problem_auroc(scores_qn, correct_qn, texts_qn=None
-                         ) -> tuple[float, int]:
-  """Outcome AUROC among each problem's samples (``[Q, n]``), averaged over
+def within_problem_auroc(
+    scores_qn, correct_qn, texts_qn=None
+) -> tuple[float, int]:
+  """Outcome AUROC among each problem's samples (``[Q, N]``), averaged over
   problems with right and wrong samples; with ``texts_qn``, over its
   distinct completion texts only (a repeated sample counts once)."""
   s, c = np.asarray(scores_qn, np.float64), np.asarray(correct_qn)
   assert s.shape == c.shape and s.ndim == 2, (s.shape, c.shape)
-  keep = (distinct_rows(texts_qn) if texts_qn is not None
-          else [list(range(s.shape[1]))] * len(s))
+  keep = (
+      distinct_rows(texts_qn)
+      if texts_qn is not None
+      else [list(range(s.shape[1]))] * len(s)
+  )
   groups = np.concatenate([np.full(len(k), q) for q, k in enumerate(keep)])
   flat = lambda x: np.concatenate([x[q, k] for q, k in enumerate(keep)])
   return within_group_auroc(flat(s), flat(c), groups)
 
 
-def top_bottom(scores_qn, correct_qn, n: int) -> tuple[np.ndarray,
-                                                       np.ndarray]:
+def top_bottom(scores_qn, correct_qn, n: int) -> tuple[np.ndarray, np.ndarray]:
   """``[Q]`` correctness of the highest- and the lowest-scored of the first
   ``n`` samples (ties: earliest). Best-of-N that is no better than
   worst-of-N has not learned to rank a problem's samples."""
   s, c = np.asarray(scores_qn)[:, :n], np.asarray(correct_qn)[:, :n]
   rows = np.arange(len(s))
-  return (c[rows, np.argmax(s, 1)].astype(np.float64),
-          c[rows, np.argmin(s, 1)].astype(np.float64))
+  return (
+      c[rows, np.argmax(s, 1)].astype(np.float64),
+      c[rows, np.argmin(s, 1)].astype(np.float64),
+  )
 
 
 def random_distinct(correct_qn, texts_qn, n: int) -> np.ndarray:

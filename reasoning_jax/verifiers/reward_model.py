@@ -31,7 +31,10 @@ def bce_with_logits(logits, labels, mask):
   all-False mask gives 0.
   """
   assert logits.shape == labels.shape == mask.shape, (
-      logits.shape, labels.shape, mask.shape)
+      logits.shape,
+      labels.shape,
+      mask.shape,
+  )
   w = mask.astype(jnp.float32)
   per = jax.nn.softplus(logits) - labels * logits
   return jnp.sum(per * w) / jnp.maximum(jnp.sum(w), 1.0)
@@ -62,8 +65,11 @@ def steps_from_mask(step_mask_bt, max_steps: int):
 
 def prm_loss(scores_bt, step_pos_bs, step_valid_bs, labels_bs):
   """Per-step BCE at the boundaries; every other token is ignored."""
-  return bce_with_logits(gather_steps(scores_bt, step_pos_bs, step_valid_bs),
-                         labels_bs, step_valid_bs)
+  return bce_with_logits(
+      gather_steps(scores_bt, step_pos_bs, step_valid_bs),
+      labels_bs,
+      step_valid_bs,
+  )
 
 
 def orm_loss(scores_bt, last_b, correct_b):
@@ -82,10 +88,14 @@ def pairwise_loss(scores_b, correct_b, group_b):
   no group has both classes.
   """
   assert scores_b.shape == correct_b.shape == group_b.shape, (
-      scores_b.shape, correct_b.shape, group_b.shape)
+      scores_b.shape,
+      correct_b.shape,
+      group_b.shape,
+  )
   same = group_b[:, None] == group_b[None, :]
-  w = (same & (correct_b[:, None] > 0.5) & (correct_b[None, :] < 0.5)
-       ).astype(jnp.float32)
+  w = (same & (correct_b[:, None] > 0.5) & (correct_b[None, :] < 0.5)).astype(
+      jnp.float32
+  )
   d = scores_b[:, None] - scores_b[None, :]
   return jnp.sum(jax.nn.softplus(-d) * w) / jnp.maximum(jnp.sum(w), 1.0)
 
@@ -110,8 +120,7 @@ def token_scores(rm: ScalarModel, params, ids, valid):
   return rm.apply({"params": params}, ids, positions_from_valid(valid), valid)
 
 
-def score_steps(rm: ScalarModel, params, ids, valid, step_mask,
-                max_steps: int):
+def score_steps(rm: ScalarModel, params, ids, valid, step_mask, max_steps: int):
   """P(step still on track) at each boundary: ``[B, S]``, and its mask."""
   pos, ok = steps_from_mask(step_mask, max_steps)
   z = gather_steps(token_scores(rm, params, ids, valid), pos, ok)
@@ -128,19 +137,25 @@ def chunked(fn, *arrays, size: int = 256):
   """``fn`` over row chunks of ``arrays`` (one compiled shape per chunk
   size, bounded memory), outputs concatenated as host arrays; a tuple
   output gives a tuple."""
-  outs = [fn(*(a[i:i + size] for a in arrays))
-          for i in range(0, max(len(arrays[0]), 1), size)]
+  outs = [
+      fn(*(a[i : i + size] for a in arrays))
+      for i in range(0, max(len(arrays[0]), 1), size)
+  ]
   if isinstance(outs[0], tuple):
-    return tuple(np.concatenate([np.asarray(o[j]) for o in outs])
-                 for j in range(len(outs[0])))
+    return tuple(
+        np.concatenate([np.asarray(o[j]) for o in outs])
+        for j in range(len(outs[0]))
+    )
   return np.concatenate([np.asarray(o) for o in outs])
 
 
 def make_scorers(rm: ScalarModel, max_steps: int):
   """Jitted ``steps(params, ids, valid, step_mask)`` and
   ``outcome(params, ids, valid, last)``."""
-  return (jax.jit(functools.partial(score_steps, rm, max_steps=max_steps)),
-          jax.jit(functools.partial(score_outcome, rm)))
+  return (
+      jax.jit(functools.partial(score_steps, rm, max_steps=max_steps)),
+      jax.jit(functools.partial(score_outcome, rm)),
+  )
 
 
 def save_params(path: str, params) -> None:
@@ -158,17 +173,27 @@ def load_params(path: str, rm):
   if "://" not in path and not os.path.isdir(path):
     raise FileNotFoundError(f"no reward model parameters at {path}")
   dummy = jnp.ones((1, 8), jnp.int32)
-  abstract = jax.eval_shape(lambda: nn.unbox(
-      rm.init(jax.random.PRNGKey(0), dummy, dummy, dummy > 0)["params"]))
+  abstract = jax.eval_shape(
+      lambda: nn.unbox(
+          rm.init(jax.random.PRNGKey(0), dummy, dummy, dummy > 0)["params"]
+      )
+  )
   with ocp.StandardCheckpointer() as ckptr:
     return ckptr.restore(path, abstract)
 
 
-def make_process_reward(rm: ScalarModel, params, max_steps: int, *,
-                        think_id: int, close_id: int, newline_id: int):
+def make_process_reward(
+    rm: ScalarModel,
+    params,
+    max_steps: int,
+    *,
+    think_id: int,
+    close_id: int,
+    newline_id: int,
+):
   """Jitted PRM scoring of sampled completions, for process rewards in RL.
 
-  ``fn(prompt [B, Pl], prompt_valid, tokens [B, N], mask) -> (scores [B, S],
+  ``fn(prompt [B, L], prompt_valid, tokens [B, T], mask) -> (scores [B, S],
   pos [B, S], valid [B, S])``: P(step on track) at each step boundary of
   each completion, the boundary's index into ``tokens``, and which of the S
   slots hold a step. Boundaries are found on device (``boundary_mask``).
@@ -183,4 +208,5 @@ def make_process_reward(rm: ScalarModel, params, max_steps: int, *,
     scores, ok = score_steps(rm, params, ids, valid, step_mask, max_steps)
     pos, _ = steps_from_mask(bnd, max_steps)
     return scores, pos, ok
+
   return functools.partial(score, params)

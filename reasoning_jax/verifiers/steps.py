@@ -37,8 +37,9 @@ import numpy as np
 from reasoning_jax.data import encoding
 
 
-def step_boundaries(ids, think_id: int, close_id: int, newline_id: int
-                    ) -> list[tuple[int, int]]:
+def step_boundaries(
+    ids, think_id: int, close_id: int, newline_id: int
+) -> list[tuple[int, int]]:
   """``[(start, end)]`` token spans of the steps in one completion.
 
   ``ids`` is the completion's token ids (no padding after the eos matters:
@@ -62,28 +63,31 @@ def step_boundaries(ids, think_id: int, close_id: int, newline_id: int
   return spans
 
 
-def boundary_mask(tokens_bn, mask_bn, think_id: int, close_id: int,
-                  newline_id: int):
-  """``step_boundaries`` on device: [B, N] bool, True on each boundary token.
+def boundary_mask(
+    tokens_bt, mask_bt, think_id: int, close_id: int, newline_id: int
+):
+  """``step_boundaries`` on device: [B, T] bool, True on each boundary token.
 
   A token ends a step when it is a newline or the first ``</think>`` after
   the first ``<think>``, lies between the two, and the token before it is
   not a newline or that ``<think>`` (the line is not empty); a row with no
   such ``</think>`` has no steps.
   """
-  assert tokens_bn.shape == mask_bn.shape, (tokens_bn.shape, mask_bn.shape)
-  thinks = jnp.cumsum(tokens_bn == think_id, axis=1)
-  first_think = (tokens_bn == think_id) & (thinks == 1)
-  is_close = (tokens_bn == close_id) & (thinks > 0)  # after <think> only.
+  assert tokens_bt.shape == mask_bt.shape, (tokens_bt.shape, mask_bt.shape)
+  thinks = jnp.cumsum(tokens_bt == think_id, axis=1)
+  first_think = (tokens_bt == think_id) & (thinks == 1)
+  is_close = (tokens_bt == close_id) & (thinks > 0)  # after <think> only.
   closes = jnp.cumsum(is_close, axis=1)
   before_close = (closes - is_close) == 0  # none before t.
-  ends = ((tokens_bn == newline_id) | (tokens_bn == close_id)) & (thinks > 0)
-  shift = lambda x, fill: jnp.pad(x[:, :-1], ((0, 0), (1, 0)),
-                                  constant_values=fill)
-  empty = (shift(tokens_bn, newline_id) == newline_id) | shift(first_think,
-                                                               True)
+  ends = ((tokens_bt == newline_id) | (tokens_bt == close_id)) & (thinks > 0)
+  shift = lambda x, fill: jnp.pad(
+      x[:, :-1], ((0, 0), (1, 0)), constant_values=fill
+  )
+  empty = (shift(tokens_bt, newline_id) == newline_id) | shift(
+      first_think, True
+  )
   closed = closes[:, -1:] > 0  # an unclosed think block has no steps.
-  return ends & before_close & ~empty & closed & mask_bn
+  return ends & before_close & ~empty & closed & mask_bt
 
 
 def exact_labels(task, example, steps: list[str]) -> list[int] | None:
@@ -97,6 +101,7 @@ def exact_labels(task, example, steps: list[str]) -> list[int] | None:
 @dataclasses.dataclass
 class Trace:
   """One sampled completion with its step labels (see the module docstring)."""
+
   prompt: str
   answer: str
   completion: str
@@ -139,8 +144,9 @@ def read_jsonl(path: str) -> list[Trace]:
           raise ValueError(f"unknown fields {sorted(unknown)}")
         for k in ("exact", "soft", "hard"):
           if k in row and len(row[k]) != len(row["steps"]):
-            raise ValueError(f"{k} has {len(row[k])} labels for "
-                             f"{len(row['steps'])} steps")
+            raise ValueError(
+                f"{k} has {len(row[k])} labels for {len(row['steps'])} steps"
+            )
         out.append(Trace(**row))
       except (ValueError, TypeError) as e:  # JSONDecodeError is a ValueError.
         raise ValueError(f"{path}:{n}: {e}") from None
@@ -158,6 +164,7 @@ class StepBatch:
   ``last [B]`` the slot of the last completion token (eos included) and
   ``correct [B]`` the outcome, for the ORM.
   """
+
   ids: np.ndarray
   valid: np.ndarray
   boundary: np.ndarray
@@ -171,9 +178,15 @@ class StepBatch:
     return len(self.ids)
 
 
-def encode_traces(tok, traces: list[Trace], *, prompt_len: int,
-                  completion_len: int, max_steps: int,
-                  label: str = "exact") -> StepBatch:
+def encode_traces(
+    tok,
+    traces: list[Trace],
+    *,
+    prompt_len: int,
+    completion_len: int,
+    max_steps: int,
+    label: str = "exact",
+) -> StepBatch:
   """Tokenises traces into a ``StepBatch``; ``label`` picks exact|soft|hard.
 
   Completions longer than ``completion_len`` (eos included) are cut; steps
@@ -182,21 +195,27 @@ def encode_traces(tok, traces: list[Trace], *, prompt_len: int,
   """
   b, p, n = len(traces), prompt_len, completion_len
   ids_p, valid_p = encoding.encode_prompts(
-      tok, [t.prompt + "\n" for t in traces], p)
+      tok, [t.prompt + "\n" for t in traces], p
+  )
   comp = np.full((b, n), tok.pad_id, np.int32)
   out = StepBatch(
-      ids=np.zeros((b, p + n), np.int32), valid=np.zeros((b, p + n), bool),
+      ids=np.zeros((b, p + n), np.int32),
+      valid=np.zeros((b, p + n), bool),
       boundary=np.zeros((b, p + n), bool),
       step_pos=np.zeros((b, max_steps), np.int32),
       step_valid=np.zeros((b, max_steps), bool),
       labels=np.zeros((b, max_steps), np.float32),
       last=np.zeros((b,), np.int32),
-      correct=np.asarray([t.correct for t in traces], np.float32))
-  ids_think = (tok.piece_id("<think>"), tok.piece_id("</think>"),
-               tok.piece_id("\n"))
+      correct=np.asarray([t.correct for t in traces], np.float32),
+  )
+  ids_think = (
+      tok.piece_id("<think>"),
+      tok.piece_id("</think>"),
+      tok.piece_id("\n"),
+  )
   for i, t in enumerate(traces):
     row = (tok.encode(t.completion) + [tok.eos_id])[:n]
-    comp[i, :len(row)] = row
+    comp[i, : len(row)] = row
     out.last[i] = p + len(row) - 1
     labels = getattr(t, label)
     if labels is None:

@@ -2,16 +2,34 @@
 
 import pytest
 
-from reasoning_jax.data import arith, tasks
+from reasoning_jax.data import arith
+from reasoning_jax.data import tasks
 from reasoning_jax.rewards import answers
 
 
-@pytest.mark.parametrize("expr,value", [
-    ("12+7*3-5", 28), ("2*3*4-1", 23), ("3-10", -7), ("-7+4", -3),
-    ("8-3-2", 3), ("5", 5), (" 4 + 5 ", 9), ("2*-3", None), ("1--2", None),
-    ("1+", None), ("abc", None), ("", None), ("2**3", None), ("(1+2)", None),
-    ("1/2", None), ("__import__('os')", None), ("1" * 13, None),
-    ("+".join(["1"] * 120), None)])
+@pytest.mark.parametrize(
+    "expr,value",
+    [
+        ("12+7*3-5", 28),
+        ("2*3*4-1", 23),
+        ("3-10", -7),
+        ("-7+4", -3),
+        ("8-3-2", 3),
+        ("5", 5),
+        (" 4 + 5 ", 9),
+        ("2*-3", None),
+        ("1--2", None),
+        ("1+", None),
+        ("abc", None),
+        ("", None),
+        ("2**3", None),
+        ("(1+2)", None),
+        ("1/2", None),
+        ("__import__('os')", None),
+        ("1" * 13, None),
+        ("+".join(["1"] * 120), None),
+    ],
+)
 def test_evaluate_hand_worked(expr, value):
   assert arith.evaluate(expr) == value
 
@@ -22,7 +40,7 @@ def test_reference_solutions_are_correct_step_by_step(difficulty):
   for split in tasks.SPLITS:
     for i in range(100):
       ex = task.example(split, i)
-      question = ex.prompt[len("Compute "):-1]
+      question = ex.prompt[len("Compute ") : -1]
       assert arith.evaluate(question) == int(ex.answer)
       steps = answers.think_steps(ex.solution)
       assert len(steps) == difficulty + 1  # one line per operation.

@@ -4,14 +4,31 @@ import random
 
 import pytest
 
-from reasoning_jax.data import chain, tasks
+from reasoning_jax.data import chain
+from reasoning_jax.data import tasks
 
 
-@pytest.mark.parametrize("text,value", [
-    ("47+8*3-9", 156), ("12*2", 24), ("5-9", -4), ("90*2-1", 179),
-    ("3", None), ("1+", None), ("+1", None), ("-7+4", None), ("2**3", None),
-    ("1/2", None), ("(1+2)", None), ("abc", None), ("", None),
-    ("__import__('os')", None), ("1" * 13, None), ("+".join(["1"] * 20), None)])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("47+8*3-9", 156),
+        ("12*2", 24),
+        ("5-9", -4),
+        ("90*2-1", 179),
+        ("3", None),
+        ("1+", None),
+        ("+1", None),
+        ("-7+4", None),
+        ("2**3", None),
+        ("1/2", None),
+        ("(1+2)", None),
+        ("abc", None),
+        ("", None),
+        ("__import__('os')", None),
+        ("1" * 13, None),
+        ("+".join(["1"] * 20), None),
+    ],
+)
 def test_evaluate_left_to_right_hand_worked(text, value):
   assert chain.evaluate(text) == value
 

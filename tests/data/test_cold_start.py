@@ -4,7 +4,8 @@ configured share, as a pure function of the seed."""
 import numpy as np
 import pytest
 
-from reasoning_jax.data import chain, cold_start
+from reasoning_jax.data import chain
+from reasoning_jax.data import cold_start
 from reasoning_jax.train import sft
 
 
@@ -39,22 +40,32 @@ def test_teacher_is_a_pure_function_of_the_seed():
 @pytest.mark.parametrize("share,max_steps", [(0.0, 3), (1.0, 0)])
 def test_no_bare_answers_at_zero_share_or_zero_steps(share, max_steps):
   _, exs = _examples(300)
-  assert cold_start.teacher_solutions(exs, share=share, max_steps=max_steps,
-                                      seed=0) == exs
+  assert (
+      cold_start.teacher_solutions(
+          exs, share=share, max_steps=max_steps, seed=0
+      )
+      == exs
+  )
 
 
 def test_num_steps_counts_thinking_lines():
-  assert cold_start.num_steps("<think>\n1+2=3\n3*2=6\n</think>\n\\boxed{6}") == 2
+  assert (
+      cold_start.num_steps("<think>\n1+2=3\n3*2=6\n</think>\n\\boxed{6}") == 2
+  )
   assert cold_start.num_steps("\\boxed{6}") == 0
 
 
 def test_cold_start_examples_apply_the_teacher_to_the_configured_set():
   from conftest import default_config  # pylint: disable=g-import-not-at-top
+
   c = default_config()
   task = chain.Chain(seed=0, difficulty=3)
   c.sft.num_examples = 200
   got = sft.cold_start_examples(task, c.sft, seed=0)
   want = cold_start.teacher_solutions(
       [task.example("train", i) for i in range(200)],
-      share=c.sft.bare_share, max_steps=c.sft.bare_max_steps, seed=0)
+      share=c.sft.bare_share,
+      max_steps=c.sft.bare_max_steps,
+      seed=0,
+  )
   assert got == want and any(e.solution.startswith("\\boxed") for e in got)

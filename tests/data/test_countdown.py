@@ -2,8 +2,8 @@
 
 import builtins
 import collections
-import functools
 from fractions import Fraction
+import functools
 
 import pytest
 
@@ -22,61 +22,67 @@ def _examples(difficulty: int, split: str) -> tuple[tasks.Example, ...]:
 
 class TestParseExpression:
 
-  @pytest.mark.parametrize("text, value, literals", [
-      ("8-3-2", Fraction(3), [8, 3, 2]),
-      ("8/4/2", Fraction(1), [8, 4, 2]),
-      ("2+3*4", Fraction(14), [2, 3, 4]),
-      ("(2+3)*4", Fraction(20), [2, 3, 4]),
-      ("7/2", Fraction(7, 2), [7, 2]),
-      ("2*3+4*5", Fraction(26), [2, 3, 4, 5]),
-      ("8-(3-2)", Fraction(7), [8, 3, 2]),
-      ("8/(4/2)", Fraction(4), [8, 4, 2]),
-      ("1/3+1/6", Fraction(1, 2), [1, 3, 1, 6]),
-      (" ( 50 + 25 ) ", Fraction(75), [50, 25]),
-      ("6×7", Fraction(42), [6, 7]),
-      ("9÷3", Fraction(3), [9, 3]),
-      ("9−4", Fraction(5), [9, 4]),
-      ("0", Fraction(0), [0]),
-      ("999999", Fraction(999999), [999999]),
-      ("(" * 32 + "1" + ")" * 32, Fraction(1), [1]),
-      ("+".join(["1"] * 16), Fraction(16), [1] * 16),
-  ])
+  @pytest.mark.parametrize(
+      "text, value, literals",
+      [
+          ("8-3-2", Fraction(3), [8, 3, 2]),
+          ("8/4/2", Fraction(1), [8, 4, 2]),
+          ("2+3*4", Fraction(14), [2, 3, 4]),
+          ("(2+3)*4", Fraction(20), [2, 3, 4]),
+          ("7/2", Fraction(7, 2), [7, 2]),
+          ("2*3+4*5", Fraction(26), [2, 3, 4, 5]),
+          ("8-(3-2)", Fraction(7), [8, 3, 2]),
+          ("8/(4/2)", Fraction(4), [8, 4, 2]),
+          ("1/3+1/6", Fraction(1, 2), [1, 3, 1, 6]),
+          (" ( 50 + 25 ) ", Fraction(75), [50, 25]),
+          ("6×7", Fraction(42), [6, 7]),
+          ("9÷3", Fraction(3), [9, 3]),
+          ("9−4", Fraction(5), [9, 4]),
+          ("0", Fraction(0), [0]),
+          ("999999", Fraction(999999), [999999]),
+          ("(" * 32 + "1" + ")" * 32, Fraction(1), [1]),
+          ("+".join(["1"] * 16), Fraction(16), [1] * 16),
+      ],
+  )
   def test_value_and_literals(self, text, value, literals):
     assert countdown.parse_expression(text) == (value, literals)
 
-  @pytest.mark.parametrize("text", [
-      "",
-      "   ",
-      "(2+3",
-      "2+3)",
-      ")(",
-      "()",
-      "2++3",
-      "2+",
-      "*2",
-      "2 3",
-      "2(3)",
-      "1/0",
-      "1/(2-2)",
-      "2**3",
-      "2^3",
-      "-3+5",
-      "5+(-3)",
-      "+3",
-      "2.5*2",
-      "1e3",
-      "1_000",
-      "x",
-      "3x4",
-      "٣+1",  # Arabic-Indic digit three.
-      "²+1",
-      "__import__('os')",
-      "1234567",  # 7 digits.
-      "+".join(["1"] * 17),  # 17 literals.
-      "(" * 33 + "1" + ")" * 33,  # depth 33.
-      "(" * 1000,
-      "1" + "+0" * 100,  # 201 characters.
-  ])
+  @pytest.mark.parametrize(
+      "text",
+      [
+          "",
+          "   ",
+          "(2+3",
+          "2+3)",
+          ")(",
+          "()",
+          "2++3",
+          "2+",
+          "*2",
+          "2 3",
+          "2(3)",
+          "1/0",
+          "1/(2-2)",
+          "2**3",
+          "2^3",
+          "-3+5",
+          "5+(-3)",
+          "+3",
+          "2.5*2",
+          "1e3",
+          "1_000",
+          "x",
+          "3x4",
+          "٣+1",  # Arabic-Indic digit three.
+          "²+1",
+          "__import__('os')",
+          "1234567",  # 7 digits.
+          "+".join(["1"] * 17),  # 17 literals.
+          "(" * 33 + "1" + ")" * 33,  # depth 33.
+          "(" * 1000,
+          "1" + "+0" * 100,  # 201 characters.
+      ],
+  )
   def test_rejects(self, text):
     assert countdown.parse_expression(text) is None
 
@@ -91,59 +97,68 @@ class TestParseExpression:
 
 class TestVerifyCountdown:
 
-  @pytest.mark.parametrize("expr, numbers, target, expected", [
-      ("50+25", [3, 7, 25, 50], 75, True),
-      ("7*3+50", [3, 7, 25, 50], 71, True),
-      ("(50-25)*3", [3, 7, 25, 50], 75, True),
-      ("50*3/2", [2, 3, 50], 75, True),
-      ("50+25", [3, 7, 25, 50], 76, False),  # wrong value.
-      ("50+50-25", [3, 7, 25, 50], 75, False),  # 50 used twice.
-      ("50+50-25", [50, 25, 50], 75, True),  # 50 given twice.
-      ("75", [3, 7, 25, 50], 75, False),  # 75 not given.
-      ("7/2*2", [2, 7], 7, False),  # 2 used twice.
-      ("7/2", [2, 7], 3, False),  # 7/2 is not 3.
-      ("50+25=75", [25, 50], 75, False),
-      ("", [25, 50], 75, False),
-  ])
+  @pytest.mark.parametrize(
+      "expr, numbers, target, expected",
+      [
+          ("50+25", [3, 7, 25, 50], 75, True),
+          ("7*3+50", [3, 7, 25, 50], 71, True),
+          ("(50-25)*3", [3, 7, 25, 50], 75, True),
+          ("50*3/2", [2, 3, 50], 75, True),
+          ("50+25", [3, 7, 25, 50], 76, False),  # wrong value.
+          ("50+50-25", [3, 7, 25, 50], 75, False),  # 50 used twice.
+          ("50+50-25", [50, 25, 50], 75, True),  # 50 given twice.
+          ("75", [3, 7, 25, 50], 75, False),  # 75 not given.
+          ("7/2*2", [2, 7], 7, False),  # 2 used twice.
+          ("7/2", [2, 7], 3, False),  # 7/2 is not 3.
+          ("50+25=75", [25, 50], 75, False),
+          ("", [25, 50], 75, False),
+      ],
+  )
   def test_cases(self, expr, numbers, target, expected):
     assert countdown.verify_countdown(expr, numbers, target) is expected
 
 
 class TestStepIsValid:
 
-  @pytest.mark.parametrize("line, expected", [
-      ("7*3=21", True),
-      ("21+50=71", True),
-      ("50-25=25", True),
-      ("12/4=3", True),
-      ("7 * 3 = 21", True),
-      ("6×7=42", True),
-      ("9÷3=3", True),
-      ("7*3=22", False),
-      ("3-5=-2", False),
-      ("7/2=3", False),
-      ("1/0=0", False),
-      ("7*3", False),
-      ("7*3=21=21", False),
-      ("2**3=8", False),
-      ("", False),
-  ])
+  @pytest.mark.parametrize(
+      "line, expected",
+      [
+          ("7*3=21", True),
+          ("21+50=71", True),
+          ("50-25=25", True),
+          ("12/4=3", True),
+          ("7 * 3 = 21", True),
+          ("6×7=42", True),
+          ("9÷3=3", True),
+          ("7*3=22", False),
+          ("3-5=-2", False),
+          ("7/2=3", False),
+          ("1/0=0", False),
+          ("7*3", False),
+          ("7*3=21=21", False),
+          ("2**3=8", False),
+          ("", False),
+      ],
+  )
   def test_cases(self, line, expected):
     assert countdown.step_is_valid(line) is expected
 
 
 class TestFormatExpression:
 
-  @pytest.mark.parametrize("tree, text, value", [
-      (("+", 2, ("*", 3, 4)), "2+3*4", 14),
-      (("*", ("+", 2, 3), 4), "(2+3)*4", 20),
-      (("-", 8, ("-", 3, 2)), "8-(3-2)", 7),
-      (("-", ("-", 8, 3), 2), "8-3-2", 3),
-      (("/", 8, ("/", 4, 2)), "8/(4/2)", 4),
-      (("+", 1, ("-", 5, 2)), "1+5-2", 4),
-      (("*", 6, ("/", 8, 2)), "6*8/2", 24),
-      (("/", 24, ("*", 2, 3)), "24/(2*3)", 4),
-  ])
+  @pytest.mark.parametrize(
+      "tree, text, value",
+      [
+          (("+", 2, ("*", 3, 4)), "2+3*4", 14),
+          (("*", ("+", 2, 3), 4), "(2+3)*4", 20),
+          (("-", 8, ("-", 3, 2)), "8-(3-2)", 7),
+          (("-", ("-", 8, 3), 2), "8-3-2", 3),
+          (("/", 8, ("/", 4, 2)), "8/(4/2)", 4),
+          (("+", 1, ("-", 5, 2)), "1+5-2", 4),
+          (("*", 6, ("/", 8, 2)), "6*8/2", 24),
+          (("/", 24, ("*", 2, 3)), "24/(2*3)", 4),
+      ],
+  )
   def test_minimal_parentheses(self, tree, text, value):
     assert countdown.format_expression(tree) == text
     assert countdown.evaluate_tree(tree) == value
@@ -167,9 +182,13 @@ class TestCountdownTask:
 
   def test_problem_of_reads_prompt(self):
     example = tasks.Example(
-        prompt=("Using the numbers 3, 7, 25, 50, reach 75. "
-                "Use + - * / and each number at most once."),
-        answer="50+25", solution="")
+        prompt=(
+            "Using the numbers 3, 7, 25, 50, reach 75. "
+            "Use + - * / and each number at most once."
+        ),
+        answer="50+25",
+        solution="",
+    )
     assert countdown.problem_of(example) == ([3, 7, 25, 50], 75)
 
   @pytest.mark.parametrize("difficulty", DIFFICULTIES)
@@ -231,12 +250,18 @@ class TestCountdownTask:
       assert a.example("test", i) == b.example("test", i)
 
   def test_seed_and_difficulty_change_examples(self):
-    base = [countdown.Countdown(seed=0, difficulty=3).example("train", i)
-            for i in range(20)]
-    seeded = [countdown.Countdown(seed=1, difficulty=3).example("train", i)
-              for i in range(20)]
-    harder = [countdown.Countdown(seed=0, difficulty=4).example("train", i)
-              for i in range(20)]
+    base = [
+        countdown.Countdown(seed=0, difficulty=3).example("train", i)
+        for i in range(20)
+    ]
+    seeded = [
+        countdown.Countdown(seed=1, difficulty=3).example("train", i)
+        for i in range(20)
+    ]
+    harder = [
+        countdown.Countdown(seed=0, difficulty=4).example("train", i)
+        for i in range(20)
+    ]
     assert sum(x != y for x, y in zip(base, seeded)) >= 18
     assert sum(x != y for x, y in zip(base, harder)) >= 18
 
@@ -255,9 +280,13 @@ class TestCountdownTask:
   def test_is_correct_on_hand_written_completion(self):
     task = countdown.Countdown()
     example = tasks.Example(
-        prompt=("Using the numbers 3, 7, 25, 50, reach 71. "
-                "Use + - * / and each number at most once."),
-        answer="7*3+50", solution="")
+        prompt=(
+            "Using the numbers 3, 7, 25, 50, reach 71. "
+            "Use + - * / and each number at most once."
+        ),
+        answer="7*3+50",
+        solution="",
+    )
     assert task.is_correct("so \\boxed{50 + 3 × 7}", example)
     assert task.is_correct("\\boxed{1} then \\boxed{(7*3)+50}", example)
     assert not task.is_correct("\\boxed{7*3+50} then \\boxed{1}", example)
@@ -269,7 +298,7 @@ class TestNoCodeExecution:
   PAYLOADS = (
       "__import__('os').system('touch SENTINEL')",
       "exec(\"open('SENTINEL','w')\")",
-      "eval('__import__(\"os\").system(\"touch SENTINEL\")')",
+      'eval(\'__import__("os").system("touch SENTINEL")\')',
       "(lambda: open('SENTINEL', 'w'))()",
   )
 
@@ -284,6 +313,7 @@ class TestNoCodeExecution:
       def fn(*args, **kwargs):
         calls[name] += 1
         raise AssertionError(f"{name} called")
+
       return fn
 
     for name in ("eval", "exec"):

@@ -4,14 +4,16 @@ import os
 
 import pytest
 
-from reasoning_jax.data import encoding, tokenizer
+from reasoning_jax.data import encoding
+from reasoning_jax.data import tokenizer
 from reasoning_jax.data.arith import Arith
 
 
 @pytest.fixture(scope="module")
 def tok(tmp_path_factory):
-  return tokenizer.get_tokenizer("", str(tmp_path_factory.mktemp("tok")),
-                                 ["arith", "countdown"])
+  return tokenizer.get_tokenizer(
+      "", str(tmp_path_factory.mktemp("tok")), ["arith", "countdown"]
+  )
 
 
 def test_round_trip_and_special_pieces(tok):
@@ -21,8 +23,7 @@ def test_round_trip_and_special_pieces(tok):
   for piece in tokenizer.SPECIAL_PIECES:
     assert tok.encode(piece) == [tok.piece_id(piece)]
   # Digits are split: "12345" is five pieces, each a digit.
-  assert [tok.sp.id_to_piece(i) for i in tok.encode("12345")] == list(
-      "12345")
+  assert [tok.sp.id_to_piece(i) for i in tok.encode("12345")] == list("12345")
   assert (tok.pad_id, tok.bos_id, tok.eos_id) == (0, 1, 2)
 
 
@@ -48,7 +49,8 @@ def test_training_is_reproducible_and_cached(tmp_path, tok):
 def test_encodings_left_pad_prompts_and_mask_completions(tok):
   exs = [Arith().example("train", i) for i in range(3)]
   ids, valid = encoding.encode_prompts(
-      tok, [encoding.prompt_text(e) for e in exs], 24)
+      tok, [encoding.prompt_text(e) for e in exs], 24
+  )
   for row, v, e in zip(ids, valid, exs):
     assert row[v][0] == tok.bos_id and v[-1]
     assert tok.decode(row) == e.prompt + "\n"

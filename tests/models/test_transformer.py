@@ -2,22 +2,30 @@
 
 import dataclasses
 
+from conftest import init_params
+from conftest import np_forward
+from conftest import TINY
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import TINY, init_params, np_forward
-from reasoning_jax.models import (Backbone, CausalLM, ScalarModel, init_cache,
-                                  rope)
+from reasoning_jax.models import Backbone
+from reasoning_jax.models import CausalLM
+from reasoning_jax.models import init_cache
+from reasoning_jax.models import rope
+from reasoning_jax.models import ScalarModel
 from reasoning_jax.models.transformer import positions_from_valid
 
 
 def _forward(cfg, params, tokens, valid):
   logits, _, _ = CausalLM(cfg).apply(
-      {"params": params}, jnp.asarray(tokens),
-      positions_from_valid(jnp.asarray(valid)), jnp.asarray(valid))
+      {"params": params},
+      jnp.asarray(tokens),
+      positions_from_valid(jnp.asarray(valid)),
+      jnp.asarray(valid),
+  )
   return np.asarray(logits)
 
 
@@ -31,9 +39,16 @@ def _batch(cfg, seed=0, b=3, t=7):
   return tokens, valid
 
 
-@pytest.mark.parametrize("variant", [
-    {}, {"qkv_bias": True}, {"tie_embeddings": True},
-    {"n_kv_heads": 4}, {"n_kv_heads": 1}])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {},
+        {"qkv_bias": True},
+        {"tie_embeddings": True},
+        {"n_kv_heads": 4},
+        {"n_kv_heads": 1},
+    ],
+)
 def test_matches_numpy_reference(variant):
   cfg = dataclasses.replace(TINY, **variant)
   params = init_params(cfg, scale=3.0)
@@ -48,9 +63,11 @@ def test_padding_values_do_not_matter():
   params = init_params(TINY, scale=3.0)
   tokens, valid = _batch(TINY)
   other = np.where(valid, tokens, 17)
-  np.testing.assert_allclose(_forward(TINY, params, tokens, valid)[valid],
-                             _forward(TINY, params, other, valid)[valid],
-                             atol=1e-5)
+  np.testing.assert_allclose(
+      _forward(TINY, params, tokens, valid)[valid],
+      _forward(TINY, params, other, valid)[valid],
+      atol=1e-5,
+  )
 
 
 def test_cached_decoding_equals_full_forward():
@@ -62,15 +79,22 @@ def test_cached_decoding_equals_full_forward():
   model = CausalLM(cfg)
   pos = positions_from_valid(jnp.asarray(valid))
   cache = init_cache(cfg, 3, 9)
-  logits, _, cache = model.apply({"params": params}, tokens[:, :4],
-                                 pos[:, :4], valid[:, :4], cache)
+  logits, _, cache = model.apply(
+      {"params": params}, tokens[:, :4], pos[:, :4], valid[:, :4], cache
+  )
   steps = [np.asarray(logits)]
   for t in range(4, 7):
-    logits, _, cache = model.apply({"params": params}, tokens[:, t:t + 1],
-                                   pos[:, t:t + 1], valid[:, t:t + 1], cache)
+    logits, _, cache = model.apply(
+        {"params": params},
+        tokens[:, t : t + 1],
+        pos[:, t : t + 1],
+        valid[:, t : t + 1],
+        cache,
+    )
     steps.append(np.asarray(logits))
-  np.testing.assert_allclose(np.concatenate(steps, 1)[valid], full[valid],
-                             atol=1e-4)
+  np.testing.assert_allclose(
+      np.concatenate(steps, 1)[valid], full[valid], atol=1e-4
+  )
   assert int(cache.index) == 7
 
 
@@ -78,8 +102,9 @@ def test_rope_rotates_pairs_by_position_angle():
   x = np.zeros((1, 2, 1, 4), np.float32)
   x[0, :, 0, 0] = 1.0  # pair (0, 2) gets angle pos * theta^0 = pos.
   out = np.asarray(rope(jnp.asarray(x), jnp.asarray([[0, 3]]), 100.0))
-  np.testing.assert_allclose(out[0, 1, 0], [np.cos(3), 0, np.sin(3), 0],
-                             atol=1e-6)
+  np.testing.assert_allclose(
+      out[0, 1, 0], [np.cos(3), 0, np.sin(3), 0], atol=1e-6
+  )
   np.testing.assert_allclose(out[0, 0, 0], [1, 0, 0, 0], atol=1e-6)
 
 
@@ -96,7 +121,9 @@ def test_every_param_has_logical_axes():
   toks = jnp.ones((1, 4), jnp.int32)
   boxed = jax.eval_shape(
       lambda: CausalLM(dataclasses.replace(TINY, qkv_bias=True)).init(
-          jax.random.PRNGKey(0), toks, toks, toks > 0))["params"]
+          jax.random.PRNGKey(0), toks, toks, toks > 0
+      )
+  )["params"]
   leaves = jax.tree.leaves(boxed, is_leaf=lambda x: hasattr(x, "names"))
   names = {n for leaf in leaves for n in leaf.names}
   assert all(hasattr(leaf, "names") for leaf in leaves)
@@ -107,12 +134,14 @@ def test_value_head_is_a_per_token_linear_map_of_hidden():
   model = ScalarModel(TINY, head_name="value_head")
   tokens, valid = _batch(TINY)
   pos = positions_from_valid(jnp.asarray(valid))
-  params = nn.unbox(model.init(jax.random.PRNGKey(0), tokens, pos,
-                               valid)["params"])
+  params = nn.unbox(
+      model.init(jax.random.PRNGKey(0), tokens, pos, valid)["params"]
+  )
   params = jax.tree.map(lambda x: x + 0.5, params)  # head init is zero.
   out = model.apply({"params": params}, tokens, pos, valid)
-  hidden, _ = Backbone(TINY).apply({"params": params["model"]}, tokens, pos,
-                                   valid)
+  hidden, _ = Backbone(TINY).apply(
+      {"params": params["model"]}, tokens, pos, valid
+  )
   want = np.asarray(hidden) @ np.asarray(params["value_head"]["kernel"]) + 0.5
   np.testing.assert_allclose(np.asarray(out), want, atol=1e-5)
   assert out.shape == tokens.shape
@@ -125,11 +154,15 @@ def test_logits_slice_is_the_slice_of_full_logits(tie):
   tokens, valid = _batch(cfg)
   want = np_forward(params, cfg, tokens, valid)[:, 2:5]
   got, _, _ = CausalLM(cfg).apply(
-      {"params": params}, jnp.asarray(tokens),
-      positions_from_valid(jnp.asarray(valid)), jnp.asarray(valid),
-      logits_slice=(2, 3))
-  np.testing.assert_allclose(np.asarray(got)[valid[:, 2:5]],
-                             want[valid[:, 2:5]], atol=2e-4, rtol=1e-4)
+      {"params": params},
+      jnp.asarray(tokens),
+      positions_from_valid(jnp.asarray(valid)),
+      jnp.asarray(valid),
+      logits_slice=(2, 3),
+  )
+  np.testing.assert_allclose(
+      np.asarray(got)[valid[:, 2:5]], want[valid[:, 2:5]], atol=2e-4, rtol=1e-4
+  )
 
 
 def test_remat_gives_the_same_loss_and_gradients():
@@ -140,10 +173,15 @@ def test_remat_gives_the_same_loss_and_gradients():
   def loss_and_grad(cfg):
     def loss(p):
       logits, _, _ = CausalLM(cfg).apply(
-          {"params": p}, jnp.asarray(tokens),
-          positions_from_valid(jnp.asarray(valid)), jnp.asarray(valid))
-      return jnp.sum(jnp.where(valid[..., None],
-                               jax.nn.log_softmax(logits) ** 2, 0.0))
+          {"params": p},
+          jnp.asarray(tokens),
+          positions_from_valid(jnp.asarray(valid)),
+          jnp.asarray(valid),
+      )
+      return jnp.sum(
+          jnp.where(valid[..., None], jax.nn.log_softmax(logits) ** 2, 0.0)
+      )
+
     return jax.jit(jax.value_and_grad(loss))(params)
 
   l0, g0 = loss_and_grad(TINY)
@@ -190,11 +228,15 @@ def _dot_precisions(cfg, cache=False):
 
 
 @pytest.mark.parametrize("cache", [False, True])
-@pytest.mark.parametrize("dtype,precision,want", [
-    ("float32", "auto", jax.lax.Precision.HIGHEST),
-    ("bfloat16", "auto", jax.lax.Precision.DEFAULT),
-    ("bfloat16", "highest", jax.lax.Precision.HIGHEST),
-    ("float32", "default", jax.lax.Precision.DEFAULT)])
+@pytest.mark.parametrize(
+    "dtype,precision,want",
+    [
+        ("float32", "auto", jax.lax.Precision.HIGHEST),
+        ("bfloat16", "auto", jax.lax.Precision.DEFAULT),
+        ("bfloat16", "highest", jax.lax.Precision.HIGHEST),
+        ("float32", "default", jax.lax.Precision.DEFAULT),
+    ],
+)
 def test_precision_reaches_every_dot(dtype, precision, want, cache):
   """model.precision is applied to every matmul of the model (projections,
   attention scores and values, MLP, LM head), so the sampler, the log-prob

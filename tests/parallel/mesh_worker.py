@@ -18,39 +18,53 @@ import os
 import sys
 import time
 
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           " --xla_force_host_platform_device_count=8")
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "")
+    + " --xla_force_host_platform_device_count=8"
+)
 
 import jax  # pylint: disable=g-import-not-at-top
 import numpy as np
 import optax  # pylint: disable=g-import-not-at-top
 
 from reasoning_jax.config import base_config
-from reasoning_jax.models import CausalLM, ModelConfig
+from reasoning_jax.models import CausalLM
+from reasoning_jax.models import ModelConfig
 from reasoning_jax.parallel import sharding
 from reasoning_jax.sampling.sampler import make_sampler
-from reasoning_jax.train import learner, optim, sft
+from reasoning_jax.train import learner
+from reasoning_jax.train import optim
 from reasoning_jax.train import rollout as rollout_lib
+from reasoning_jax.train import sft
 from reasoning_jax.train import state as state_lib
 
 # Every sharded dim divides by 4: heads, kv heads, mlp, vocab, embed.
-CFG = ModelConfig(vocab_size=64, d_model=32, n_layers=2, n_heads=4,
-                  n_kv_heads=4, head_dim=8, d_ff=64)
+CFG = ModelConfig(
+    vocab_size=64,
+    d_model=32,
+    n_layers=2,
+    n_heads=4,
+    n_kv_heads=4,
+    head_dim=8,
+    d_ff=64,
+)
 MESHES = [(1, 1, 1), (8, 1, 1), (2, 2, 2), (1, 2, 4)]
 P, G, PL, N = 4, 4, 8, 12  # prompts, group size, prompt slots, new tokens.
 RULES = base_config().logical_axis_rules
 
 
 def _mesh(shape):
-  devices = jax.devices()[:int(np.prod(shape))]
+  devices = jax.devices()[: int(np.prod(shape))]
   return sharding.make_mesh(dict(zip(sharding.MESH_AXES, shape)), devices)
 
 
 def _params():
   toks = np.ones((1, PL + N), np.int32)
   import flax.linen as nn  # pylint: disable=g-import-not-at-top
-  return nn.unbox(CausalLM(CFG).init(jax.random.PRNGKey(0), toks, toks,
-                                     toks > 0)["params"])
+
+  return nn.unbox(
+      CausalLM(CFG).init(jax.random.PRNGKey(0), toks, toks, toks > 0)["params"]
+  )
 
 
 def _rollout():
@@ -65,26 +79,43 @@ def _rollout():
   tokens = np.where(mask, rs.randint(4, CFG.vocab_size, (b, N)), 0)
   rewards = rs.randint(0, 2, b).astype(np.float32)
   return rollout_lib.Rollout(
-      prompt_ids=ids.astype(np.int32), prompt_valid=valid,
-      tokens=tokens.astype(np.int32), mask=mask, rewards=rewards,
-      correct=rewards, formatted=np.ones(b, np.float32),
+      prompt_ids=ids.astype(np.int32),
+      prompt_valid=valid,
+      tokens=tokens.astype(np.int32),
+      mask=mask,
+      rewards=rewards,
+      correct=rewards,
+      formatted=np.ones(b, np.float32),
       truncated=np.zeros(b, bool),
       think_tokens=np.minimum(lengths, 3).astype(np.int32),
-      thinking=np.ones(b, bool), reflected=np.zeros(b, bool),
-      consistency=np.zeros(b, np.float32), draws=1, seconds=1.0)
+      thinking=np.ones(b, bool),
+      reflected=np.zeros(b, bool),
+      consistency=np.zeros(b, np.float32),
+      draws=1,
+      seconds=1.0,
+  )
 
 
 def rl_step(algorithm, shape, repeats):
   mesh = _mesh(shape)
   rc = base_config().rl
-  rc.update(algorithm=algorithm, num_prompts=P, group_size=G,
-            minibatch_size=P * G // 2, num_updates=1, learning_rate=1e-3,
-            critic_lr=1e-3, kl_beta=0.04)
+  rc.update(
+      algorithm=algorithm,
+      num_prompts=P,
+      group_size=G,
+      minibatch_size=P * G // 2,
+      num_updates=1,
+      learning_rate=1e-3,
+      critic_lr=1e-3,
+      kl_beta=0.04,
+  )
   parts = ("policy",) if algorithm == "grpo" else ("policy", "critic")
-  sgd = optax.multi_transform({k: optax.sgd(1.0) for k in parts},
-                              {k: k for k in parts})
+  sgd = optax.multi_transform(
+      {k: optax.sgd(1.0) for k in parts}, {k: k for k in parts}
+  )
   state, state_sh, critic, tx = learner.build_learner(
-      CausalLM(CFG), _params(), rc, mesh, RULES, PL + N, seed=0, tx=sgd)
+      CausalLM(CFG), _params(), rc, mesh, RULES, PL + N, seed=0, tx=sgd
+  )
   ref = jax.tree.map(lambda x: x.copy(), state.params["policy"])
   sh = sharding.batch_sharding(mesh, RULES)
   fns = learner.make_learner_fns(CausalLM(CFG), critic, tx, rc, state_sh, sh)
@@ -106,15 +137,34 @@ def _sft_setup(shape, sgd: bool = False):
   """(state, sft step fn, batch sharding, ids, mask) on a mesh; AdamW (whose
   moments the restore test carries across meshes) or SGD."""
   mesh = _mesh(shape)
-  tx = optax.sgd(1.0) if sgd else optim.make_optimizer(
-      learning_rate=1e-3, total_steps=10, warmup_steps=0, weight_decay=0.01,
-      b1=0.9, b2=0.95, max_grad_norm=1.0, schedule="constant")
+  tx = (
+      optax.sgd(1.0)
+      if sgd
+      else optim.make_optimizer(
+          learning_rate=1e-3,
+          total_steps=10,
+          warmup_steps=0,
+          weight_decay=0.01,
+          b1=0.9,
+          b2=0.95,
+          max_grad_norm=1.0,
+          schedule="constant",
+      )
+  )
   model = CausalLM(CFG)
   state, state_sh = state_lib.create_state(
-      lambda k: model.init(k, np.ones((1, 8), np.int32),
-                           np.ones((1, 8), np.int32),
-                           np.ones((1, 8), bool))["params"],
-      tx, jax.random.PRNGKey(0), mesh, RULES, params=_params())
+      lambda k: model.init(
+          k,
+          np.ones((1, 8), np.int32),
+          np.ones((1, 8), np.int32),
+          np.ones((1, 8), bool),
+      )["params"],
+      tx,
+      jax.random.PRNGKey(0),
+      mesh,
+      RULES,
+      params=_params(),
+  )
   sh = sharding.batch_sharding(mesh, RULES)
   step = sft.make_sft_step(model, tx, state_sh, sh)
   ro = _rollout()
@@ -127,6 +177,7 @@ def restore_on_another_mesh(workdir):
   """Two SFT steps on (8,1,1), save; restore on (1,2,4) and (2,2,2); one
   more step there vs one more step on the original mesh."""
   from reasoning_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
+
   state, step, sh, ids, mask = _sft_setup((8, 1, 1))
   for _ in range(2):
     state, _ = step(state, jax.device_put(ids, sh), jax.device_put(mask, sh))
@@ -142,19 +193,33 @@ def restore_on_another_mesh(workdir):
     ckpt = checkpoint.Checkpointer(workdir, "sft")
     restored = ckpt.restore(fresh)
     ckpt.close()
-    exact = all(np.array_equal(a, b) for a, b in zip(
-        jax.tree.leaves(jax.device_get(restored)), jax.tree.leaves(saved)))
-    on_new_mesh = {str(x.sharding.spec) for x in jax.tree.leaves(
-        restored.params)} == {str(x.sharding.spec) for x in jax.tree.leaves(
-            fresh.params)}
-    restored, _ = step2(restored, jax.device_put(ids, sh2),
-                        jax.device_put(mask, sh2))
-    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(
-        jax.tree.leaves(jax.device_get(restored.params)),
-        jax.tree.leaves(want)))
-    out.append({"mode": "restore", "mesh": list(shape), "exact": exact,
-                "on_new_mesh": on_new_mesh, "step": int(restored.step),
-                "param_diff": diff})
+    exact = all(
+        np.array_equal(a, b)
+        for a, b in zip(
+            jax.tree.leaves(jax.device_get(restored)), jax.tree.leaves(saved)
+        )
+    )
+    on_new_mesh = {
+        str(x.sharding.spec) for x in jax.tree.leaves(restored.params)
+    } == {str(x.sharding.spec) for x in jax.tree.leaves(fresh.params)}
+    restored, _ = step2(
+        restored, jax.device_put(ids, sh2), jax.device_put(mask, sh2)
+    )
+    diff = max(
+        float(np.max(np.abs(a - b)))
+        for a, b in zip(
+            jax.tree.leaves(jax.device_get(restored.params)),
+            jax.tree.leaves(want),
+        )
+    )
+    out.append({
+        "mode": "restore",
+        "mesh": list(shape),
+        "exact": exact,
+        "on_new_mesh": on_new_mesh,
+        "step": int(restored.step),
+        "param_diff": diff,
+    })
   return out
 
 
@@ -176,8 +241,14 @@ def sft_step(shape, repeats):
 def sample(shape, repeats):
   mesh = _mesh(shape)
   p_sh = sharding.param_shardings(CausalLM(CFG), mesh, RULES)
-  fn = make_sampler(CausalLM(CFG), max_new_tokens=N, eos_id=-1, mesh=mesh,
-                    rules=RULES, param_shardings=p_sh)
+  fn = make_sampler(
+      CausalLM(CFG),
+      max_new_tokens=N,
+      eos_id=-1,
+      mesh=mesh,
+      rules=RULES,
+      param_shardings=p_sh,
+  )
   params = jax.device_put(_params(), p_sh)
   ro = _rollout()
   args = (params, ro.prompt_ids, ro.prompt_valid, jax.random.PRNGKey(3), 1.0)
@@ -195,32 +266,70 @@ def sample(shape, repeats):
 
 def main():
   repeats = 5 if "--timing" in sys.argv else 0
-  modes = {"sft": sft_step, "grpo": lambda s, r: rl_step("grpo", s, r),
-           "ppo": lambda s, r: rl_step("ppo", s, r), "sample": sample}
+  modes = {
+      "sft": sft_step,
+      "grpo": lambda s, r: rl_step("grpo", s, r),
+      "ppo": lambda s, r: rl_step("ppo", s, r),
+      "sample": sample,
+  }
   report = []
   init = jax.device_get(_params())
   for mode, fn in modes.items():
-    start = init if mode == "sft" else {"policy": init} if mode == "grpo" else {
-        "policy": init, "critic": {"model": init["model"], "value_head": {
-            "kernel": np.zeros(CFG.d_model), "bias": np.zeros(())}}}
+    start = (
+        init
+        if mode == "sft"
+        else {"policy": init}
+        if mode == "grpo"
+        else {
+            "policy": init,
+            "critic": {
+                "model": init["model"],
+                "value_head": {
+                    "kernel": np.zeros(CFG.d_model),
+                    "bias": np.zeros(()),
+                },
+            },
+        }
+    )
     ref = None
     for shape in MESHES:
       (loss, params), first, times = fn(shape, repeats)
       if ref is None:
         ref = (loss, params)
-      diffs = jax.tree.leaves(jax.tree.map(
-          lambda a, b: float(np.max(np.abs(np.asarray(a, np.float64) - b))),
-          params, ref[1]))
-      update = max(jax.tree.leaves(jax.tree.map(
-          lambda a, b: float(np.max(np.abs(np.asarray(a, np.float64) - b))),
-          params, start))) if mode != "sample" else 0.0
+      diffs = jax.tree.leaves(
+          jax.tree.map(
+              lambda a, b: float(np.max(np.abs(np.asarray(a, np.float64) - b))),
+              params,
+              ref[1],
+          )
+      )
+      update = (
+          max(
+              jax.tree.leaves(
+                  jax.tree.map(
+                      lambda a, b: float(
+                          np.max(np.abs(np.asarray(a, np.float64) - b))
+                      ),
+                      params,
+                      start,
+                  )
+              )
+          )
+          if mode != "sample"
+          else 0.0
+      )
       report.append({
-          "mode": mode, "mesh": list(shape), "loss": loss,
-          "loss_diff": abs(loss - ref[0]), "param_diff": max(diffs),
+          "mode": mode,
+          "mesh": list(shape),
+          "loss": loss,
+          "loss_diff": abs(loss - ref[0]),
+          "param_diff": max(diffs),
           "update_max": update,
           "first_call_s": first,
-          "step_s": float(np.median(times)) if times else None})
+          "step_s": float(np.median(times)) if times else None,
+      })
   import tempfile  # pylint: disable=g-import-not-at-top
+
   with tempfile.TemporaryDirectory() as d:
     report += restore_on_another_mesh(d)
   print(json.dumps(report))

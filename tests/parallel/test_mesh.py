@@ -16,8 +16,13 @@ WORKER = os.path.join(os.path.dirname(__file__), "mesh_worker.py")
 
 @pytest.fixture(scope="module")
 def report():
-  r = subprocess.run([sys.executable, WORKER], capture_output=True, text=True,
-                     timeout=900, check=False)
+  r = subprocess.run(
+      [sys.executable, WORKER],
+      capture_output=True,
+      text=True,
+      timeout=900,
+      check=False,
+  )
   assert r.returncode == 0, r.stderr[-3000:]
   return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -25,8 +30,12 @@ def report():
 @pytest.mark.parametrize("mode", ["sft", "grpo", "ppo"])
 def test_train_step_matches_single_device(report, mode):
   rows = [r for r in report if r["mode"] == mode]
-  assert [r["mesh"] for r in rows] == [[1, 1, 1], [8, 1, 1], [2, 2, 2],
-                                       [1, 2, 4]]
+  assert [r["mesh"] for r in rows] == [
+      [1, 1, 1],
+      [8, 1, 1],
+      [2, 2, 2],
+      [1, 2, 4],
+  ]
   assert rows[0]["update_max"] > 1e-3  # SGD at lr 1: the gradient itself.
   for r in rows[1:]:
     # float32 reductions in another order. The update is the gradient, so

@@ -19,24 +19,47 @@ def _free_port() -> int:
 
 
 def _cmd(workdir, *extra):
-  return [sys.executable, "-m", "reasoning_jax.main",
-          "--config=configs/default.py:smoke", f"--workdir={workdir}",
-          "--config.rl.steps=3", *extra]
+  return [
+      sys.executable,
+      "-m",
+      "reasoning_jax.main",
+      "--config=configs/default.py:smoke",
+      f"--workdir={workdir}",
+      "--config.rl.steps=3",
+      *extra,
+  ]
 
 
 def test_two_processes_match_one(tmp_path):
   root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
   env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-  single = subprocess.run(_cmd(tmp_path / "one"), cwd=root, env=env,
-                          capture_output=True, text=True, timeout=600)
+  single = subprocess.run(
+      _cmd(tmp_path / "one"),
+      cwd=root,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=600,
+  )
   assert single.returncode == 0, single.stderr[-3000:]
 
   port = _free_port()
-  procs = [subprocess.Popen(
-      _cmd(tmp_path / "two", f"--coordinator_address=127.0.0.1:{port}",
-           "--num_processes=2", f"--process_id={i}"),
-      cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-      text=True) for i in range(2)]
+  procs = [
+      subprocess.Popen(
+          _cmd(
+              tmp_path / "two",
+              f"--coordinator_address=127.0.0.1:{port}",
+              "--num_processes=2",
+              f"--process_id={i}",
+          ),
+          cwd=root,
+          env=env,
+          stdout=subprocess.PIPE,
+          stderr=subprocess.PIPE,
+          text=True,
+      )
+      for i in range(2)
+  ]
   try:
     outs = [p.communicate(timeout=600) for p in procs]
   finally:
@@ -44,7 +67,9 @@ def test_two_processes_match_one(tmp_path):
       p.kill()
   for p, (_, err) in zip(procs, outs):
     assert p.returncode == 0, err[-3000:]
-  assert "'rl_grpo'" in outs[0][0] and "'rl_grpo'" not in outs[1][0]  # only process 0.
+  assert (
+      "'rl_grpo'" in outs[0][0] and "'rl_grpo'" not in outs[1][0]
+  )  # only process 0.
 
   one = json.loads((tmp_path / "one" / "summary.json").read_text())
   two = json.loads((tmp_path / "two" / "summary.json").read_text())
@@ -53,20 +78,35 @@ def test_two_processes_match_one(tmp_path):
     assert one[stage]["length"] == two[stage]["length"]
   for stage in ("sft", "rl_grpo"):
     a, b = read_metrics(tmp_path / "one", stage), read_metrics(
-        tmp_path / "two", stage)
+        tmp_path / "two", stage
+    )
     assert [m["step"] for m in a] == [m["step"] for m in b]
     for ma, mb in zip(a, b):
-      for k in ("loss", "reward_mean", "accuracy", "kl", "entropy",
-                "grad_norm", "length"):
+      for k in (
+          "loss",
+          "reward_mean",
+          "accuracy",
+          "kl",
+          "entropy",
+          "grad_norm",
+          "length",
+      ):
         if k in ma:  # float32 sums in another order across two devices.
-          np.testing.assert_allclose(mb[k], ma[k], rtol=2e-4, atol=1e-5,
-                                     err_msg=f"{stage} step {ma['step']} {k}")
+          np.testing.assert_allclose(
+              mb[k],
+              ma[k],
+              rtol=2e-4,
+              atol=1e-5,
+              err_msg=f"{stage} step {ma['step']} {k}",
+          )
   # The smoke reward (overlong penalty) has spread: the updates compared
   # above carry signal, not ~1e-5 noise around zero advantages.
-  rl_rows = [m for m in read_metrics(tmp_path / "one", "rl_grpo")
-             if "loss" in m]
+  rl_rows = [
+      m for m in read_metrics(tmp_path / "one", "rl_grpo") if "loss" in m
+  ]
   assert max(m["adv_std"] for m in rl_rows) > 0.1
   assert max(m["grad_norm"] for m in rl_rows) > 1e-2
   # Both processes wrote their shards of the same orbax checkpoints.
-  assert sorted(os.listdir(tmp_path / "two" / "checkpoints" / "rl_grpo")) \
-      == sorted(os.listdir(tmp_path / "one" / "checkpoints" / "rl_grpo"))
+  assert sorted(
+      os.listdir(tmp_path / "two" / "checkpoints" / "rl_grpo")
+  ) == sorted(os.listdir(tmp_path / "one" / "checkpoints" / "rl_grpo"))

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from reasoning_jax.rl import advantages as adv_lib
-from reasoning_jax.rl.advantages import gae_advantages, grpo_advantages
+from reasoning_jax.rl.advantages import gae_advantages
+from reasoning_jax.rl.advantages import grpo_advantages
 
 
 def test_grpo_hand_worked():
@@ -60,7 +61,8 @@ def test_gae_matches_python_loop(gamma, lam):
   r, v = rng.normal(size=(4, 7)), rng.normal(size=(4, 7))
   m = np.arange(7)[None] < np.array([[7], [3], [1], [0]])
   adv, ret = jax.jit(lambda *a: gae_advantages(*a, gamma=gamma, lam=lam))(
-      r, v, m)
+      r, v, m
+  )
   want_adv, want_ret = _gae_loop(r, v, m, gamma, lam)
   np.testing.assert_allclose(adv, want_adv, atol=1e-5)
   np.testing.assert_allclose(ret, want_ret, atol=1e-5)
@@ -70,8 +72,12 @@ def test_gae_matches_python_loop(gamma, lam):
 def test_gae_hand_worked_terminal_reward():
   # Reward 1 at the last of 3 tokens, V = 0.5 everywhere, γ = λ = 1:
   # A_t = 1 - V_t = 0.5 for every t; returns = 1.
-  adv, ret = gae_advantages(np.array([[0.0, 0.0, 1.0]]),
-                            np.full((1, 3), 0.5), np.ones((1, 3), bool),
-                            gamma=1.0, lam=1.0)
+  adv, ret = gae_advantages(
+      np.array([[0.0, 0.0, 1.0]]),
+      np.full((1, 3), 0.5),
+      np.ones((1, 3), bool),
+      gamma=1.0,
+      lam=1.0,
+  )
   np.testing.assert_allclose(adv, [[0.5, 0.5, 0.5]], atol=1e-6)
   np.testing.assert_allclose(ret, [[1.0, 1.0, 1.0]], atol=1e-6)

@@ -33,29 +33,45 @@ def test_grpo_loss_matches_numpy(eps_hi):
   rng = np.random.default_rng(1)
   lp, old, ref = (rng.normal(size=(4, 6)) * 0.3 - 1 for _ in range(3))
   adv, mask = rng.normal(size=4), rng.random((4, 6)) > 0.3
-  loss, _ = jax.jit(lambda *a: losses.grpo_loss(
-      *a, clip_eps=0.2, kl_beta=0.04, clip_eps_high=eps_hi))(
-          lp, old, ref, adv, mask)
-  np.testing.assert_allclose(loss, _np_grpo(lp, old, ref, adv, mask, 0.2,
-                                            0.04, eps_hi), rtol=1e-5)
+  loss, _ = jax.jit(
+      lambda *a: losses.grpo_loss(
+          *a, clip_eps=0.2, kl_beta=0.04, clip_eps_high=eps_hi
+      )
+  )(lp, old, ref, adv, mask)
+  np.testing.assert_allclose(
+      loss, _np_grpo(lp, old, ref, adv, mask, 0.2, 0.04, eps_hi), rtol=1e-5
+  )
 
 
-@pytest.mark.parametrize("ratio,adv,clipped,want", [
-    (1.5, 1.0, True, -1.2),   # A>0, ρ above 1+ε: clipped at 1.2.
-    (1.1, 1.0, False, -1.1),  # inside the band.
-    (0.5, 1.0, False, -0.5),  # A>0, ρ low: min keeps the unclipped ρA.
-    (0.5, -1.0, True, 0.8),   # A<0, ρ below 1−ε: clipped at 0.8.
-    (1.5, -1.0, False, 1.5),  # A<0, ρ high: unclipped (pessimistic).
-])
+@pytest.mark.parametrize(
+    "ratio,adv,clipped,want",
+    [
+        (1.5, 1.0, True, -1.2),  # A>0, ρ above 1+ε: clipped at 1.2.
+        (1.1, 1.0, False, -1.1),  # inside the band.
+        (0.5, 1.0, False, -0.5),  # A>0, ρ low: min keeps the unclipped ρA.
+        (0.5, -1.0, True, 0.8),  # A<0, ρ below 1−ε: clipped at 0.8.
+        (1.5, -1.0, False, 1.5),  # A<0, ρ high: unclipped (pessimistic).
+    ],
+)
 def test_clipping_at_ratio_boundaries(ratio, adv, clipped, want):
   lp = jnp.log(jnp.array([[ratio]]))
-  loss, m = losses.clipped_surrogate(lp, jnp.zeros((1, 1)),
-                                     jnp.array([[adv]]),
-                                     jnp.ones((1, 1), bool), clip_eps=0.2)
+  loss, m = losses.clipped_surrogate(
+      lp,
+      jnp.zeros((1, 1)),
+      jnp.array([[adv]]),
+      jnp.ones((1, 1), bool),
+      clip_eps=0.2,
+  )
   np.testing.assert_allclose(loss, want, rtol=1e-6)
-  g = jax.grad(lambda x: losses.clipped_surrogate(
-      x, jnp.zeros((1, 1)), jnp.array([[adv]]), jnp.ones((1, 1), bool),
-      clip_eps=0.2)[0])(lp)
+  g = jax.grad(
+      lambda x: losses.clipped_surrogate(
+          x,
+          jnp.zeros((1, 1)),
+          jnp.array([[adv]]),
+          jnp.ones((1, 1), bool),
+          clip_eps=0.2,
+      )[0]
+  )(lp)
   assert (float(g[0, 0]) == 0.0) == clipped  # clipped tokens get no grad.
   assert float(m["clip_high"] + m["clip_low"]) == float(clipped)
 
@@ -80,29 +96,40 @@ def test_padding_values_do_not_change_any_loss():
   v, ov, ret = (rng.normal(size=(3, 5)) for _ in range(3))
   for red in losses.REDUCTIONS:
     a = losses.grpo_loss(lp, old, ref, adv_b, mask, reduction=red)[0]
-    b = losses.grpo_loss(junk(lp), junk(old), junk(ref), adv_b, mask,
-                         reduction=red)[0]
+    b = losses.grpo_loss(
+        junk(lp), junk(old), junk(ref), adv_b, mask, reduction=red
+    )[0]
     np.testing.assert_allclose(a, b, rtol=1e-6)
   a = losses.ppo_loss(lp, old, ref, adv_bt, mask, v, ov, ret, kl_beta=0.1)[0]
-  b = losses.ppo_loss(junk(lp), junk(old), junk(ref), junk(adv_bt), mask,
-                      junk(v), junk(ov), junk(ret), kl_beta=0.1)[0]
+  b = losses.ppo_loss(
+      junk(lp),
+      junk(old),
+      junk(ref),
+      junk(adv_bt),
+      mask,
+      junk(v),
+      junk(ov),
+      junk(ret),
+      kl_beta=0.1,
+  )[0]
   np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
 def test_no_gradient_reaches_old_or_ref_logprobs_or_advantages():
   rng = np.random.default_rng(3)
-  lp, old, ref = (jnp.asarray(rng.normal(size=(2, 4)) * 0.3)
-                  for _ in range(3))
+  lp, old, ref = (jnp.asarray(rng.normal(size=(2, 4)) * 0.3) for _ in range(3))
   adv, mask = jnp.asarray(rng.normal(size=2)), jnp.ones((2, 4), bool)
-  g = jax.grad(lambda o, r, a: losses.grpo_loss(lp, o, r, a, mask)[0],
-               argnums=(0, 1, 2))(old, ref, adv)
+  g = jax.grad(
+      lambda o, r, a: losses.grpo_loss(lp, o, r, a, mask)[0], argnums=(0, 1, 2)
+  )(old, ref, adv)
   for x in g:
     np.testing.assert_array_equal(x, 0.0)
   gl = jax.grad(lambda l: losses.grpo_loss(l, old, ref, adv, mask)[0])(lp)
   assert np.abs(np.asarray(gl)).sum() > 0
   v = jnp.asarray(rng.normal(size=(2, 4)))
-  gv = jax.grad(lambda ov, rt: losses.value_loss(v, ov, rt, mask),
-                argnums=(0, 1))(v * 0.5, v + 1)
+  gv = jax.grad(
+      lambda ov, rt: losses.value_loss(v, ov, rt, mask), argnums=(0, 1)
+  )(v * 0.5, v + 1)
   for x in gv:
     np.testing.assert_array_equal(x, 0.0)
 
@@ -110,20 +137,39 @@ def test_no_gradient_reaches_old_or_ref_logprobs_or_advantages():
 def test_value_loss_clipping_hand_worked():
   # V_old = 0, V = 1, R = 1, clip 0.2: unclipped err 0, clipped (0.2-1)^2
   # -> 0.5 * max(0, 0.64) = 0.32.
-  loss = losses.value_loss(jnp.ones((1, 1)), jnp.zeros((1, 1)),
-                           jnp.ones((1, 1)), jnp.ones((1, 1), bool), clip=0.2)
+  loss = losses.value_loss(
+      jnp.ones((1, 1)),
+      jnp.zeros((1, 1)),
+      jnp.ones((1, 1)),
+      jnp.ones((1, 1), bool),
+      clip=0.2,
+  )
   np.testing.assert_allclose(loss, 0.32, rtol=1e-6)
 
 
 def test_ppo_loss_combines_terms():
   """Against NumPy formulas for every term (none taken from the module)."""
   rng = np.random.default_rng(4)
-  lp, old, ref, adv, v, ov, ret, ent = (rng.normal(size=(2, 3))
-                                        for _ in range(8))
+  lp, old, ref, adv, v, ov, ret, ent = (
+      rng.normal(size=(2, 3)) for _ in range(8)
+  )
   mask = np.array([[1, 1, 1], [1, 1, 0]], bool)
-  loss, m = losses.ppo_loss(lp, old, ref, adv, mask, v, ov, ret, ent,
-                            kl_beta=0.1, value_coef=0.5, entropy_coef=0.01,
-                            clip_eps=0.2, value_clip=0.2)
+  loss, m = losses.ppo_loss(
+      lp,
+      old,
+      ref,
+      adv,
+      mask,
+      v,
+      ov,
+      ret,
+      ent,
+      kl_beta=0.1,
+      value_coef=0.5,
+      entropy_coef=0.01,
+      clip_eps=0.2,
+      value_clip=0.2,
+  )
   mean = lambda x: (x * mask).sum() / mask.sum()  # pylint: disable=unnecessary-lambda-assignment
   ratio = np.exp(lp - old)
   pg = -np.minimum(ratio * adv, np.clip(ratio, 0.8, 1.2) * adv)

@@ -1,23 +1,26 @@
 """The jitted KV-cache sampler against full forward passes without cache."""
 
+from conftest import init_params
+from conftest import TINY
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import TINY, init_params
 from reasoning_jax.models import CausalLM
-from reasoning_jax.sampling.sampler import (filter_logits, make_sampler,
-                                            positions_from_valid,
-                                            sample_categorical)
+from reasoning_jax.sampling.sampler import filter_logits
+from reasoning_jax.sampling.sampler import make_sampler
+from reasoning_jax.sampling.sampler import positions_from_valid
+from reasoning_jax.sampling.sampler import sample_categorical
 
 N = 6
 
 
 def _prompts():
   """Three prompts of lengths 5, 2 and 4, left-padded to 5 slots."""
-  ids = np.array([[1, 7, 8, 9, 10], [0, 0, 0, 1, 11], [0, 1, 12, 13, 14]],
-                 np.int32)
+  ids = np.array(
+      [[1, 7, 8, 9, 10], [0, 0, 0, 1, 11], [0, 1, 12, 13, 14]], np.int32
+  )
   return ids, ids > 0
 
 
@@ -27,8 +30,9 @@ def _full_logits(params, seqs):
   for s in seqs:
     s = jnp.asarray(s)[None]
     v = jnp.ones_like(s, bool)
-    logits, _, _ = CausalLM(TINY).apply({"params": params}, s,
-                                        positions_from_valid(v), v)
+    logits, _, _ = CausalLM(TINY).apply(
+        {"params": params}, s, positions_from_valid(v), v
+    )
     out.append(np.asarray(logits[0]))
   return out
 
@@ -40,20 +44,21 @@ def params():
 
 def test_greedy_equals_stepwise_argmax_without_cache(params):
   ids, valid = _prompts()
-  out = make_sampler(CausalLM(TINY), max_new_tokens=N, greedy=True,
-                     eos_id=-1)(params, ids, valid, jax.random.PRNGKey(0))
+  out = make_sampler(CausalLM(TINY), max_new_tokens=N, greedy=True, eos_id=-1)(
+      params, ids, valid, jax.random.PRNGKey(0)
+  )
   for b in range(3):
     seq = list(ids[b][valid[b]])
     for _ in range(N):  # reference: argmax of a fresh full forward each step.
       seq.append(int(np.argmax(_full_logits(params, [seq])[0][-1])))
-    np.testing.assert_array_equal(np.asarray(out.tokens[b]),
-                                  seq[-N:])
+    np.testing.assert_array_equal(np.asarray(out.tokens[b]), seq[-N:])
 
 
 def test_logprobs_equal_full_forward_log_softmax(params):
   ids, valid = _prompts()
-  sample = make_sampler(CausalLM(TINY), max_new_tokens=N, eos_id=-1,
-                        top_k=10, top_p=0.9)
+  sample = make_sampler(
+      CausalLM(TINY), max_new_tokens=N, eos_id=-1, top_k=10, top_p=0.9
+  )
   out = sample(params, ids, valid, jax.random.PRNGKey(3), 0.7)
   for b in range(3):
     seq = np.concatenate([ids[b][valid[b]], np.asarray(out.tokens[b])])
@@ -76,12 +81,18 @@ def test_same_key_same_output_and_keys_differ(params):
 
 def test_stop_token_ends_each_sequence_separately(params):
   ids, valid = _prompts()
-  greedy = make_sampler(CausalLM(TINY), max_new_tokens=N, greedy=True,
-                        eos_id=-1)(params, ids, valid, jax.random.PRNGKey(0))
+  greedy = make_sampler(
+      CausalLM(TINY), max_new_tokens=N, greedy=True, eos_id=-1
+  )(params, ids, valid, jax.random.PRNGKey(0))
   stop = int(greedy.tokens[0, 2])  # make row 0's third token a stop id.
-  out = make_sampler(CausalLM(TINY), max_new_tokens=N, greedy=True,
-                     eos_id=-1, stop_ids=(stop,), pad_id=0)(
-                         params, ids, valid, jax.random.PRNGKey(0))
+  out = make_sampler(
+      CausalLM(TINY),
+      max_new_tokens=N,
+      greedy=True,
+      eos_id=-1,
+      stop_ids=(stop,),
+      pad_id=0,
+  )(params, ids, valid, jax.random.PRNGKey(0))
   for b in range(3):
     row = list(np.asarray(greedy.tokens[b]))
     n = row.index(stop) + 1 if stop in row else N
@@ -110,12 +121,12 @@ def _np_filter(z, k, p):
   return z
 
 
-@pytest.mark.parametrize("k,p", [(0, 1.0), (3, 1.0), (0, 0.5), (4, 0.8),
-                                 (1, 1.0), (0, 0.05)])
+@pytest.mark.parametrize(
+    "k,p", [(0, 1.0), (3, 1.0), (0, 0.5), (4, 0.8), (1, 1.0), (0, 0.05)]
+)
 def test_filter_logits_matches_loop_reference(k, p):
   z = np.random.default_rng(0).normal(size=(4, 12)) * 2
-  got = np.asarray(filter_logits(jnp.asarray(z, jnp.float32), top_k=k,
-                                 top_p=p))
+  got = np.asarray(filter_logits(jnp.asarray(z, jnp.float32), top_k=k, top_p=p))
   for row, g in zip(z, got):
     want = _np_filter(row, k, p)
     np.testing.assert_array_equal(np.isfinite(g), np.isfinite(want))
@@ -124,22 +135,30 @@ def test_filter_logits_matches_loop_reference(k, p):
 def test_top_k_one_is_greedy(params):
   ids, valid = _prompts()
   g = make_sampler(CausalLM(TINY), max_new_tokens=N, greedy=True, eos_id=-1)(
-      params, ids, valid, jax.random.PRNGKey(0))
+      params, ids, valid, jax.random.PRNGKey(0)
+  )
   k1 = make_sampler(CausalLM(TINY), max_new_tokens=N, top_k=1, eos_id=-1)(
-      params, ids, valid, jax.random.PRNGKey(9), 1.3)
+      params, ids, valid, jax.random.PRNGKey(9), 1.3
+  )
   np.testing.assert_array_equal(g.tokens, k1.tokens)
 
 
 @pytest.mark.parametrize("method", ["inverse_cdf", "gumbel"])
 def test_sample_categorical_frequencies_match_softmax(method):
   """4,000 draws per row against the exact softmax probabilities."""
-  logits = jnp.asarray([[2.0, 1.0, 0.0, -1.0, -jnp.inf],
-                        [0.0, 0.0, 0.0, 0.0, 0.0],
-                        [-jnp.inf, 5.0, -jnp.inf, 4.0, 0.5]], jnp.float32)
+  logits = jnp.asarray(
+      [
+          [2.0, 1.0, 0.0, -1.0, -jnp.inf],
+          [0.0, 0.0, 0.0, 0.0, 0.0],
+          [-jnp.inf, 5.0, -jnp.inf, 4.0, 0.5],
+      ],
+      jnp.float32,
+  )
   n = 4000
   keys = jax.random.split(jax.random.PRNGKey(0), n)
-  draws = np.asarray(jax.vmap(
-      lambda k: sample_categorical(k, logits, method))(keys))
+  draws = np.asarray(
+      jax.vmap(lambda k: sample_categorical(k, logits, method))(keys)
+  )
   p = np.exp(np.asarray(logits, np.float64) - np.max(logits, -1, keepdims=True))
   p /= p.sum(-1, keepdims=True)
   for row in range(3):
@@ -154,10 +173,12 @@ def test_prefix_sharing_gives_the_unshared_output(params):
   ids, valid = _prompts()
   ids, valid = np.repeat(ids, 4, 0), np.repeat(valid, 4, 0)
   kw = dict(max_new_tokens=N, eos_id=2)
-  want = make_sampler(CausalLM(TINY), **kw)(params, ids, valid,
-                                            jax.random.PRNGKey(3), 1.0)
+  want = make_sampler(CausalLM(TINY), **kw)(
+      params, ids, valid, jax.random.PRNGKey(3), 1.0
+  )
   got = make_sampler(CausalLM(TINY), group_size=4, **kw)(
-      params, ids, valid, jax.random.PRNGKey(3), 1.0)
+      params, ids, valid, jax.random.PRNGKey(3), 1.0
+  )
   np.testing.assert_array_equal(got.tokens, want.tokens)
   np.testing.assert_array_equal(got.mask, want.mask)
   np.testing.assert_allclose(got.logprobs, want.logprobs, atol=1e-5)
@@ -167,21 +188,28 @@ def test_prefix_sharing_gives_the_unshared_output(params):
 def test_force_budget_step_function_hand_worked():
   """Scripted picks through the step function: rows 0/1 close early (t=1)
   and get "W1 W2" in its place; row 2 closes at t=3 >= min; cap at t=5."""
-  from reasoning_jax.sampling.sampler import Budget, force_budget  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.sampling.sampler import Budget  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.sampling.sampler import force_budget
+
   close, w1, w2 = 9, 20, 21
   budget = Budget(close_id=close, wait=(w1, w2), min_think=3, max_think=5)
-  picks = np.asarray([[5, close, 6, 7, 8, 8, close],
-                      [5, close, close, close, 8, 8, 8],
-                      [5, 6, 7, close, 8, 8, 8]])
-  want = np.asarray([[5, w1, w2, 7, 8, close, close],
-                     [5, w1, w2, close, 8, 8, 8],
-                     [5, 6, 7, close, 8, 8, 8]])
+  picks = np.asarray([
+      [5, close, 6, 7, 8, 8, close],
+      [5, close, close, close, 8, 8, 8],
+      [5, 6, 7, close, 8, 8, 8],
+  ])
+  want = np.asarray([
+      [5, w1, w2, 7, 8, close, close],
+      [5, w1, w2, close, 8, 8, 8],
+      [5, 6, 7, close, 8, 8, 8],
+  ])
   forced = jnp.full((3,), -1, jnp.int32)
   closed = jnp.zeros((3,), bool)
   got = []
   for t in range(picks.shape[1]):
-    tok, forced, closed = force_budget(jnp.asarray(picks[:, t]), t, forced,
-                                       closed, budget)
+    tok, forced, closed = force_budget(
+        jnp.asarray(picks[:, t]), t, forced, closed, budget
+    )
     got.append(np.asarray(tok))
   np.testing.assert_array_equal(np.stack(got, 1), want)
 
@@ -191,19 +219,23 @@ def test_budget_forcing_in_the_jitted_sampler(params):
   with min_think=4 it is replaced by the wait tokens at steps 1 and 2; with
   max_think=3 the close token is forced at step 3."""
   from reasoning_jax.sampling.sampler import Budget  # pylint: disable=g-import-not-at-top
+
   ids, valid = _prompts()
   kw = dict(max_new_tokens=N, eos_id=-1, greedy=True)
-  plain = make_sampler(CausalLM(TINY), **kw)(params, ids, valid,
-                                             jax.random.PRNGKey(0), 1.0)
+  plain = make_sampler(CausalLM(TINY), **kw)(
+      params, ids, valid, jax.random.PRNGKey(0), 1.0
+  )
   close = int(plain.tokens[0, 1])
   w = (close + 1) % TINY.vocab_size, (close + 2) % TINY.vocab_size
-  low = make_sampler(CausalLM(TINY), budget=Budget(close, w, min_think=4),
-                     **kw)(params, ids, valid, jax.random.PRNGKey(0), 1.0)
+  low = make_sampler(
+      CausalLM(TINY), budget=Budget(close, w, min_think=4), **kw
+  )(params, ids, valid, jax.random.PRNGKey(0), 1.0)
   t = np.asarray(low.tokens)
   np.testing.assert_array_equal(t[0, :3], [plain.tokens[0, 0], *w])
   assert not (t[:, :4] == close).any()  # no close before the minimum.
-  cap = make_sampler(CausalLM(TINY), budget=Budget(close, max_think=3),
-                     **kw)(params, ids, valid, jax.random.PRNGKey(0), 1.0)
+  cap = make_sampler(CausalLM(TINY), budget=Budget(close, max_think=3), **kw)(
+      params, ids, valid, jax.random.PRNGKey(0), 1.0
+  )
   c = np.asarray(cap.tokens)
   first = [row.tolist().index(close) for row in c]
   assert max(first) <= 3 and (c[:, 3] == close).sum() >= 1
@@ -218,16 +250,20 @@ def test_decode_chunk_gives_the_per_token_loop_output(params, chunk):
   steps past N are masked) leave tokens, log-probs, masks and lengths as
   the per-token loop has them, with a stop token ending rows early."""
   import dataclasses  # pylint: disable=g-import-not-at-top
+
   ids, valid = _prompts()
   ids, valid = np.repeat(ids, 3, 0), np.repeat(valid, 3, 0)
   want = make_sampler(CausalLM(TINY), max_new_tokens=N, eos_id=-1)(
-      params, ids, valid, jax.random.PRNGKey(7), 1.0)
+      params, ids, valid, jax.random.PRNGKey(7), 1.0
+  )
   stop = int(want.tokens[0, 2])
   kw = dict(max_new_tokens=N, eos_id=-1, stop_ids=(stop,))
-  want = make_sampler(CausalLM(TINY), **kw)(params, ids, valid,
-                                            jax.random.PRNGKey(7), 1.0)
-  got = make_sampler(CausalLM(dataclasses.replace(TINY, decode_chunk=chunk)),
-                     **kw)(params, ids, valid, jax.random.PRNGKey(7), 1.0)
+  want = make_sampler(CausalLM(TINY), **kw)(
+      params, ids, valid, jax.random.PRNGKey(7), 1.0
+  )
+  got = make_sampler(
+      CausalLM(dataclasses.replace(TINY, decode_chunk=chunk)), **kw
+  )(params, ids, valid, jax.random.PRNGKey(7), 1.0)
   assert got.tokens.shape == (9, N)
   assert int(want.lengths.min()) < N  # some rows stopped early.
   for a, b in zip(got, want):
@@ -246,8 +282,9 @@ def test_temperature_sets_the_first_token_distribution(params):
   freqs = {}
   for t in (0.5, 2.0):
     out = sample(params, ids, valid, jax.random.PRNGKey(5), t)
-    freqs[t] = np.bincount(np.asarray(out.tokens)[:, 0],
-                           minlength=TINY.vocab_size) / n
+    freqs[t] = (
+        np.bincount(np.asarray(out.tokens)[:, 0], minlength=TINY.vocab_size) / n
+    )
     p = np.exp((z - z.max()) / t)
     p /= p.sum()
     np.testing.assert_allclose(freqs[t], p, atol=0.03)  # sigma <= 0.008.

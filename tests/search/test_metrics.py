@@ -22,7 +22,8 @@ def test_pass_at_k_matches_enumeration(n, c):
 
 def test_majority_vote_groups_equal_values_and_breaks_ties_by_order():
   assert metrics.majority_vote(["1/2", "3", "0.5", "3", "\\frac{1}{2}"]) in (
-      "1/2",)
+      "1/2",
+  )
   assert metrics.majority_vote(["7", "8", "8", "7"]) == "7"  # tie: first.
   assert metrics.majority_vote([None, None, "4"]) == "4"
   assert metrics.majority_vote([None]) is None
@@ -40,16 +41,15 @@ def test_bootstrap_ci_brackets_the_mean():
 
 def test_best_of_n_and_vote_hand_worked():
   from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
+
   scores = np.asarray([[0.2, 0.9, 0.5, 0.1], [0.7, 0.7, 0.1, 0.9]])
   correct = np.asarray([[1, 0, 1, 1], [0, 1, 0, 1]], float)
-  np.testing.assert_array_equal(best_of_n.best_of_n(scores, correct, 1),
-                                [1, 0])
-  np.testing.assert_array_equal(best_of_n.best_of_n(scores, correct, 2),
-                                [0, 0])  # q1: 0.7 tie -> first sample.
-  np.testing.assert_array_equal(best_of_n.best_of_n(scores, correct, 4),
-                                [0, 1])
-  answers = np.asarray([["3", "4", "3", "3"], ["1/2", "2", "0.5", "2"]],
-                       object)
+  np.testing.assert_array_equal(best_of_n.best_of_n(scores, correct, 1), [1, 0])
+  np.testing.assert_array_equal(
+      best_of_n.best_of_n(scores, correct, 2), [0, 0]
+  )  # q1: 0.7 tie -> first sample.
+  np.testing.assert_array_equal(best_of_n.best_of_n(scores, correct, 4), [0, 1])
+  answers = np.asarray([["3", "4", "3", "3"], ["1/2", "2", "0.5", "2"]], object)
   ok = np.asarray([[1, 0, 1, 1], [1, 0, 1, 0]], float)  # gold 3 and 1/2.
   np.testing.assert_array_equal(best_of_n.vote(answers, ok, 1), [1, 1])
   np.testing.assert_array_equal(best_of_n.vote(answers, ok, 2), [1, 1])
@@ -59,19 +59,27 @@ def test_best_of_n_and_vote_hand_worked():
   # Many right answers (countdown): the winner is judged by its sample.
   exprs = np.asarray([["1+4", "2+3", "2+3", "9"]], object)
   np.testing.assert_array_equal(
-      best_of_n.vote(exprs, np.asarray([[1, 1, 1, 0]]), 4), [1])
+      best_of_n.vote(exprs, np.asarray([[1, 1, 1, 0]]), 4), [1]
+  )
   np.testing.assert_array_equal(
-      best_of_n.vote(np.asarray([[None, None]], object),
-                     np.asarray([[0, 0]]), 2), [0])
-  table = best_of_n.summarize(best_of_n.per_problem(
-      answers, correct, {"v": scores}, [1, 2, 4]))
+      best_of_n.vote(
+          np.asarray([[None, None]], object), np.asarray([[0, 0]]), 2
+      ),
+      [0],
+  )
+  table = best_of_n.summarize(
+      best_of_n.per_problem(answers, correct, {"v": scores}, [1, 2, 4])
+  )
   assert table["bon_v"][4]["acc"] == 0.5
   # pass@N from all 4 samples: q0 has 3/4 correct, q1 2/4.
   assert table["pass@N"][1]["acc"] == pytest.approx((0.75 + 0.5) / 2)
   assert table["oracle"][2]["acc"] == pytest.approx(
-      (1 - 0.25 ** 2 + 1 - 0.5 ** 2) / 2)
-  sub = best_of_n.summarize(best_of_n.per_problem(
-      answers, correct, {"v": scores}, [4]), np.asarray([False, True]))
+      (1 - 0.25**2 + 1 - 0.5**2) / 2
+  )
+  sub = best_of_n.summarize(
+      best_of_n.per_problem(answers, correct, {"v": scores}, [4]),
+      np.asarray([False, True]),
+  )
   assert sub["bon_v"][4]["acc"] == 1.0 and sub["pass@N"][4]["acc"] == 1.0
 
 
@@ -80,11 +88,11 @@ def test_answer_weighted_voting_is_a_named_selector():
   (score × count). Two "7"s of score 0.3 lose to one "8" of score 0.9,
   which plain majority picks the other way."""
   from reasoning_jax.search import best_of_n  # pylint: disable=g-import-not-at-top
+
   answers = np.array([["7", "7", "8"]], object)
   correct = np.array([[0, 0, 1]])
   scores = {"v": np.array([[0.3, 0.3, 0.9]])}
-  per = best_of_n.per_problem(answers, correct, scores, [3],
-                              vote_weights=["v"])
+  per = best_of_n.per_problem(answers, correct, scores, [3], vote_weights=["v"])
   assert per["majority"][3][0] == 0.0
   assert per["weighted_v"][3][0] == 1.0
   assert per["bon_v"][3][0] == 1.0

@@ -10,16 +10,24 @@ def _t(prompt, completion, correct):
 
 
 def test_pairs_take_wrong_attempts_to_correct_ones_of_the_same_problem():
-  traces = [_t("A", "w1", 0), _t("A", "r1", 1), _t("A", "w2", 0),
-            _t("B", "w3", 0), _t("B", "w4", 0),  # no correct: no pair.
-            _t("C", "r2", 1)]  # no wrong: no pair.
+  traces = [
+      _t("A", "w1", 0),
+      _t("A", "r1", 1),
+      _t("A", "w2", 0),
+      _t("B", "w3", 0),
+      _t("B", "w4", 0),  # no correct: no pair.
+      _t("C", "r2", 1),
+  ]  # no wrong: no pair.
   pairs = revision.revision_pairs(traces, per_problem=5, seed=0)
-  assert pairs == [tasks.Example("A\nw1", "5", "r1"),
-                   tasks.Example("A\nw2", "5", "r1")]
+  assert pairs == [
+      tasks.Example("A\nw1", "5", "r1"),
+      tasks.Example("A\nw2", "5", "r1"),
+  ]
   assert len(revision.revision_pairs(traces, per_problem=1, seed=0)) == 1
 
 
 class _CharTok:
+
   def encode(self, text):
     return list(text)
 
@@ -41,7 +49,12 @@ def test_chain_feeds_each_attempt_into_the_next_prompt():
     return [p.split("\n")[-2] + "+" for p in prompts]
 
   ex = [tasks.Example("Q1", "", ""), tasks.Example("Q2", "", "")]
-  chains = revision.chain(revise, ex, ["a", "b"], 3,
-                          lambda p, prev: revision.revision_prompt(p, prev))
+  chains = revision.chain(
+      revise,
+      ex,
+      ["a", "b"],
+      3,
+      lambda p, prev: revision.revision_prompt(p, prev),
+  )
   assert chains == [["a", "a+", "a++"], ["b", "b+", "b++"]]
   assert seen[0] == ["Q1\na\n", "Q2\nb\n"] and len(seen) == 2

@@ -17,13 +17,16 @@ def test_decode_and_score_hand_worked(tmp_path):
   wrong = tok.encode(ex.solution.replace(f"{{{ex.answer}}}", "{7777}"))
   n = max(len(good), len(wrong)) + 2
   tokens = np.zeros((3, n), np.int32)
-  tokens[0, :len(good)] = good
-  tokens[1, :len(wrong)] = wrong  # no eos: cut off by the budget.
+  tokens[0, : len(good)] = good
+  tokens[1, : len(wrong)] = wrong  # no eos: cut off by the budget.
   lengths = np.array([len(good), len(wrong), 0])
   out = SampleOutput(tokens, np.zeros((3, n)), tokens > 0, lengths)
   texts, got_len, truncated = generate_lib.decode_completions(tok, out)
-  assert texts == [ex.solution, ex.solution.replace(f"{{{ex.answer}}}",
-                                                    "{7777}"), ""]
+  assert texts == [
+      ex.solution,
+      ex.solution.replace(f"{{{ex.answer}}}", "{7777}"),
+      "",
+  ]
   np.testing.assert_array_equal(got_len, lengths)
   np.testing.assert_array_equal(truncated, [False, True, True])
   correct, fmt = evaluate.score(task, texts, [ex] * 3)
@@ -51,13 +54,23 @@ def test_by_difficulty_against_a_loop():
 
 
 def test_stage_result_and_flat_metrics():
-  r = {"pass@1": 0.5, "format": 1.0, "think": 0.25, "length": 9.0,
-       "truncated": 0.0, "reflection": 0.0, "num_problems": 4,
-       "correct": np.array([1, 0, 1, 0]), "texts": {},
-       "by_difficulty": {"2": 1.0, "3": 0.0}}
+  r = {
+      "pass@1": 0.5,
+      "format": 1.0,
+      "think": 0.25,
+      "length": 9.0,
+      "truncated": 0.0,
+      "reflection": 0.0,
+      "num_problems": 4,
+      "correct": np.array([1, 0, 1, 0]),
+      "texts": {},
+      "by_difficulty": {"2": 1.0, "3": 0.0},
+  }
   res = evaluate.stage_result(r)
-  assert set(res) == set(evaluate.SUMMARY_KEYS) | {"num_problems",
-                                                   "by_difficulty"}
+  assert set(res) == set(evaluate.SUMMARY_KEYS) | {
+      "num_problems",
+      "by_difficulty",
+  }
   flat = evaluate.flat_metrics({**res, "train_seconds": 3.0}, "final")
   assert flat["final/think"] == 0.25 and flat["final/train_seconds"] == 3.0
   assert flat["final/pass@1_d2"] == 1.0 and flat["final/pass@1_d3"] == 0.0

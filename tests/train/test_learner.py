@@ -9,27 +9,31 @@ full forward pass (no logits slice, no trimming), advantages in NumPy, and
 the loss from its equations; it is differentiated with ``jax.grad``.
 """
 
-
+from conftest import init_params
+from conftest import TINY
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
-from conftest import TINY, init_params
 from reasoning_jax.config import base_config
-from reasoning_jax.models import CausalLM, ScalarModel
+from reasoning_jax.models import CausalLM
+from reasoning_jax.models import ScalarModel
 from reasoning_jax.parallel import sharding
 from reasoning_jax.sampling.sampler import make_sampler
-from reasoning_jax.train import learner, rollout as rollout_lib
+from reasoning_jax.train import learner
+from reasoning_jax.train import rollout as rollout_lib
 from reasoning_jax.train import state as state_lib
 
 P, G, N = 4, 4, 10
 B = P * G
 LR = {"policy": 0.5, "critic": 0.005}  # the value loss's gradients are larger.
 # Group 1 has no spread (GRPO gives it zero advantage; grpo_skip drops it).
-REWARDS = np.array([1, 0, .5, 1, .5, .5, .5, .5, 0, 0, 1, 0, .2, .9, .4, .1],
-                   np.float32)
+REWARDS = np.array(
+    [1, 0, 0.5, 1, 0.5, 0.5, 0.5, 0.5, 0, 0, 1, 0, 0.2, 0.9, 0.4, 0.1],
+    np.float32,
+)
 TRUNCATED = np.zeros(B, bool)
 TRUNCATED[[1, 9, 14]] = True
 
@@ -40,18 +44,32 @@ def _fixture():
   ids = np.zeros((B, 7), np.int32)
   for i in range(B):  # left-padded prompts of 4-7 tokens, 4 per group.
     k = 4 + (i // G) % 4
-    ids[i, 7 - k:] = [1] + [(5 + 3 * (i // G) + j) % 37 + 3 for j in range(k - 1)]
+    ids[i, 7 - k :] = [1] + [
+        (5 + 3 * (i // G) + j) % 37 + 3 for j in range(k - 1)
+    ]
   valid = ids > 0
-  out = jax.device_get(make_sampler(model, max_new_tokens=N, eos_id=2)(
-      params, ids, valid, jax.random.PRNGKey(3), 1.0))
+  out = jax.device_get(
+      make_sampler(model, max_new_tokens=N, eos_id=2)(
+          params, ids, valid, jax.random.PRNGKey(3), 1.0
+      )
+  )
   b = B
   ro = rollout_lib.Rollout(
-      prompt_ids=ids, prompt_valid=valid, tokens=np.asarray(out.tokens),
-      mask=np.asarray(out.mask), rewards=REWARDS, correct=REWARDS > 0.5,
-      formatted=np.ones(b, bool), truncated=TRUNCATED,
-      think_tokens=np.zeros(b, np.int32), thinking=np.zeros(b, bool),
-      reflected=np.zeros(b, bool), consistency=np.zeros(b, np.float32),
-      draws=1, seconds=1.0)
+      prompt_ids=ids,
+      prompt_valid=valid,
+      tokens=np.asarray(out.tokens),
+      mask=np.asarray(out.mask),
+      rewards=REWARDS,
+      correct=REWARDS > 0.5,
+      formatted=np.ones(b, bool),
+      truncated=TRUNCATED,
+      think_tokens=np.zeros(b, np.int32),
+      thinking=np.zeros(b, bool),
+      reflected=np.zeros(b, bool),
+      consistency=np.zeros(b, np.float32),
+      draws=1,
+      seconds=1.0,
+  )
   assert ro.mask.sum(1).min() >= 2 and (~ro.mask).any()  # some padding.
   return model, params, ro
 
@@ -68,7 +86,7 @@ def _logp_ent(model, params, ro):
   seq, valid, pos = _seq(ro)
   logits = model.apply({"params": params}, seq, pos, valid)[0]
   pl = ro.prompt_ids.shape[1]
-  lp = jax.nn.log_softmax(logits[:, pl - 1:pl - 1 + N].astype(jnp.float32))
+  lp = jax.nn.log_softmax(logits[:, pl - 1 : pl - 1 + N].astype(jnp.float32))
   tok = jnp.take_along_axis(lp, ro.tokens[..., None], -1)[..., 0]
   return tok, -(jnp.exp(lp) * lp).sum(-1)
 
@@ -76,8 +94,9 @@ def _logp_ent(model, params, ro):
 def _values(critic, cparams, ro):
   seq, valid, pos = _seq(ro)
   pl = ro.prompt_ids.shape[1]
-  return critic.apply({"params": cparams}, seq, pos, valid)[:, pl - 1:
-                                                            pl - 1 + N]
+  return critic.apply({"params": cparams}, seq, pos, valid)[
+      :, pl - 1 : pl - 1 + N
+  ]
 
 
 def _np_gae(rewards_bt, values_bt, mask_bt, gamma, lam):
@@ -88,7 +107,7 @@ def _np_gae(rewards_bt, values_bt, mask_bt, gamma, lam):
     for j in reversed(range(t)):
       if not mask_bt[i, j]:
         continue
-      v_next = values_bt[i, j + 1] if j + 1 < t and mask_bt[i, j + 1] else 0.
+      v_next = values_bt[i, j + 1] if j + 1 < t and mask_bt[i, j + 1] else 0.0
       delta = rewards_bt[i, j] + gamma * v_next - values_bt[i, j]
       nxt = delta + gamma * lam * nxt
       adv[i, j] = nxt
@@ -107,15 +126,24 @@ def _learner(model, start, rc, critic=None):
   dummy = jnp.ones((1, 8), jnp.int32)
   fns = {"policy": lambda k: model.init(k, dummy, dummy, dummy > 0)["params"]}
   if critic is not None:
-    fns["critic"] = lambda k: critic.init(k, dummy, dummy,
-                                          dummy > 0)["params"]
-  tx = optax.multi_transform({n: optax.sgd(LR[n]) for n in start},
-                             {n: n for n in start})
+    fns["critic"] = lambda k: critic.init(k, dummy, dummy, dummy > 0)["params"]
+  tx = optax.multi_transform(
+      {n: optax.sgd(LR[n]) for n in start}, {n: n for n in start}
+  )
   state, state_sh = state_lib.create_state(
-      lambda k: {n: f(k) for n, f in fns.items()}, tx, jax.random.PRNGKey(0),
-      mesh, rules, params=start)
+      lambda k: {n: f(k) for n, f in fns.items()},
+      tx,
+      jax.random.PRNGKey(0),
+      mesh,
+      rules,
+      params=start,
+  )
   sh = sharding.batch_sharding(mesh, rules)
-  return state, learner.make_learner_fns(model, critic, tx, rc, state_sh, sh), sh
+  return (
+      state,
+      learner.make_learner_fns(model, critic, tx, rc, state_sh, sh),
+      sh,
+  )
 
 
 def _minibatches(rc, rng):
@@ -124,9 +152,8 @@ def _minibatches(rc, rng):
   mb = min(rc.minibatch_size, B)
   out = []
   for epoch in range(rc.num_updates):
-    perm = np.asarray(jax.random.permutation(jax.random.fold_in(rng, epoch),
-                                             B))
-    out += [perm[s:s + mb] for s in range(0, B - mb + 1, mb)]
+    perm = np.asarray(jax.random.permutation(jax.random.fold_in(rng, epoch), B))
+    out += [perm[s : s + mb] for s in range(0, B - mb + 1, mb)]
   return out
 
 
@@ -134,33 +161,47 @@ def _sgd(loss, params, steps):
   """Plain SGD on ``{"policy": ..., "critic": ...}`` with ``LR`` per part."""
   for rows in steps:
     grads = jax.grad(loss)(params, rows)
-    params = {n: jax.tree.map(lambda p, g, n=n: p - LR[n] * g, params[n],
-                              grads[n]) for n in params}
+    params = {
+        n: jax.tree.map(lambda p, g, n=n: p - LR[n] * g, params[n], grads[n])
+        for n in params
+    }
   return params
 
 
 def _rows(ro, rows):
-  return ro.__class__(**{k: (v[rows] if isinstance(v, np.ndarray) else v)
-                         for k, v in ro.__dict__.items()})
+  return ro.__class__(**{
+      k: v[rows] if isinstance(v, np.ndarray) else v
+      for k, v in ro.__dict__.items()
+  })
 
 
 def _assert_close(got, want):
   for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-5,
-                               rtol=2e-4)
+    np.testing.assert_allclose(
+        np.asarray(a), np.asarray(b), atol=2e-5, rtol=2e-4
+    )
 
 
-@pytest.mark.parametrize("advantage,mask_truncated,num_updates,minibatch", [
-    ("grpo", False, 2, B),  # two passes: the second is off-policy, clipped.
-    ("grpo_skip", True, 1, B // 2),  # two shuffled minibatches.
-    ("dr_grpo", False, 1, B),
-])
-def test_grpo_update_matches_the_reference(advantage, mask_truncated,
-                                           num_updates, minibatch):
+@pytest.mark.parametrize(
+    "advantage,mask_truncated,num_updates,minibatch",
+    [
+        ("grpo", False, 2, B),  # two passes: the second is off-policy, clipped.
+        ("grpo_skip", True, 1, B // 2),  # two shuffled minibatches.
+        ("dr_grpo", False, 1, B),
+    ],
+)
+def test_grpo_update_matches_the_reference(
+    advantage, mask_truncated, num_updates, minibatch
+):
   model, params, ro = _fixture()
   ref_params = init_params(TINY, seed=5, scale=2.0)  # KL is active at once.
-  rc = _rc(algorithm="grpo", advantage=advantage, num_updates=num_updates,
-           minibatch_size=minibatch, mask_truncated=mask_truncated)
+  rc = _rc(
+      algorithm="grpo",
+      advantage=advantage,
+      num_updates=num_updates,
+      minibatch_size=minibatch,
+      mask_truncated=mask_truncated,
+  )
   rng = jax.random.PRNGKey(7)
 
   r = REWARDS.reshape(P, G).astype(np.float64)
@@ -188,8 +229,11 @@ def test_grpo_update_matches_the_reference(advantage, mask_truncated,
     mm = m[rows]
     return (per * mm).sum() / mm.sum()
 
-  want = _sgd(lambda p, rows: loss(p["policy"], rows), {"policy": params},
-              _minibatches(rc, rng))
+  want = _sgd(
+      lambda p, rows: loss(p["policy"], rows),
+      {"policy": params},
+      _minibatches(rc, rng),
+  )
   state, fns, sh = _learner(model, {"policy": params}, rc)
   state, metrics = learner.learn(state, ro, ref_params, fns, rc, sh, rng)
   _assert_close(state.params, want)
@@ -202,14 +246,24 @@ def test_grpo_update_matches_the_reference(advantage, mask_truncated,
 def test_ppo_update_matches_the_reference(whiten):
   model, params, ro = _fixture()
   critic = ScalarModel(TINY, head_name="value_head")
-  head = {"kernel": 0.3 * jax.random.normal(jax.random.PRNGKey(1),
-                                            (TINY.d_model,)),
-          "bias": jnp.asarray(0.2)}
+  head = {
+      "kernel": 0.3 * jax.random.normal(jax.random.PRNGKey(1), (TINY.d_model,)),
+      "bias": jnp.asarray(0.2),
+  }
   cparams = {"model": params["model"], "value_head": head}
   ref_params = init_params(TINY, seed=5, scale=2.0)
-  rc = _rc(algorithm="ppo", num_updates=2, minibatch_size=B // 2,
-           whiten_advantages=whiten, mask_truncated=True, gamma=0.9,
-           lam=0.8, value_coef=0.5, value_clip=0.05, entropy_coef=0.01)
+  rc = _rc(
+      algorithm="ppo",
+      num_updates=2,
+      minibatch_size=B // 2,
+      whiten_advantages=whiten,
+      mask_truncated=True,
+      gamma=0.9,
+      lam=0.8,
+      value_coef=0.5,
+      value_clip=0.05,
+      entropy_coef=0.01,
+  )
   rng = jax.random.PRNGKey(11)
 
   mask = ro.mask
@@ -239,14 +293,20 @@ def test_ppo_update_matches_the_reference(whiten):
     vo, ret = v_old[rows], returns[rows]
     v_clip = vo + jnp.clip(v - vo, -0.05, 0.05)
     vl = 0.5 * jnp.maximum((v - ret) ** 2, (v_clip - ret) ** 2)
-    return (mean(pg) + 0.1 * mean(jnp.exp(d) - d - 1) + 0.5 * mean(vl)
-            - 0.01 * mean(ent))
+    return (
+        mean(pg)
+        + 0.1 * mean(jnp.exp(d) - d - 1)
+        + 0.5 * mean(vl)
+        - 0.01 * mean(ent)
+    )
 
   start = {"policy": params, "critic": cparams}
   want = _sgd(loss, start, _minibatches(rc, rng))
   state, fns, sh = _learner(model, start, rc, critic)
   state, _ = learner.learn(state, ro, ref_params, fns, rc, sh, rng)
   _assert_close(state.params, want)
-  moved = max(float(jnp.abs(a - b).max()) for a, b in zip(
-      jax.tree.leaves(want["critic"]), jax.tree.leaves(cparams)))
+  moved = max(
+      float(jnp.abs(a - b).max())
+      for a, b in zip(jax.tree.leaves(want["critic"]), jax.tree.leaves(cparams))
+  )
   assert moved > 1e-3  # the critic learned too.

@@ -4,7 +4,8 @@ rerun skips finished stages."""
 import os
 
 from reasoning_jax.data import tasks
-from reasoning_jax.train import evaluate, rejection
+from reasoning_jax.train import evaluate
+from reasoning_jax.train import rejection
 
 
 def _ex(p):
@@ -18,9 +19,11 @@ def test_accepted_examples_keep_exactly_accepted_deduplicated():
   got = rejection.accepted_examples(exs, texts, ok)
   # A: "x  =\n5" duplicates "x = 5" up to whitespace; B's "x = 5" is kept
   # (another prompt); rejected ones never appear.
-  assert got == [tasks.Example("A", "5", "x = 5"),
-                 tasks.Example("A", "5", "y"),
-                 tasks.Example("B", "5", "x = 5")]
+  assert got == [
+      tasks.Example("A", "5", "x = 5"),
+      tasks.Example("A", "5", "y"),
+      tasks.Example("B", "5", "x = 5"),
+  ]
 
 
 def test_mix_adds_a_share_of_general_data():
@@ -33,16 +36,25 @@ def test_mix_adds_a_share_of_general_data():
 
 
 def test_reflection_rate_counts_whole_phrases():
-  texts = ["Wait, 3+4=7", "awaited result", "Let me check: 7", "7",
-           "Actually no"]
+  texts = [
+      "Wait, 3+4=7",
+      "awaited result",
+      "Let me check: 7",
+      "7",
+      "Actually no",
+  ]
   assert evaluate.reflection_rate(texts) == 3 / 5
 
 
 def _smoke_config():
   import importlib.util  # pylint: disable=g-import-not-at-top
+
   spec = importlib.util.spec_from_file_location(
-      "_default", os.path.join(os.path.dirname(__file__), "..", "..",
-                               "configs", "default.py"))
+      "_default",
+      os.path.join(
+          os.path.dirname(__file__), "..", "..", "configs", "default.py"
+      ),
+  )
   mod = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(mod)
   return mod.get_config("smoke")
@@ -50,13 +62,18 @@ def _smoke_config():
 
 def test_a_rerun_skips_finished_stages(tmp_path, caplog):
   import logging  # pylint: disable=g-import-not-at-top
+
   from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
+
   c = _smoke_config()
   c.stages = "sft,rl,sft"
   first = pipeline.train_and_evaluate(c, str(tmp_path))
   assert list(first)[:3] == ["sft", "rl_grpo", "sft_2"]
   assert sorted(os.listdir(tmp_path / "checkpoints")) == [
-      "rl_grpo", "sft", "sft_2"]
+      "rl_grpo",
+      "sft",
+      "sft_2",
+  ]
   caplog.set_level(logging.INFO)
   again = pipeline.train_and_evaluate(c, str(tmp_path))
   for name in ("sft", "rl_grpo", "sft_2"):
@@ -72,7 +89,9 @@ def test_a_rerun_skips_finished_stages(tmp_path, caplog):
 
 def test_rs_stage_with_nothing_accepted_is_a_clear_error(tmp_path):
   import pytest  # pylint: disable=g-import-not-at-top
+
   from reasoning_jax import pipeline  # pylint: disable=g-import-not-at-top
+
   c = _smoke_config()  # an untrained smoke policy solves nothing.
   c.stages = "sft,rs"
   c.rs.update(problems=8, samples=2, steps=2)

@@ -1,16 +1,18 @@
 """The RL learner: log-prob passes, trimming, shaping, and short GRPO / PPO
 runs on a trivially learnable reward (the fraction of even token ids)."""
 
+from conftest import init_params
+from conftest import TINY
 import jax
 import numpy as np
 import pytest
 
-from conftest import TINY, init_params
 from reasoning_jax.config import base_config
 from reasoning_jax.models import CausalLM
 from reasoning_jax.parallel import sharding
 from reasoning_jax.sampling.sampler import make_sampler
-from reasoning_jax.train import learner, rollout as rollout_lib
+from reasoning_jax.train import learner
+from reasoning_jax.train import rollout as rollout_lib
 
 P, G, N = 4, 8, 8
 
@@ -18,7 +20,7 @@ P, G, N = 4, 8, 8
 def _prompts():
   ids = np.zeros((P, 6), np.int32)
   for i in range(P):
-    ids[i, i % 3:] = [1] + list(range(5 + i, 5 + i + 5 - i % 3))
+    ids[i, i % 3 :] = [1] + list(range(5 + i, 5 + i + 5 - i % 3))
   return np.repeat(ids, G, 0), np.repeat(ids > 0, G, 0)
 
 
@@ -26,12 +28,15 @@ def test_completion_logprobs_equal_the_samplers():
   params = init_params(TINY, scale=3.0)
   ids, valid = _prompts()
   out = make_sampler(CausalLM(TINY), max_new_tokens=N, eos_id=2)(
-      params, ids, valid, jax.random.PRNGKey(0), 1.0)
-  logp, ent = learner.completion_logprobs(CausalLM(TINY), params, ids, valid,
-                                     out.tokens, out.mask)
+      params, ids, valid, jax.random.PRNGKey(0), 1.0
+  )
+  logp, ent = learner.completion_logprobs(
+      CausalLM(TINY), params, ids, valid, out.tokens, out.mask
+  )
   m = np.asarray(out.mask)
-  np.testing.assert_allclose(np.asarray(logp)[m], np.asarray(out.logprobs)[m],
-                             atol=1e-4)
+  np.testing.assert_allclose(
+      np.asarray(logp)[m], np.asarray(out.logprobs)[m], atol=1e-4
+  )
   assert (np.asarray(ent)[m] > 0).all()
 
 
@@ -39,47 +44,79 @@ def test_trim_keeps_logprobs_of_valid_tokens():
   params = init_params(TINY, scale=3.0)
   ids, valid = _prompts()
   ids, valid = np.pad(ids, ((0, 0), (12, 0))), np.pad(valid, ((0, 0), (12, 0)))
-  out = jax.device_get(make_sampler(CausalLM(TINY), max_new_tokens=40,
-                                    eos_id=2)(params, ids, valid,
-                                              jax.random.PRNGKey(1), 1.0))
+  out = jax.device_get(
+      make_sampler(CausalLM(TINY), max_new_tokens=40, eos_id=2)(
+          params, ids, valid, jax.random.PRNGKey(1), 1.0
+      )
+  )
   lengths = np.minimum(np.arange(len(ids)) % 7 + 1, 40)
   mask = np.arange(40)[None] < lengths[:, None]  # completions of <= 7 tokens.
-  none = dict.fromkeys(("rewards", "correct", "formatted", "truncated",
-                        "think_tokens", "thinking", "reflected",
-                        "consistency"))
-  ro = rollout_lib.Rollout(prompt_ids=ids, prompt_valid=valid,
-                           tokens=out.tokens, mask=mask, draws=1,
-                           seconds=0.0, **none)
+  none = dict.fromkeys((
+      "rewards",
+      "correct",
+      "formatted",
+      "truncated",
+      "think_tokens",
+      "thinking",
+      "reflected",
+      "consistency",
+  ))
+  ro = rollout_lib.Rollout(
+      prompt_ids=ids,
+      prompt_valid=valid,
+      tokens=out.tokens,
+      mask=mask,
+      draws=1,
+      seconds=0.0,
+      **none
+  )
   small = learner.trim(ro, int(valid.sum(1).max()), int(lengths.max()))
   assert small.prompt_ids.shape[1] == 8 and small.tokens.shape[1] == 8
-  full, _ = learner.completion_logprobs(CausalLM(TINY), params, ids, valid,
-                                   out.tokens, mask)
-  cut, _ = learner.completion_logprobs(CausalLM(TINY), params, small.prompt_ids,
-                                  small.prompt_valid, small.tokens,
-                                  small.mask)
-  np.testing.assert_allclose(np.asarray(cut)[small.mask],
-                             np.asarray(full)[mask], atol=1e-5)
+  full, _ = learner.completion_logprobs(
+      CausalLM(TINY), params, ids, valid, out.tokens, mask
+  )
+  cut, _ = learner.completion_logprobs(
+      CausalLM(TINY),
+      params,
+      small.prompt_ids,
+      small.prompt_valid,
+      small.tokens,
+      small.mask,
+  )
+  np.testing.assert_allclose(
+      np.asarray(cut)[small.mask], np.asarray(full)[mask], atol=1e-5
+  )
 
 
 def test_overlong_penalty_hand_worked():
-  got = rollout_lib.overlong_penalty(np.array([10, 48, 56, 64]), max_len=64,
-                                     buffer=16)
+  got = rollout_lib.overlong_penalty(
+      np.array([10, 48, 56, 64]), max_len=64, buffer=16
+  )
   np.testing.assert_allclose(got, [0.0, 0.0, -0.5, -1.0])
   np.testing.assert_allclose(
-      rollout_lib.overlong_penalty(np.array([64]), max_len=64, buffer=0), 0)
+      rollout_lib.overlong_penalty(np.array([64]), max_len=64, buffer=0), 0
+  )
 
 
 def test_group_has_spread():
   r = np.array([1, 1, 0, 1, 0.5, 0.5, 0, 0], np.float32)
-  np.testing.assert_array_equal(rollout_lib.group_has_spread(r, 2),
-                                [False, True, False, False])
+  np.testing.assert_array_equal(
+      rollout_lib.group_has_spread(r, 2), [False, True, False, False]
+  )
 
 
 def _rc(algorithm):
   rc = base_config().rl
-  rc.update(algorithm=algorithm, num_prompts=P, group_size=G,
-            minibatch_size=P * G, num_updates=2, learning_rate=3e-3,
-            critic_lr=3e-3, kl_beta=0.0)
+  rc.update(
+      algorithm=algorithm,
+      num_prompts=P,
+      group_size=G,
+      minibatch_size=P * G,
+      num_updates=2,
+      learning_rate=3e-3,
+      critic_lr=3e-3,
+      kl_beta=0.0,
+  )
   return rc
 
 
@@ -91,7 +128,8 @@ def test_short_run_raises_a_trivially_learnable_reward(algorithm):
   mesh = sharding.make_mesh({"data": -1, "fsdp": 1, "tensor": 1})
   rules = base_config().logical_axis_rules
   state, state_sh, critic, tx = learner.build_learner(
-      model, init_params(TINY), rc, mesh, rules, 6 + N, seed=0)
+      model, init_params(TINY), rc, mesh, rules, 6 + N, seed=0
+  )
   assert (critic is None) == (algorithm == "grpo")
   sh = sharding.batch_sharding(mesh, rules)
   fns = learner.make_learner_fns(model, critic, tx, rc, state_sh, sh)
@@ -100,16 +138,27 @@ def test_short_run_raises_a_trivially_learnable_reward(algorithm):
   ids, valid = _prompts()
   means = []
   for i in range(25):
-    out = jax.device_get(sample(state.params["policy"], ids, valid,
-                                jax.random.PRNGKey(i), 1.0))
+    out = jax.device_get(
+        sample(state.params["policy"], ids, valid, jax.random.PRNGKey(i), 1.0)
+    )
     reward = ((out.tokens % 2 == 0) & out.mask).sum(1) / N
     b = len(ids)
     ro = rollout_lib.Rollout(
-        prompt_ids=ids, prompt_valid=valid, tokens=out.tokens, mask=out.mask,
-        rewards=reward.astype(np.float32), correct=reward, formatted=reward,
-        truncated=np.zeros(b, bool), think_tokens=np.zeros(b, np.int32),
-        thinking=np.zeros(b, bool), reflected=np.zeros(b, bool),
-        consistency=np.zeros(b, np.float32), draws=1, seconds=1.0)
+        prompt_ids=ids,
+        prompt_valid=valid,
+        tokens=out.tokens,
+        mask=out.mask,
+        rewards=reward.astype(np.float32),
+        correct=reward,
+        formatted=reward,
+        truncated=np.zeros(b, bool),
+        think_tokens=np.zeros(b, np.int32),
+        thinking=np.zeros(b, bool),
+        reflected=np.zeros(b, bool),
+        consistency=np.zeros(b, np.float32),
+        draws=1,
+        seconds=1.0,
+    )
     state, _ = learner.learn(state, ro, ref, fns, rc, sh, jax.random.PRNGKey(i))
     means.append(reward.mean())
   assert np.mean(means[-5:]) > np.mean(means[:5]) + 0.15, means
@@ -117,25 +166,30 @@ def test_short_run_raises_a_trivially_learnable_reward(algorithm):
 
 @pytest.fixture(scope="module")
 def smoke_ctx(tmp_path_factory):
-  from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
   from conftest import default_config  # pylint: disable=g-import-not-at-top
-  ctx = context.build_context(default_config("smoke"),
-                               str(tmp_path_factory.mktemp("ctx")))
+
+  from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
+
+  ctx = context.build_context(
+      default_config("smoke"), str(tmp_path_factory.mktemp("ctx"))
+  )
   params = init_params(ctx.model.cfg, seed=0)
   return ctx, params
 
 
 @pytest.mark.parametrize("max_draws", [4, 1])  # stops at 2 draws; runs out.
-def test_dynamic_sampling_keeps_the_first_groups_with_spread(smoke_ctx,
-                                                              max_draws):
+def test_dynamic_sampling_keeps_the_first_groups_with_spread(
+    smoke_ctx, max_draws
+):
   """DAPO dynamic sampling with the real sampler, whose every draw is
   recorded: the rollout holds the first P groups (in draw order) whose
   rewards, recomputed here from the drawn lengths (overlong penalty; no
   answer is right), differ; out of draws it repeats the ones it kept."""
   ctx, params = smoke_ctx
   rc = ctx.config.rl.copy_and_resolve_references()
-  rc.update(dynamic_sampling=True, max_draws=max_draws, num_prompts=4,
-            group_size=4)
+  rc.update(
+      dynamic_sampling=True, max_draws=max_draws, num_prompts=4, group_size=4
+  )
   sampler = ctx.sampler(group_size=4)
   draws = []
 
@@ -144,23 +198,34 @@ def test_dynamic_sampling_keeps_the_first_groups_with_spread(smoke_ctx,
     draws.append(jax.device_get(out))
     return out
 
-  examples = lambda start, k: [ctx.task.example("train", 1000 + start + i)
-                               for i in range(k)]
+  examples = lambda start, k: [
+      ctx.task.example("train", 1000 + start + i) for i in range(k)
+  ]
   ro, consumed = rollout_lib.rollout(
-      ctx, params, recording, examples, jax.random.PRNGKey(4), num_prompts=4,
-      group_size=4, temperature=1.0, rc=rc)
+      ctx,
+      params,
+      recording,
+      examples,
+      jax.random.PRNGKey(4),
+      num_prompts=4,
+      group_size=4,
+      temperature=1.0,
+      rc=rc,
+  )
   n, buf = ctx.config.data.max_new_tokens, rc.overlong_buffer
   groups, found = [], []  # groups with spread; how many after each draw.
   for out in draws:
     lengths = np.asarray(out.mask).sum(1)
     r = -np.clip((lengths - (n - buf)) / buf, 0, 1).reshape(4, 4)
-    groups += [np.asarray(out.tokens)[4 * g:4 * g + 4]
-               for g in range(4) if np.ptp(r[g]) > 0]
+    groups += [
+        np.asarray(out.tokens)[4 * g : 4 * g + 4]
+        for g in range(4)
+        if np.ptp(r[g]) > 0
+    ]
     found.append(len(groups))
   assert groups, "no group had spread: the fixture gives no signal"
   # It stops at the first draw that completes P groups, or at max_draws.
-  want_draws = next((i + 1 for i, f in enumerate(found) if f >= 4),
-                    max_draws)
+  want_draws = next((i + 1 for i, f in enumerate(found) if f >= 4), max_draws)
   assert ro.draws == len(draws) == want_draws and consumed == 4 * want_draws
   want = [groups[i % len(groups)] for i in range(4)]  # repeated if short.
   np.testing.assert_array_equal(ro.tokens, np.concatenate(want))
