@@ -40,6 +40,9 @@ setuptools.setup(
             "ipykernel",
             "torch==2.13.0",
             "transformers>=4.45",
+            # The formatter and import order that .ci/run checks.
+            "pyink==26.5.1",
+            "isort==9.0.2",
         ],
         "notebooks": ["jupyter", "nbclient", "nbformat", "ipykernel"],
     },

@@ -52,6 +52,7 @@ from reasoning_jax.models import ModelConfig
 from reasoning_jax.parallel import sharding
 from reasoning_jax.sampling.sampler import make_sampler
 from reasoning_jax.train import learner
+from reasoning_jax.train import learner_step
 from reasoning_jax.train import rollout as rollout_lib
 from reasoning_jax.train import state as state_lib
 
@@ -263,7 +264,9 @@ def _logp_mismatch(w: Workload, temperature: float) -> dict:
   out = w.sample_fn(
       w.params, w.ids, w.valid, jax.random.PRNGKey(3), temperature
   )
-  logp_fn = jax.jit(functools.partial(learner.completion_logprobs, w.model))
+  logp_fn = jax.jit(
+      functools.partial(learner_step.completion_logprobs, w.model)
+  )
   learner_logp = logp_fn(w.params, w.ids, w.valid, out.tokens, out.mask)[0]
   gap = np.abs(np.asarray(out.logprobs) - np.asarray(learner_logp))[
       np.asarray(out.mask)
@@ -306,7 +309,7 @@ def _time_step(config, w: Workload, report) -> dict:
   rc, m, alg = config.rl, config.model, config.rl.algorithm
   pl, n = config.data.max_prompt_len, config.data.max_new_tokens
   warm, reps = config.bench.warmup_reps, config.bench.timed_reps
-  state, state_sh, critic, tx = learner.build_learner(
+  state, state_sh, critic, tx = learner_step.build_learner(
       w.model,
       w.params,
       rc,
@@ -316,7 +319,9 @@ def _time_step(config, w: Workload, report) -> dict:
       config.seed,
   )
   ref = jax.tree.map(lambda x: x.copy(), state.params["policy"])
-  fns = learner.make_learner_fns(w.model, critic, tx, rc, state_sh, w.batch_sh)
+  fns = learner_step.make_learner_fns(
+      w.model, critic, tx, rc, state_sh, w.batch_sh
+  )
   report["memory_bytes_" + alg] = state_lib.tree_bytes(
       (state.params, state.opt_state)
   )
@@ -343,7 +348,7 @@ def _time_step(config, w: Workload, report) -> dict:
     if i >= warm:
       for k, v in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
         parts[k].append(v)
-  t_flops = learner.step_flops(m, rc, len(w.ids), pl + n)
+  t_flops = learner_step.step_flops(m, rc, len(w.ids), pl + n)
   med = {k: float(np.median(v)) for k, v in parts.items()}
   logging.info("%s step: %s", alg, {k: round(v, 3) for k, v in med.items()})
   return {

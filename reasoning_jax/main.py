@@ -20,7 +20,7 @@ import jax
 
 from reasoning_jax import cli
 from reasoning_jax import pipeline
-from reasoning_jax.train import report
+from reasoning_jax.train import seeds_report
 
 cli.define_flags("configs/default.py", "runs/default")
 flags.DEFINE_list(
@@ -52,7 +52,7 @@ def main(argv):
   else:
     summary = pipeline.train_and_evaluate(f.config, f.workdir, f.restart_from)
   if jax.process_index() == 0 and seeds:
-    print(report.seeds_markdown(summary))
+    print(seeds_report.seeds_markdown(summary))
   elif jax.process_index() == 0:
     print({k: v for k, v in summary.items()})
 

@@ -39,6 +39,7 @@ from reasoning_jax.train import pretrain
 from reasoning_jax.train import rejection
 from reasoning_jax.train import report
 from reasoning_jax.train import rl
+from reasoning_jax.train import seeds_report
 from reasoning_jax.train import sft
 from reasoning_jax.train import stats
 from reasoning_jax.train.context import build_context
@@ -71,7 +72,7 @@ def train_and_evaluate_seeds(
     return {}
   out = local_dir(workdir)
   os.makedirs(out, exist_ok=True)
-  return report.write_seeds_report(out, summaries)
+  return seeds_report.write_seeds_report(out, summaries)
 
 
 class WorkdirBusy(RuntimeError):

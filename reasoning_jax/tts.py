@@ -87,23 +87,9 @@ def run(config, workdir: str) -> dict:
       sorted(verifiers),
   )
   scores = _scores(ctx, verifiers, traces, config, (q, n))
-  per = best_of_n.per_problem(
-      answers,
-      correct,
-      scores,
-      tts_search.powers(n),
-      vote_weights=[k for k in WEIGHTED if k in scores],
-  )
-  per["greedy"] = {1: np.asarray(greedy["correct"], float)}
   gen_flops = _generation_flops(ctx, config, traces)
   gen = gen_flops(0)
-  flops = {
-      k: {
-          nn: nn * gen * (2 if k.startswith(("bon_", "weighted")) else 1)
-          for nn in v
-      }
-      for k, v in per.items()
-  }
+  per, flops = _parallel(answers, correct, scores, greedy, gen)
   searches = _searches(ctx, params, examples, verifiers, config, gen)
   for name, r in searches.items():
     per[name] = {r["n"]: r.pop("correct")}
@@ -151,6 +137,29 @@ def run(config, workdir: str) -> dict:
   }
   _write(ctx.logdir, out)
   return out
+
+
+def _parallel(answers, correct, scores, greedy, gen: float):
+  """``(per, flops)``: per method and N = 1, 2, 4, ... the [Q] 0/1
+  correctness of voting, weighted voting, best-of-N, pass@N and greedy, and
+  FLOPs per problem (a sample costs ``gen``; a verifier pass about as much
+  again)."""
+  per = best_of_n.per_problem(
+      answers,
+      correct,
+      scores,
+      tts_search.powers(correct.shape[1]),
+      vote_weights=[k for k in WEIGHTED if k in scores],
+  )
+  per["greedy"] = {1: np.asarray(greedy["correct"], float)}
+  flops = {
+      k: {
+          nn: nn * gen * (2 if k.startswith(("bon_", "weighted")) else 1)
+          for nn in v
+      }
+      for k, v in per.items()
+  }
+  return per, flops
 
 
 def _sample(ctx, params, examples, config):

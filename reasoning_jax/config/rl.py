@@ -68,13 +68,15 @@ def defaults() -> ml_collections.ConfigDict:
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises ConfigError naming the first bad field of this section."""
-  _validate_rl(config)
+  """Raises ConfigError naming the first bad field of this section; the
+  names of the accepted strings come from the code."""
+  _validate_process_rewards(config.rl)
+  _validate_batch(config.rl, config.model.vocab_size)
+  _validate_objective(config.rl)
 
 
-def _validate_rl(config) -> None:
-  """RL fields; the names of the accepted strings come from the code."""
-  r, vocab_size = config.rl, config.model.vocab_size
+def _validate_process_rewards(r) -> None:
+  """Process rewards from a PRM."""
   check(
       r.prm_mode in ("sequence", "step"),
       "rl.prm_mode",
@@ -99,6 +101,10 @@ def _validate_rl(config) -> None:
       "must be a positive integer",
       r.prm_max_steps,
   )
+
+
+def _validate_objective(r) -> None:
+  """The algorithm, advantage estimator, loss terms and optimizer."""
   check(
       r.algorithm in losses.ALGORITHM_LOSSES,
       "rl.algorithm",
@@ -117,6 +123,29 @@ def _validate_rl(config) -> None:
       f"must be one of {tuple(losses.REDUCTIONS)}",
       r.loss_reduction,
   )
+  check(0 < r.clip_eps < 1, "rl.clip_eps", "must be in (0, 1)", r.clip_eps)
+  optimizer(r, "rl", ("learning_rate", "critic_lr"))
+  for f in ("value_coef", "entropy_coef", "value_clip"):
+    check(
+        finite(r[f]) and r[f] >= 0,
+        f"rl.{f}",
+        "must be a finite number >= 0",
+        r[f],
+    )
+  check(
+      r.clip_eps_high >= 0, "rl.clip_eps_high", "must be >= 0", r.clip_eps_high
+  )
+  check(r.kl_beta >= 0, "rl.kl_beta", "must be >= 0", r.kl_beta)
+  check(
+      0 < r.gamma <= 1 and 0 <= r.lam <= 1,
+      "rl.gamma/lam",
+      "need 0 < gamma <= 1 and 0 <= lam <= 1",
+      (r.gamma, r.lam),
+  )
+
+
+def _validate_batch(r, vocab_size: int) -> None:
+  """Step counts, batch shape and sampling."""
   positive_ints(
       r,
       "rl",
@@ -153,23 +182,4 @@ def _validate_rl(config) -> None:
       "rl.top_k",
       f"must be an integer in [0, model.vocab_size={vocab_size}] (0: off)",
       r.top_k,
-  )
-  check(0 < r.clip_eps < 1, "rl.clip_eps", "must be in (0, 1)", r.clip_eps)
-  optimizer(r, "rl", ("learning_rate", "critic_lr"))
-  for f in ("value_coef", "entropy_coef", "value_clip"):
-    check(
-        finite(r[f]) and r[f] >= 0,
-        f"rl.{f}",
-        "must be a finite number >= 0",
-        r[f],
-    )
-  check(
-      r.clip_eps_high >= 0, "rl.clip_eps_high", "must be >= 0", r.clip_eps_high
-  )
-  check(r.kl_beta >= 0, "rl.kl_beta", "must be >= 0", r.kl_beta)
-  check(
-      0 < r.gamma <= 1 and 0 <= r.lam <= 1,
-      "rl.gamma/lam",
-      "need 0 < gamma <= 1 and 0 <= lam <= 1",
-      (r.gamma, r.lam),
   )

@@ -9,3 +9,15 @@ from reasoning_jax.models.transformer import KVCache
 from reasoning_jax.models.transformer import ModelConfig
 from reasoning_jax.models.transformer import positions_from_valid
 from reasoning_jax.models.transformer import rope
+
+__all__ = (
+    "CausalLM",
+    "ScalarHead",
+    "ScalarModel",
+    "Backbone",
+    "init_cache",
+    "KVCache",
+    "ModelConfig",
+    "positions_from_valid",
+    "rope",
+)

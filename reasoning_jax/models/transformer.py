@@ -201,6 +201,38 @@ def rope(x, positions, theta: float, scaling: tuple = ()):
   return out.astype(x.dtype)
 
 
+def grouped_attention(q_bthd, k_bkcd, v_bkcd, mask_btc, dt, einsum):
+  """softmax(q kᵀ / √Dh + mask) v, with R = H / K query heads per KV head.
+
+  The R query heads of each KV head are folded into the query axis, so each
+  score matmul is one plain batched GEMM ([B*K] x [R*T, Dh] x [Dh, C]).
+  Scores and softmax in float32; matmuls in ``dt``. Returns [B, T, H, Dh].
+  """
+  b, t, h, dh = q_bthd.shape
+  k, c = k_bkcd.shape[1], k_bkcd.shape[2]
+  assert v_bkcd.shape == k_bkcd.shape and mask_btc.shape == (b, t, c), (
+      k_bkcd.shape,
+      v_bkcd.shape,
+      mask_btc.shape,
+  )
+  r = h // k
+  qr = (
+      q_bthd.reshape(b, t, k, r, dh)
+      .transpose(0, 2, 3, 1, 4)
+      .reshape(b, k, r * t, dh)
+  )
+  logits = einsum("bkqh,bkch->bkqc", qr, k_bkcd.astype(dt))
+  logits = logits.astype(jnp.float32).reshape(b, k, r, t, c)
+  logits = logits / jnp.sqrt(jnp.float32(dh))
+  big_neg = jnp.finfo(jnp.float32).min
+  logits = jnp.where(mask_btc[:, None, None], logits, big_neg)
+  probs = jax.nn.softmax(logits, axis=-1).astype(dt).reshape(b, k, r * t, c)
+  out = einsum("bkqc,bkch->bkqh", probs, v_bkcd.astype(dt))
+  return (
+      out.reshape(b, k, r, t, dh).transpose(0, 3, 1, 2, 4).reshape(b, t, h, dh)
+  )
+
+
 class Attention(nn.Module):
   """Grouped-query causal self-attention over an optional KV cache."""
 
@@ -258,27 +290,7 @@ class Attention(nn.Module):
             implementation=(None if cfg.attention == "xla" else cfg.attention),
         )
       return einsum("btnh,nhd->btd", out, wo.astype(dt)), (kk, vv)
-    b, t, c = x.shape[0], x.shape[1], kk.shape[2]
-    r = h // k
-    # Fold the R query heads of each KV head into the query axis so each
-    # score matmul is one plain batched GEMM ([B*K] x [R*T, Dh] x [Dh, C]).
-    qr = (
-        q.reshape(b, t, k, r, dh)
-        .transpose(0, 2, 3, 1, 4)
-        .reshape(b, k, r * t, dh)
-    )
-    logits = einsum("bkqh,bkch->bkqc", qr, kk.astype(dt))
-    logits = logits.astype(jnp.float32).reshape(b, k, r, t, c)
-    logits = logits / jnp.sqrt(jnp.float32(dh))
-    big_neg = jnp.finfo(jnp.float32).min
-    logits = jnp.where(mask_btc[:, None, None], logits, big_neg)
-    probs = jax.nn.softmax(logits, axis=-1).astype(dt).reshape(b, k, r * t, c)
-    out = einsum("bkqc,bkch->bkqh", probs, vv.astype(dt))
-    out = (
-        out.reshape(b, k, r, t, dh)
-        .transpose(0, 3, 1, 2, 4)
-        .reshape(b, t, h, dh)
-    )
+    out = grouped_attention(q, kk, vv, mask_btc, dt, einsum)
     return einsum("btnh,nhd->btd", out, wo.astype(dt)), (kk, vv)
 
 

@@ -93,11 +93,11 @@ def clipped_surrogate(
 
 
 def grpo_loss(
-    logp_new,
-    logp_old,
-    logp_ref,
-    advantages,
-    mask,
+    logp_bt,
+    old_logp_bt,
+    ref_logp_bt,
+    adv,
+    mask_bt,
     *,
     clip_eps: float = 0.2,
     kl_beta: float = 0.04,
@@ -108,25 +108,23 @@ def grpo_loss(
 
   L = reduce_m[ −min(ρA_b, clip(ρ, 1−ε, 1+ε)A_b) + β·k3(ℓ, ℓ_ref) ]
 
-  ``advantages`` is [B] (one per sequence, broadcast over its tokens) or
+  ``adv`` is [B] (one per sequence, broadcast over its tokens) or
   [B, T] (per token, e.g. with process rewards); the default reduction is
   the masked mean over all valid tokens of the batch.
   """
-  assert advantages.shape in (logp_new.shape[:1], logp_new.shape), (
-      advantages.shape,
-      logp_new.shape,
+  assert adv.shape in (logp_bt.shape[:1], logp_bt.shape), (
+      adv.shape,
+      logp_bt.shape,
   )
   adv_bt = (
-      advantages
-      if advantages.ndim == 2
-      else jnp.broadcast_to(advantages[:, None], logp_new.shape)
+      adv if adv.ndim == 2 else jnp.broadcast_to(adv[:, None], logp_bt.shape)
   )
   return _policy_loss(
-      logp_new,
-      logp_old,
-      logp_ref,
+      logp_bt,
+      old_logp_bt,
+      ref_logp_bt,
       adv_bt,
-      mask,
+      mask_bt,
       clip_eps=clip_eps,
       clip_eps_high=clip_eps_high,
       kl_beta=kl_beta,
@@ -135,20 +133,29 @@ def grpo_loss(
 
 
 def _policy_loss(
-    logp, old, ref, adv_bt, mask, *, clip_eps, clip_eps_high, kl_beta, reduction
+    logp_bt,
+    old_logp_bt,
+    ref_logp_bt,
+    adv_bt,
+    mask_bt,
+    *,
+    clip_eps,
+    clip_eps_high,
+    kl_beta,
+    reduction
 ):
   pg, metrics = clipped_surrogate(
-      logp,
-      old,
+      logp_bt,
+      old_logp_bt,
       adv_bt,
-      mask,
+      mask_bt,
       clip_eps=clip_eps,
       clip_eps_high=clip_eps_high,
       reduction=reduction,
   )
-  m = mask.astype(jnp.float32)
-  logp, ref = _zero_pad(mask, logp, ref)
-  kl = kl_k3(logp, jax.lax.stop_gradient(ref))
+  m = mask_bt.astype(jnp.float32)
+  logp_bt, ref_logp_bt = _zero_pad(mask_bt, logp_bt, ref_logp_bt)
+  kl = kl_k3(logp_bt, jax.lax.stop_gradient(ref_logp_bt))
   kl_term = REDUCTIONS[reduction](kl, m)
   metrics.update(pg_loss=pg, kl=_token_mean(kl, m))
   return pg + kl_beta * kl_term, metrics
@@ -170,15 +177,15 @@ def value_loss(
 
 
 def ppo_loss(
-    logp_new,
-    logp_old,
-    logp_ref,
-    advantages,
-    mask,
-    values,
-    old_values,
-    returns,
-    entropy=None,
+    logp_bt,
+    old_logp_bt,
+    ref_logp_bt,
+    adv_bt,
+    mask_bt,
+    values_bt,
+    old_values_bt,
+    returns_bt,
+    entropy_bt=None,
     *,
     clip_eps: float = 0.2,
     clip_eps_high=None,
@@ -191,22 +198,26 @@ def ppo_loss(
   """PPO: clipped surrogate on token-level (GAE) advantages [B, T]
   + value_coef · clipped value loss + β·k3 KL − entropy_coef · entropy.
   """
-  assert advantages.shape == logp_new.shape, (advantages.shape, logp_new.shape)
+  assert adv_bt.shape == logp_bt.shape, (adv_bt.shape, logp_bt.shape)
   pol, metrics = _policy_loss(
-      logp_new,
-      logp_old,
-      logp_ref,
-      advantages,
-      mask,
+      logp_bt,
+      old_logp_bt,
+      ref_logp_bt,
+      adv_bt,
+      mask_bt,
       clip_eps=clip_eps,
       clip_eps_high=clip_eps_high,
       kl_beta=kl_beta,
       reduction=reduction,
   )
-  vl = value_loss(values, old_values, returns, mask, clip=value_clip)
+  vl = value_loss(
+      values_bt, old_values_bt, returns_bt, mask_bt, clip=value_clip
+  )
   loss = pol + value_coef * vl
-  if entropy is not None:
-    ent = _token_mean(*_zero_pad(mask, entropy), mask.astype(jnp.float32))
+  if entropy_bt is not None:
+    ent = _token_mean(
+        *_zero_pad(mask_bt, entropy_bt), mask_bt.astype(jnp.float32)
+    )
     loss = loss - entropy_coef * ent
     metrics["entropy"] = ent
   metrics["value_loss"] = vl

@@ -181,6 +181,34 @@ def _prefill(
   return logits[:, -1], cache
 
 
+def _pin(cache: KVCache, cache_sharding) -> KVCache:
+  """The cache constrained to ``cache_sharding`` (None: as it is)."""
+  if cache_sharding is None:
+    return cache
+  return jax.tree.map(jax.lax.with_sharding_constraint, cache, cache_sharding)
+
+
+def _init_carry(logits_bv, cache, rng, n_pad: int, pad_id: int) -> Carry:
+  """The loop state before the first new token: outputs of ``n_pad``
+  slots, all padding."""
+  b = logits_bv.shape[0]
+  return Carry(
+      t=jnp.zeros((), jnp.int32),
+      logits=logits_bv,
+      cache=cache,
+      done=jnp.zeros((b,), bool),
+      out=SampleOutput(
+          tokens=jnp.full((b, n_pad), pad_id, jnp.int32),
+          logprobs=jnp.zeros((b, n_pad), jnp.float32),
+          mask=jnp.zeros((b, n_pad), bool),
+          lengths=jnp.zeros((b,), jnp.int32),
+      ),
+      rng=rng,
+      forced=jnp.full((b,), -1, jnp.int32),
+      closed=jnp.zeros((b,), bool),
+  )
+
+
 def _pick(
     logits_bv, key, *, greedy: bool, temperature, top_k: int, top_p: float
 ):
@@ -281,11 +309,7 @@ def sample(
   stops = jnp.asarray(sorted({eos_id, *stop_ids}), jnp.int32)
   n_prompt = jnp.sum(prompt_valid_bl, axis=-1).astype(jnp.int32)  # [B]
 
-  def pin(cache):
-    if cache_sharding is None:
-      return cache
-    return jax.tree.map(jax.lax.with_sharding_constraint, cache, cache_sharding)
-
+  pin = functools.partial(_pin, cache_sharding=cache_sharding)
   variables = _compute_weights(model, params)
   logits, cache = _prefill(
       model, variables, prompt_bl, prompt_valid_bl, group_size, p + n_pad
@@ -316,21 +340,7 @@ def sample(
   def cond(c: Carry):
     return (c.t < n) & ~jnp.all(c.done)
 
-  init = Carry(
-      t=jnp.zeros((), jnp.int32),
-      logits=logits,
-      cache=pin(cache),
-      done=jnp.zeros((b,), bool),
-      out=SampleOutput(
-          tokens=jnp.full((b, n_pad), pad_id, jnp.int32),
-          logprobs=jnp.zeros((b, n_pad), jnp.float32),
-          mask=jnp.zeros((b, n_pad), bool),
-          lengths=jnp.zeros((b,), jnp.int32),
-      ),
-      rng=rng,
-      forced=jnp.full((b,), -1, jnp.int32),
-      closed=jnp.zeros((b,), bool),
-  )
+  init = _init_carry(logits, pin(cache), rng, n_pad, pad_id)
   out = jax.lax.while_loop(cond, body, init).out
   if n_pad == n:
     return out

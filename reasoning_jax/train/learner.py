@@ -6,8 +6,8 @@ Top to bottom, for one rollout (``learn``):
      algorithm's ``PREPARE`` function: GRPO's group-relative advantages
      (``rl/advantages.py``) or PPO's critic values and GAE;
   2. ``update``  ``num_updates`` passes over shuffled minibatches of the
-     jitted ``rl_step``: the GRPO or PPO loss (``rl/losses.py``) and a
-     guarded optimizer update.
+     jitted ``rl_step`` (``train/learner_step.py``): the GRPO or PPO loss
+     (``rl/losses.py``) and a guarded optimizer update.
 
 Dimensions: B sequences, L prompt slots, T completion tokens, V vocab.
 The critic (``ScalarModel`` with a value head, backbone initialised from the
@@ -16,236 +16,22 @@ policy) exists only under PPO.
 
 import dataclasses
 import functools
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from reasoning_jax.data import encoding
-from reasoning_jax.models import flops as flops_lib
-from reasoning_jax.models import ScalarModel
-from reasoning_jax.models.transformer import positions_from_valid
 from reasoning_jax.parallel import multihost
-from reasoning_jax.parallel import sharding
 from reasoning_jax.rl import advantages as adv_lib
-from reasoning_jax.rl import losses
-from reasoning_jax.train import optim
+from reasoning_jax.train import learner_step
 from reasoning_jax.train import rollout as rollout_lib
-from reasoning_jax.train import state as state_lib
 
 
-class Batch(NamedTuple):
-  """One minibatch of the rollout, already on device."""
-
-  prompt: jax.Array  # [B, L] int32
-  prompt_valid: jax.Array  # [B, L] bool
-  tokens: jax.Array  # [B, T] int32
-  mask: jax.Array  # [B, T] bool, tokens that enter the loss.
-  old_logp: jax.Array | None  # [B, T]; None: on-policy, see ``prepare_batch``.
-  ref_logp: jax.Array | None  # [B, T]; None when kl_beta == 0.
-  adv: jax.Array  # [B] (GRPO) or [B, T] (PPO)
-  old_values: jax.Array  # [B, T] (PPO; zeros under GRPO)
-  returns: jax.Array  # [B, T] (PPO; zeros under GRPO)
-
-
-def _sequence(prompt, prompt_valid, tokens, mask):
-  seq = jnp.concatenate([prompt, tokens], 1)
-  valid = jnp.concatenate([prompt_valid, mask], 1)
-  return seq, valid, positions_from_valid(valid)
-
-
-def completion_logprobs(model, params, prompt, prompt_valid, tokens, mask):
-  """Log-probs [B, T] and entropies [B, T] of the completion tokens.
-
-  One full forward over ``prompt ++ completion``; the logits at slot
-  L−1+t predict completion token t.
-  """
-  seq, valid, pos = _sequence(prompt, prompt_valid, tokens, mask)
-  pl, n = prompt.shape[1], tokens.shape[1]
-  logits, _, _ = model.apply(
-      {"params": params}, seq, pos, valid, logits_slice=(pl - 1, n)
-  )
-  logp_all = jax.nn.log_softmax(logits, -1)
-  logp = jnp.take_along_axis(logp_all, tokens[..., None], -1)[..., 0]
-  entropy = -(jnp.exp(logp_all) * logp_all).sum(-1)
-  return logp, entropy
-
-
-def completion_values(critic, params, prompt, prompt_valid, tokens, mask):
-  """V(state before token t) [B, T] from the critic."""
-  seq, valid, pos = _sequence(prompt, prompt_valid, tokens, mask)
-  v = critic.apply({"params": params}, seq, pos, valid)
-  pl, n = prompt.shape[1], tokens.shape[1]
-  return v[:, pl - 1 : pl - 1 + n]
-
-
-def rl_step(state, batch: Batch, *, model, critic, tx, rc):
-  """One optimizer step on a minibatch: GRPO or PPO loss, guarded update."""
-
-  def loss_fn(params):
-    logp, ent = completion_logprobs(
-        model,
-        params["policy"],
-        batch.prompt,
-        batch.prompt_valid,
-        batch.tokens,
-        batch.mask,
-    )
-    # The losses stop gradients through old/ref themselves; a missing one is
-    # the current policy's own log-prob (ratio 1, or KL 0 with kl_beta 0).
-    old = logp if batch.old_logp is None else batch.old_logp
-    ref = logp if batch.ref_logp is None else batch.ref_logp
-    common = dict(
-        clip_eps=rc.clip_eps,
-        clip_eps_high=rc.clip_eps_high or None,
-        kl_beta=rc.kl_beta,
-        reduction=rc.loss_reduction,
-    )
-    if critic is None:
-      loss, m = losses.grpo_loss(
-          logp, old, ref, batch.adv, batch.mask, **common
-      )
-    else:
-      values = completion_values(
-          critic,
-          params["critic"],
-          batch.prompt,
-          batch.prompt_valid,
-          batch.tokens,
-          batch.mask,
-      )
-      loss, m = losses.ppo_loss(
-          logp,
-          old,
-          ref,
-          batch.adv,
-          batch.mask,
-          values,
-          batch.old_values,
-          batch.returns,
-          ent,
-          value_coef=rc.value_coef,
-          value_clip=rc.value_clip,
-          entropy_coef=rc.entropy_coef,
-          **common
-      )
-    m["entropy"] = losses.REDUCTIONS["token_mean"](
-        ent, batch.mask.astype(jnp.float32)
-    )
-    return loss, m
-
-  (loss, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  state, upd = state_lib.guarded_update(state, grads, tx, loss)
-  return state, {"loss": loss, **m, **upd}
-
-
-def _make_tx(rc, total_steps, algorithm):
-  def one(lr):
-    return optim.from_section(
-        rc, total_steps=total_steps, learning_rate=lr, schedule="constant"
-    )
-
-  if algorithm == "grpo":
-    return optax.multi_transform(
-        {"policy": one(rc.learning_rate)}, {"policy": "policy"}
-    )
-  return optax.multi_transform(
-      {"policy": one(rc.learning_rate), "critic": one(rc.critic_lr)},
-      {"policy": "policy", "critic": "critic"},
-  )
-
-
-def build_learner(
-    model,
-    params,
-    rc,
-    mesh,
-    rules,
-    seq_len: int,
-    seed: int,
-    tx: optax.GradientTransformation | None = None,
+def learn(
+    state, ro, ref_params, fns: learner_step.LearnerFns, rc, batch_sh, rng
 ):
-  """Sharded learner state from the SFT policy ``params``.
-
-  GRPO: ``state.params = {"policy"}``. PPO adds ``"critic"``: a
-  ``ScalarModel`` whose backbone starts as a copy of the policy's and whose
-  value head starts at zero. ``tx`` replaces the config's AdamW (e.g. plain
-  SGD, whose update is the gradient). Returns (state, state_shardings,
-  critic or None, tx).
-  """
-  dummy = jnp.ones((1, seq_len), jnp.int32)
-  init_fns = {
-      "policy": lambda k: model.init(k, dummy, dummy, dummy > 0)["params"]
-  }
-  start = {"policy": params}
-  critic = None
-  if rc.algorithm == "ppo":
-    critic = ScalarModel(model.cfg, head_name="value_head")
-    init_fns["critic"] = lambda k: critic.init(k, dummy, dummy, dummy > 0)[
-        "params"
-    ]
-    start["critic"] = {
-        "model": params["model"],
-        "value_head": {
-            "kernel": jnp.zeros((model.cfg.d_model,)),
-            "bias": jnp.zeros(()),
-        },
-    }
-  if tx is None:
-    tx = _make_tx(rc, rc.steps * updates_per_step(rc), rc.algorithm)
-  state, state_sh = state_lib.create_state(
-      lambda k: {name: fn(k) for name, fn in init_fns.items()},
-      tx,
-      jax.random.PRNGKey(seed),
-      mesh,
-      rules,
-      params=start,
-  )
-  return state, state_sh, critic, tx
-
-
-class LearnerFns(NamedTuple):
-  """The learner's jitted functions, each with explicit shardings."""
-
-  step: Callable  # (state, Batch) -> (state, metrics); state donated.
-  take: Callable  # (Batch, idx) -> minibatch, batch-sharded.
-  logp: Callable  # (policy params, prompt, valid, tokens, mask) -> logp, ent.
-  values: Callable | None  # (critic params, ...) -> values (PPO only).
-
-
-def make_learner_fns(model, critic, tx, rc, state_sh, batch_sh) -> LearnerFns:
-  """Jits the RL step and the log-prob/value passes for these shardings."""
-  repl = sharding.replicated(batch_sh.mesh)
-  step = jax.jit(
-      functools.partial(rl_step, model=model, critic=critic, tx=tx, rc=rc),
-      in_shardings=(state_sh, batch_sh),
-      out_shardings=(state_sh, repl),
-      donate_argnums=0,
-  )
-  take = jax.jit(
-      lambda batch, idx: jax.tree.map(lambda x: x[idx], batch),
-      in_shardings=(batch_sh, repl),
-      out_shardings=batch_sh,
-  )
-  seq_in = (batch_sh,) * 4
-  logp = jax.jit(
-      functools.partial(completion_logprobs, model),
-      in_shardings=(state_sh.params["policy"], *seq_in),
-      out_shardings=batch_sh,
-  )
-  values = None
-  if critic is not None:
-    values = jax.jit(
-        functools.partial(completion_values, critic),
-        in_shardings=(state_sh.params["critic"], *seq_in),
-        out_shardings=batch_sh,
-    )
-  return LearnerFns(step, take, logp, values)
-
-
-def learn(state, ro, ref_params, fns: LearnerFns, rc, batch_sh, rng):
   """Advantages and ``num_updates`` passes for one rollout: (state, metrics).
 
   Metrics merge the update's means with the rollout's statistics.
@@ -253,32 +39,6 @@ def learn(state, ro, ref_params, fns: LearnerFns, rc, batch_sh, rng):
   batch, stats = prepare_batch(ro, state, ref_params, fns, rc, batch_sh)
   state, m = update(state, batch, fns.step, fns.take, rc, rng)
   return state, {**jax.device_get(m), **stats}
-
-
-def num_minibatches(rc) -> int:
-  return max(1, (rc.num_prompts * rc.group_size) // rc.minibatch_size)
-
-
-def updates_per_step(rc) -> int:
-  return rc.num_updates * num_minibatches(rc)
-
-
-# ``rl.algorithm`` -> models trained: the policy (and PPO's critic).
-MODELS_TRAINED = {"grpo": 1, "ppo": 2}
-
-
-def step_flops(model_cfg, rc, batch: int, seq: int) -> float:
-  """Model FLOPs of one learner step on ``batch`` sequences of ``seq``
-  tokens: the reference pass (and the critic's values), then
-  ``num_updates`` forward + backward passes of each trained model."""
-  k = MODELS_TRAINED[rc.algorithm]
-  return flops_lib.train_flops(
-      model_cfg,
-      batch,
-      seq,
-      forwards=k + rc.num_updates * k,
-      backwards=rc.num_updates * k,
-  )
 
 
 class HostRows(NamedTuple):
@@ -413,7 +173,7 @@ def prepare_ppo(
 PREPARE = {"grpo": prepare_grpo, "ppo": prepare_ppo}
 
 
-def prepare_batch(ro, state, ref_params, fns: LearnerFns, rc, sh):
+def prepare_batch(ro, state, ref_params, fns: learner_step.LearnerFns, rc, sh):
   """Old/ref log-probs, values and advantages for a rollout (on device).
 
   ``ro`` holds this process's rows; per-row host values (rewards, lengths)
@@ -434,7 +194,7 @@ def prepare_batch(ro, state, ref_params, fns: LearnerFns, rc, sh):
   # own parameters, so its log-probs are the old ones: skip that forward.
   old_logp = (
       None
-      if updates_per_step(rc) == 1
+      if learner_step.updates_per_step(rc) == 1
       else fns.logp(state.params["policy"], *args)[0]
   )
   ref_logp = fns.logp(ref_params, *args)[0] if rc.kl_beta > 0 else None
@@ -444,7 +204,7 @@ def prepare_batch(ro, state, ref_params, fns: LearnerFns, rc, sh):
   a = PREPARE[rc.algorithm](
       ro, host, steps, mask, args, state, fns, rc, rows, glob
   )
-  batch = Batch(
+  batch = learner_step.Batch(
       *args[:3],
       glob(a.mask),
       old_logp,
@@ -502,7 +262,7 @@ def trim(
   )
 
 
-def update(state, batch: Batch, step_fn, take_fn, rc, rng):
+def update(state, batch: learner_step.Batch, step_fn, take_fn, rc, rng):
   """``num_updates`` passes of shuffled minibatches; mean metrics."""
   b = batch.tokens.shape[0]
   mb = min(rc.minibatch_size, b)

@@ -16,6 +16,7 @@ import time
 import jax
 
 from reasoning_jax.train import learner
+from reasoning_jax.train import learner_step
 from reasoning_jax.train import loop
 from reasoning_jax.train import rollout as rollout_lib
 from reasoning_jax.train import state as state_lib
@@ -29,13 +30,13 @@ def run_rl(ctx, params, stage: str | None = None):
   algorithm = rc.algorithm
   stage = stage or f"rl_{algorithm}"
   model, pl, n = ctx.model, cfg.data.max_prompt_len, cfg.data.max_new_tokens
-  state, state_sh, critic, tx = learner.build_learner(
+  state, state_sh, critic, tx = learner_step.build_learner(
       model, params, rc, ctx.mesh, ctx.rules, pl + n, cfg.seed + 1
   )
   # A frozen copy of the start (the state itself is donated to each step).
   ref_params = jax.tree.map(lambda x: x.copy(), state.params["policy"])
   batch_sh = ctx.batch_sharding
-  fns = learner.make_learner_fns(model, critic, tx, rc, state_sh, batch_sh)
+  fns = learner_step.make_learner_fns(model, critic, tx, rc, state_sh, batch_sh)
   sample_fn = ctx.sampler(
       top_k=rc.top_k, top_p=rc.top_p, group_size=rc.group_size
   )  # prefix sharing.
@@ -82,7 +83,7 @@ def run_rl(ctx, params, stage: str | None = None):
       step_fn,
       steps=rc.steps,
       policy=lambda st: st.params["policy"],
-      updates_per_step=learner.updates_per_step(rc),
+      updates_per_step=learner_step.updates_per_step(rc),
       write_every=1,
       log_keys=("reward_mean", "accuracy", "kl", "loss"),
       eval_every=rc.eval_every,

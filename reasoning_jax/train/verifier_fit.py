@@ -19,25 +19,45 @@ from reasoning_jax.train import state as state_lib
 from reasoning_jax.verifiers import reward_model as rm_lib
 
 
+def _orm_terms(z_bt, batch):
+  """The ORM's BCE on the last token's logit; that logit as the outcome."""
+  out = rm_lib.orm_loss(z_bt, batch["last"], batch["correct"])
+  return out, jnp.take_along_axis(z_bt, batch["last"][:, None], axis=1)[:, 0]
+
+
+def _prm_terms(z_bt, batch):
+  """The PRM's BCE per step; the ``soft_min`` over its steps as the
+  outcome logit."""
+  out = rm_lib.prm_loss(
+      z_bt, batch["step_pos"], batch["step_valid"], batch["labels"]
+  )
+  outcome = rm_lib.soft_min(
+      rm_lib.gather_steps(z_bt, batch["step_pos"], batch["step_valid"]),
+      batch["step_valid"],
+  )
+  return out, outcome
+
+
+# Verifier kind -> (pointwise loss, outcome logit [B]) of token logits [B, T].
+POINTWISE = {"orm": _orm_terms, "prm": _prm_terms}
+
+# ``verifier.rm_loss`` -> the objective from the pointwise loss and outcome:
+# ``bce`` alone, or plus the within-problem Bradley-Terry ``pairwise_loss``.
+OBJECTIVES = {
+    "bce": lambda out, outcome, batch: out,
+    "bce+pairwise": (
+        lambda out, outcome, batch: out
+        + rm_lib.pairwise_loss(outcome, batch["correct"], batch["group"])
+    ),
+}
+
+
 def reward_loss(rm, kind, loss, params, batch):
-  """``bce``: the pointwise loss (``orm_loss`` / ``prm_loss``);
-  ``bce+pairwise``: plus ``pairwise_loss`` on each trace's outcome logit
-  (the ORM's last-token logit; the PRM's ``soft_min`` over its steps)."""
+  """``OBJECTIVES[loss]`` of the ``POINTWISE[kind]`` terms of ``rm``'s
+  token logits on ``batch``."""
   z = rm_lib.token_scores(rm, params, batch["ids"], batch["valid"])
-  if kind == "orm":
-    out = rm_lib.orm_loss(z, batch["last"], batch["correct"])
-    outcome = jnp.take_along_axis(z, batch["last"][:, None], axis=1)[:, 0]
-  else:
-    out = rm_lib.prm_loss(
-        z, batch["step_pos"], batch["step_valid"], batch["labels"]
-    )
-    outcome = rm_lib.soft_min(
-        rm_lib.gather_steps(z, batch["step_pos"], batch["step_valid"]),
-        batch["step_valid"],
-    )
-  if loss == "bce+pairwise":
-    out = out + rm_lib.pairwise_loss(outcome, batch["correct"], batch["group"])
-  return out
+  out, outcome = POINTWISE[kind](z, batch)
+  return OBJECTIVES[loss](out, outcome, batch)
 
 
 def _arrays(sb, group):
@@ -67,12 +87,12 @@ def train_reward_model(
   """Trains an ORM (``kind="orm"``) or PRM on ``StepBatch`` data.
 
   Starts from the policy's backbone with a zero head; see ``fit``.
-  ``loss`` is one of ``LOSSES``; ``*_groups`` give each trace's problem
+  ``loss`` is a key of ``OBJECTIVES``; ``*_groups`` give each trace's problem
   (needed by the pairwise term: batches then hold whole problems).
   """
-  assert kind in ("orm", "prm"), kind
-  if loss not in rm_lib.LOSSES:
-    raise ValueError(f"loss must be one of {rm_lib.LOSSES}, got {loss!r}")
+  assert kind in POINTWISE, kind
+  if loss not in OBJECTIVES:
+    raise ValueError(f"loss must be one of {tuple(OBJECTIVES)}, got {loss!r}")
   train_groups = (
       np.arange(len(train_set)) if train_groups is None else train_groups
   )
@@ -141,16 +161,7 @@ def fit(
     state, upd = state_lib.guarded_update(state, grads, tx, loss)
     return state, {"loss": loss, **upd}
 
-  eval_loss = jax.jit(loss_fn)
-  n_eval = len(next(iter(eval_arrays.values())))
-
-  def held_out(params):
-    total = 0.0
-    for i in range(0, n_eval, 256):
-      chunk = {k: v[i : i + 256] for k, v in eval_arrays.items()}
-      total += float(eval_loss(params, chunk)) * len(chunk["ids"])
-    return total / n_eval
-
+  held_out = functools.partial(_held_out, jax.jit(loss_fn), eval_arrays)
   history = {"eval_loss": []}
 
   def record_eval(step, state):
@@ -180,6 +191,16 @@ def fit(
   )
   history["train_seconds"] = result["train_seconds"]
   return st.params, history
+
+
+def _held_out(loss_fn, arrays: dict, params, chunk: int = 256) -> float:
+  """The mean of ``loss_fn`` over the rows of ``arrays``, in chunks."""
+  n = len(next(iter(arrays.values())))
+  total = 0.0
+  for i in range(0, n, chunk):
+    part = {k: v[i : i + chunk] for k, v in arrays.items()}
+    total += float(loss_fn(params, part)) * len(part["ids"])
+  return total / n
 
 
 def batch_order(arrays: dict, seed: int) -> np.ndarray:

@@ -108,9 +108,6 @@ def soft_min(z_bs, mask_bs):
   return jnp.where(jnp.any(mask_bs, axis=1), out, 0.0)
 
 
-LOSSES = ("bce", "bce+pairwise")
-
-
 def reward_model(model_cfg) -> ScalarModel:
   return ScalarModel(model_cfg, head_name="reward_head")
 

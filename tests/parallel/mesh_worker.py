@@ -33,6 +33,7 @@ from reasoning_jax.models import ModelConfig
 from reasoning_jax.parallel import sharding
 from reasoning_jax.sampling.sampler import make_sampler
 from reasoning_jax.train import learner
+from reasoning_jax.train import learner_step
 from reasoning_jax.train import optim
 from reasoning_jax.train import rollout as rollout_lib
 from reasoning_jax.train import sft
@@ -113,12 +114,14 @@ def rl_step(algorithm, shape, repeats):
   sgd = optax.multi_transform(
       {k: optax.sgd(1.0) for k in parts}, {k: k for k in parts}
   )
-  state, state_sh, critic, tx = learner.build_learner(
+  state, state_sh, critic, tx = learner_step.build_learner(
       CausalLM(CFG), _params(), rc, mesh, RULES, PL + N, seed=0, tx=sgd
   )
   ref = jax.tree.map(lambda x: x.copy(), state.params["policy"])
   sh = sharding.batch_sharding(mesh, RULES)
-  fns = learner.make_learner_fns(CausalLM(CFG), critic, tx, rc, state_sh, sh)
+  fns = learner_step.make_learner_fns(
+      CausalLM(CFG), critic, tx, rc, state_sh, sh
+  )
   ro = _rollout()
   t0 = time.perf_counter()
   state, m = learner.learn(state, ro, ref, fns, rc, sh, jax.random.PRNGKey(1))

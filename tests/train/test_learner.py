@@ -23,6 +23,7 @@ from reasoning_jax.models import ScalarModel
 from reasoning_jax.parallel import sharding
 from reasoning_jax.sampling.sampler import make_sampler
 from reasoning_jax.train import learner
+from reasoning_jax.train import learner_step
 from reasoning_jax.train import rollout as rollout_lib
 from reasoning_jax.train import state as state_lib
 
@@ -141,7 +142,7 @@ def _learner(model, start, rc, critic=None):
   sh = sharding.batch_sharding(mesh, rules)
   return (
       state,
-      learner.make_learner_fns(model, critic, tx, rc, state_sh, sh),
+      learner_step.make_learner_fns(model, critic, tx, rc, state_sh, sh),
       sh,
   )
 

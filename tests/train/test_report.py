@@ -9,6 +9,7 @@ import pytest
 
 from reasoning_jax.train import metrics
 from reasoning_jax.train import report
+from reasoning_jax.train import seeds_report
 
 
 def _summary(p_sft=0.5, p_rl=0.9, delta=0.4):
@@ -102,7 +103,7 @@ def test_seeds_summary_and_files(tmp_path):
       1: _summary(0.52, 0.88, 0.36),
       2: _summary(0.47, 0.91, 0.44),
   }
-  agg = report.write_seeds_report(str(tmp_path), runs)
+  agg = seeds_report.write_seeds_report(str(tmp_path), runs)
   sft, rl = agg["stages"]["sft"], agg["stages"]["rl_grpo"]
   assert sft["pass@1"] == [0.50, 0.52, 0.47]
   assert sft["mean"] == pytest.approx(np.mean([0.50, 0.52, 0.47]))

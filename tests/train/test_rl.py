@@ -12,6 +12,7 @@ from reasoning_jax.models import CausalLM
 from reasoning_jax.parallel import sharding
 from reasoning_jax.sampling.sampler import make_sampler
 from reasoning_jax.train import learner
+from reasoning_jax.train import learner_step
 from reasoning_jax.train import rollout as rollout_lib
 
 P, G, N = 4, 8, 8
@@ -30,7 +31,7 @@ def test_completion_logprobs_equal_the_samplers():
   out = make_sampler(CausalLM(TINY), max_new_tokens=N, eos_id=2)(
       params, ids, valid, jax.random.PRNGKey(0), 1.0
   )
-  logp, ent = learner.completion_logprobs(
+  logp, ent = learner_step.completion_logprobs(
       CausalLM(TINY), params, ids, valid, out.tokens, out.mask
   )
   m = np.asarray(out.mask)
@@ -72,10 +73,10 @@ def test_trim_keeps_logprobs_of_valid_tokens():
   )
   small = learner.trim(ro, int(valid.sum(1).max()), int(lengths.max()))
   assert small.prompt_ids.shape[1] == 8 and small.tokens.shape[1] == 8
-  full, _ = learner.completion_logprobs(
+  full, _ = learner_step.completion_logprobs(
       CausalLM(TINY), params, ids, valid, out.tokens, mask
   )
-  cut, _ = learner.completion_logprobs(
+  cut, _ = learner_step.completion_logprobs(
       CausalLM(TINY),
       params,
       small.prompt_ids,
@@ -127,12 +128,12 @@ def test_short_run_raises_a_trivially_learnable_reward(algorithm):
   model = CausalLM(TINY)
   mesh = sharding.make_mesh({"data": -1, "fsdp": 1, "tensor": 1})
   rules = base_config().logical_axis_rules
-  state, state_sh, critic, tx = learner.build_learner(
+  state, state_sh, critic, tx = learner_step.build_learner(
       model, init_params(TINY), rc, mesh, rules, 6 + N, seed=0
   )
   assert (critic is None) == (algorithm == "grpo")
   sh = sharding.batch_sharding(mesh, rules)
-  fns = learner.make_learner_fns(model, critic, tx, rc, state_sh, sh)
+  fns = learner_step.make_learner_fns(model, critic, tx, rc, state_sh, sh)
   ref = jax.tree.map(lambda x: x.copy(), state.params["policy"])
   sample = make_sampler(model, max_new_tokens=N, eos_id=-1)
   ids, valid = _prompts()

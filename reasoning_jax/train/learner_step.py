@@ -1,0 +1,333 @@
+"""The learner's jitted step and state: one minibatch through the loss.
+
+``rl_step`` computes the policy's log-probs (and PPO's values) on a
+``Batch``, the loss of ``rl.algorithm`` (``rl/losses.py``: the clipped
+surrogate with a k3 KL to the reference, and PPO's value and entropy
+terms) and a guarded optimizer update. ``build_learner`` makes the sharded
+state (policy, and PPO's critic), ``make_learner_fns`` jits the step and the
+log-prob / value passes with explicit shardings.
+
+Dimensions: B sequences, L prompt slots, T completion tokens, V vocab.
+The critic (``ScalarModel`` with a value head, backbone initialised from the
+policy) exists only under PPO.
+"""
+
+import functools
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from reasoning_jax.models import flops as flops_lib
+from reasoning_jax.models import ScalarModel
+from reasoning_jax.models.transformer import positions_from_valid
+from reasoning_jax.parallel import sharding
+from reasoning_jax.rl import losses
+from reasoning_jax.train import optim
+from reasoning_jax.train import state as state_lib
+
+
+class Batch(NamedTuple):
+  """One minibatch of the rollout, already on device."""
+
+  prompt: jax.Array  # [B, L] int32
+  prompt_valid: jax.Array  # [B, L] bool
+  tokens: jax.Array  # [B, T] int32
+  mask: jax.Array  # [B, T] bool, tokens that enter the loss.
+  old_logp: jax.Array | None  # [B, T]; None: on-policy, see ``prepare_batch``.
+  ref_logp: jax.Array | None  # [B, T]; None when kl_beta == 0.
+  adv: jax.Array  # [B] (GRPO) or [B, T] (PPO)
+  old_values: jax.Array  # [B, T] (PPO; zeros under GRPO)
+  returns: jax.Array  # [B, T] (PPO; zeros under GRPO)
+
+
+def _sequence(prompt, prompt_valid, tokens, mask):
+  seq = jnp.concatenate([prompt, tokens], 1)
+  valid = jnp.concatenate([prompt_valid, mask], 1)
+  return seq, valid, positions_from_valid(valid)
+
+
+def completion_logprobs(model, params, prompt, prompt_valid, tokens, mask):
+  """Log-probs [B, T] and entropies [B, T] of the completion tokens.
+
+  One full forward over ``prompt ++ completion``; the logits at slot
+  L−1+t predict completion token t.
+  """
+  seq, valid, pos = _sequence(prompt, prompt_valid, tokens, mask)
+  pl, n = prompt.shape[1], tokens.shape[1]
+  logits, _, _ = model.apply(
+      {"params": params}, seq, pos, valid, logits_slice=(pl - 1, n)
+  )
+  logp_all = jax.nn.log_softmax(logits, -1)
+  logp = jnp.take_along_axis(logp_all, tokens[..., None], -1)[..., 0]
+  entropy = -(jnp.exp(logp_all) * logp_all).sum(-1)
+  return logp, entropy
+
+
+def completion_values(critic, params, prompt, prompt_valid, tokens, mask):
+  """V(state before token t) [B, T] from the critic."""
+  seq, valid, pos = _sequence(prompt, prompt_valid, tokens, mask)
+  v = critic.apply({"params": params}, seq, pos, valid)
+  pl, n = prompt.shape[1], tokens.shape[1]
+  return v[:, pl - 1 : pl - 1 + n]
+
+
+class LossSettings(NamedTuple):
+  """The loss hyperparameters of ``config.rl`` (hashable, so the jitted step
+  holds numbers, not a ConfigDict)."""
+
+  algorithm: str  # a key of ``STEP_LOSSES``.
+  clip_eps: float
+  clip_eps_high: float | None  # None: clip_eps.
+  kl_beta: float
+  reduction: str
+  value_coef: float
+  value_clip: float
+  entropy_coef: float
+
+  @classmethod
+  def from_config(cls, rc) -> "LossSettings":
+    return cls(
+        rc.algorithm,
+        rc.clip_eps,
+        rc.clip_eps_high or None,
+        rc.kl_beta,
+        rc.loss_reduction,
+        rc.value_coef,
+        rc.value_clip,
+        rc.entropy_coef,
+    )
+
+  def policy_kwargs(self) -> dict:
+    return dict(
+        clip_eps=self.clip_eps,
+        clip_eps_high=self.clip_eps_high,
+        kl_beta=self.kl_beta,
+        reduction=self.reduction,
+    )
+
+
+def _grpo_step_loss(
+    params,
+    batch,
+    logp_bt,
+    ent_bt,
+    old_bt,
+    ref_bt,
+    *,
+    critic,
+    loss: LossSettings
+):
+  """GRPO: the policy loss alone (no critic)."""
+  del params, ent_bt, critic
+  return losses.grpo_loss(
+      logp_bt, old_bt, ref_bt, batch.adv, batch.mask, **loss.policy_kwargs()
+  )
+
+
+def _ppo_step_loss(
+    params,
+    batch,
+    logp_bt,
+    ent_bt,
+    old_bt,
+    ref_bt,
+    *,
+    critic,
+    loss: LossSettings
+):
+  """PPO: the policy loss, the critic's clipped value loss, the entropy."""
+  values_bt = completion_values(
+      critic,
+      params["critic"],
+      batch.prompt,
+      batch.prompt_valid,
+      batch.tokens,
+      batch.mask,
+  )
+  return losses.ppo_loss(
+      logp_bt,
+      old_bt,
+      ref_bt,
+      batch.adv,
+      batch.mask,
+      values_bt,
+      batch.old_values,
+      batch.returns,
+      ent_bt,
+      value_coef=loss.value_coef,
+      value_clip=loss.value_clip,
+      entropy_coef=loss.entropy_coef,
+      **loss.policy_kwargs(),
+  )
+
+
+# ``rl.algorithm`` -> the step's loss (``rl/losses.py``'s, on this batch).
+STEP_LOSSES = {"grpo": _grpo_step_loss, "ppo": _ppo_step_loss}
+
+
+def rl_step(state, batch: Batch, *, model, critic, tx, loss: LossSettings):
+  """One optimizer step on a minibatch: the ``loss.algorithm`` loss and a
+  guarded update."""
+
+  def loss_fn(params):
+    logp, ent = completion_logprobs(
+        model,
+        params["policy"],
+        batch.prompt,
+        batch.prompt_valid,
+        batch.tokens,
+        batch.mask,
+    )
+    # The losses stop gradients through old/ref themselves; a missing one is
+    # the current policy's own log-prob (ratio 1, or KL 0 with kl_beta 0).
+    old = logp if batch.old_logp is None else batch.old_logp
+    ref = logp if batch.ref_logp is None else batch.ref_logp
+    value, m = STEP_LOSSES[loss.algorithm](
+        params, batch, logp, ent, old, ref, critic=critic, loss=loss
+    )
+    m["entropy"] = losses.REDUCTIONS["token_mean"](
+        ent, batch.mask.astype(jnp.float32)
+    )
+    return value, m
+
+  (value, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  state, upd = state_lib.guarded_update(state, grads, tx, value)
+  return state, {"loss": value, **m, **upd}
+
+
+def _make_tx(rc, total_steps, algorithm):
+  def one(lr):
+    return optim.from_section(
+        rc, total_steps=total_steps, learning_rate=lr, schedule="constant"
+    )
+
+  if algorithm == "grpo":
+    return optax.multi_transform(
+        {"policy": one(rc.learning_rate)}, {"policy": "policy"}
+    )
+  return optax.multi_transform(
+      {"policy": one(rc.learning_rate), "critic": one(rc.critic_lr)},
+      {"policy": "policy", "critic": "critic"},
+  )
+
+
+def build_learner(
+    model,
+    params,
+    rc,
+    mesh,
+    rules,
+    seq_len: int,
+    seed: int,
+    tx: optax.GradientTransformation | None = None,
+):
+  """Sharded learner state from the SFT policy ``params``.
+
+  GRPO: ``state.params = {"policy"}``. PPO adds ``"critic"``: a
+  ``ScalarModel`` whose backbone starts as a copy of the policy's and whose
+  value head starts at zero. ``tx`` replaces the config's AdamW (e.g. plain
+  SGD, whose update is the gradient). Returns (state, state_shardings,
+  critic or None, tx).
+  """
+  dummy = jnp.ones((1, seq_len), jnp.int32)
+  init_fns = {
+      "policy": lambda k: model.init(k, dummy, dummy, dummy > 0)["params"]
+  }
+  start = {"policy": params}
+  critic = None
+  if rc.algorithm == "ppo":
+    critic = ScalarModel(model.cfg, head_name="value_head")
+    init_fns["critic"] = lambda k: critic.init(k, dummy, dummy, dummy > 0)[
+        "params"
+    ]
+    start["critic"] = {
+        "model": params["model"],
+        "value_head": {
+            "kernel": jnp.zeros((model.cfg.d_model,)),
+            "bias": jnp.zeros(()),
+        },
+    }
+  if tx is None:
+    tx = _make_tx(rc, rc.steps * updates_per_step(rc), rc.algorithm)
+  state, state_sh = state_lib.create_state(
+      lambda k: {name: fn(k) for name, fn in init_fns.items()},
+      tx,
+      jax.random.PRNGKey(seed),
+      mesh,
+      rules,
+      params=start,
+  )
+  return state, state_sh, critic, tx
+
+
+class LearnerFns(NamedTuple):
+  """The learner's jitted functions, each with explicit shardings."""
+
+  step: Callable  # (state, Batch) -> (state, metrics); state donated.
+  take: Callable  # (Batch, idx) -> minibatch, batch-sharded.
+  logp: Callable  # (policy params, prompt, valid, tokens, mask) -> logp, ent.
+  values: Callable | None  # (critic params, ...) -> values (PPO only).
+
+
+def make_learner_fns(model, critic, tx, rc, state_sh, batch_sh) -> LearnerFns:
+  """Jits the RL step and the log-prob/value passes for these shardings."""
+  repl = sharding.replicated(batch_sh.mesh)
+  step = jax.jit(
+      functools.partial(
+          rl_step,
+          model=model,
+          critic=critic,
+          tx=tx,
+          loss=LossSettings.from_config(rc),
+      ),
+      in_shardings=(state_sh, batch_sh),
+      out_shardings=(state_sh, repl),
+      donate_argnums=0,
+  )
+  take = jax.jit(
+      lambda batch, idx: jax.tree.map(lambda x: x[idx], batch),
+      in_shardings=(batch_sh, repl),
+      out_shardings=batch_sh,
+  )
+  seq_in = (batch_sh,) * 4
+  logp = jax.jit(
+      functools.partial(completion_logprobs, model),
+      in_shardings=(state_sh.params["policy"], *seq_in),
+      out_shardings=batch_sh,
+  )
+  values = None
+  if critic is not None:
+    values = jax.jit(
+        functools.partial(completion_values, critic),
+        in_shardings=(state_sh.params["critic"], *seq_in),
+        out_shardings=batch_sh,
+    )
+  return LearnerFns(step, take, logp, values)
+
+
+def num_minibatches(rc) -> int:
+  return max(1, (rc.num_prompts * rc.group_size) // rc.minibatch_size)
+
+
+def updates_per_step(rc) -> int:
+  return rc.num_updates * num_minibatches(rc)
+
+
+# ``rl.algorithm`` -> models trained: the policy (and PPO's critic).
+MODELS_TRAINED = {"grpo": 1, "ppo": 2}
+
+
+def step_flops(model_cfg, rc, batch: int, seq: int) -> float:
+  """Model FLOPs of one learner step on ``batch`` sequences of ``seq``
+  tokens: the reference pass (and the critic's values), then
+  ``num_updates`` forward + backward passes of each trained model."""
+  k = MODELS_TRAINED[rc.algorithm]
+  return flops_lib.train_flops(
+      model_cfg,
+      batch,
+      seq,
+      forwards=k + rc.num_updates * k,
+      backwards=rc.num_updates * k,
+  )
