@@ -33,7 +33,7 @@ import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from reasoning_jax import bench  # pylint: disable=g-import-not-at-top,wrong-import-position
+from reasoning_jax import timing  # pylint: disable=g-import-not-at-top,wrong-import-position
 from reasoning_jax.models import CausalLM  # pylint: disable=g-import-not-at-top,wrong-import-position
 from reasoning_jax.models import flops
 from reasoning_jax.models import ModelConfig
@@ -114,7 +114,7 @@ def main():
     t0 = time.perf_counter()
     compiled = fn.lower(*call).compile()
     compile_s = time.perf_counter() - t0
-    med, times = bench.median_time(
+    med, times = timing.median_time(
         lambda: jax.block_until_ready(compiled(*call)), 1, args.reps
     )
     roof = flops.rollout_roofline_s(

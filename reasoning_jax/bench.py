@@ -40,12 +40,12 @@ from absl import flags
 from absl import logging
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 from ml_collections import config_flags
 import numpy as np
 
 from reasoning_jax import cli
 from reasoning_jax import config as config_lib
+from reasoning_jax import timing
 from reasoning_jax.models import CausalLM
 from reasoning_jax.models import flops
 from reasoning_jax.models import ModelConfig
@@ -65,54 +65,6 @@ def _define_flags():
       "BENCHMARKS.md",
       "Markdown table the result row is appended to ('' = none).",
   )
-
-
-def measure_peak_flops(n: int = 1024, reps: int = 5) -> dict:
-  """Float32 ``n``×``n`` matmul FLOP/s with numpy and with XLA (best of)."""
-  a = np.random.RandomState(0).randn(n, n).astype(np.float32)
-  f = jax.jit(lambda x: x @ x)
-  x = jnp.asarray(a)
-  f(x).block_until_ready()
-  return {
-      "numpy": 2 * n**3 / _best_time(lambda: a @ a, reps),
-      "xla": 2 * n**3 / _best_time(lambda: f(x).block_until_ready(), reps),
-  }
-
-
-def _best_time(fn, reps: int) -> float:
-  t = []
-  for _ in range(reps):
-    t0 = time.perf_counter()
-    fn()
-    t.append(time.perf_counter() - t0)
-  return min(t)
-
-
-def measure_bandwidth(mbytes: int = 512, reps: int = 5) -> float:
-  """Bytes/s of a jitted elementwise pass (``mbytes`` read + written)."""
-  x = jnp.ones((mbytes * 2**20 // 4,), jnp.float32)
-  f = jax.jit(lambda v: v * 1.0001)
-  f(x).block_until_ready()
-  return 2 * x.nbytes / _best_time(lambda: f(x).block_until_ready(), reps)
-
-
-def median_time(fn, warmup: int, reps: int) -> tuple[float, list[float]]:
-  for _ in range(warmup):
-    fn()
-  times = []
-  for _ in range(reps):
-    t0 = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t0)
-  return float(np.median(times)), times
-
-
-def _compile_seconds(jitted, *args) -> float:
-  """Trace + lower + compile time, with JAX's in-memory caches emptied."""
-  jax.clear_caches()
-  t0 = time.perf_counter()
-  jitted.lower(*args).compile()
-  return time.perf_counter() - t0
 
 
 class Workload(NamedTuple):
@@ -233,8 +185,8 @@ def _time_rollout(w: Workload, config, rb: int, compile_s: dict) -> dict:
       jax.random.PRNGKey(1),
       config.rl.temperature,
   )
-  compile_s["sampler"] = _compile_seconds(w.sample_fn, *r_args)
-  med, times = median_time(
+  compile_s["sampler"] = timing.compile_seconds(w.sample_fn, *r_args)
+  med, times = timing.median_time(
       lambda: jax.block_until_ready(w.sample_fn(*r_args)),
       config.bench.warmup_reps,
       config.bench.timed_reps,
@@ -328,10 +280,12 @@ def _time_step(config, w: Workload, report) -> dict:
   rollout = functools.partial(_rollout, w, temperature=rc.temperature)
   ro = rollout(state.params["policy"], jax.random.PRNGKey(2))
   batch, _ = learner.prepare_batch(ro, state, ref, fns, rc, w.batch_sh)
-  report["compile_s"][f"{alg}_logprob"] = _compile_seconds(
+  report["compile_s"][f"{alg}_logprob"] = timing.compile_seconds(
       fns.logp, ref, *batch[:3], batch.mask
   )
-  report["compile_s"][f"{alg}_step"] = _compile_seconds(fns.step, state, batch)
+  report["compile_s"][f"{alg}_step"] = timing.compile_seconds(
+      fns.step, state, batch
+  )
   parts = {"rollout": [], "logprobs": [], "update": [], "total": []}
   for i in range(warm + reps):
     t0 = time.perf_counter()
@@ -367,14 +321,14 @@ def _peak_and_roofline(report, config, rb: int) -> None:
   if b_cfg.peak_flops > 0:
     peak, peak_src = float(b_cfg.peak_flops), "config"
   else:
-    measured = measure_peak_flops()
+    measured = timing.measure_peak_flops()
     peak, peak_src = max(measured.values()), f"measured {measured}"
   report["peak_flops"], report["peak_source"] = peak, peak_src
   report["rollout"]["mfu"] = report["rollout"]["flops_per_s"] / peak
   if b_cfg.peak_bandwidth > 0:
     bw, bw_src = float(b_cfg.peak_bandwidth), "config"
   else:
-    bw, bw_src = measure_bandwidth(), "measured copy"
+    bw, bw_src = timing.measure_bandwidth(), "measured copy"
   report["peak_bandwidth"], report["bandwidth_source"] = bw, bw_src
   ro_rep = report["rollout"]
   ro_rep["min_bytes"] = flops.rollout_bytes(m, rb, pl, n)
