@@ -28,6 +28,7 @@ setuptools.setup(
         "tensorboardX",  # TensorBoard event files without TensorFlow.
         "safetensors",  # Hugging Face checkpoints (numpy only).
         "tokenizers",  # Hugging Face tokenizer.json.
+        "gguf>=0.10",  # llama.cpp checkpoints (models/gguf.py).
     ],
     extras_require={
         # torch==2.13.0 is the CPU build on this project's machines; the
@@ -40,6 +41,7 @@ setuptools.setup(
             "ipykernel",
             "torch==2.13.0",
             "transformers>=4.45",
+            "accelerate",  # transformers' GGUF loader, the tests' reference.
             # The formatter and import order that .ci/run checks.
             "pyink==26.5.1",
             "isort==9.0.2",

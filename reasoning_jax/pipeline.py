@@ -31,9 +31,10 @@ import numpy as np
 
 from reasoning_jax import config as config_lib
 from reasoning_jax.parallel import multihost
-from reasoning_jax.train import budget  # pylint: disable=line-too-long
+from reasoning_jax.train import budget
 from reasoning_jax.train import checkpoint
 from reasoning_jax.train import distill
+from reasoning_jax.train import evaluate as evaluate_lib
 from reasoning_jax.train import metrics
 from reasoning_jax.train import pretrain
 from reasoning_jax.train import rejection
@@ -289,6 +290,19 @@ def _check_finished(
   return records
 
 
+def _evaluate_start(ctx, params) -> tuple[dict, list]:
+  """Held-out greedy pass@1 of the starting checkpoint (with its interval)
+  and its per-problem verdicts, for the first stage's paired change."""
+  r = ctx.evaluate(params)
+  correct = np.asarray(r["correct"]).tolist()
+  result = {
+      **evaluate_lib.stage_result(r),
+      "pass@1_ci95": list(stats.bootstrap_ci(correct)),
+  }
+  logging.info("the starting checkpoint: %s", result)
+  return result, correct
+
+
 def _run_stages(config, ctx, t0, restart_from: str = ""):
   """The stage loop of ``train_and_evaluate``, under the workdir lock."""
   stage_fns = {
@@ -307,6 +321,8 @@ def _run_stages(config, ctx, t0, restart_from: str = ""):
     with open(os.path.join(ctx.logdir, "config.json"), "w") as f:
       f.write(config.to_json(indent=2))
   summary, params, prev = {}, initial_params(ctx), None
+  if params is not None:  # a pretrained start: the baseline of stage one.
+    summary["init"], prev = _evaluate_start(ctx, params)
   for i, (stage, name) in enumerate(zip(stages, names)):
     record = os.path.join(ctx.logdir, "stages", f"{name}.json")
     result = records[i]

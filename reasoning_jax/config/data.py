@@ -25,7 +25,7 @@ def defaults() -> ml_collections.ConfigDict:
   )
   # Empty path: train a SentencePiece model on the corpus of `tasks` (and of
   # task.name when it is a built-in procedural task) and cache it.
-  # Prompt style (plain | zero_shot_cot | few_shot_cot with `shots`
+  # Prompt style (plain | zero_shot_cot | boxed | few_shot_cot with `shots`
   # exemplars from the train split) and chat template (none | chatml |
   # llama3 | gemma), applied to every prompt of SFT, RL and evaluation.
   c.prompt = dict(style="plain", shots=4, chat="none")

@@ -39,7 +39,9 @@ def defaults() -> ml_collections.ConfigDict:
   # Start from a Hugging Face checkpoint directory (config.json, safetensors,
   # tokenizer.json): its architecture replaces config.model's shape fields
   # (dtype, param_dtype, remat, attention, precision and decode_chunk are
-  # kept) and its tokenizer is used unless tokenizer.path is set.
+  # kept) and its tokenizer is used unless tokenizer.path is set. A
+  # llama.cpp ``.gguf`` file works too: converted once into
+  # <workdir>/checkpoint/ (models/gguf.py).
   c.init = dict(hf_path="")
   return c
 

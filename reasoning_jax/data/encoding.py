@@ -27,17 +27,21 @@ def prompt_text(example: Example) -> str:
 
 
 def encode_prompts(tok: Tokenizer, prompts: list[str], max_len: int):
-  """Left-padded ``(ids [N, P] int32, valid [N, P] bool)``; bos first."""
+  """Left-padded ``(ids [B, L] int32, valid [B, L] bool)``; the tokenizer's
+  ``prefix`` (its bos, or nothing) first. ``valid`` comes from the lengths,
+  so a prompt may hold the pad id (a chat template's eos, when pad = eos)."""
   ids = np.full((len(prompts), max_len), tok.pad_id, np.int32)
+  valid = np.zeros((len(prompts), max_len), bool)
   for i, text in enumerate(prompts):
-    row = [tok.bos_id] + tok.encode(text)
+    row = tok.prefix + tok.encode(text)
     if len(row) > max_len:
       raise DataError(
           f"prompt {i} has {len(row)} tokens > max_prompt_len="
           f"{max_len}: {text[:80]!r}"
       )
     ids[i, max_len - len(row) :] = row
-  return ids, ids != tok.pad_id
+    valid[i, max_len - len(row) :] = True
+  return ids, valid
 
 
 def encode_sft(
@@ -55,7 +59,7 @@ def encode_sft(
   ids = np.full((len(examples), max_len), tok.pad_id, np.int32)
   mask = np.zeros((len(examples), max_len), bool)
   for i, ex in enumerate(examples):
-    prompt = [tok.bos_id] + tok.encode(prompt_text(ex))
+    prompt = tok.prefix + tok.encode(prompt_text(ex))
     completion = tok.encode(ex.solution) + [tok.eos_id]
     row = prompt + completion
     if len(row) > max_len:
@@ -67,3 +71,11 @@ def encode_sft(
     ids[i, : len(row)] = row
     mask[i, 1 if prompt_loss else len(prompt) : len(row)] = True
   return ids, mask
+
+
+def right_padded_lengths(ids_bt, pad_id: int):
+  """[B] lengths of right-padded rows: one past the last non-pad token (a
+  pad id inside a row, e.g. a chat template's eos when pad = eos, counts)."""
+  t = ids_bt.shape[1]
+  idx = np.arange(t)
+  return (np.where(ids_bt != pad_id, idx, -1)).max(axis=1) + 1

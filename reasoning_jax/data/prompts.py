@@ -3,9 +3,11 @@
 Styles: ``plain`` (the question as is), ``zero_shot_cot`` (Kojima et al.
 2022: the question, then "Let's think step by step."), ``few_shot_cot``
 (Wei et al. 2022: k worked exemplars from the train split, then the
-question). Chat templates wrap the result as one user turn and open the
+question), ``boxed`` (the question, then an instruction in words to put the
+final answer in \\boxed{}: for instruction-tuned models). Chat templates wrap the result as one user turn and open the
 assistant turn, for the supported families: ``chatml`` (Qwen2 / Qwen2.5),
-``llama3``, ``gemma``; ``none`` leaves it bare. Encoding adds the bos
+``smollm2`` (SmolLM2-Instruct: chatml with its own system turn), ``llama3``,
+``gemma``; ``none`` leaves it bare. Encoding adds the bos
 before and the newline after (``encoding.prompt_text``), so no template
 writes them. Templates are fixed strings
 here, never a checkpoint's Jinja code.
@@ -20,12 +22,20 @@ import random
 
 from reasoning_jax.data import tasks
 
-STYLES = ("plain", "zero_shot_cot", "few_shot_cot")
+STYLES = ("plain", "zero_shot_cot", "few_shot_cot", "boxed")
 COT_TRIGGER = "Let's think step by step."
+BOXED = "Put the final answer in \\boxed{}."  # for instruction-tuned models.
 CHAT = {
     "none": "{prompt}",
     "chatml": (
         "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+        "<|im_start|>user\n{prompt}<|im_end|>\n"
+        "<|im_start|>assistant"
+    ),
+    # SmolLM2-Instruct's template (chatml with its own default system turn).
+    "smollm2": (
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, "
+        "trained by Hugging Face<|im_end|>\n"
         "<|im_start|>user\n{prompt}<|im_end|>\n"
         "<|im_start|>assistant"
     ),
@@ -61,6 +71,8 @@ def format_prompt(
     )
   if style == "zero_shot_cot":
     question = f"{question}\n{COT_TRIGGER}"
+  elif style == "boxed":
+    question = f"{question}\n{BOXED}"
   elif style == "few_shot_cot":
     blocks = [f"Question: {ex.prompt}\nAnswer: {ex.solution}" for ex in shots]
     question = "\n\n".join(blocks + [f"Question: {question}\nAnswer:"])

@@ -46,6 +46,7 @@ class Tokenizer:
     self.bos_id = self.eos_id if self.bos_id < 0 else self.bos_id
     self.pad_id = self.sp.pad_id() if self.sp.pad_id() >= 0 else self.eos_id
     self.unk_id = self.sp.unk_id()
+    self.prefix = [self.bos_id]  # what starts every sequence.
 
   @property
   def vocab_size(self) -> int:
@@ -129,6 +130,9 @@ class HFTokenizer:
     self.bos_id = self.eos_id if self.bos_id is None else self.bos_id
     self.pad_id = token("pad_token", pad)
     self.pad_id = self.eos_id if self.pad_id is None else self.pad_id
+    # What starts every sequence: the bos, unless the tokenizer says not to
+    # add one (SmolLM2: its chat template opens with its own tokens).
+    self.prefix = [self.bos_id] if conf.get("add_bos_token", True) else []
 
   @property
   def vocab_size(self) -> int:

