@@ -60,6 +60,8 @@ from reasoning_jax.train import state as state_lib
 def _define_flags():
   """Only when run as a program: importing the module defines no flags."""
   cli.define_flags("configs/bench.py", "runs/bench")
+  # Compile seconds are a measurement here: no persistent cache by default.
+  flags.FLAGS.set_default("compilation_cache", "off")
   flags.DEFINE_string(
       "table",
       "BENCHMARKS.md",

@@ -2,17 +2,20 @@
 
 ``define_flags``: ``--config`` (a ``configs/*.py``, with ``--config.x.y=``
 overrides), ``--workdir`` and the multi-process flags. ``run``: flag
-parsing, ``jax.distributed`` start-up, console logging, SIGTERM as a
+parsing, ``jax.distributed`` start-up, console logging, the persistent
+compilation cache (``--compilation_cache``), SIGTERM as a
 preemption notice (exit 143 after the stage saved), and every expected user
 error — a bad flag or config value, a malformed data file, a busy workdir,
 a missing or unreadable checkpoint — as one ``error:`` line on stderr and
 exit 1, never a traceback."""
 
+import os
 import re
 import sys
 
 from absl import app
 from absl import flags
+import jax
 from ml_collections import config_flags
 
 from reasoning_jax import config as config_lib
@@ -20,6 +23,7 @@ from reasoning_jax import pipeline
 from reasoning_jax.data.datasets import DataError
 from reasoning_jax.parallel import multihost
 from reasoning_jax.train import checkpoint
+from reasoning_jax.train import context
 from reasoning_jax.train import metrics
 from reasoning_jax.train.checkpoint import CheckpointError
 
@@ -31,7 +35,31 @@ def define_flags(config_file: str, workdir: str) -> None:
       "config", config_file, "Path to a configs/*.py file.", lock_config=True
   )
   flags.DEFINE_string("workdir", workdir, "Output directory.")
+  flags.DEFINE_string(
+      "compilation_cache",
+      "workdir",
+      "Persistent XLA compilation cache: 'workdir' (<workdir>/jax_cache; a "
+      "rerun or resumed run of the same config skips compiling), a "
+      "directory, or 'off'.",
+  )
   multihost.define_flags()
+
+
+def enable_compilation_cache(where: str, workdir: str) -> str:
+  """Points JAX's persistent compilation cache at ``where`` ('workdir':
+  ``<workdir>/jax_cache``, local for a remote workdir; 'off': none) and
+  caches every executable, however quick its compile. Returns the path."""
+  if where == "off":
+    return ""
+  path = (
+      os.path.join(context.local_dir(workdir), "jax_cache")
+      if where == "workdir"
+      else where
+  )
+  jax.config.update("jax_compilation_cache_dir", path)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+  return path
 
 
 def user_errors() -> tuple[type[Exception], ...]:
@@ -93,6 +121,7 @@ def run(main) -> None:
       raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     multihost.initialize_from_flags()
     metrics.setup_logging()
+    enable_compilation_cache(flags.FLAGS.compilation_cache, flags.FLAGS.workdir)
     checkpoint.install_sigterm_handler()
     try:
       return main(argv)

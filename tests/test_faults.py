@@ -126,6 +126,9 @@ def test_kill_9_at_five_random_points_of_sft_and_rl(tmp_path, smoke_run):
   r = _run(workdir)
   assert r.returncode == 0, r.stderr[-2000:]
   _assert_same_as(workdir, ref)
+  # The reruns compiled from the workdir's persistent cache (the reference
+  # ran without one) and still ended equal.
+  assert len(os.listdir(os.path.join(workdir, "jax_cache"))) > 10
 
 
 def test_kill_9_mid_checkpoint_write_in_rl(tmp_path, smoke_run):
