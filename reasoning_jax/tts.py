@@ -99,12 +99,7 @@ def run(config, workdir: str) -> dict:
     revision = tts_search.sequential_revision(
         ctx, params, examples, traces, c, config, workdir
     )
-    for how in ("last", "majority"):
-      per[f"sequential_{how}"] = revision.pop(how)
-      # A revision reads the problem and the previous attempt.
-      flops[f"sequential_{how}"] = {
-          nn: gen + (nn - 1) * gen_flops(1) for nn in per[f"sequential_{how}"]
-      }
+    _add_revision(per, flops, revision, gen, gen_flops(1))
   mcts_labels = None
   if c.mcts_label_problems and c.mcts_simulations:
     mcts_labels = tts_search.mcts_labels(ctx, params, c, config, workdir)
@@ -137,6 +132,18 @@ def run(config, workdir: str) -> dict:
   }
   _write(ctx.logdir, out)
   return out
+
+
+def _add_revision(per, flops, revision, gen: float, revise: float) -> None:
+  """Moves the revision chains' ``last`` / ``majority`` correctness into
+  ``per`` as ``sequential_*`` methods; a chain of N costs one generation
+  and N - 1 revisions (``revise``: reading the problem and the previous
+  attempt)."""
+  for how in ("last", "majority"):
+    per[f"sequential_{how}"] = revision.pop(how)
+    flops[f"sequential_{how}"] = {
+        nn: gen + (nn - 1) * revise for nn in per[f"sequential_{how}"]
+    }
 
 
 def _parallel(answers, correct, scores, greedy, gen: float):

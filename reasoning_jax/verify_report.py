@@ -141,9 +141,37 @@ def _math_shepherd(train_traces) -> dict | None:
   }
 
 
+def _num(x) -> str:
+  return "–" if x is None else f"{x:.3f}"
+
+
+def _row(name: str, r: dict) -> str:
+  """One verifier's table row."""
+  pair = lambda k: (
+      f"{_num(r.get(k))} / {_num(r.get(k + '_within_problem'))}"
+      if r.get(k) is not None
+      else "–"
+  )
+  fe = r.get("first_error")
+  fe_s = (
+      f"{fe['f1']:.3f} ({fe['error_acc']:.3f} / {fe['correct_acc']:.3f})"
+      if fe
+      else "–"
+  )
+  loss = (
+      f"{r['eval_loss_before']:.3f} → {r['eval_loss_after']:.3f}"
+      if "eval_loss_before" in r
+      else "–"
+  )
+  return (
+      f"| {name} | {_num(r.get('step_acc'))} | {pair('step_auroc')} | "
+      f"{fe_s} | {_num(r['outcome_acc'])} | {pair('outcome_auroc')} | "
+      f"{loss} |"
+  )
+
+
 def table(out) -> str:
   """The evaluation as Markdown."""
-  f = lambda x: "–" if x is None else f"{x:.3f}"
   lines = [
       (
           f"Policy (SFT) held-out greedy pass@1: {out['policy_pass@1']:.3f}. "
@@ -175,28 +203,7 @@ def table(out) -> str:
           f"{lm.get('pass@1', float('nan')):.3f})"
       ),
   }
-  pair = lambda r, k: (
-      f"{f(r.get(k))} / {f(r.get(k + '_within_problem'))}"
-      if r.get(k) is not None
-      else "–"
-  )
-  for k, r in out.get("models", {}).items():
-    fe = r.get("first_error")
-    fe_s = (
-        f"{fe['f1']:.3f} ({fe['error_acc']:.3f} / {fe['correct_acc']:.3f})"
-        if fe
-        else "–"
-    )
-    loss = (
-        f"{r['eval_loss_before']:.3f} → {r['eval_loss_after']:.3f}"
-        if "eval_loss_before" in r
-        else "–"
-    )
-    lines.append(
-        f"| {names[k]} | {f(r.get('step_acc'))} | {pair(r, 'step_auroc')} | "
-        f"{fe_s} | {f(r['outcome_acc'])} | {pair(r, 'outcome_auroc')} | "
-        f"{loss} |"
-    )
+  lines += [_row(names[k], r) for k, r in out.get("models", {}).items()]
   ms = out.get("math_shepherd")
   if ms:
     lines += [

@@ -209,6 +209,23 @@ def _init_carry(logits_bv, cache, rng, n_pad: int, pad_id: int) -> Carry:
   )
 
 
+def _decode_loop(init: Carry, step, n: int, chunk: int) -> Carry:
+  """``step`` until every row has stopped or ``n`` tokens are out; with
+  ``chunk`` k > 1 the stop is checked once per k steps."""
+
+  def body(c: Carry) -> Carry:
+    if chunk == 1:
+      return step(c)
+    # A fixed trip count: the compiler knows it and needs no predicate on
+    # the host inside; rows past the end or stopped are masked in `step`.
+    return jax.lax.fori_loop(0, chunk, lambda _, x: step(x), c)
+
+  def cond(c: Carry):
+    return (c.t < n) & ~jnp.all(c.done)
+
+  return jax.lax.while_loop(cond, body, init)
+
+
 def _pick(
     logits_bv, key, *, greedy: bool, temperature, top_k: int, top_p: float
 ):
@@ -330,18 +347,8 @@ def sample(
       budget=budget,
   )
 
-  def body(c: Carry) -> Carry:
-    if chunk == 1:
-      return step(c)
-    # A fixed trip count: the compiler knows it and needs no predicate on
-    # the host inside; rows past the end or stopped are masked in `step`.
-    return jax.lax.fori_loop(0, chunk, lambda _, x: step(x), c)
-
-  def cond(c: Carry):
-    return (c.t < n) & ~jnp.all(c.done)
-
   init = _init_carry(logits, pin(cache), rng, n_pad, pad_id)
-  out = jax.lax.while_loop(cond, body, init).out
+  out = _decode_loop(init, step, n, chunk).out
   if n_pad == n:
     return out
   return out._replace(

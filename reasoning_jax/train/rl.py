@@ -66,14 +66,7 @@ def run_rl(ctx, params, stage: str | None = None):
     t_upd = time.perf_counter()
     state = state.replace(data_position=state.data_position + consumed)
     state, m = learner.learn(state, ro, ref_params, fns, rc, batch_sh, rng)
-    upd_s = time.perf_counter() - t_upd
-    tokens = m["length"] * rc.num_prompts * rc.group_size
-    m.update(
-        rollout_tokens_per_s=tokens / ro.seconds,
-        update_tokens_per_s=tokens * rc.num_updates / upd_s,
-        rollout_s=ro.seconds,
-        update_s=upd_s,
-    )
+    m.update(_speeds(m["length"], ro.seconds, time.perf_counter() - t_upd, rc))
     return state, m
 
   state, result = loop.run_policy_stage(
@@ -92,6 +85,17 @@ def run_rl(ctx, params, stage: str | None = None):
       },
   )
   return state.params["policy"], result
+
+
+def _speeds(length, rollout_s: float, update_s: float, rc) -> dict:
+  """Tokens per second of the rollout and of the update's passes."""
+  tokens = length * rc.num_prompts * rc.group_size
+  return dict(
+      rollout_tokens_per_s=tokens / rollout_s,
+      update_tokens_per_s=tokens * rc.num_updates / update_s,
+      rollout_s=rollout_s,
+      update_s=update_s,
+  )
 
 
 def _process_reward(ctx, rc):
