@@ -56,6 +56,7 @@ def get_config(arg: str | None = None):
     )
   if "countdown" in variants:
     c.task.update(name="countdown", difficulty=1)
+    c.data.max_prompt_len = 96  # its prompts state the numbers and rules.
   if "smoke" in variants:
     c.data.max_new_tokens = 32
     c.rl.update(
