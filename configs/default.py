@@ -38,13 +38,7 @@ def get_config(arg: str | None = None):
   c.sft.update(num_examples=44800, steps=700, bare_share=0.7, bare_max_steps=3)
   c.rl.update(steps=200, eval_every=50)
   c.eval.update(num_problems=2048)
-  variants = [v for v in arg.split(",") if v] if arg else []
-  unknown = set(variants) - set(VARIANTS)
-  if unknown:
-    raise ValueError(
-        f"unknown config variant {sorted(unknown)[0]!r}; "
-        f"known: {', '.join(VARIANTS)}"
-    )
+  variants = config_lib.variants(arg, VARIANTS)
   if "arith" in variants:
     c.task.update(name="arith", difficulty=1)
     c.sft.update(num_examples=5000, steps=600, bare_share=0.0)

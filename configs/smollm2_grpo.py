@@ -21,6 +21,7 @@ Variants after a colon: ``smoke`` (a minutes-long CPU run: two RL steps of
 of arith).
 """
 
+from reasoning_jax import config as config_lib
 from reasoning_jax.config import base_config
 
 VARIANTS = ("smoke", "countdown")
@@ -47,13 +48,7 @@ def get_config(arg: str | None = None):
   c.eval.update(num_problems=512, batch_size=128, periodic_problems=128)
   c.checkpoint.every = 25
   c.log_every = 5
-  variants = [v for v in arg.split(",") if v] if arg else []
-  unknown = set(variants) - set(VARIANTS)
-  if unknown:
-    raise ValueError(
-        f"unknown config variant {sorted(unknown)[0]!r}; "
-        f"known: {', '.join(VARIANTS)}"
-    )
+  variants = config_lib.variants(arg, VARIANTS)
   if "countdown" in variants:
     c.task.update(name="countdown", difficulty=1)
     c.data.max_prompt_len = 96  # its prompts state the numbers and rules.

@@ -294,13 +294,20 @@ def _evaluate_start(ctx, params) -> tuple[dict, list]:
   """Held-out greedy pass@1 of the starting checkpoint (with its interval)
   and its per-problem verdicts, for the first stage's paired change."""
   r = ctx.evaluate(params)
-  correct = np.asarray(r["correct"]).tolist()
-  result = {
-      **evaluate_lib.stage_result(r),
-      "pass@1_ci95": list(stats.bootstrap_ci(correct)),
-  }
+  result = _with_interval(
+      {**evaluate_lib.stage_result(r), "correct": r["correct"]}
+  )
+  correct = result.pop("correct")
   logging.info("the starting checkpoint: %s", result)
   return result, correct
+
+
+def _with_interval(result: dict) -> dict:
+  """``result`` with ``correct`` as a list and pass@1's bootstrap 95%
+  interval (``pass@1_ci95``)."""
+  result["correct"] = np.asarray(result["correct"]).tolist()
+  result["pass@1_ci95"] = list(stats.bootstrap_ci(result["correct"]))
+  return result
 
 
 def _run_stages(config, ctx, t0, restart_from: str = ""):
@@ -342,8 +349,7 @@ def _run_stages(config, ctx, t0, restart_from: str = ""):
         result = None
     if result is None:
       params, result = stage_fns[stage](ctx, params, stage=name)
-      result["correct"] = np.asarray(result["correct"]).tolist()
-      result["pass@1_ci95"] = list(stats.bootstrap_ci(result["correct"]))
+      result = _with_interval(result)
       if prev is not None:  # same problems, same order: a paired comparison.
         result["paired_vs_previous"] = stats.paired_delta(
             prev, result["correct"]

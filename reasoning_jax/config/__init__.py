@@ -38,6 +38,7 @@ __all__ = (
     "base_config",
     "smoke",
     "validate",
+    "variants",
     "ConfigError",
     "DTYPES",
     "PRECISIONS",
@@ -56,6 +57,19 @@ def base_config() -> ml_collections.ConfigDict:
     for key, value in section.defaults().items():
       c[key] = value
   return c
+
+
+def variants(arg: str | None, known: tuple[str, ...]) -> list[str]:
+  """The comma-separated variants after a config file's colon; an unknown
+  one is a ValueError naming it and the known ones."""
+  chosen = [v for v in arg.split(",") if v] if arg else []
+  unknown = set(chosen) - set(known)
+  if unknown:
+    raise ValueError(
+        f"unknown config variant {sorted(unknown)[0]!r}; "
+        f"known: {', '.join(known)}"
+    )
+  return chosen
 
 
 def validate(config: ml_collections.ConfigDict) -> None:

