@@ -8,7 +8,9 @@ Llama-style policy (vocab 512, hidden 256, 4 layers, 4 heads / 2 KV heads,
 MLP 704, float32), 16 prompts × 8 samples of 32 prompt tokens and exactly 64
 new tokens (no early stop) at temperature 1, reward = fraction of even ids,
 one GRPO update (AdamW lr 1e-5, clip 0.2, k3 KL 0.04, per-sequence token mean
-then batch mean, no gradient clipping). ``qwen05b``: a Qwen2.5-0.5B-shaped
+then batch mean, no gradient clipping), its gradient summed over 16 chunks
+of 8 sequences (``rl.microbatches``; PPO, whose value and entropy terms are
+token means, takes the batch whole). ``qwen05b``: a Qwen2.5-0.5B-shaped
 policy in bfloat16 with 1,024-token sequences (512 prompt + 512 new), batch
 256 for the rollout, for an NVIDIA GPU (``launch/gpu_bench.sh``; on a TPU add
 ``--config.model.attention=xla``).
@@ -43,6 +45,9 @@ def get_config(arg: str | None = None):
       top_p=1.0,
       num_updates=1,
       minibatch_size=128,
+      # The one update's gradient in 16 chunks of 8 sequences: the same
+      # step, 0.95 s instead of 1.45 s on a 2-core CPU (BENCHMARKS.md).
+      microbatches=16,
       learning_rate=1e-5,
       b1=0.9,
       b2=0.999,
@@ -73,7 +78,9 @@ def get_config(arg: str | None = None):
       # cuDNN flash attention (NVIDIA GPUs; "xla" elsewhere), no remat:
       # 42% MFU on an H100 against 36% with remat (BENCHMARKS.md).
       c.model.update(attention="cudnn", remat=False)
-      c.rl.update(num_prompts=8, group_size=4, minibatch_size=32)
+      c.rl.update(
+          num_prompts=8, group_size=4, minibatch_size=32, microbatches=1
+      )
       c.bench.update(rollout_batch=256, timed_reps=3, algorithms="grpo")
     elif v == "quick":  # for tests: a tiny model, one timed repetition.
       c.model.update(
@@ -86,7 +93,7 @@ def get_config(arg: str | None = None):
           d_ff=64,
       )
       c.data.update(max_prompt_len=8, max_new_tokens=8)
-      c.rl.update(num_prompts=4, group_size=2, minibatch_size=8)
+      c.rl.update(num_prompts=4, group_size=2, minibatch_size=8, microbatches=2)
       c.bench.update(timed_reps=1, peak_flops=1e11)
     else:
       raise ValueError(f"unknown config variant {v!r}; known: qwen05b, quick")

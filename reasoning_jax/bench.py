@@ -109,6 +109,8 @@ def run(config, workdir: str) -> dict:
   for alg in [a for a in b_cfg.algorithms.split(",") if a]:
     with config.unlocked():
       config.rl.algorithm = alg
+      if alg == "ppo" and rc.loss_reduction != "token_mean":
+        config.rl.microbatches = 1  # as config validation demands.
     report["steps"][alg] = _time_step(config, w, report)
   if "grpo" in report["steps"] and "ppo" in report["steps"]:
     report["grpo_over_ppo_memory"] = (

@@ -207,6 +207,7 @@ def test_sigterm_saves_exits_and_resumes_to_the_same_metrics(
         # Values that were accepted and failed late or silently (issue 18.7).
         ("rl.critic_lr", -1e-4, "config.rl.critic_lr=-0.0001"),
         ("rl.top_k", -1, "config.rl.top_k=-1"),
+        ("rl.microbatches", 3, "config.rl.microbatches=3: must divide"),
         ("rl.top_k", 10_000, "config.rl.top_k=10000: must be an integer in"),
         ("rl.learning_rate", float("inf"), "config.rl.learning_rate=inf"),
         ("sft.learning_rate", float("nan"), "config.sft.learning_rate=nan"),

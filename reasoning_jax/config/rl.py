@@ -24,6 +24,9 @@ def defaults() -> ml_collections.ConfigDict:
       top_p=1.0,
       num_updates=1,
       minibatch_size=128,  # passes and sequences per step.
+      # Each minibatch's gradient in this many sequential chunks (same step,
+      # 1/k of the activation memory; on CPU also faster, BENCHMARKS.md).
+      microbatches=1,
       learning_rate=3e-5,
       critic_lr=1e-4,
       warmup_steps=0,
@@ -154,6 +157,7 @@ def _validate_batch(r, vocab_size: int) -> None:
           "num_prompts",
           "num_updates",
           "minibatch_size",
+          "microbatches",
           "max_draws",
           "eval_every",
       ),
@@ -169,6 +173,21 @@ def _validate_batch(r, vocab_size: int) -> None:
       "rl.minibatch_size",
       f"must divide num_prompts*group_size={r.num_prompts * r.group_size}",
       r.minibatch_size,
+  )
+  check(
+      r.minibatch_size % r.microbatches == 0,
+      "rl.microbatches",
+      f"must divide rl.minibatch_size={r.minibatch_size}",
+      r.microbatches,
+  )
+  check(
+      r.microbatches == 1
+      or r.algorithm == "grpo"
+      or r.loss_reduction == "token_mean",
+      "rl.microbatches",
+      "> 1 under PPO needs rl.loss_reduction=token_mean (its value and"
+      " entropy terms are token means)",
+      r.microbatches,
   )
   check(
       finite(r.temperature) and r.temperature > 0,

@@ -40,6 +40,24 @@ def _constant(x, m):
   return jnp.where(m > 0, x, 0.0).sum() / (m.shape[0] * m.shape[1])
 
 
+def chunk_share(reduction: str, chunk_mask_bt, mask_bt):
+  """The share of a batch's reduction denominator that falls in one chunk.
+
+  Every reduction is linear in the per-token terms with a denominator set by
+  the whole batch's mask (Σ m; sequences with tokens; B), so a chunk's
+  reduction times this share is exactly its part of the batch's: a
+  minibatch's loss and gradient are the shares' weighted sum over chunks.
+  """
+  m, mc = mask_bt.astype(jnp.float32), chunk_mask_bt.astype(jnp.float32)
+  if reduction == "token_mean":
+    return jnp.maximum(mc.sum(), 1.0) / jnp.maximum(m.sum(), 1.0)
+  if reduction == "seq_mean":
+    has, has_c = (x.sum(-1) > 0 for x in (m, mc))
+    return jnp.maximum(has_c.sum(), 1) / jnp.maximum(has.sum(), 1)
+  assert reduction == "constant", reduction
+  return jnp.float32(mc.shape[0] / m.shape[0])
+
+
 def _zero_pad(mask_bt, *xs):
   """Zeroes padded entries first, so garbage there (inf, NaN) can reach
   neither the loss nor its gradient."""

@@ -167,34 +167,106 @@ def _ppo_step_loss(
 STEP_LOSSES = {"grpo": _grpo_step_loss, "ppo": _ppo_step_loss}
 
 
-def rl_step(state, batch: Batch, *, model, critic, tx, loss: LossSettings):
+def rl_step(
+    state,
+    batch: Batch,
+    *,
+    model,
+    critic,
+    tx,
+    loss: LossSettings,
+    microbatches: int = 1
+):
   """One optimizer step on a minibatch: the ``loss.algorithm`` loss and a
-  guarded update."""
+  guarded update. ``microbatches`` = k > 1 computes the gradient in k
+  sequential chunks (``chunked_value_and_grad``): the same step with a k
+  times smaller activation footprint."""
 
-  def loss_fn(params):
+  def loss_fn(params, b: Batch):
     logp, ent = completion_logprobs(
-        model,
-        params["policy"],
-        batch.prompt,
-        batch.prompt_valid,
-        batch.tokens,
-        batch.mask,
+        model, params["policy"], b.prompt, b.prompt_valid, b.tokens, b.mask
     )
     # The losses stop gradients through old/ref themselves; a missing one is
     # the current policy's own log-prob (ratio 1, or KL 0 with kl_beta 0).
-    old = logp if batch.old_logp is None else batch.old_logp
-    ref = logp if batch.ref_logp is None else batch.ref_logp
+    old = logp if b.old_logp is None else b.old_logp
+    ref = logp if b.ref_logp is None else b.ref_logp
     value, m = STEP_LOSSES[loss.algorithm](
-        params, batch, logp, ent, old, ref, critic=critic, loss=loss
+        params, b, logp, ent, old, ref, critic=critic, loss=loss
     )
     m["entropy"] = losses.REDUCTIONS["token_mean"](
-        ent, batch.mask.astype(jnp.float32)
+        ent, b.mask.astype(jnp.float32)
     )
     return value, m
 
-  (value, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  if microbatches == 1:
+    (value, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params, batch
+    )
+  else:
+    (value, m), grads = chunked_value_and_grad(
+        loss_fn, state.params, batch, microbatches, loss.reduction
+    )
   state, upd = state_lib.guarded_update(state, grads, tx, value)
   return state, {"loss": value, **m, **upd}
+
+
+def split_chunks(tree, k: int):
+  """Leading axis B -> [k, B/k]: chunk c holds rows c, c+k, c+2k, ..."""
+  b = jax.tree.leaves(tree)[0].shape[0]
+  assert b % k == 0, (b, k)
+  return jax.tree.map(
+      lambda x: jnp.moveaxis(x.reshape(b // k, k, *x.shape[1:]), 1, 0), tree
+  )
+
+
+def merge_chunks(tree):
+  """``split_chunks``' inverse: [k, B/k, ...] -> [B, ...]."""
+  return jax.tree.map(
+      lambda x: jnp.moveaxis(x, 0, 1).reshape(-1, *x.shape[2:]), tree
+  )
+
+
+def chunked_logprobs(model, k: int, params, *seq):
+  """``completion_logprobs`` of a batch in k sequential chunks (1/k of
+  the activation memory; same values)."""
+  fn = functools.partial(completion_logprobs, model, params)
+  if k == 1:
+    return fn(*seq)
+  return merge_chunks(jax.lax.map(lambda c: fn(*c), split_chunks(seq, k)))
+
+
+def chunked_value_and_grad(loss_fn, params, batch: Batch, k: int, reduction):
+  """``value_and_grad(loss_fn)`` of a batch, computed over k chunks.
+
+  Chunk c holds rows c, c+k, c+2k, ... (each chunk spreads over the batch
+  sharding like the batch). With s_c = ``losses.chunk_share`` of the
+  loss's reduction, L = Σ_c s_c L_c and ∇L = Σ_c s_c ∇L_c exactly (up to
+  float summation order); metrics (token means) are weighted by each
+  chunk's share of the valid tokens. One chunk's activations are live at a
+  time, so the step's temporary memory is about 1/k of the whole batch's.
+  """
+  chunks = split_chunks(batch, k)
+
+  def body(acc, chunk: Batch):
+    (value, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, chunk)
+    s = losses.chunk_share(reduction, chunk.mask, batch.mask)
+    t = losses.chunk_share("token_mean", chunk.mask, batch.mask)
+    add = lambda a, x, w: jax.tree.map(lambda u, v: u + w * v, a, x)
+    return (
+        add(acc[0], value, s),
+        add(acc[1], m, t),
+        add(acc[2], grads, s),
+    ), None
+
+  shapes = jax.eval_shape(
+      lambda c: jax.value_and_grad(loss_fn, has_aux=True)(params, c),
+      jax.tree.map(lambda x: x[0], chunks),
+  )
+  zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
+  (value, m, grads), _ = jax.lax.scan(
+      body, (zeros[0][0], zeros[0][1], zeros[1]), chunks
+  )
+  return (value, m), grads
 
 
 def _make_tx(rc, total_steps, algorithm):
@@ -281,6 +353,7 @@ def make_learner_fns(model, critic, tx, rc, state_sh, batch_sh) -> LearnerFns:
           critic=critic,
           tx=tx,
           loss=LossSettings.from_config(rc),
+          microbatches=rc.microbatches,
       ),
       in_shardings=(state_sh, batch_sh),
       out_shardings=(state_sh, repl),
@@ -292,8 +365,13 @@ def make_learner_fns(model, critic, tx, rc, state_sh, batch_sh) -> LearnerFns:
       out_shardings=batch_sh,
   )
   seq_in = (batch_sh,) * 4
+  # The log-prob pass sees the whole rollout: in chunks of the gradient's.
+  chunks = 1
+  if rc.microbatches > 1:
+    chunks = rc.num_prompts * rc.group_size * rc.microbatches
+    chunks //= rc.minibatch_size
   logp = jax.jit(
-      functools.partial(completion_logprobs, model),
+      functools.partial(chunked_logprobs, model, chunks),
       in_shardings=(state_sh.params["policy"], *seq_in),
       out_shardings=batch_sh,
   )

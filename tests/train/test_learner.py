@@ -21,6 +21,7 @@ from reasoning_jax.config import base_config
 from reasoning_jax.models import CausalLM
 from reasoning_jax.models import ScalarModel
 from reasoning_jax.parallel import sharding
+from reasoning_jax.rl import losses
 from reasoning_jax.sampling.sampler import make_sampler
 from reasoning_jax.train import learner
 from reasoning_jax.train import learner_step
@@ -184,15 +185,16 @@ def _assert_close(got, want):
 
 
 @pytest.mark.parametrize(
-    "advantage,mask_truncated,num_updates,minibatch",
+    "advantage,mask_truncated,num_updates,minibatch,microbatches",
     [
-        ("grpo", False, 2, B),  # two passes: the second is off-policy, clipped.
-        ("grpo_skip", True, 1, B // 2),  # two shuffled minibatches.
-        ("dr_grpo", False, 1, B),
+        ("grpo", False, 2, B, 1),  # two passes: the second off-policy, clipped.
+        ("grpo_skip", True, 1, B // 2, 1),  # two shuffled minibatches.
+        ("grpo_skip", True, 1, B // 2, 4),  # each in 4 gradient chunks.
+        ("dr_grpo", False, 1, B, 1),
     ],
 )
 def test_grpo_update_matches_the_reference(
-    advantage, mask_truncated, num_updates, minibatch
+    advantage, mask_truncated, num_updates, minibatch, microbatches
 ):
   model, params, ro = _fixture()
   ref_params = init_params(TINY, seed=5, scale=2.0)  # KL is active at once.
@@ -201,6 +203,7 @@ def test_grpo_update_matches_the_reference(
       advantage=advantage,
       num_updates=num_updates,
       minibatch_size=minibatch,
+      microbatches=microbatches,
       mask_truncated=mask_truncated,
   )
   rng = jax.random.PRNGKey(7)
@@ -243,8 +246,10 @@ def test_grpo_update_matches_the_reference(
   assert metrics["kl"] > 0.01
 
 
-@pytest.mark.parametrize("whiten", [True, False])
-def test_ppo_update_matches_the_reference(whiten):
+@pytest.mark.parametrize(
+    "whiten,microbatches", [(True, 1), (False, 1), (True, 2)]
+)
+def test_ppo_update_matches_the_reference(whiten, microbatches):
   model, params, ro = _fixture()
   critic = ScalarModel(TINY, head_name="value_head")
   head = {
@@ -257,6 +262,7 @@ def test_ppo_update_matches_the_reference(whiten):
       algorithm="ppo",
       num_updates=2,
       minibatch_size=B // 2,
+      microbatches=microbatches,
       whiten_advantages=whiten,
       mask_truncated=True,
       gamma=0.9,
@@ -311,3 +317,49 @@ def test_ppo_update_matches_the_reference(whiten):
       for a, b in zip(jax.tree.leaves(want["critic"]), jax.tree.leaves(cparams))
   )
   assert moved > 1e-3  # the critic learned too.
+
+
+@pytest.mark.parametrize("reduction", ["token_mean", "seq_mean", "constant"])
+def test_chunked_gradient_equals_the_whole_batch_gradient(reduction):
+  """``chunked_value_and_grad`` over 4 chunks = ``value_and_grad`` of the
+  whole batch: loss, gradient and the token-mean metrics, for every
+  reduction; row lengths differ so chunks hold different token counts."""
+  model, params, ro = _fixture()
+  mask = ro.mask.copy()
+  mask[:3] = False  # rows without tokens: left out of seq_mean's count.
+  batch = learner_step.Batch(
+      jnp.asarray(ro.prompt_ids),
+      jnp.asarray(ro.prompt_valid),
+      jnp.asarray(ro.tokens),
+      jnp.asarray(mask),
+      None,
+      jnp.asarray(np.asarray(_logp_ent(model, params, ro)[0]) - 0.1),
+      jnp.asarray(np.linspace(-1, 1, B), jnp.float32),
+      None,
+      None,
+  )
+
+  def loss_fn(p, b):
+    lp, ent = learner_step.completion_logprobs(
+        model, p, b.prompt, b.prompt_valid, b.tokens, b.mask
+    )
+    value, m = losses.grpo_loss(
+        lp, lp, b.ref_logp, b.adv, b.mask, kl_beta=0.3, reduction=reduction
+    )
+    m["entropy"] = losses.REDUCTIONS["token_mean"](ent, b.mask)
+    return value, m
+
+  (want_v, want_m), want_g = jax.value_and_grad(loss_fn, has_aux=True)(
+      params, batch
+  )
+  (v, m), g = jax.jit(
+      lambda p, b: learner_step.chunked_value_and_grad(
+          loss_fn, p, b, 4, reduction
+      )
+  )(params, batch)
+  np.testing.assert_allclose(v, want_v, rtol=1e-5)
+  for k in ("kl", "entropy", "ratio"):
+    np.testing.assert_allclose(m[k], want_m[k], rtol=1e-5, atol=1e-7)
+  assert float(jnp.abs(want_g["model"]["embed_tokens"]).max()) > 1e-3
+  for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(want_g)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)
