@@ -7,8 +7,10 @@ One process, one parameter init, the model of ``--config`` (prompts of
 ``data.max_prompt_len`` tokens, ``rl.group_size`` samples each, exactly N new
 tokens: no early stop). Each setting ``BxN[:opt...]`` compiles the sampler
 and times ``--reps`` runs (median after one warm-up). Options: ``chunkK``
-(``model.decode_chunk=K``: one host check per K tokens) and ``greedy`` (argmax,
-no random draws: the sampling share). Settings run in the order given until
+(``model.decode_chunk=K``: one host check per K tokens), ``einsum`` /
+``reduce`` (``model.decode_scores``: one token's attention scores as batched
+GEMMs or a fused multiply-sum) and ``greedy`` (argmax, no random draws: the
+sampling share). Settings run in the order given until
 ``--budget_s`` is spent, and every finished one is written at once to
 ``scan.json`` and ``scan.md`` in ``--out``, so a run cut short keeps its rows.
 
@@ -52,10 +54,12 @@ def parse(setting: str):
   """``"256x512:chunk16:greedy"`` -> (256, 512, {"chunk": 16, ...})."""
   shape, *opts = setting.split(":")
   b, n = (int(v) for v in shape.split("x"))
-  o = {"chunk": 1, "greedy": False}
+  o = {"chunk": 1, "greedy": False, "scores": "auto"}
   for opt in opts:
     if opt.startswith("chunk"):
       o["chunk"] = int(opt[5:])
+    elif opt in ("einsum", "reduce"):
+      o["scores"] = opt
     elif opt == "greedy":
       o["greedy"] = True
     else:
@@ -70,8 +74,8 @@ def main():
   ap.add_argument(
       "--settings",
       default=(
-          "256x512,256x512:chunk16,8x128,8x128:chunk16,8x32,8x32:chunk16,"
-          "256x32,256x32:chunk16,256x512:greedy,64x128,256x512:chunk64"
+          "256x512,256x512:reduce,8x128,8x128:reduce,256x32,256x32:reduce,"
+          "256x512:greedy,8x32,8x128:chunk16,256x512:chunk16"
       ),
   )
   ap.add_argument("--reps", type=int, default=3)
@@ -100,7 +104,9 @@ def main():
       print(f"budget spent: {setting} and later skipped", flush=True)
       break
     b, n, o = parse(setting)
-    cfg = dataclasses.replace(base, decode_chunk=o["chunk"])
+    cfg = dataclasses.replace(
+        base, decode_chunk=o["chunk"], decode_scores=o["scores"]
+    )
     fn = make_sampler(
         CausalLM(cfg),
         max_new_tokens=n,

@@ -168,9 +168,11 @@ _OWN = {
 # what it produces.
 _NOT_DEFINING = (
     "model.decode_chunk",
+    "model.decode_scores",
     "model.remat",
     "model.attention",
     "rl.eval_every",
+    "rl.microbatches",
 )
 
 

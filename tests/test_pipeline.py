@@ -197,6 +197,7 @@ def test_sigterm_saves_exits_and_resumes_to_the_same_metrics(
         ("model.dtype", "int8", "config.model.dtype"),
         ("model.precision", "tf32", "config.model.precision='tf32'"),
         ("model.decode_chunk", 0, "config.model.decode_chunk=0"),
+        ("model.decode_scores", "flash", "config.model.decode_scores='flash'"),
         ("verifier.rm_loss", "hinge", "config.verifier.rm_loss='hinge'"),
         ("tts.beam_verifier", "lmv_max", "config.tts.beam_verifier='lmv_max'"),
         (

@@ -35,11 +35,12 @@ def defaults() -> ml_collections.ConfigDict:
       embed_scale=False,
       precision="auto",
       decode_chunk=1,
+      decode_scores="auto",  # auto | einsum | reduce (one token's q kᵀ).
   )
   # Start from a Hugging Face checkpoint directory (config.json, safetensors,
   # tokenizer.json): its architecture replaces config.model's shape fields
-  # (dtype, param_dtype, remat, attention, precision and decode_chunk are
-  # kept) and its tokenizer is used unless tokenizer.path is set. A
+  # (dtype, param_dtype, remat, attention, precision, decode_chunk and
+  # decode_scores are kept) and its tokenizer is used unless tokenizer.path is set. A
   # llama.cpp ``.gguf`` file works too: converted once into
   # <workdir>/checkpoint/ (models/gguf.py).
   c.init = dict(hf_path="")
@@ -104,6 +105,12 @@ def _validate_model(config) -> None:
       "model.decode_chunk",
       "must be an integer >= 1",
       m.decode_chunk,
+  )
+  check(
+      m.decode_scores in ("auto", "einsum", "reduce"),
+      "model.decode_scores",
+      "must be one of auto, einsum, reduce",
+      m.decode_scores,
   )
   check(
       m.mlp_activation in ("silu", "gelu_tanh"),

@@ -84,6 +84,11 @@ class ModelConfig:
   # fixed-trip-count inner loop (finished rows masked) between checks, so
   # an accelerator syncs with the host once per k tokens. Same tokens.
   decode_chunk: int = 1
+  # Attention scores of one decoded token: "einsum" (batched GEMMs of R
+  # rows), "reduce" (``_decode_scores``: one fused multiply-sum over the
+  # cache), or "auto" = reduce on CPU (measured faster there), einsum
+  # elsewhere (not yet measured on a GPU).
+  decode_scores: str = "auto"
 
   def __post_init__(self):  # configs may hand over a list; keep it hashable.
     object.__setattr__(self, "rope_scaling", tuple(self.rope_scaling))
@@ -225,13 +230,16 @@ def rope(x, positions, theta: float, scaling: tuple = ()):
   return apply_rope(x, rope_angles(positions, x.shape[-1], theta, scaling))
 
 
-def grouped_attention(q_bthd, k_bkcd, v_bkcd, mask_btc, dt, einsum):
+def grouped_attention(
+    q_bthd, k_bkcd, v_bkcd, mask_btc, dt, einsum, decode_scores="einsum"
+):
   """softmax(q kᵀ / √Dh + mask) v, with R = H / K query heads per KV head.
 
   The R query heads of each KV head are folded into the query axis, so each
   score matmul is one plain batched GEMM ([B*K] x [R*T, Dh] x [Dh, C]).
   Scores and softmax in float32; matmuls in ``dt``. Returns [B, T, H, Dh].
-  One decoded token (T = 1) on CPU takes ``_decode_scores`` instead.
+  One decoded token (T = 1) with ``decode_scores="reduce"`` takes
+  ``_decode_scores`` for q kᵀ instead.
   """
   b, t, h, dh = q_bthd.shape
   k, c = k_bkcd.shape[1], k_bkcd.shape[2]
@@ -246,7 +254,7 @@ def grouped_attention(q_bthd, k_bkcd, v_bkcd, mask_btc, dt, einsum):
       .transpose(0, 2, 3, 1, 4)
       .reshape(b, k, r * t, dh)
   )
-  if t == 1 and jax.default_backend() == "cpu":
+  if t == 1 and decode_scores == "reduce":
     logits = _decode_scores(qr, k_bkcd)
   else:
     logits = einsum("bkqh,bkch->bkqc", qr, k_bkcd.astype(dt))
@@ -323,7 +331,10 @@ class Attention(nn.Module):
             implementation=(None if cfg.attention == "xla" else cfg.attention),
         )
       return einsum("btnh,nhd->btd", out, wo.astype(dt)), (kk, vv)
-    out = grouped_attention(q, kk, vv, mask_btc, dt, einsum)
+    scores = cfg.decode_scores
+    if scores == "auto":
+      scores = "reduce" if jax.default_backend() == "cpu" else "einsum"
+    out = grouped_attention(q, kk, vv, mask_btc, dt, einsum, scores)
     return einsum("btnh,nhd->btd", out, wo.astype(dt)), (kk, vv)
 
 

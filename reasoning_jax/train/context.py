@@ -179,7 +179,7 @@ def checkpoint_dir(config) -> str:
 def _model_config(config, checkpoint: str) -> ModelConfig:
   """``config.model``, or with ``init.hf_path`` the checkpoint's
   architecture (keeping the config's dtypes, remat, attention, precision
-  and decode chunk)."""
+  and decode settings)."""
   if not checkpoint:
     return ModelConfig(**config.model.to_dict())
   m = config.model
@@ -191,6 +191,7 @@ def _model_config(config, checkpoint: str) -> ModelConfig:
       attention=m.attention,
       precision=m.precision,
       decode_chunk=m.decode_chunk,
+      decode_scores=m.decode_scores,
   )
 
 

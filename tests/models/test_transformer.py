@@ -70,9 +70,12 @@ def test_padding_values_do_not_matter():
   )
 
 
-def test_cached_decoding_equals_full_forward():
-  """Prefill 4 tokens, then feed 3 one by one through the cache."""
-  cfg, params = TINY, init_params(TINY, scale=3.0)
+@pytest.mark.parametrize("scores", ["einsum", "reduce"])
+def test_cached_decoding_equals_full_forward(scores):
+  """Prefill 4 tokens, then feed 3 one by one through the cache, with
+  either form of a decoded token's attention scores."""
+  cfg = dataclasses.replace(TINY, decode_scores=scores)
+  params = init_params(TINY, scale=3.0)
   tokens, valid = _batch(cfg, t=7)
   valid[2, :] = True
   full = _forward(cfg, params, tokens, valid)
