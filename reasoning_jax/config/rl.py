@@ -26,6 +26,8 @@ def defaults() -> ml_collections.ConfigDict:
       minibatch_size=128,  # passes and sequences per step.
       # Each minibatch's gradient in this many sequential chunks (same step,
       # 1/k of the activation memory; on CPU also faster, BENCHMARKS.md).
+      # On a mesh keep minibatch_size / microbatches a multiple of the
+      # data-parallel devices (each chunk spreads over them).
       microbatches=1,
       learning_rate=3e-5,
       critic_lr=1e-4,

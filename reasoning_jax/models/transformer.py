@@ -276,7 +276,9 @@ def _decode_scores(q_bkrd, k_bkcd):
   [Dh, C], R rows (2 in the benchmark model), which XLA:CPU ran at 12
   GFLOP/s, a third of a decode step; this elementwise form is one fused
   pass over the cache and made the benchmark rollout 11% faster
-  (BENCHMARKS.md). Float32 products and sums, as ``highest`` precision.
+  (BENCHMARKS.md). Float32 products and sums, as ``highest`` precision;
+  under bfloat16 compute the learner's full pass multiplies in bf16
+  instead, one more source of sampler-vs-learner log-prob mismatch.
   """
   q = q_bkrd.astype(jnp.float32)[:, :, :, None, :]
   return jnp.sum(q * k_bkcd.astype(jnp.float32)[:, :, None], axis=-1)

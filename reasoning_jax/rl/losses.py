@@ -40,6 +40,11 @@ def _constant(x, m):
   return jnp.where(m > 0, x, 0.0).sum() / (m.shape[0] * m.shape[1])
 
 
+# Metrics reduced with the loss's own reduction; every other metric a loss
+# returns is a token mean (``_token_mean``).
+LOSS_METRICS = ("pg_loss",)
+
+
 def chunk_share(reduction: str, chunk_mask_bt, mask_bt):
   """The share of a batch's reduction denominator that falls in one chunk.
 

@@ -239,22 +239,26 @@ def chunked_value_and_grad(loss_fn, params, batch: Batch, k: int, reduction):
   """``value_and_grad(loss_fn)`` of a batch, computed over k chunks.
 
   Chunk c holds rows c, c+k, c+2k, ... (each chunk spreads over the batch
-  sharding like the batch). With s_c = ``losses.chunk_share`` of the
-  loss's reduction, L = Σ_c s_c L_c and ∇L = Σ_c s_c ∇L_c exactly (up to
-  float summation order); metrics (token means) are weighted by each
-  chunk's share of the valid tokens. One chunk's activations are live at a
-  time, so the step's temporary memory is about 1/k of the whole batch's.
+  sharding like the batch when B/k is a multiple of the data-parallel
+  devices). With s_c = ``losses.chunk_share`` of the loss's reduction,
+  L = Σ_c s_c L_c and ∇L = Σ_c s_c ∇L_c exactly (up to float summation
+  order; gradients summed in float32). Metrics: ``losses.LOSS_METRICS``
+  weighted by s_c too, the others (token means) by each chunk's share of
+  the valid tokens. One chunk's activations are live at a time, so the
+  step's temporary memory is about 1/k of the whole batch's.
   """
   chunks = split_chunks(batch, k)
+  f32 = lambda tree: jax.tree.map(lambda x: x.astype(jnp.float32), tree)
 
   def body(acc, chunk: Batch):
     (value, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, chunk)
     s = losses.chunk_share(reduction, chunk.mask, batch.mask)
     t = losses.chunk_share("token_mean", chunk.mask, batch.mask)
-    add = lambda a, x, w: jax.tree.map(lambda u, v: u + w * v, a, x)
+    add = lambda a, x, w: jax.tree.map(lambda u, v: u + w * v, a, f32(x))
+    weights = {n: s if n in losses.LOSS_METRICS else t for n in m}
     return (
-        add(acc[0], value, s),
-        add(acc[1], m, t),
+        acc[0] + s * value,
+        {n: acc[1][n] + weights[n] * v for n, v in f32(m).items()},
         add(acc[2], grads, s),
     ), None
 
@@ -262,10 +266,11 @@ def chunked_value_and_grad(loss_fn, params, batch: Batch, k: int, reduction):
       lambda c: jax.value_and_grad(loss_fn, has_aux=True)(params, c),
       jax.tree.map(lambda x: x[0], chunks),
   )
-  zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
+  zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, jnp.float32), shapes)
   (value, m, grads), _ = jax.lax.scan(
       body, (zeros[0][0], zeros[0][1], zeros[1]), chunks
   )
+  grads = jax.tree.map(lambda g, p: g.astype(p.dtype), grads, params)
   return (value, m), grads
 
 

@@ -358,8 +358,22 @@ def test_chunked_gradient_equals_the_whole_batch_gradient(reduction):
       )
   )(params, batch)
   np.testing.assert_allclose(v, want_v, rtol=1e-5)
-  for k in ("kl", "entropy", "ratio"):
+  for k in ("pg_loss", "kl", "entropy", "ratio"):
     np.testing.assert_allclose(m[k], want_m[k], rtol=1e-5, atol=1e-7)
   assert float(jnp.abs(want_g["model"]["embed_tokens"]).max()) > 1e-3
   for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(want_g)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)
+  # bfloat16 parameters: chunk gradients summed in float32, returned in
+  # the parameters' dtype.
+  p16 = jax.tree.map(lambda x: x.astype(jnp.bfloat16), params)
+  _, g16 = jax.jit(
+      lambda p, b: learner_step.chunked_value_and_grad(
+          loss_fn, p, b, 4, reduction
+      )
+  )(p16, batch)
+  _, want16 = jax.value_and_grad(loss_fn, has_aux=True)(p16, batch)
+  for a, b in zip(jax.tree.leaves(g16), jax.tree.leaves(want16)):
+    assert a.dtype == jnp.bfloat16
+    np.testing.assert_allclose(
+        np.asarray(a, np.float32), np.asarray(b, np.float32), atol=2e-2
+    )
