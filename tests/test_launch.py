@@ -1,5 +1,7 @@
-"""``launch/tpu_pod.py --dry_run`` prints a complete, ordered command plan."""
+"""``launch/tpu_pod.py --dry_run`` prints a complete, ordered command plan;
+``launch/compile_time.py`` measures a run's compiles and the cache."""
 
+import json
 import os
 import shlex
 import subprocess
@@ -95,3 +97,36 @@ def test_without_teardown_the_slice_stays():
 def test_bad_override_is_refused():
   r = _dry_run("--name=rj", "--zone=z", "--workdir=gs://b/r", "--", "--steps=3")
   assert r.returncode == 2 and "only --config.x.y=value" in r.stderr
+
+
+def test_a_rerun_reads_every_executable_from_the_compilation_cache(tmp_path):
+  """``launch/compile_time.py`` on the smoke job, twice in one workdir: the
+  first run compiles (the persistent cache is on by default), the rerun of
+  every stage (``--restart_from=sft``) compiles nothing."""
+
+  def run(*extra):
+    r = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "launch", "compile_time.py"),
+            "--config=" + os.path.join(ROOT, "configs", "default.py:smoke"),
+            f"--workdir={tmp_path / 'run'}",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+  first, again = run(), run("--restart_from=sft")
+  assert first["executables"] >= 20  # init, SFT, RL, samplers, ...
+  assert first["cache_hits"] < first["executables"] / 2
+  assert again["executables"] == first["executables"]
+  assert again["cache_hits"] == again["executables"]
+  assert again["xla_compile_s"] < first["xla_compile_s"] / 4
+  steps = {s["executable"] for s in first["slowest"][:4]}
+  assert {"jit(sft_step)", "jit(rl_step)"} <= steps

@@ -27,6 +27,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from reasoning_jax.models import initializers
+
 _DTYPES = {
     "float32": jnp.float32,
     "bfloat16": jnp.bfloat16,
@@ -132,7 +134,7 @@ def init_cache(cfg: ModelConfig, batch: int, slots: int) -> KVCache:
 
 
 def _param(module, name, cfg, shape, axes, init=None):
-  init = init or nn.initializers.normal(cfg.init_std)
+  init = init or initializers.normal(cfg.init_std)
   return module.param(
       name, nn.with_logical_partitioning(init, axes), shape, cfg.weight_dtype
   )
@@ -401,7 +403,7 @@ class Backbone(nn.Module):
     self.embed_tokens = self.param(
         "embed_tokens",
         nn.with_logical_partitioning(
-            nn.initializers.normal(cfg.init_std), ("vocab", "embed")
+            initializers.normal(cfg.init_std), ("vocab", "embed")
         ),
         (cfg.vocab_size, cfg.d_model),
         cfg.weight_dtype,

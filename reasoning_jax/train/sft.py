@@ -52,9 +52,11 @@ def sft_loss(logits_btv, targets_bt, mask_bt):
 
 def right_padded_lengths(ids_bt, pad_id: int):
   """[B] lengths of right-padded rows: one past the last non-pad token (a
-  pad id inside a row, e.g. a chat template's eos when pad = eos, is text)."""
-  idx = jnp.arange(ids_bt.shape[1])
-  return jnp.max(jnp.where(ids_bt != pad_id, idx, -1), axis=1) + 1
+  pad id inside a row, e.g. a chat template's eos when pad = eos, is text).
+  NumPy for a NumPy ``ids_bt`` (host data, no device op), else jnp."""
+  xp = np if isinstance(ids_bt, np.ndarray) else jnp
+  idx = xp.arange(ids_bt.shape[1])
+  return xp.max(xp.where(ids_bt != pad_id, idx, -1), axis=1) + 1
 
 
 def sft_step(
@@ -172,7 +174,7 @@ def run_sft(
   )
   # Train on the longest example rounded up to 8, not the sampling budget.
   seq_len = encoding.round_up(
-      int(right_padded_lengths(ids, ctx.tok.pad_id).max()),
+      int(right_padded_lengths(np.asarray(ids), ctx.tok.pad_id).max()),
       8,
       ids.shape[1],
   )

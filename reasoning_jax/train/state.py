@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from reasoning_jax.models import initializers
 from reasoning_jax.parallel import sharding
 
 
@@ -42,9 +43,17 @@ def create_state(
   placed onto the same shardings.
   """
 
-  def boxed_init(key, values):
+  # A fresh init draws its random parameters in a few batched kernels
+  # (models/initializers.py): the same bits, a fraction of the compile.
+  keys = None
+  if params is None:
+    keys = initializers.parameter_keys(
+        lambda k: init_params_fn(jax.random.split(k)[0]), rng
+    )
+
+  def boxed_init(key, values, keys):
     init_key, state_key = jax.random.split(key)
-    boxed = init_params_fn(init_key)
+    boxed = initializers.init_params(init_params_fn, init_key, keys)
     if values is not None:  # an argument, not a closure: no baked constants.
       boxed = rebox(boxed, values)
     return TrainState(
@@ -55,11 +64,11 @@ def create_state(
         data_position=jnp.zeros((), jnp.int32),
     )
 
-  abstract = jax.eval_shape(boxed_init, rng, params)
+  abstract = jax.eval_shape(boxed_init, rng, params, keys)
   shardings = sharding.logical_shardings(abstract, mesh, rules)
   state = jax.jit(
-      lambda k, v: nn.unbox(boxed_init(k, v)), out_shardings=shardings
-  )(rng, params)
+      lambda k, v, ks: nn.unbox(boxed_init(k, v, ks)), out_shardings=shardings
+  )(rng, params, keys)
   return state, shardings
 
 

@@ -283,3 +283,14 @@ def test_pipeline_starts_from_a_pretrained_checkpoint(tmp_path):
   rl_rows = [r for r in rows if r.get("stage") == "rl_grpo" and "loss" in r]
   assert max(r["adv_std"] for r in rl_rows) > 0.1  # GRPO had signal.
   assert max(r["grad_norm"] for r in rl_rows) > 1e-2
+  # A rerun skips every stage and reads the start's evaluation back from
+  # its record instead of evaluating it again; another eval set redoes it.
+  record = tmp_path / "run" / "stages" / "init.json"
+  written = record.stat().st_mtime_ns
+  again = pipeline.train_and_evaluate(c, str(tmp_path / "run"))
+  assert again["init"] == summary["init"]
+  assert record.stat().st_mtime_ns == written
+  c.eval.num_problems = 8
+  other = pipeline.train_and_evaluate(c, str(tmp_path / "run"))
+  assert other["init"]["num_problems"] == 8
+  assert summary["init"]["num_problems"] == 16

@@ -1,4 +1,5 @@
-"""One SFT, GRPO and PPO step and one sampler call on several meshes.
+"""One SFT, GRPO and PPO step, one sampler call and a fresh init on several
+meshes.
 
 Run as a script (it sets 8 simulated CPU devices before JAX starts):
 
@@ -267,6 +268,40 @@ def sample(shape, repeats):
   return (float(out.logprobs.sum()), {"tokens": out.tokens}), first, times
 
 
+def fresh_init():
+  """A fresh train state (the batched init, ``models/initializers.py``) on
+  each mesh: its parameters against ``model.init`` on one device, bit for
+  bit, and the embedding's placement against the rules."""
+  model = CausalLM(CFG)
+  toks = np.ones((1, 8), np.int32)
+  init_fn = lambda k: model.init(k, toks, toks, toks > 0)["params"]
+  rng = jax.random.PRNGKey(5)
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+
+  want = jax.device_get(nn.unbox(jax.jit(init_fn)(jax.random.split(rng)[0])))
+  rows = []
+  for shape in MESHES:
+    mesh = _mesh(shape)
+    state, state_sh = state_lib.create_state(
+        init_fn, optax.adam(1e-3), rng, mesh, RULES
+    )
+    got = jax.device_get(state.params)
+    emb = state.params["model"]["embed_tokens"]
+    rows.append({
+        "mode": "fresh_init",
+        "mesh": list(shape),
+        "exact": all(
+            bool(np.array_equal(a, b))
+            for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(got))
+        ),
+        "placed": (
+            emb.sharding == state_sh.params["model"]["embed_tokens"]
+            and len(emb.sharding.device_set) == int(np.prod(shape))
+        ),
+    })
+  return rows
+
+
 def main():
   repeats = 5 if "--timing" in sys.argv else 0
   modes = {
@@ -331,6 +366,7 @@ def main():
           "first_call_s": first,
           "step_s": float(np.median(times)) if times else None,
       })
+  report += fresh_init()
   import tempfile  # pylint: disable=g-import-not-at-top
 
   with tempfile.TemporaryDirectory() as d:

@@ -59,3 +59,15 @@ def test_checkpoint_restores_onto_another_mesh_and_training_continues(report):
   for r in rows:
     assert r["exact"] and r["on_new_mesh"] and r["step"] == 3, r
     assert r["param_diff"] <= 1e-5, r  # the next step matches the old mesh.
+
+
+def test_fresh_init_is_the_same_on_every_mesh(report):
+  rows = [r for r in report if r["mode"] == "fresh_init"]
+  assert [r["mesh"] for r in rows] == [
+      [1, 1, 1],
+      [8, 1, 1],
+      [2, 2, 2],
+      [1, 2, 4],
+  ]
+  for r in rows:
+    assert r["exact"] and r["placed"], r

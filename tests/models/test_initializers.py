@@ -1,0 +1,114 @@
+"""Batched init (models/initializers.py) against Flax's own per-parameter
+draws: the values must be the same bits, the boxes the same axes."""
+
+import dataclasses
+
+from conftest import TINY
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from reasoning_jax.models import CausalLM
+from reasoning_jax.models import initializers
+from reasoning_jax.models import ScalarModel
+from reasoning_jax.parallel import sharding
+from reasoning_jax.train import state as state_lib
+
+
+class _Mixed(nn.Module):
+  """Two stddevs, two dtypes, sizes that are not each other's multiples,
+  a deterministic initializer and a nested module."""
+
+  @nn.compact
+  def __call__(self, x):
+    a = self.param("a", initializers.normal(0.02), (7, 5))
+    b = self.param("b", initializers.normal(1.0), (3,))
+    c = self.param("c", initializers.normal(0.02), (2, 3, 4), jnp.bfloat16)
+    ones = self.param("ones", nn.initializers.ones, (5,))
+    inner = nn.Dense(4, kernel_init=initializers.normal(0.5), name="inner")(x)
+    return x @ a * ones + b.sum() + c.sum() + inner.sum()
+
+
+def _bitwise_equal(a, b):
+  la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+  assert jax.tree.structure(a) == jax.tree.structure(b)
+  return all(
+      x.dtype == y.dtype
+      and np.array_equal(np.asarray(x, np.float32), np.asarray(y, np.float32))
+      for x, y in zip(la, lb)
+  )
+
+
+def _flax_and_batched(init_fn, rng):
+  want = jax.jit(init_fn)(rng)
+  keys = initializers.parameter_keys(init_fn, rng)
+  got = jax.jit(lambda k, ks: initializers.init_params(init_fn, k, ks))(
+      rng, keys
+  )
+  return want, got
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: (_Mixed(), jnp.ones((2, 7))),
+        lambda: (CausalLM(TINY), jnp.ones((1, 6), jnp.int32)),
+        lambda: (
+            ScalarModel(dataclasses.replace(TINY, param_dtype="bfloat16")),
+            jnp.ones((1, 6), jnp.int32),
+        ),
+    ],
+    ids=["mixed", "policy", "scalar_bf16"],
+)
+def test_batched_init_is_bitwise_flax_init(make):
+  module, x = make()
+  args = (x,) if x.ndim == 2 and x.dtype != jnp.int32 else (x, x, x > 0)
+  init_fn = lambda k: module.init(k, *args)["params"]
+  want, got = _flax_and_batched(init_fn, jax.random.PRNGKey(3))
+  assert _bitwise_equal(nn.unbox(want), nn.unbox(got))
+  # The logical-axis boxes are the module's own.
+  is_box = lambda v: isinstance(v, nn.LogicallyPartitioned)
+  names = lambda t: [
+      v.names if is_box(v) else None for v in jax.tree.leaves(t, is_leaf=is_box)
+  ]
+  assert names(want) == names(got)
+  # And the draws are random: another key, other values.
+  other = jax.jit(init_fn)(jax.random.PRNGKey(4))
+  assert not _bitwise_equal(nn.unbox(want), nn.unbox(other))
+
+
+def test_normal_outside_init_params_is_flax_normal():
+  key = jax.random.PRNGKey(0)
+  got = initializers.normal(0.3)(key, (4, 9), jnp.float32)
+  want = nn.initializers.normal(0.3)(key, (4, 9), jnp.float32)
+  np.testing.assert_array_equal(got, want)
+  assert 0.1 < float(jnp.std(got)) < 0.5
+
+
+def test_no_normal_parameters_gives_no_keys():
+  init_fn = lambda k: nn.Dense(3, kernel_init=nn.initializers.zeros).init(
+      k, jnp.ones((1, 2))
+  )["params"]
+  assert initializers.parameter_keys(init_fn, jax.random.PRNGKey(0)) is None
+
+
+def test_fresh_train_state_holds_the_flax_init_sharded():
+  """``create_state`` without ``params`` (the batched path) equals
+  ``model.init`` on the state's init key, with the rules' shardings.
+  (tests/parallel runs it on 8 devices.)"""
+  model = CausalLM(TINY)
+  dummy = jnp.ones((1, 6), jnp.int32)
+  init_fn = lambda k: model.init(k, dummy, dummy, dummy > 0)["params"]
+  rng = jax.random.PRNGKey(7)
+  mesh = sharding.make_mesh({"data": 1, "fsdp": -1, "tensor": 1})
+  rules = (("vocab", "fsdp"), ("embed", None), ("mlp", "fsdp"))
+  state, shardings = state_lib.create_state(
+      init_fn, optax.adam(1e-3), rng, mesh, rules
+  )
+  want = nn.unbox(jax.jit(init_fn)(jax.random.split(rng)[0]))
+  assert _bitwise_equal(want, state.params)
+  emb = state.params["model"]["embed_tokens"]
+  assert emb.sharding == shardings.params["model"]["embed_tokens"]
