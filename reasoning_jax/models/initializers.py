@@ -128,5 +128,21 @@ def init_params(
   with _recording() as records:
     boxed = init_params_fn(rng)
   assert keys.shape[0] == len(records), (keys.shape, len(records))
+  # ``records`` holds every placeholder, so no id is reused meanwhile.
   by_id = {id(r.placeholder): v for r, v in zip(records, _draw(records, keys))}
-  return jax.tree.map(lambda x: by_id.get(id(x), x), boxed)
+  used = set()
+
+  def substitute(x):
+    if id(x) in by_id:
+      used.add(id(x))
+      return by_id[id(x)]
+    return x
+
+  params = jax.tree.map(substitute, boxed)
+  if len(used) != len(records):  # e.g. a module that copies or casts.
+    raise ValueError(
+        f"{len(records) - len(used)} of {len(records)} recorded parameters "
+        "are not in the init's output as created; initialise this model "
+        "with flax's own init"
+    )
+  return params

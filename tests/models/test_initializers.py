@@ -112,3 +112,25 @@ def test_fresh_train_state_holds_the_flax_init_sharded():
   assert _bitwise_equal(want, state.params)
   emb = state.params["model"]["embed_tokens"]
   assert emb.sharding == shardings.params["model"]["embed_tokens"]
+
+
+def test_a_parameter_changed_after_its_init_is_an_error_not_zeros():
+  """A module that transforms its parameter's initial value (here, a cast)
+  leaves a placeholder the batched init cannot find: it says so."""
+
+  class Cast(nn.Module):
+
+    @nn.compact
+    def __call__(self, x):
+      w = self.param(
+          "w",
+          lambda k, s: initializers.normal(1.0)(k, s).astype(jnp.bfloat16),
+          (3,),
+      )
+      return x * w
+
+  init_fn = lambda k: Cast().init(k, jnp.ones((3,)))["params"]
+  rng = jax.random.PRNGKey(0)
+  keys = initializers.parameter_keys(init_fn, rng)
+  with pytest.raises(ValueError, match="1 of 1 recorded parameters"):
+    jax.jit(lambda k, ks: initializers.init_params(init_fn, k, ks))(rng, keys)

@@ -98,11 +98,12 @@ def _rollout():
   )
 
 
-def rl_step(algorithm, shape, repeats):
+def rl_step(algorithm, shape, repeats, microbatches=1):
   mesh = _mesh(shape)
   rc = base_config().rl
   rc.update(
       algorithm=algorithm,
+      microbatches=microbatches,
       num_prompts=P,
       group_size=G,
       minibatch_size=P * G // 2,
@@ -308,8 +309,14 @@ def main():
       "sft": sft_step,
       "grpo": lambda s, r: rl_step("grpo", s, r),
       "ppo": lambda s, r: rl_step("ppo", s, r),
+      # Each minibatch's gradient in 2 chunks (4 rows: fewer than the
+      # (8, 1, 1) mesh's data devices), against the unchunked step.
+      "grpo_mb2": lambda s, r: rl_step("grpo", s, r, microbatches=2),
+      "ppo_mb2": lambda s, r: rl_step("ppo", s, r, microbatches=2),
       "sample": sample,
   }
+  against = {"grpo_mb2": "grpo", "ppo_mb2": "ppo"}
+  firsts = {}
   report = []
   init = jax.device_get(_params())
   for mode, fn in modes.items():
@@ -317,7 +324,7 @@ def main():
         init
         if mode == "sft"
         else {"policy": init}
-        if mode == "grpo"
+        if mode.startswith("grpo")
         else {
             "policy": init,
             "critic": {
@@ -329,11 +336,12 @@ def main():
             },
         }
     )
-    ref = None
+    ref = firsts.get(against.get(mode))
     for shape in MESHES:
       (loss, params), first, times = fn(shape, repeats)
       if ref is None:
         ref = (loss, params)
+      firsts.setdefault(mode, (loss, params))
       diffs = jax.tree.leaves(
           jax.tree.map(
               lambda a, b: float(np.max(np.abs(np.asarray(a, np.float64) - b))),
