@@ -315,7 +315,11 @@ def _evaluate_start(ctx, config, params) -> tuple[dict, list]:
   path = os.path.join(ctx.logdir, "stages", "init.json")
   definition = start_definition(config)
   record = _read_record(path)
-  if record is not None and record.get("definition") == definition:
+  # Evaluating is collective: every process takes the same branch (on a
+  # pod with a remote workdir only process 0 has the record: evaluate).
+  if multihost.all_processes(
+      record is not None and record.get("definition") == definition
+  ):
     logging.info("the starting checkpoint was evaluated earlier: %s", path)
   else:
     r = ctx.evaluate(params)

@@ -128,5 +128,5 @@ def test_a_rerun_reads_every_executable_from_the_compilation_cache(tmp_path):
   assert again["executables"] == first["executables"]
   assert again["cache_hits"] == again["executables"]
   assert again["xla_compile_s"] < first["xla_compile_s"] / 4
-  steps = {s["executable"] for s in first["slowest"][:4]}
-  assert {"jit(sft_step)", "jit(rl_step)"} <= steps
+  slowest = {s["executable"] for s in first["slowest"]}
+  assert {"jit(sft_step)", "jit(rl_step)"} <= slowest

@@ -10,19 +10,25 @@ first run. ``init_params`` gets the same values from two small programs:
    integer hashing (fold-ins) survives dead-code elimination, so this jit is
    compiled without LLVM optimisation: exact at any optimisation level, and
    cheap to compile.
-2. ``init_params`` (inside the caller's jit): parameters with the same
-   stddev and dtype are drawn together, ``vmap`` over their keys of one
-   ``normal(key, (M,))`` with M their largest size; each parameter is the first
-   prod(shape) numbers of its row, reshaped.
+2. ``init_params`` (inside the caller's jit): parameters of one stddev and
+   dtype are drawn together, ``vmap`` over their keys of one
+   ``normal(key, (M,))``, M the group's largest size; each parameter is the
+   first prod(shape) numbers of its row, reshaped. Groups are cut so that
+   the padded buffer holds at most twice the parameters' numbers and at
+   most 2^24 (a large model's big parameters are drawn one by one, as Flax
+   does; the batching is for the many small ones).
 
 Why the values are Flax's own: with ``jax_threefry_partitionable`` (JAX's
 default) element i of ``normal(key, shape)`` depends only on the key and the
 flat index i, so a prefix of a longer draw, reshaped, is the same draw.
-``tests/models/test_initializers.py`` checks bit equality against
-``model.init``.
 
-Models opt in by using ``normal(stddev)`` as their initializer; outside
-``init_params`` it is exactly ``flax.linen.initializers.normal``.
+``tests/models/test_initializers.py`` checks bit equality with
+``model.init``. Models opt in by using ``normal(stddev)`` as their
+initializer; outside ``init_params`` it is exactly
+``flax.linen.initializers.normal``. Where the keys cannot be recorded (a
+layer under ``nn.remat``, whose keys are the remat trace's; a PRNG other
+than partitionable threefry) or a parameter is not returned as created, the init is
+Flax's own.
 """
 
 import contextlib
@@ -84,28 +90,72 @@ def parameter_keys(
 
   A host array, like ``rng`` itself: every process of a multi-host run
   computes the same keys and may pass them to a jit over the global mesh.
-  None when ``init_params_fn`` creates no ``normal`` parameter.
+  None (draw as Flax does) when ``init_params_fn`` creates no ``normal``
+  parameter or its keys cannot be recorded.
   """
+
+  if not (
+      jax.config.jax_default_prng_impl == "threefry2x32"
+      and jax.config.jax_threefry_partitionable
+  ):
+    return None
 
   def keys_fn(rng):
     with _recording() as records:
       init_params_fn(rng)
     return jnp.stack([r.key for r in records]) if records else None
 
-  keys = jax.jit(keys_fn, compiler_options=_NO_LLVM_OPT)(rng)
+  try:
+    keys = jax.jit(keys_fn, compiler_options=_NO_LLVM_OPT)(rng)
+  except jax.errors.UnexpectedTracerError:  # keys of an inner trace (remat).
+    return None
   return None if keys is None else np.asarray(keys)
 
 
-def _draw(records: list[_Record], keys: jax.Array) -> list[jax.Array]:
-  """Each record's values: one vmapped draw per (stddev, dtype) group."""
-  groups = {}
+def _groups(
+    records: list[_Record], max_waste: float = 2.0, max_numbers: int = 1 << 24
+) -> list[list[int]]:
+  """Indices of the records drawn together: one stddev and dtype, sizes
+  taken largest first while the group's padded [n, M] buffer (M its
+  largest size) holds at most ``max_waste`` times its parameters' numbers
+  and at most ``max_numbers`` (64 MB of float32, a bound on the draw's
+  temporaries). The default policy is 2 groups; a parameter as large as
+  the cap (a 0.5B model's embedding or MLP) is a group of its own."""
+  size = lambda i: math.prod(records[i].shape)
+  kinds = {}
   for i, r in enumerate(records):
-    groups.setdefault((r.stddev, r.dtype), []).append(i)
+    kinds.setdefault((r.stddev, r.dtype), []).append(i)
+  groups = []
+  for idx in kinds.values():
+    current, total = [], 0
+    for i in sorted(idx, key=lambda i: -size(i)):
+      padded = (len(current) + 1) * size(current[0]) if current else 0
+      if current and (
+          padded > max_waste * (total + size(i)) or padded > max_numbers
+      ):
+        groups.append(current)
+        current, total = [], 0
+      current.append(i)
+      total += size(i)
+    groups.append(current)
+  return groups
+
+
+def _draw(records: list[_Record], keys: jax.Array) -> list[jax.Array]:
+  """Each record's values: per group, ``vmap`` of ``normal(key, (M,))`` over
+  its keys, each parameter the first prod(shape) numbers of its row; a group
+  of one is Flax's own draw."""
   values = [None] * len(records)
-  for (stddev, dtype), idx in groups.items():
-    size = max(math.prod(records[i].shape) for i in idx)
-    draw = nn.initializers.normal(stddev)
-    rows = jax.vmap(lambda k: draw(k, (size,), dtype))(keys[jnp.array(idx)])
+  for idx in _groups(records):
+    first = records[idx[0]]
+    draw = nn.initializers.normal(first.stddev)
+    if len(idx) == 1:
+      values[idx[0]] = draw(keys[idx[0]], first.shape, first.dtype)
+      continue
+    size = math.prod(first.shape)
+    rows = jax.vmap(lambda k: draw(k, (size,), first.dtype))(
+        keys[np.asarray(idx)]
+    )
     for row, i in zip(rows, idx):
       shape = records[i].shape
       values[i] = row[: math.prod(shape)].reshape(shape)
@@ -127,22 +177,11 @@ def init_params(
     return init_params_fn(rng)
   with _recording() as records:
     boxed = init_params_fn(rng)
-  assert keys.shape[0] == len(records), (keys.shape, len(records))
+  if keys.shape[0] != len(records):
+    raise ValueError(f"{keys.shape[0]} keys for {len(records)} parameters")
   # ``records`` holds every placeholder, so no id is reused meanwhile.
   by_id = {id(r.placeholder): v for r, v in zip(records, _draw(records, keys))}
-  used = set()
-
-  def substitute(x):
-    if id(x) in by_id:
-      used.add(id(x))
-      return by_id[id(x)]
-    return x
-
-  params = jax.tree.map(substitute, boxed)
-  if len(used) != len(records):  # e.g. a module that copies or casts.
-    raise ValueError(
-        f"{len(records) - len(used)} of {len(records)} recorded parameters "
-        "are not in the init's output as created; initialise this model "
-        "with flax's own init"
-    )
-  return params
+  found = {id(x) for x in jax.tree.leaves(boxed)} & by_id.keys()
+  if len(found) != len(records):  # a module that copies or casts its init.
+    return init_params_fn(rng)  # draws as Flax does.
+  return jax.tree.map(lambda x: by_id.get(id(x), x), boxed)
