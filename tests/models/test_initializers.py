@@ -173,3 +173,17 @@ def test_groups_bound_the_padded_draw_by_hand():
   for g in groups(_records(sizes)):
     padded = len(g) * sizes[g[0]]
     assert len(g) == 1 or padded <= min(1 << 24, 2 * sum(sizes[i] for i in g))
+
+
+def test_non_partitionable_threefry_inits_as_flax_does():
+  """Without ``jax_threefry_partitionable`` a prefix of a longer draw is
+  not the same draw: no keys are recorded and Flax draws."""
+  module = _Mixed()
+  init_fn = lambda k: module.init(k, jnp.ones((2, 7)))["params"]
+  rng = jax.random.PRNGKey(1)
+  with jax.threefry_partitionable(False):
+    assert initializers.parameter_keys(init_fn, rng) is None
+    mesh = sharding.make_mesh({"data": 1, "fsdp": -1, "tensor": 1})
+    state, _ = state_lib.create_state(init_fn, optax.sgd(1.0), rng, mesh, ())
+    want = jax.jit(init_fn)(jax.random.split(rng)[0])
+  assert _bitwise_equal(want, state.params)
