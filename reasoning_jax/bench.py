@@ -277,7 +277,7 @@ def _time_step(config, w: Workload, report) -> dict:
       pl + n,
       config.seed,
   )
-  ref = jax.tree.map(lambda x: x.copy(), state.params["policy"])
+  ref = learner_step.reference_copy(state, state_sh)
   fns = learner_step.make_learner_fns(
       w.model, critic, tx, rc, state_sh, w.batch_sh
   )

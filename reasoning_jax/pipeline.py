@@ -187,17 +187,24 @@ def _flat(d, prefix: str = "") -> dict:
   return out
 
 
-def stage_definition(config, stages: list[str], i: int) -> dict:
-  """The config fields that define what stage ``i`` produced: the common
-  sections, the stage list up to it, and the own sections of it and every
-  stage before it (their output is its input). Flat ``{"sft.steps": 6}``."""
+def _definition(config, sections, extra=None) -> dict:
+  """``extra`` and the config's ``sections``, flat and sorted, without the
+  ``_NOT_DEFINING`` fields."""
   d = config.to_dict()
-  keep = {"stages": stages[: i + 1]}
-  for sec in _COMMON + tuple(x for s in stages[: i + 1] for x in _OWN[s]):
+  keep = dict(extra or {})
+  for sec in sections:
     keep.update(
         _flat({sec: d[sec]}) if isinstance(d[sec], dict) else {sec: d[sec]}
     )
   return {k: v for k, v in sorted(keep.items()) if k not in _NOT_DEFINING}
+
+
+def stage_definition(config, stages: list[str], i: int) -> dict:
+  """The config fields that define what stage ``i`` produced: the common
+  sections, the stage list up to it, and the own sections of it and every
+  stage before it (their output is its input). Flat ``{"sft.steps": 6}``."""
+  own = tuple(x for s in stages[: i + 1] for x in _OWN[s])
+  return _definition(config, _COMMON + own, {"stages": stages[: i + 1]})
 
 
 def _differences(saved: dict, now: dict) -> list[str]:
@@ -295,13 +302,7 @@ def _check_finished(
 def start_definition(config) -> dict:
   """The config fields the starting checkpoint's evaluation depends on: the
   common sections and ``eval``. Flat, as ``stage_definition``."""
-  d = config.to_dict()
-  keep = {}
-  for sec in _COMMON + ("eval",):
-    keep.update(
-        _flat({sec: d[sec]}) if isinstance(d[sec], dict) else {sec: d[sec]}
-    )
-  return {k: v for k, v in sorted(keep.items()) if k not in _NOT_DEFINING}
+  return _definition(config, _COMMON + ("eval",))
 
 
 def _evaluate_start(ctx, config, params) -> tuple[dict, list]:

@@ -27,8 +27,8 @@ flat index i, so a prefix of a longer draw, reshaped, is the same draw.
 initializer; outside ``init_params`` it is exactly
 ``flax.linen.initializers.normal``. Where the keys cannot be recorded (a
 layer under ``nn.remat``, whose keys are the remat trace's; a PRNG other
-than partitionable threefry) or a parameter is not returned as created, the init is
-Flax's own.
+than partitionable threefry) or a parameter is not returned as created,
+the init is Flax's own.
 """
 
 import contextlib

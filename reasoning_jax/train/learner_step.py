@@ -339,6 +339,16 @@ def build_learner(
   return state, state_sh, critic, tx
 
 
+def reference_copy(state, state_sh):
+  """The KL reference: a copy of the learner's starting policy, made by one
+  jit onto the policy's shardings (the state itself is donated to each
+  step, so it cannot be shared)."""
+  return jax.jit(
+      lambda t: jax.tree.map(jnp.copy, t),
+      out_shardings=state_sh.params["policy"],
+  )(state.params["policy"])
+
+
 class LearnerFns(NamedTuple):
   """The learner's jitted functions, each with explicit shardings."""
 

@@ -14,7 +14,6 @@ import functools
 import time
 
 import jax
-import jax.numpy as jnp
 
 from reasoning_jax.train import learner
 from reasoning_jax.train import learner_step
@@ -34,11 +33,7 @@ def run_rl(ctx, params, stage: str | None = None):
   state, state_sh, critic, tx = learner_step.build_learner(
       model, params, rc, ctx.mesh, ctx.rules, pl + n, cfg.seed + 1
   )
-  # A frozen copy of the start (the state itself is donated to each step).
-  ref_params = jax.jit(
-      lambda t: jax.tree.map(jnp.copy, t),
-      out_shardings=state_sh.params["policy"],
-  )(state.params["policy"])
+  ref_params = learner_step.reference_copy(state, state_sh)
   batch_sh = ctx.batch_sharding
   fns = learner_step.make_learner_fns(model, critic, tx, rc, state_sh, batch_sh)
   sample_fn = ctx.sampler(
