@@ -9,11 +9,10 @@ MLP 704, float32), 16 prompts × 8 samples of 32 prompt tokens and exactly 64
 new tokens (no early stop) at temperature 1, reward = fraction of even ids,
 one GRPO update (AdamW lr 1e-5, clip 0.2, k3 KL 0.04, per-sequence token mean
 then batch mean, no gradient clipping), its gradient summed over 16 chunks
-of 8 sequences (``rl.microbatches``; PPO, whose value and entropy terms are
-token means, takes the batch whole). ``qwen05b``: a Qwen2.5-0.5B-shaped
-policy in bfloat16 with 1,024-token sequences (512 prompt + 512 new), batch
-256 for the rollout, for an NVIDIA GPU (``launch/gpu_bench.sh``; on a TPU add
-``--config.model.attention=xla``).
+of 8 sequences (``rl.microbatches``, PPO's too). ``qwen05b``: a
+Qwen2.5-0.5B-shaped policy in bfloat16 with 1,024-token sequences (512
+prompt + 512 new), batch 256 for the rollout, for an NVIDIA GPU
+(``launch/gpu_bench.sh``; on a TPU add ``--config.model.attention=xla``).
 """
 
 from reasoning_jax.config import base_config

@@ -107,14 +107,10 @@ def run(config, workdir: str) -> dict:
   report["logp_mismatch"] = _logp_mismatch(w, rc.temperature)
   report["steps"] = {}
   for alg in [a for a in b_cfg.algorithms.split(",") if a]:
-    chunks = rc.microbatches
     with config.unlocked():
       config.rl.algorithm = alg
-      if alg == "ppo" and rc.loss_reduction != "token_mean":
-        config.rl.microbatches = 1  # as config validation demands.
     report["steps"][alg] = _time_step(config, w, report)
     report["steps"][alg]["microbatches"] = config.rl.microbatches
-    config.rl.microbatches = chunks
   if "grpo" in report["steps"] and "ppo" in report["steps"]:
     report["grpo_over_ppo_memory"] = (
         report["memory_bytes_grpo"] / report["memory_bytes_ppo"]

@@ -183,15 +183,6 @@ def _validate_batch(r, vocab_size: int) -> None:
       r.microbatches,
   )
   check(
-      r.microbatches == 1
-      or r.algorithm == "grpo"
-      or r.loss_reduction == "token_mean",
-      "rl.microbatches",
-      "> 1 under PPO needs rl.loss_reduction=token_mean (its value and"
-      " entropy terms are token means)",
-      r.microbatches,
-  )
-  check(
       finite(r.temperature) and r.temperature > 0,
       "rl.temperature",
       "must be a finite number > 0",

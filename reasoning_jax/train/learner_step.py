@@ -167,6 +167,18 @@ def _ppo_step_loss(
 STEP_LOSSES = {"grpo": _grpo_step_loss, "ppo": _ppo_step_loss}
 
 
+def token_mean_terms(metrics, loss: LossSettings):
+  """The part of the step's loss that is a token mean whatever
+  ``loss.reduction`` is: PPO's c_v·V − c_e·H (``losses.ppo_loss``); none
+  for GRPO. ``chunked_value_and_grad`` weighs it by a chunk's token share."""
+  if loss.algorithm != "ppo":
+    return 0.0
+  return (
+      loss.value_coef * metrics["value_loss"]
+      - loss.entropy_coef * metrics["entropy"]
+  )
+
+
 def rl_step(
     state,
     batch: Batch,
@@ -204,7 +216,12 @@ def rl_step(
     )
   else:
     (value, m), grads = chunked_value_and_grad(
-        loss_fn, state.params, batch, microbatches, loss.reduction
+        loss_fn,
+        state.params,
+        batch,
+        microbatches,
+        loss.reduction,
+        functools.partial(token_mean_terms, loss=loss),
     )
   state, upd = state_lib.guarded_update(state, grads, tx, value)
   return state, {"loss": value, **m, **upd}
@@ -235,31 +252,43 @@ def chunked_logprobs(model, k: int, params, *seq):
   return merge_chunks(jax.lax.map(lambda c: fn(*c), split_chunks(seq, k)))
 
 
-def chunked_value_and_grad(loss_fn, params, batch: Batch, k: int, reduction):
+def chunked_value_and_grad(
+    loss_fn, params, batch: Batch, k: int, reduction, token_terms=None
+):
   """``value_and_grad(loss_fn)`` of a batch, computed over k chunks.
 
   Chunk c holds rows c, c+k, c+2k, ... (each chunk spreads over the batch
   sharding like the batch when B/k is a multiple of the data-parallel
-  devices). With s_c = ``losses.chunk_share`` of the loss's reduction,
-  L = Σ_c s_c L_c and ∇L = Σ_c s_c ∇L_c exactly (up to float summation
-  order; gradients summed in float32). Metrics: ``losses.LOSS_METRICS``
-  weighted by s_c too, the others (token means) by each chunk's share of
-  the valid tokens. One chunk's activations are live at a time, so the
-  step's temporary memory is about 1/k of the whole batch's.
+  devices). Every reduction is linear in its per-token terms, so with s_c
+  = ``losses.chunk_share`` of the loss's reduction and t_c that of the
+  token mean, a loss L = P + Q whose part Q = ``token_terms(metrics)`` is
+  a token mean whatever the reduction (PPO's value and entropy terms) is
+
+    L = Σ_c s_c L_c + (t_c − s_c) Q_c,   ∇L = Σ_c ∇[s_c L_c + (t_c − s_c) Q_c]
+
+  exactly (up to float summation order; gradients summed in float32).
+  Metrics: ``losses.LOSS_METRICS`` weighted by s_c, the others (token
+  means) by t_c. One chunk's activations are live at a time, so the step's
+  temporary memory is about 1/k of the whole batch's.
   """
   chunks = split_chunks(batch, k)
   f32 = lambda tree: jax.tree.map(lambda x: x.astype(jnp.float32), tree)
 
   def body(acc, chunk: Batch):
-    (value, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, chunk)
     s = losses.chunk_share(reduction, chunk.mask, batch.mask)
     t = losses.chunk_share("token_mean", chunk.mask, batch.mask)
-    add = lambda a, x, w: jax.tree.map(lambda u, v: u + w * v, a, f32(x))
+
+    def part(p):  # this chunk's part of the whole batch's loss.
+      value, m = loss_fn(p, chunk)
+      q = 0.0 if token_terms is None else token_terms(m)
+      return s * value + (t - s) * q, m
+
+    (value, m), grads = jax.value_and_grad(part, has_aux=True)(params)
     weights = {n: s if n in losses.LOSS_METRICS else t for n in m}
     return (
-        acc[0] + s * value,
+        acc[0] + value,
         {n: acc[1][n] + weights[n] * v for n, v in f32(m).items()},
-        add(acc[2], grads, s),
+        jax.tree.map(lambda a, g: a + g, acc[2], f32(grads)),
     ), None
 
   shapes = jax.eval_shape(

@@ -247,9 +247,17 @@ def test_grpo_update_matches_the_reference(
 
 
 @pytest.mark.parametrize(
-    "whiten,microbatches", [(True, 1), (False, 1), (True, 2)]
+    "whiten,microbatches,reduction",
+    [
+        (True, 1, "token_mean"),
+        (False, 1, "token_mean"),
+        (True, 2, "token_mean"),
+        # The policy terms per sequence, the value and entropy terms per
+        # token: each chunk weighs the two parts by their own shares.
+        (True, 2, "seq_mean"),
+    ],
 )
-def test_ppo_update_matches_the_reference(whiten, microbatches):
+def test_ppo_update_matches_the_reference(whiten, microbatches, reduction):
   model, params, ro = _fixture()
   critic = ScalarModel(TINY, head_name="value_head")
   head = {
@@ -263,6 +271,7 @@ def test_ppo_update_matches_the_reference(whiten, microbatches):
       num_updates=2,
       minibatch_size=B // 2,
       microbatches=microbatches,
+      loss_reduction=reduction,
       whiten_advantages=whiten,
       mask_truncated=True,
       gamma=0.9,
@@ -293,6 +302,14 @@ def test_ppo_update_matches_the_reference(whiten, microbatches):
     v = _values(critic, p["critic"], sub)
     mm = m[rows].astype(np.float32)
     mean = lambda x: (x * mm).sum() / mm.sum()  # pylint: disable=unnecessary-lambda-assignment
+
+    def reduce_policy(x):
+      if reduction == "token_mean":
+        return mean(x)
+      n = mm.sum(1)
+      per_seq = (x * mm).sum(1) / np.maximum(n, 1.0)
+      return per_seq.sum() / (n > 0).sum()  # sequences with tokens.
+
     ratio = jnp.exp(lp - old[rows])
     a = adv[rows]
     pg = -jnp.minimum(ratio * a, jnp.clip(ratio, 0.8, 1.2) * a)
@@ -301,8 +318,7 @@ def test_ppo_update_matches_the_reference(whiten, microbatches):
     v_clip = vo + jnp.clip(v - vo, -0.05, 0.05)
     vl = 0.5 * jnp.maximum((v - ret) ** 2, (v_clip - ret) ** 2)
     return (
-        mean(pg)
-        + 0.1 * mean(jnp.exp(d) - d - 1)
+        reduce_policy(pg + 0.1 * (jnp.exp(d) - d - 1))
         + 0.5 * mean(vl)
         - 0.01 * mean(ent)
     )
