@@ -279,10 +279,14 @@ def _check_finished(
           f"({', '.join(names)})"
       )
     _remove_stages(ctx, names[names.index(restart_from) :])
-  records = [
+  # Process 0's records, for all: skipping a stage or training it is
+  # collective, and with a remote workdir the logdir is process 0's own.
+  records = multihost.from_process_0([
       _read_record(os.path.join(ctx.logdir, "stages", f"{n}.json"))
+      if jax.process_index() == 0
+      else None
       for n in names
-  ]
+  ])
   for i, (name, record) in enumerate(zip(names, records)):
     if record is None or "definition" not in record:
       continue
@@ -315,12 +319,11 @@ def _evaluate_start(ctx, config, params) -> tuple[dict, list]:
   """
   path = os.path.join(ctx.logdir, "stages", "init.json")
   definition = start_definition(config)
-  record = _read_record(path)
-  # Evaluating is collective: every process takes the same branch (on a
-  # pod with a remote workdir only process 0 has the record: evaluate).
-  if multihost.all_processes(
-      record is not None and record.get("definition") == definition
-  ):
+  # Evaluating is collective: every process takes process 0's record.
+  record = multihost.from_process_0(
+      _read_record(path) if jax.process_index() == 0 else None
+  )
+  if record is not None and record.get("definition") == definition:
     logging.info("the starting checkpoint was evaluated earlier: %s", path)
   else:
     r = ctx.evaluate(params)
@@ -368,17 +371,20 @@ def _run_stages(config, ctx, t0, restart_from: str = ""):
     record = os.path.join(ctx.logdir, "stages", f"{name}.json")
     result = records[i]
     if result is not None:
+      loaded, error = None, None
       try:
-        params = jax.tree.map(
-            jnp.asarray, checkpoint.load_params(ctx.workdir, name)
-        )
-        logging.info("stage %s finished earlier: skipped", name)
+        loaded = checkpoint.load_params(ctx.workdir, name)
       except checkpoint.CheckpointError as e:
+        error = e
+      if multihost.all_processes(error is None):
+        params = jax.tree.map(jnp.asarray, loaded)
+        logging.info("stage %s finished earlier: skipped", name)
+      else:  # every process runs it again, as training is collective.
         logging.warning(
             "stage %s finished but %s: running it again from "
             "its newest intact step",
             name,
-            e,
+            error or "another process could not read its checkpoint",
         )
         result = None
     if result is None:

@@ -8,6 +8,7 @@ process-local host data (``to_global``), reads its rows of an output back
 one process these are plain ``device_put`` / ``np.asarray``.
 """
 
+import json
 import os
 import sys
 
@@ -166,6 +167,26 @@ def all_processes(flag: bool) -> bool:
 def any_process(flag: bool) -> bool:
   """True when ``flag`` is True on some process (a collective)."""
   return bool(np.any(_flags(flag)))
+
+
+def from_process_0(value):
+  """Process 0's ``value`` (anything JSON can write) on every process (a
+  collective; the others' ``value`` is ignored).
+
+  For what process 0 alone reads from its disk, e.g. the stage records of
+  a remote workdir's local logdir: every process then takes the same
+  branch of code whose steps are collective.
+  """
+  if jax.process_count() == 1:
+    return value
+  first = jax.process_index() == 0
+  data = json.dumps(value).encode() if first else b""
+  n = int(multihost_utils.broadcast_one_to_all(np.int32(len(data))))
+  buf = np.zeros(n, np.uint8)
+  if first:
+    buf[:] = np.frombuffer(data, np.uint8)
+  buf = np.asarray(multihost_utils.broadcast_one_to_all(buf))
+  return json.loads(buf.tobytes().decode())
 
 
 def barrier(name: str) -> None:

@@ -30,27 +30,17 @@ def _cmd(workdir, *extra):
   ]
 
 
-def test_two_processes_match_one(tmp_path):
-  root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-  single = subprocess.run(
-      _cmd(tmp_path / "one"),
-      cwd=root,
-      env=env,
-      capture_output=True,
-      text=True,
-      timeout=600,
-  )
-  assert single.returncode == 0, single.stderr[-3000:]
-
+def _two_processes(root, env, workdir, *extra):
+  """Runs the job as two processes; (return codes, (stdout, stderr)s)."""
   port = _free_port()
   procs = [
       subprocess.Popen(
           _cmd(
-              tmp_path / "two",
+              workdir,
               f"--coordinator_address=127.0.0.1:{port}",
               "--num_processes=2",
               f"--process_id={i}",
+              *extra,
           ),
           cwd=root,
           env=env,
@@ -65,8 +55,25 @@ def test_two_processes_match_one(tmp_path):
   finally:
     for p in procs:
       p.kill()
-  for p, (_, err) in zip(procs, outs):
-    assert p.returncode == 0, err[-3000:]
+  return [p.returncode for p in procs], outs
+
+
+def test_two_processes_match_one(tmp_path):
+  root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  single = subprocess.run(
+      _cmd(tmp_path / "one"),
+      cwd=root,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=600,
+  )
+  assert single.returncode == 0, single.stderr[-3000:]
+
+  codes, outs = _two_processes(root, env, tmp_path / "two")
+  for code, (_, err) in zip(codes, outs):
+    assert code == 0, err[-3000:]
   assert (
       "'rl_grpo'" in outs[0][0] and "'rl_grpo'" not in outs[1][0]
   )  # only process 0.
@@ -110,3 +117,57 @@ def test_two_processes_match_one(tmp_path):
   assert sorted(
       os.listdir(tmp_path / "two" / "checkpoints" / "rl_grpo")
   ) == sorted(os.listdir(tmp_path / "one" / "checkpoints" / "rl_grpo"))
+
+  # A rerun skips both finished stages on both processes, and a changed
+  # config is refused by both (skipping and training are collective: a
+  # process that went another way would leave the other waiting).
+  codes, outs = _two_processes(root, env, tmp_path / "two")
+  for code, (_, err) in zip(codes, outs):
+    assert code == 0, err[-3000:]
+    for stage in ("sft", "rl_grpo"):
+      assert f"stage {stage} finished earlier: skipped" in err, err[-3000:]
+  again = json.loads((tmp_path / "two" / "summary.json").read_text())
+  assert again["rl_grpo"]["pass@1"] == two["rl_grpo"]["pass@1"]
+  codes, outs = _two_processes(
+      root, env, tmp_path / "two", "--config.rl.steps=4"
+  )
+  for code, (_, err) in zip(codes, outs):
+    assert code != 0
+    assert "stage rl_grpo of" in err and "rl.steps=3 -> 4" in err, err[-3000:]
+
+
+_BROADCAST = """
+import json, sys
+from reasoning_jax.parallel import multihost
+multihost.initialize(sys.argv[1], 2, int(sys.argv[2]))
+import jax
+me = jax.process_index()
+# Each process reads its own view (here: its index); all take process 0's.
+got = multihost.from_process_0({"records": [None, {"pass@1": 0.25, "by": me}]})
+print(json.dumps(got))
+"""
+
+
+def test_from_process_0_gives_every_process_the_same_value():
+  port = _free_port()
+  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  procs = [
+      subprocess.Popen(
+          [sys.executable, "-c", _BROADCAST, f"127.0.0.1:{port}", str(i)],
+          env=env,
+          stdout=subprocess.PIPE,
+          stderr=subprocess.PIPE,
+          text=True,
+      )
+      for i in range(2)
+  ]
+  try:
+    outs = [p.communicate(timeout=120) for p in procs]
+  finally:
+    for p in procs:
+      p.kill()
+  for p, (out, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-2000:]
+    assert json.loads(out.strip().splitlines()[-1]) == {
+        "records": [None, {"pass@1": 0.25, "by": 0}]
+    }
