@@ -36,13 +36,15 @@ def get_config(arg: str | None = None):
   c.stages = "sft,rl"
   c.task.update(name="chain", difficulty=3)
   c.sft.update(num_examples=44800, steps=700, bare_share=0.7, bare_max_steps=3)
-  c.rl.update(steps=200, eval_every=50)
+  # Each update's gradient in 8 chunks of 16 sequences: the same step, a
+  # third faster on a 2-core CPU (BENCHMARKS.md).
+  c.rl.update(steps=200, eval_every=50, microbatches=8)
   c.eval.update(num_problems=2048)
   variants = config_lib.variants(arg, VARIANTS)
   if "arith" in variants:
     c.task.update(name="arith", difficulty=1)
     c.sft.update(num_examples=5000, steps=600, bare_share=0.0)
-    c.rl.steps = 150
+    c.rl.update(steps=150, microbatches=1)  # as its numbers were measured.
     c.eval.num_problems = 1024
   if "worked" in variants:
     c.sft.bare_share = 0.0

@@ -281,12 +281,12 @@ def _check_finished(
     _remove_stages(ctx, names[names.index(restart_from) :])
   # Process 0's records, for all: skipping a stage or training it is
   # collective, and with a remote workdir the logdir is process 0's own.
-  records = multihost.from_process_0([
-      _read_record(os.path.join(ctx.logdir, "stages", f"{n}.json"))
-      if jax.process_index() == 0
-      else None
-      for n in names
-  ])
+  records = multihost.from_process_0(
+      lambda: [
+          _read_record(os.path.join(ctx.logdir, "stages", f"{n}.json"))
+          for n in names
+      ]
+  )
   for i, (name, record) in enumerate(zip(names, records)):
     if record is None or "definition" not in record:
       continue
@@ -320,9 +320,7 @@ def _evaluate_start(ctx, config, params) -> tuple[dict, list]:
   path = os.path.join(ctx.logdir, "stages", "init.json")
   definition = start_definition(config)
   # Evaluating is collective: every process takes process 0's record.
-  record = multihost.from_process_0(
-      _read_record(path) if jax.process_index() == 0 else None
-  )
+  record = multihost.from_process_0(lambda: _read_record(path))
   if record is not None and record.get("definition") == definition:
     logging.info("the starting checkpoint was evaluated earlier: %s", path)
   else:
@@ -371,20 +369,17 @@ def _run_stages(config, ctx, t0, restart_from: str = ""):
     record = os.path.join(ctx.logdir, "stages", f"{name}.json")
     result = records[i]
     if result is not None:
-      loaded, error = None, None
       try:
-        loaded = checkpoint.load_params(ctx.workdir, name)
-      except checkpoint.CheckpointError as e:
-        error = e
-      if multihost.all_processes(error is None):
-        params = jax.tree.map(jnp.asarray, loaded)
+        params = jax.tree.map(
+            jnp.asarray, checkpoint.load_params(ctx.workdir, name)
+        )
         logging.info("stage %s finished earlier: skipped", name)
-      else:  # every process runs it again, as training is collective.
+      except checkpoint.CheckpointError as e:
         logging.warning(
             "stage %s finished but %s: running it again from "
             "its newest intact step",
             name,
-            error or "another process could not read its checkpoint",
+            e,
         )
         result = None
     if result is None:

@@ -9,12 +9,8 @@ import numpy as np
 
 
 def measure_peak_flops(n: int = 2048, reps: int = 5) -> dict:
-  """Float32 ``n``×``n`` matmul FLOP/s with numpy and with XLA (best of).
-
-  At n = 1024 each product took ~8 ms on a 2-core CPU, short enough that
-  XLA reached ~270 GFLOP/s there against ~480 at n = 2048 (and ~420 at
-  4,096, the peer harness's floor), and the benchmark's learner, at ~275,
-  read as over 100% MFU.
+  """Float32 ``n``×``n`` matmul FLOP/s, 2n³ / best time, with numpy and
+  with XLA (n = 1024 was too short to time on a 2-core CPU: BENCHMARKS.md).
   """
   a = np.random.RandomState(0).randn(n, n).astype(np.float32)
   f = jax.jit(lambda x: x @ x)

@@ -103,6 +103,7 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       num_prompts=4,
       group_size=4,
       minibatch_size=8,
+      microbatches=1,  # too few rows to chunk.
       num_updates=2,
       eval_every=2,
       overlong_buffer=16,

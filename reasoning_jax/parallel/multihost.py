@@ -169,24 +169,40 @@ def any_process(flag: bool) -> bool:
   return bool(np.any(_flags(flag)))
 
 
-def from_process_0(value):
-  """Process 0's ``value`` (anything JSON can write) on every process (a
-  collective; the others' ``value`` is ignored).
+def from_process_0(read):
+  """``read()`` run on process 0 alone, its result (anything JSON can
+  write, returned as JSON reads it back) on every process: a collective.
 
-  For what process 0 alone reads from its disk, e.g. the stage records of
+  For what process 0 alone reads from its disk, e.g. the stage records in
   a remote workdir's local logdir: every process then takes the same
-  branch of code whose steps are collective.
+  branch of code whose steps are collective. An exception in ``read``
+  reaches every process (process 0 raises it, the others a RuntimeError
+  that quotes it) instead of leaving them waiting.
   """
   if jax.process_count() == 1:
-    return value
-  first = jax.process_index() == 0
-  data = json.dumps(value).encode() if first else b""
+    return json.loads(json.dumps(read()))
+  first, error = jax.process_index() == 0, None
+  data = b""
+  if first:
+    try:
+      data = json.dumps({"value": read()}).encode()
+    except Exception as e:  # pylint: disable=broad-except
+      error, data = (
+          e,
+          json.dumps({"error": f"{type(e).__name__}: {e}"}).encode(),
+      )
   n = int(multihost_utils.broadcast_one_to_all(np.int32(len(data))))
   buf = np.zeros(n, np.uint8)
   if first:
     buf[:] = np.frombuffer(data, np.uint8)
-  buf = np.asarray(multihost_utils.broadcast_one_to_all(buf))
-  return json.loads(buf.tobytes().decode())
+  got = json.loads(
+      np.asarray(multihost_utils.broadcast_one_to_all(buf)).tobytes()
+  )
+  if error is not None:
+    raise error
+  if "error" in got:
+    raise RuntimeError(f"process 0: {got['error']}")
+  return got["value"]
 
 
 def barrier(name: str) -> None:

@@ -43,6 +43,10 @@ def _constant(x, m):
 # Metrics reduced with the loss's own reduction; every other metric a loss
 # returns is a token mean (``_token_mean``).
 LOSS_METRICS = ("pg_loss",)
+# ``ppo_loss``'s metric holding the part of its loss that is a token mean
+# whatever the reduction (c_v·V − c_e·H, differentiable): a chunk of a batch
+# weighs it by its token share (``learner_step.chunked_value_and_grad``).
+TOKEN_MEAN_PART = "token_mean_part"
 
 
 def chunk_share(reduction: str, chunk_mask_bt, mask_bt):
@@ -50,8 +54,8 @@ def chunk_share(reduction: str, chunk_mask_bt, mask_bt):
 
   Every reduction is linear in the per-token terms with a denominator set by
   the whole batch's mask (Σ m; sequences with tokens; B), so a chunk's
-  reduction times this share is exactly its part of the batch's: a
-  minibatch's loss and gradient are the shares' weighted sum over chunks.
+  reduction times this share is exactly its part of the batch's. A loss
+  with terms under two reductions (PPO's) weighs each by its own share.
   """
   m, mc = mask_bt.astype(jnp.float32), chunk_mask_bt.astype(jnp.float32)
   if reduction == "token_mean":
@@ -220,6 +224,10 @@ def ppo_loss(
 ):
   """PPO: clipped surrogate on token-level (GAE) advantages [B, T]
   + value_coef · clipped value loss + β·k3 KL − entropy_coef · entropy.
+
+  The surrogate and the KL are reduced by ``reduction``; the value loss and
+  the entropy are token means whatever it is, and their part of the loss is
+  in the metrics as ``TOKEN_MEAN_PART``.
   """
   assert adv_bt.shape == logp_bt.shape, (adv_bt.shape, logp_bt.shape)
   pol, metrics = _policy_loss(
@@ -236,14 +244,18 @@ def ppo_loss(
   vl = value_loss(
       values_bt, old_values_bt, returns_bt, mask_bt, clip=value_clip
   )
-  loss = pol + value_coef * vl
+  loss, token_part = pol + value_coef * vl, value_coef * vl
   if entropy_bt is not None:
     ent = _token_mean(
         *_zero_pad(mask_bt, entropy_bt), mask_bt.astype(jnp.float32)
     )
-    loss = loss - entropy_coef * ent
+    loss, token_part = (
+        loss - entropy_coef * ent,
+        token_part - entropy_coef * ent,
+    )
     metrics["entropy"] = ent
   metrics["value_loss"] = vl
+  metrics[TOKEN_MEAN_PART] = token_part
   return loss, metrics
 
 

@@ -167,18 +167,6 @@ def _ppo_step_loss(
 STEP_LOSSES = {"grpo": _grpo_step_loss, "ppo": _ppo_step_loss}
 
 
-def token_mean_terms(metrics, loss: LossSettings):
-  """The part of the step's loss that is a token mean whatever
-  ``loss.reduction`` is: PPO's c_v·V − c_e·H (``losses.ppo_loss``); none
-  for GRPO. ``chunked_value_and_grad`` weighs it by a chunk's token share."""
-  if loss.algorithm != "ppo":
-    return 0.0
-  return (
-      loss.value_coef * metrics["value_loss"]
-      - loss.entropy_coef * metrics["entropy"]
-  )
-
-
 def rl_step(
     state,
     batch: Batch,
@@ -205,23 +193,19 @@ def rl_step(
     value, m = STEP_LOSSES[loss.algorithm](
         params, b, logp, ent, old, ref, critic=critic, loss=loss
     )
+    token_part = m.pop(losses.TOKEN_MEAN_PART, 0.0)
     m["entropy"] = losses.REDUCTIONS["token_mean"](
         ent, b.mask.astype(jnp.float32)
     )
-    return value, m
+    return value, (m, token_part)
 
   if microbatches == 1:
-    (value, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+    (value, (m, _)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params, batch
     )
   else:
     (value, m), grads = chunked_value_and_grad(
-        loss_fn,
-        state.params,
-        batch,
-        microbatches,
-        loss.reduction,
-        functools.partial(token_mean_terms, loss=loss),
+        loss_fn, state.params, batch, microbatches, loss.reduction
     )
   state, upd = state_lib.guarded_update(state, grads, tx, value)
   return state, {"loss": value, **m, **upd}
@@ -252,24 +236,23 @@ def chunked_logprobs(model, k: int, params, *seq):
   return merge_chunks(jax.lax.map(lambda c: fn(*c), split_chunks(seq, k)))
 
 
-def chunked_value_and_grad(
-    loss_fn, params, batch: Batch, k: int, reduction, token_terms=None
-):
-  """``value_and_grad(loss_fn)`` of a batch, computed over k chunks.
+def chunked_value_and_grad(loss_fn, params, batch: Batch, k: int, reduction):
+  """``value_and_grad`` of a batch's loss L, computed over k chunks.
 
-  Chunk c holds rows c, c+k, c+2k, ... (each chunk spreads over the batch
-  sharding like the batch when B/k is a multiple of the data-parallel
-  devices). Every reduction is linear in its per-token terms, so with s_c
-  = ``losses.chunk_share`` of the loss's reduction and t_c that of the
-  token mean, a loss L = P + Q whose part Q = ``token_terms(metrics)`` is
-  a token mean whatever the reduction (PPO's value and entropy terms) is
+  ``loss_fn(params, batch) -> (L, (metrics, Q))``, where Q is the part of L
+  that is a token mean whatever ``reduction`` is (PPO's value and entropy
+  terms, ``losses.TOKEN_MEAN_PART``; 0 for GRPO). Chunk c holds rows c,
+  c+k, c+2k, ... (each chunk spreads over the batch sharding like the
+  batch when B/k is a multiple of the data-parallel devices). Every
+  reduction is linear in its per-token terms, so with s_c =
+  ``losses.chunk_share`` of the reduction and t_c that of the token mean
 
-    L = Σ_c s_c L_c + (t_c − s_c) Q_c,   ∇L = Σ_c ∇[s_c L_c + (t_c − s_c) Q_c]
+    L = Σ_c [s_c L_c + (t_c − s_c) Q_c],  ∇L = Σ_c ∇[s_c L_c + (t_c − s_c) Q_c]
 
   exactly (up to float summation order; gradients summed in float32).
-  Metrics: ``losses.LOSS_METRICS`` weighted by s_c, the others (token
-  means) by t_c. One chunk's activations are live at a time, so the step's
-  temporary memory is about 1/k of the whole batch's.
+  Returns ((L, metrics), ∇L): ``losses.LOSS_METRICS`` weighted by s_c, the
+  other metrics (token means) by t_c. One chunk's activations are live at
+  a time, so the step's temporary memory is about 1/k of the whole batch's.
   """
   chunks = split_chunks(batch, k)
   f32 = lambda tree: jax.tree.map(lambda x: x.astype(jnp.float32), tree)
@@ -279,8 +262,7 @@ def chunked_value_and_grad(
     t = losses.chunk_share("token_mean", chunk.mask, batch.mask)
 
     def part(p):  # this chunk's part of the whole batch's loss.
-      value, m = loss_fn(p, chunk)
-      q = 0.0 if token_terms is None else token_terms(m)
+      value, (m, q) = loss_fn(p, chunk)
       return s * value + (t - s) * q, m
 
     (value, m), grads = jax.value_and_grad(part, has_aux=True)(params)
@@ -291,13 +273,14 @@ def chunked_value_and_grad(
         jax.tree.map(lambda a, g: a + g, acc[2], f32(grads)),
     ), None
 
-  shapes = jax.eval_shape(
-      lambda c: jax.value_and_grad(loss_fn, has_aux=True)(params, c),
-      jax.tree.map(lambda x: x[0], chunks),
+  value0, (m0, _) = jax.eval_shape(
+      loss_fn, params, jax.tree.map(lambda x: x[0], chunks)
   )
-  zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, jnp.float32), shapes)
+  zeros = lambda tree: jax.tree.map(
+      lambda x: jnp.zeros(x.shape, jnp.float32), tree
+  )
   (value, m, grads), _ = jax.lax.scan(
-      body, (zeros[0][0], zeros[0][1], zeros[1]), chunks
+      body, (zeros(value0), zeros(m0), zeros(params)), chunks
   )
   grads = jax.tree.map(lambda g, p: g.astype(p.dtype), grads, params)
   return (value, m), grads

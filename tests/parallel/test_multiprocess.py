@@ -30,31 +30,42 @@ def _cmd(workdir, *extra):
   ]
 
 
-def _two_processes(root, env, workdir, *extra):
-  """Runs the job as two processes; (return codes, (stdout, stderr)s)."""
+def _two_processes(root, env, workdir, *extra, driver=None, timeout=600):
+  """Runs the job as two processes; (return codes, (stdout, stderr)s).
+
+  Output goes to files: a process blocked on a full pipe would stall the
+  other at its next collective. ``driver``: Python code that runs instead
+  of ``-m reasoning_jax.main`` (with the same flags)."""
   port = _free_port()
-  procs = [
-      subprocess.Popen(
-          _cmd(
-              workdir,
-              f"--coordinator_address=127.0.0.1:{port}",
-              "--num_processes=2",
-              f"--process_id={i}",
-              *extra,
-          ),
-          cwd=root,
-          env=env,
-          stdout=subprocess.PIPE,
-          stderr=subprocess.PIPE,
-          text=True,
-      )
-      for i in range(2)
-  ]
+  procs, files = [], []
+  for i in range(2):
+    cmd = _cmd(
+        workdir,
+        f"--coordinator_address=127.0.0.1:{port}",
+        "--num_processes=2",
+        f"--process_id={i}",
+        *extra,
+    )
+    if driver is not None:
+      cmd[1:3] = ["-c", driver]
+    out, err = (open(f"{workdir}.{i}.{n}", "w+") for n in ("out", "err"))
+    files.append((out, err))
+    procs.append(
+        subprocess.Popen(
+            cmd, cwd=root, env=env, stdout=out, stderr=err, text=True
+        )
+    )
   try:
-    outs = [p.communicate(timeout=600) for p in procs]
+    for p in procs:
+      p.wait(timeout=timeout)
   finally:
     for p in procs:
       p.kill()
+  outs = []
+  for out, err in files:
+    out.seek(0), err.seek(0)
+    outs.append((out.read(), err.read()))
+    out.close(), err.close()
   return [p.returncode for p in procs], outs
 
 
@@ -142,13 +153,19 @@ from reasoning_jax.parallel import multihost
 multihost.initialize(sys.argv[1], 2, int(sys.argv[2]))
 import jax
 me = jax.process_index()
-# Each process reads its own view (here: its index); all take process 0's.
-got = multihost.from_process_0({"records": [None, {"pass@1": 0.25, "by": me}]})
-print(json.dumps(got))
+# Each process would read its own view (here: its index); all get process
+# 0's. Then process 0's read fails: every process raises, none waits.
+print(json.dumps(multihost.from_process_0(lambda: {"by": me, "x": [None]})))
+def fails():
+  raise OSError("stages/sft.json: unreadable")
+try:
+  multihost.from_process_0(fails)
+except (OSError, RuntimeError) as e:
+  print(json.dumps(str(e)))
 """
 
 
-def test_from_process_0_gives_every_process_the_same_value():
+def test_from_process_0_gives_every_process_the_same_value(tmp_path):
   port = _free_port()
   env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
   procs = [
@@ -166,8 +183,44 @@ def test_from_process_0_gives_every_process_the_same_value():
   finally:
     for p in procs:
       p.kill()
-  for p, (out, err) in zip(procs, outs):
+  for i, (p, (out, err)) in enumerate(zip(procs, outs)):
     assert p.returncode == 0, err[-2000:]
-    assert json.loads(out.strip().splitlines()[-1]) == {
-        "records": [None, {"pass@1": 0.25, "by": 0}]
-    }
+    got, error = [json.loads(l) for l in out.strip().splitlines()[-2:]]
+    assert got == {"by": 0, "x": [None]}
+    assert error == (
+        "stages/sft.json: unreadable"
+        if i == 0
+        else "process 0: OSError: stages/sft.json: unreadable"
+    )
+
+
+# Process 1 keeps its logdir apart, as on a pod whose workdir is a bucket
+# (each host's logdir is its own local ``runs/<name>``): only process 0
+# sees the stage records it writes.
+_OWN_LOGDIR = """
+import os, sys
+from reasoning_jax.train import context
+if "--process_id=1" in sys.argv:
+  context.local_dir = lambda w: os.path.join(str(w), "host1")
+from reasoning_jax import cli, main
+sys.argv[0] = "reasoning_jax.main"
+cli.run(main.main)
+"""
+
+
+def test_a_rerun_skips_the_same_stages_on_every_process(tmp_path):
+  """Only process 0 can read the records; the rerun must not leave process
+  1 training a stage that process 0 skips (it would wait forever)."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  work = tmp_path / "pod"
+  for run in range(2):
+    codes, outs = _two_processes(
+        root, env, work, driver=_OWN_LOGDIR, timeout=300
+    )
+    for code, (_, err) in zip(codes, outs):
+      assert code == 0, err[-3000:]
+  assert not (work / "host1" / "stages").exists()  # process 1 has no records.
+  for _, err in outs:  # the rerun, on both processes:
+    for stage in ("sft", "rl_grpo"):
+      assert f"stage {stage} finished earlier: skipped" in err, err[-3000:]

@@ -254,6 +254,7 @@ def test_grpo_update_matches_the_reference(
         (True, 2, "token_mean"),
         # The policy terms per sequence, the value and entropy terms per
         # token: each chunk weighs the two parts by their own shares.
+        (True, 1, "seq_mean"),
         (True, 2, "seq_mean"),
     ],
 )
@@ -335,21 +336,27 @@ def test_ppo_update_matches_the_reference(whiten, microbatches, reduction):
   assert moved > 1e-3  # the critic learned too.
 
 
+@pytest.mark.parametrize("algorithm", ["grpo", "ppo"])
 @pytest.mark.parametrize("reduction", ["token_mean", "seq_mean", "constant"])
-def test_chunked_gradient_equals_the_whole_batch_gradient(reduction):
+def test_chunked_gradient_equals_the_whole_batch_gradient(reduction, algorithm):
   """``chunked_value_and_grad`` over 4 chunks = ``value_and_grad`` of the
-  whole batch: loss, gradient and the token-mean metrics, for every
-  reduction; row lengths differ so chunks hold different token counts."""
+  whole batch: loss, gradient and the metrics, for every reduction; row
+  lengths differ so chunks hold different token counts, and one chunk has
+  none. Under PPO the value and entropy terms stay token means (here the
+  "values" are a function of the policy's log-probs, so they have a
+  gradient through the same parameters)."""
   model, params, ro = _fixture()
   mask = ro.mask.copy()
   mask[:3] = False  # rows without tokens: left out of seq_mean's count.
+  mask[0::4] = False  # chunk 0 (rows 0, 4, 8, ...) has no tokens at all.
+  ref = np.asarray(_logp_ent(model, params, ro)[0]) - 0.1
   batch = learner_step.Batch(
       jnp.asarray(ro.prompt_ids),
       jnp.asarray(ro.prompt_valid),
       jnp.asarray(ro.tokens),
       jnp.asarray(mask),
       None,
-      jnp.asarray(np.asarray(_logp_ent(model, params, ro)[0]) - 0.1),
+      jnp.asarray(ref),
       jnp.asarray(np.linspace(-1, 1, B), jnp.float32),
       None,
       None,
@@ -359,13 +366,33 @@ def test_chunked_gradient_equals_the_whole_batch_gradient(reduction):
     lp, ent = learner_step.completion_logprobs(
         model, p, b.prompt, b.prompt_valid, b.tokens, b.mask
     )
-    value, m = losses.grpo_loss(
-        lp, lp, b.ref_logp, b.adv, b.mask, kl_beta=0.3, reduction=reduction
-    )
+    if algorithm == "grpo":
+      value, m = losses.grpo_loss(
+          lp, lp, b.ref_logp, b.adv, b.mask, kl_beta=0.3, reduction=reduction
+      )
+    else:
+      adv = jnp.broadcast_to(b.adv[:, None], lp.shape)
+      value, m = losses.ppo_loss(
+          lp,
+          lp,
+          b.ref_logp,
+          adv,
+          b.mask,
+          0.5 * lp,
+          lp,
+          b.ref_logp,
+          ent,
+          kl_beta=0.3,
+          value_coef=2.0,
+          value_clip=10.0,
+          entropy_coef=0.5,
+          reduction=reduction,
+      )
+    q = m.pop(losses.TOKEN_MEAN_PART, 0.0)
     m["entropy"] = losses.REDUCTIONS["token_mean"](ent, b.mask)
-    return value, m
+    return value, (m, q)
 
-  (want_v, want_m), want_g = jax.value_and_grad(loss_fn, has_aux=True)(
+  (want_v, (want_m, _)), want_g = jax.value_and_grad(loss_fn, has_aux=True)(
       params, batch
   )
   (v, m), g = jax.jit(
@@ -374,7 +401,8 @@ def test_chunked_gradient_equals_the_whole_batch_gradient(reduction):
       )
   )(params, batch)
   np.testing.assert_allclose(v, want_v, rtol=1e-5)
-  for k in ("pg_loss", "kl", "entropy", "ratio"):
+  assert set(m) == set(want_m)
+  for k in want_m:
     np.testing.assert_allclose(m[k], want_m[k], rtol=1e-5, atol=1e-7)
   assert float(jnp.abs(want_g["model"]["embed_tokens"]).max()) > 1e-3
   for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(want_g)):
