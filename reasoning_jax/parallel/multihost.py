@@ -187,10 +187,8 @@ def from_process_0(read):
     try:
       data = json.dumps({"value": read()}).encode()
     except Exception as e:  # pylint: disable=broad-except
-      error, data = (
-          e,
-          json.dumps({"error": f"{type(e).__name__}: {e}"}).encode(),
-      )
+      error = e
+      data = json.dumps({"error": f"{type(e).__name__}: {e}"}).encode()
   n = int(multihost_utils.broadcast_one_to_all(np.int32(len(data))))
   buf = np.zeros(n, np.uint8)
   if first:

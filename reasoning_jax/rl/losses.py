@@ -244,15 +244,14 @@ def ppo_loss(
   vl = value_loss(
       values_bt, old_values_bt, returns_bt, mask_bt, clip=value_clip
   )
-  loss, token_part = pol + value_coef * vl, value_coef * vl
+  token_part = value_coef * vl
+  loss = pol + token_part
   if entropy_bt is not None:
     ent = _token_mean(
         *_zero_pad(mask_bt, entropy_bt), mask_bt.astype(jnp.float32)
     )
-    loss, token_part = (
-        loss - entropy_coef * ent,
-        token_part - entropy_coef * ent,
-    )
+    loss = loss - entropy_coef * ent
+    token_part = token_part - entropy_coef * ent
     metrics["entropy"] = ent
   metrics["value_loss"] = vl
   metrics[TOKEN_MEAN_PART] = token_part

@@ -214,7 +214,7 @@ def test_a_rerun_skips_the_same_stages_on_every_process(tmp_path):
   root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
   env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
   work = tmp_path / "pod"
-  for run in range(2):
+  for _ in range(2):  # the first run trains, the rerun skips.
     codes, outs = _two_processes(
         root, env, work, driver=_OWN_LOGDIR, timeout=300
     )
