@@ -62,6 +62,7 @@ def main() -> None:
 
   t0 = time.perf_counter()
   code = 0
+  main_lib.define_flags()
   try:
     cli.run(main_lib.main)
   except SystemExit as e:

@@ -57,11 +57,9 @@ from reasoning_jax.train import rollout as rollout_lib
 from reasoning_jax.train import state as state_lib
 
 
-def _define_flags():
-  """Only when run as a program: importing the module defines no flags."""
-  cli.define_flags("configs/bench.py", "runs/bench")
+def define_flags() -> None:
   # Compile seconds are a measurement here: no persistent cache by default.
-  flags.FLAGS.set_default("compilation_cache", "off")
+  cli.define_flags("configs/bench.py", "runs/bench", compilation_cache="off")
   flags.DEFINE_string(
       "table",
       "BENCHMARKS.md",
@@ -107,10 +105,8 @@ def run(config, workdir: str) -> dict:
   report["logp_mismatch"] = _logp_mismatch(w, rc.temperature)
   report["steps"] = {}
   for alg in [a for a in b_cfg.algorithms.split(",") if a]:
-    with config.unlocked():
-      config.rl.algorithm = alg
-    report["steps"][alg] = _time_step(config, w, report)
-    report["steps"][alg]["microbatches"] = config.rl.microbatches
+    report["steps"][alg] = _time_step(config, w, report, algorithm=alg)
+    report["steps"][alg]["microbatches"] = rc.microbatches
   if "grpo" in report["steps"] and "ppo" in report["steps"]:
     report["grpo_over_ppo_memory"] = (
         report["memory_bytes_grpo"] / report["memory_bytes_ppo"]
@@ -163,13 +159,13 @@ def workload(config) -> Workload:
       param_shardings=p_sh,
   )
   return Workload(
-      model,
-      mesh,
-      jax.device_put(params, p_sh),
-      sharding.batch_sharding(mesh, rules),
-      sample_fn,
-      ids,
-      np.ones_like(ids, bool),
+      model=model,
+      mesh=mesh,
+      params=jax.device_put(params, p_sh),
+      batch_sh=sharding.batch_sharding(mesh, rules),
+      sample_fn=sample_fn,
+      ids=ids,
+      valid=np.ones_like(ids, bool),
   )
 
 
@@ -235,33 +231,26 @@ def _logp_mismatch(w: Workload, temperature: float) -> dict:
 
 
 def _rollout(w: Workload, policy, key, temperature: float):
-  """A workload rollout; reward: the share of even token ids."""
+  """A workload rollout; reward: the share of even token ids (no
+  statistics)."""
   out = jax.device_get(w.sample_fn(policy, w.ids, w.valid, key, temperature))
-  b = len(w.ids)
   reward = ((out.tokens % 2 == 0) & out.mask).sum(1) / out.mask.sum(1)
-  reward = reward.astype(np.float32)
   return rollout_lib.Rollout(
-      prompt_ids=w.ids,
-      prompt_valid=w.valid,
-      tokens=out.tokens,
-      mask=out.mask,
-      rewards=reward,
-      correct=reward,
-      formatted=reward,
-      truncated=np.zeros(b, bool),
-      think_tokens=np.zeros(b, np.int32),
-      thinking=np.zeros(b, bool),
-      reflected=np.zeros(b, bool),
-      consistency=np.zeros(b, np.float32),
-      draws=1,
-      seconds=0.0,
+      seqs=rollout_lib.Sequences(
+          prompt_ids=w.ids,
+          prompt_valid=w.valid,
+          tokens=out.tokens,
+          mask=out.mask,
+      ),
+      rewards=reward.astype(np.float32),
+      truncated=np.zeros(len(w.ids), bool),
   )
 
 
-def _time_step(config, w: Workload, report) -> dict:
+def _time_step(config, w: Workload, report, *, algorithm: str) -> dict:
   """One algorithm's full RL step (rollout, log-probs, update), timed in
   parts after warm-up; its memory and compile times go into ``report``."""
-  rc, m, alg = config.rl, config.model, config.rl.algorithm
+  rc, m, alg = config.rl, config.model, algorithm
   pl, n = config.data.max_prompt_len, config.data.max_new_tokens
   warm, reps = config.bench.warmup_reps, config.bench.timed_reps
   state, state_sh, critic, tx = learner_step.build_learner(
@@ -272,10 +261,11 @@ def _time_step(config, w: Workload, report) -> dict:
       config.logical_axis_rules,
       pl + n,
       config.seed,
+      algorithm=alg,
   )
   ref = learner_step.reference_copy(state, state_sh)
   fns = learner_step.make_learner_fns(
-      w.model, critic, tx, rc, state_sh, w.batch_sh
+      w.model, critic, tx, rc, state_sh, w.batch_sh, algorithm=alg
   )
   report["memory_bytes_" + alg] = state_lib.tree_bytes(
       (state.params, state.opt_state)
@@ -284,7 +274,12 @@ def _time_step(config, w: Workload, report) -> dict:
   ro = rollout(state.params["policy"], jax.random.PRNGKey(2))
   batch, _ = learner.prepare_batch(ro, state, ref, fns, rc, w.batch_sh)
   report["compile_s"][f"{alg}_logprob"] = timing.compile_seconds(
-      fns.logp, ref, *batch[:3], batch.mask
+      fns.logp,
+      ref,
+      batch.prompt_ids,
+      batch.prompt_valid,
+      batch.tokens,
+      batch.mask,
   )
   report["compile_s"][f"{alg}_step"] = timing.compile_seconds(
       fns.step, state, batch
@@ -305,7 +300,7 @@ def _time_step(config, w: Workload, report) -> dict:
     if i >= warm:
       for k, v in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
         parts[k].append(v)
-  t_flops = learner_step.step_flops(m, rc, len(w.ids), pl + n)
+  t_flops = learner_step.step_flops(m, rc, len(w.ids), pl + n, algorithm=alg)
   med = {k: float(np.median(v)) for k, v in parts.items()}
   logging.info("%s step: %s", alg, {k: round(v, 3) for k, v in med.items()})
   return {
@@ -422,5 +417,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  _define_flags()
+  define_flags()
   cli.run(main)

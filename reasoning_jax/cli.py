@@ -20,30 +20,64 @@ import jax
 from ml_collections import config_flags
 
 from reasoning_jax import config as config_lib
-from reasoning_jax import pipeline
 from reasoning_jax.data.datasets import DataError
 from reasoning_jax.parallel import multihost
 from reasoning_jax.train import checkpoint
 from reasoning_jax.train import context
 from reasoning_jax.train import metrics
+from reasoning_jax.train import stages
 from reasoning_jax.train.checkpoint import CheckpointError
 
 
-def define_flags(config_file: str, workdir: str) -> None:
-  """``--config`` (default ``config_file``), ``--workdir`` and the
-  multi-process flags (``parallel/multihost.py``)."""
+def define_flags(
+    config_file: str,
+    workdir: str,
+    *,
+    seeds: bool = False,
+    restart_from: bool = False,
+    compilation_cache: str = "workdir",
+) -> None:
+  """The flags every entrypoint has: ``--config`` (default
+  ``config_file``), ``--workdir``, ``--compilation_cache`` and the
+  multi-process flags (``parallel/multihost.py``); with ``seeds``,
+  ``--seeds`` (read by ``seeds_flag``); with ``restart_from``,
+  ``--restart_from``. Each entrypoint calls this from its own
+  ``define_flags()``, only when run as a program: importing one defines
+  no flags."""
   config_flags.DEFINE_config_file(
       "config", config_file, "Path to a configs/*.py file.", lock_config=True
   )
   flags.DEFINE_string("workdir", workdir, "Output directory.")
   flags.DEFINE_string(
       "compilation_cache",
-      "workdir",
+      compilation_cache,
       "Persistent XLA compilation cache: 'workdir' (<workdir>/jax_cache; a "
       "rerun or resumed run of the same config skips compiling), a "
       "directory, or 'off'.",
   )
+  if seeds:
+    flags.DEFINE_list(
+        "seeds",
+        [],
+        "Run once per seed (config.seed), e.g. 0,1,2; "
+        "empty: one run with config.seed.",
+    )
+  if restart_from:
+    flags.DEFINE_string(
+        "restart_from",
+        "",
+        "Retrain this stage (e.g. sft, rl_grpo) and every later one: a "
+        "finished stage whose config changed is refused without it.",
+    )
   multihost.define_flags()
+
+
+def seeds_flag() -> list[int]:
+  """``--seeds`` as integers; anything else exits with one line."""
+  try:
+    return [int(x) for x in flags.FLAGS.seeds]
+  except ValueError:
+    sys.exit(f"error: --seeds={','.join(flags.FLAGS.seeds)}: must be integers")
 
 
 def enable_compilation_cache(where: str, workdir: str) -> str:
@@ -68,7 +102,7 @@ def user_errors() -> tuple[type[Exception], ...]:
   return (
       config_lib.ConfigError,
       DataError,
-      pipeline.WorkdirBusy,
+      stages.WorkdirBusy,
       CheckpointError,
       FileNotFoundError,
   )
@@ -120,8 +154,8 @@ def run(main) -> None:
   The objects alive once everything is imported (JAX, Flax, TensorFlow's
   protos: millions) are moved out of the garbage collector's reach
   (``gc.freeze``): tracing allocates fast enough to trigger full
-  collections, and each would walk them all again (1.06 s of GC in the
-  default config's first minute, 0.54 s frozen).
+  collections, and each would walk them all again (BENCHMARKS.md,
+  compile time).
   """
 
   def guarded(argv):

@@ -20,34 +20,32 @@ import sys
 from absl import flags
 import jax
 from matplotlib.figure import Figure
-import ml_collections
 import numpy as np
 
 from reasoning_jax import cli
+from reasoning_jax import config as config_lib
+from reasoning_jax.experiments import stats
+from reasoning_jax.rl import algorithms as rl_algorithms
 from reasoning_jax.train import context
 from reasoning_jax.train import metrics
 from reasoning_jax.train import rl
 from reasoning_jax.train import sft
 from reasoning_jax.train import state
-from reasoning_jax.train import stats
 
-cli.define_flags("configs/default.py", "runs/compare")
-flags.DEFINE_list("seeds", [], "Compare once per seed (config.seed).")
-
-ALGORITHMS = ("grpo", "ppo")
+DEFAULT_ALGORITHMS = ("grpo", "ppo")
 
 
-def compare(config, workdir: str) -> dict:
+def compare(config, workdir: str, algorithms=DEFAULT_ALGORITHMS) -> dict:
+  """Each of ``algorithms`` (keys of ``rl/algorithms.ALGORITHMS``) from one
+  SFT checkpoint; writes the report files (module docstring)."""
   ctx = context.build_context(config, workdir)
   workdir = ctx.logdir  # reports, metrics and plots (local).
   params, sft_result = sft.run_sft(ctx, None)
   sft_correct = sft_result.pop("correct")
   ref_bytes = state.tree_bytes(params)
   out = {"sft_pass@1": sft_result["pass@1"], "runs": {}}
-  for alg in ALGORITHMS:
-    with ctx.config.unlocked():
-      ctx.config.rl.algorithm = alg
-    _, result = rl.run_rl(ctx, params)
+  for alg in algorithms:
+    _, result = rl.run_rl(ctx, params, algorithm=alg)
     paired = stats.paired_delta(sft_correct, result.pop("correct"))
     rows = metrics.read_metrics(workdir, f"rl_{alg}")
     step_s = [r["rollout_s"] + r["update_s"] for r in rows if "rollout_s" in r]
@@ -65,31 +63,39 @@ def compare(config, workdir: str) -> dict:
             config.rl.steps * config.rl.num_prompts * config.rl.group_size
         ),
     }
-  g, p = (out["runs"][a]["params_plus_optimizer_bytes"] for a in ALGORITHMS)
-  out["grpo_over_ppo_memory"] = g / p
+  runs = out["runs"]
+  if "grpo" in runs and "ppo" in runs:
+    out["grpo_over_ppo_memory"] = (
+        runs["grpo"]["params_plus_optimizer_bytes"]
+        / runs["ppo"]["params_plus_optimizer_bytes"]
+    )
   if jax.process_index():  # only process 0 writes.
     return out
   with open(os.path.join(workdir, "compare.json"), "w") as f:
     json.dump(out, f, indent=2)
   with open(os.path.join(workdir, "compare.md"), "w") as f:
     f.write(_table(out))
-  _plot(workdir, metrics, out["sft_pass@1"])
+  _plot(workdir, out["sft_pass@1"], algorithms)
   return out
 
 
-def compare_seeds(config, workdir: str, seeds: list[int]) -> dict:
+def compare_seeds(
+    config, workdir: str, seeds: list[int], algorithms=DEFAULT_ALGORITHMS
+) -> dict:
   """``compare`` once per seed; ``compare_seeds.{json,md}`` in workdir."""
   runs = {}
   for seed in seeds:
-    c = ml_collections.ConfigDict(config.to_dict())
-    c.seed = seed
-    runs[seed] = compare(c, os.path.join(workdir, f"seed_{seed}"))
+    runs[seed] = compare(
+        config_lib.derive(config, {"seed": seed}),
+        os.path.join(workdir, f"seed_{seed}"),
+        algorithms,
+    )
   agg = {
       "seeds": seeds,
       "sft_pass@1": [runs[s]["sft_pass@1"] for s in seeds],
       "algorithms": {},
   }
-  for alg in ALGORITHMS:
+  for alg in algorithms:
     rs = [runs[s]["runs"][alg] for s in seeds]
     d = [r["delta_vs_sft"] for r in rs]
     agg["algorithms"][alg] = {
@@ -162,14 +168,15 @@ def _table(out) -> str:
         f"{r['seconds_per_step']:.2f} | "
         f"{r['params_plus_optimizer_bytes'] / 2**20:.2f} |"
     )
-  lines.append(f"\nGRPO / PPO memory: {out['grpo_over_ppo_memory']:.2f}")
+  if "grpo_over_ppo_memory" in out:
+    lines.append(f"\nGRPO / PPO memory: {out['grpo_over_ppo_memory']:.2f}")
   return "\n".join(lines) + "\n"
 
 
-def _plot(workdir, metrics, sft_pass):
+def _plot(workdir, sft_pass, algorithms):
   fig = Figure(figsize=(11, 4))
   ax1, ax2 = fig.subplots(1, 2)
-  for alg in ALGORITHMS:
+  for alg in algorithms:
     rows = metrics.read_metrics(workdir, f"rl_{alg}")
     r = [(x["step"], x["reward_mean"]) for x in rows if "reward_mean" in x]
     if r:
@@ -206,21 +213,33 @@ def _plot(workdir, metrics, sft_pass):
   fig.savefig(os.path.join(workdir, "compare.png"), dpi=100)
 
 
+def define_flags() -> None:
+  cli.define_flags("configs/default.py", "runs/compare", seeds=True)
+  flags.DEFINE_list(
+      "algorithms",
+      list(DEFAULT_ALGORITHMS),
+      "RL algorithms to compare (keys of rl/algorithms.ALGORITHMS).",
+  )
+
+
 def main(argv):
   del argv  # cli.run refuses extra arguments.
-  try:
-    seeds = [int(x) for x in flags.FLAGS.seeds]
-  except ValueError:
-    sys.exit(f"error: --seeds={','.join(flags.FLAGS.seeds)}: must be integers")
+  f = flags.FLAGS
+  known = tuple(rl_algorithms.ALGORITHMS)
+  bad = [a for a in f.algorithms if a not in known]
+  if bad or not f.algorithms:
+    sys.exit(f"error: --algorithms: {bad or 'none'}; known: {', '.join(known)}")
+  seeds = cli.seeds_flag()
   if seeds:
     text = _seeds_table(
-        compare_seeds(flags.FLAGS.config, flags.FLAGS.workdir, seeds)
+        compare_seeds(f.config, f.workdir, seeds, tuple(f.algorithms))
     )
   else:
-    text = _table(compare(flags.FLAGS.config, flags.FLAGS.workdir))
+    text = _table(compare(f.config, f.workdir, tuple(f.algorithms)))
   if jax.process_index() == 0:
     print(text)
 
 
 if __name__ == "__main__":
+  define_flags()
   cli.run(main)

@@ -13,38 +13,24 @@ automatically; elsewhere (e.g. several processes on one machine) pass
 every process. Only process 0 writes logs and reports.
 """
 
-import sys
-
 from absl import flags
 import jax
 
 from reasoning_jax import cli
 from reasoning_jax import pipeline
-from reasoning_jax.train import seeds_report
+from reasoning_jax.experiments import seeds_report
 
-cli.define_flags("configs/default.py", "runs/default")
-flags.DEFINE_list(
-    "seeds",
-    [],
-    "Run once per seed (config.seed), e.g. 0,1,2; "
-    "empty: one run with config.seed.",
-)
-flags.DEFINE_string(
-    "restart_from",
-    "",
-    "Retrain this stage (e.g. sft, "
-    "rl_grpo) and every later one: a finished stage whose "
-    "config changed is refused without it.",
-)
+
+def define_flags() -> None:
+  cli.define_flags(
+      "configs/default.py", "runs/default", seeds=True, restart_from=True
+  )
 
 
 def main(argv):
   del argv  # cli.run refuses extra arguments.
   f = flags.FLAGS
-  try:
-    seeds = [int(x) for x in f.seeds]
-  except ValueError:
-    sys.exit(f"error: --seeds={','.join(f.seeds)}: must be integers")
+  seeds = cli.seeds_flag()
   if seeds:
     summary = pipeline.train_and_evaluate_seeds(
         f.config, f.workdir, seeds, f.restart_from
@@ -58,4 +44,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   cli.run(main)

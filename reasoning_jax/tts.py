@@ -10,10 +10,10 @@ skipped with a warning). On ``tts.num_problems`` test problems:
 - greedy pass@1, and greedy decoding under s1 budget forcing
   (``tts.budget_min`` / ``budget_max``): pass@1 and thinking length;
 - ``tts.n_max`` samples per problem in one batched pass; for N = 1, 2, 4,
-  ..., n_max: self-consistency (majority vote), PRM-weighted voting,
-  best-of-N under every verifier (ORM; PRM and generative verifier with
-  min / prod / mean / last), unbiased pass@N and the oracle
-  1 − (1 − p̂₁)^N;
+  ..., n_max: self-consistency (majority vote), verifier-weighted voting
+  (``WEIGHTED``), best-of-N under every verifier (``registry.scorer_names``:
+  the ORM; the PRMs, generative and likelihood verifiers under each step
+  aggregate), unbiased pass@N and the oracle 1 − (1 − p̂₁)^N;
 - searches, batched over problems: PRM step beam search, Tree of Thoughts
   with any verifier as evaluator, MCTS (PUCT) with verifier values;
 - sequential revision chains by a revision policy it fine-tunes on its own
@@ -38,8 +38,9 @@ import jax
 import numpy as np
 
 from reasoning_jax import cli
-from reasoning_jax import tts_report
-from reasoning_jax import tts_search
+from reasoning_jax.experiments import stats
+from reasoning_jax.experiments import tts_report
+from reasoning_jax.experiments import tts_search
 from reasoning_jax.models import CausalLM
 from reasoning_jax.models import flops as flops_lib
 from reasoning_jax.models import ModelConfig
@@ -50,10 +51,10 @@ from reasoning_jax.search import compute_optimal
 from reasoning_jax.train import budget as budget_lib
 from reasoning_jax.train import checkpoint
 from reasoning_jax.train import context
-from reasoning_jax.train import stats
 from reasoning_jax.verifiers import label as label_lib
 from reasoning_jax.verifiers import likelihood
 from reasoning_jax.verifiers import metrics as vm
+from reasoning_jax.verifiers import registry
 from reasoning_jax.verifiers import reward_model as rm_lib
 from reasoning_jax.verifiers import steps as steps_lib
 
@@ -97,12 +98,12 @@ def run(config, workdir: str) -> dict:
   revision = None
   if c.revision_n:
     revision = tts_search.sequential_revision(
-        ctx, params, examples, traces, c, config, workdir
+        ctx, params, examples, traces, workdir
     )
     _add_revision(per, flops, revision, gen, gen_flops(1))
   mcts_labels = None
   if c.mcts_label_problems and c.mcts_simulations:
-    mcts_labels = tts_search.mcts_labels(ctx, params, c, config, workdir)
+    mcts_labels = tts_search.mcts_labels(ctx, params)
 
   masks, by_difficulty, optimal = _by_difficulty(
       per, flops, correct, answers, gen, c
@@ -117,7 +118,7 @@ def run(config, workdir: str) -> dict:
       "greedy_pass@1": greedy["pass@1"],
       "budget_forcing": budget,
       "sample_pass@1": float(correct.mean()),
-      "methods": best_of_n.summarize(per),
+      "methods": stats.summarize(per),
       "flops_per_problem": flops,
       "by_difficulty": by_difficulty,
       "bin_sizes": {k: int(v.sum()) for k, v in masks.items()},
@@ -244,7 +245,7 @@ def _searches(ctx, params, examples, verifiers, config, gen: float) -> dict:
   ):
     if width and verifier in verifiers:
       searches[f"{kind}_{verifier}"] = tts_search.search(
-          kind, ctx, params, examples, verifiers, c, config, gen
+          kind, ctx, params, examples, verifiers, gen
       )
   return searches
 
@@ -270,7 +271,7 @@ def _by_difficulty(per, flops, correct, answers, gen: float, c):
       "medium": (p1 >= 0.25) & (p1 < 0.75),
       "easy (p1 >= 0.75)": p1 >= 0.75,
   }
-  by_difficulty = {k: best_of_n.summarize(per, v) for k, v in masks.items()}
+  by_difficulty = {k: stats.summarize(per, v) for k, v in masks.items()}
   bins = compute_optimal.levels(
       compute_optimal.agreement(answers, c.estimate_samples)
   )
@@ -352,8 +353,8 @@ WEIGHTED = ("orm", "prm_exact_min", "lmv_min")  # weighted_<name> selectors.
 
 
 def _verifiers(ctx, verifier_workdir: str, max_steps: int) -> dict:
-  """Every verifier ``verify`` saved, by name: ``orm``, ``prm_exact_<how>``,
-  ``prm_ms_<how>``, ``genver_<how>``; a missing one is skipped."""
+  """Every verifier ``verify`` saved, by the names it scores under
+  (``registry.scorer_names``); a missing one is skipped."""
   rm = rm_lib.reward_model(ctx.model.cfg)
   score_steps, score_outcome = rm_lib.make_scorers(rm, max_steps)
   out = {}
@@ -367,29 +368,25 @@ def _verifiers(ctx, verifier_workdir: str, max_steps: int) -> dict:
     })
   else:
     logging.warning("no lmv at %s: skipped", lmv)
-  for name in ("orm", "prm_exact", "prm_ms", "genver"):
-    path = os.path.join(verifier_workdir, f"{name}_params")
+  for name, v in registry.VERIFIERS.items():
+    if v.kind == "likelihood":
+      continue
+    path = registry.params_dir(verifier_workdir, name)
     if not os.path.isdir(path):
       logging.warning("no %s at %s: skipped", name, path)
       continue
-    if name == "orm":
-      out["orm"] = best_of_n.orm_verifier(
-          score_outcome, rm_lib.load_params(path, rm)
+    model = ctx.model if v.kind == "generative" else rm
+    params = checkpoint.read_params(path, rm_lib.abstract_params(model))
+    if v.kind == "orm":
+      out[name] = best_of_n.orm_verifier(score_outcome, params)
+      continue
+    if v.kind == "generative":
+      fns = best_of_n.generative_verifiers(
+          ctx.model, params, ctx.tok, max_steps, aggregate.HOW
       )
-    elif name == "genver":
-      for how, fn in best_of_n.generative_verifiers(
-          ctx.model,
-          rm_lib.load_params(path, ctx.model),
-          ctx.tok,
-          max_steps,
-          aggregate.HOW,
-      ).items():
-        out[f"genver_{how}"] = fn
     else:
-      for how, fn in best_of_n.prm_verifiers(
-          score_steps, rm_lib.load_params(path, rm), aggregate.HOW
-      ).items():
-        out[f"{name}_{how}"] = fn
+      fns = best_of_n.prm_verifiers(score_steps, params, aggregate.HOW)
+    out.update({f"{name}_{how}": fn for how, fn in fns.items()})
   return out
 
 
@@ -414,6 +411,10 @@ def main(argv):
   print(tts_report.markdown(run(FLAGS.config, FLAGS.workdir)))
 
 
-if __name__ == "__main__":
+def define_flags() -> None:
   cli.define_flags("configs/tts.py", "runs/tts")
+
+
+if __name__ == "__main__":
+  define_flags()
   cli.run(main)

@@ -13,11 +13,13 @@ Stages (``verifier.stages``, each resumable; finished ones are read back):
    ``traces/{train,eval}.jsonl`` (format: ``verifiers.steps``);
 3. ``label``: Math-Shepherd soft/hard labels on the train traces (``ms_k``
    continuations per step prefix), written back to ``traces/train.jsonl``;
-4. ``orm``, ``prm_exact``, ``prm_ms``, ``genver``: an ORM on outcomes, a
-   PRM on exact step labels and one on Math-Shepherd labels
-   (``verifier.ms_label``: hard or soft), each from the policy's backbone;
-   and a generative verifier, the policy's LM fine-tuned to answer "1"/"0"
-   after each step on the exact labels;
+4. one stage per verifier (``verifiers/registry.py``): ``orm``,
+   ``prm_exact``, ``prm_ms``: an ORM on outcomes, a PRM on exact step labels
+   and one on Math-Shepherd labels (``verifier.ms_label``: hard or soft),
+   each from the policy's backbone; ``genver``: a generative verifier, the
+   policy's LM fine-tuned to answer "1"/"0" after each step on the exact
+   labels; ``lmv``: the likelihood verifier, an LM of its own trained on
+   gold solutions (``verifier.lm_*``);
 5. ``eval``: on the held-out traces, against their exact labels: step
    accuracy and AUROC, first-error F1 (ProcessBench style), outcome accuracy
    and AUROC (PRMs aggregated with ``min``), held-out loss before and after
@@ -38,15 +40,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from reasoning_jax import cli
+from reasoning_jax import config as config_lib
 from reasoning_jax import pipeline
-from reasoning_jax import verify_report
+from reasoning_jax.experiments import verify_report
 from reasoning_jax.train import checkpoint
 from reasoning_jax.train import context
 from reasoning_jax.train import sft
 from reasoning_jax.train import verifier_fit
 from reasoning_jax.verifiers import generative as gv
 from reasoning_jax.verifiers import label as label_lib
-from reasoning_jax.verifiers import reward_model as rm_lib
+from reasoning_jax.verifiers import registry
 from reasoning_jax.verifiers import steps as steps_lib
 
 FLAGS = flags.FLAGS
@@ -100,7 +103,9 @@ def run(config, workdir: str) -> dict:
 
   if "eval" in stages:
     out.update(
-        verify_report.evaluate(ctx, models, histories, eval_set, traces, v, lmv)
+        verify_report.evaluate_verifiers(
+            ctx, models, histories, eval_set, traces, v, lmv
+        )
     )
     out["seconds"]["total"] = time.perf_counter() - t0
     if jax.process_index() == 0:
@@ -181,13 +186,12 @@ def _reward_models(ctx, config, policy, traces, eval_set, shape, stages, out):
   returns ({name: params}, {name: history})."""
   v = config.verifier
   models, histories = {}, {}
-  for name, kind, lab in (
-      ("orm", "orm", "exact"),
-      ("prm_exact", "prm", "exact"),
-      ("prm_ms", "prm", v.ms_label),
-  ):
+  for name in registry.HEADS:
     if name not in stages:
       continue
+    kind = registry.VERIFIERS[name].kind
+    lab = registry.VERIFIERS[name].labels
+    lab = v.ms_label if lab == "ms" else lab
     t = time.perf_counter()
     usable = [
         tr
@@ -215,8 +219,8 @@ def _reward_models(ctx, config, policy, traces, eval_set, shape, stages, out):
         train_groups=verify_report.problems(usable),
         eval_groups=verify_report.problems(traces["eval"]),
     )
-    rm_lib.save_params(
-        os.path.join(ctx.workdir, f"{name}_params"), models[name]
+    checkpoint.save_params(
+        registry.params_dir(ctx.workdir, name), models[name]
     )  # what rl.prm_path points to.
     out["seconds"][name] = time.perf_counter() - t
   return models, histories
@@ -236,8 +240,8 @@ def _genver(
     models["genver"], histories["genver"] = _train_genver(
         ctx, policy, train_set, eval_set, config.verifier, config.seed
     )
-    rm_lib.save_params(
-        os.path.join(ctx.workdir, "genver_params"), models["genver"]
+    checkpoint.save_params(
+        registry.params_dir(ctx.workdir, "genver"), models["genver"]
     )
     out["seconds"]["genver"] = time.perf_counter() - t
 
@@ -250,20 +254,21 @@ def train_lm_verifier(config, ctx, workdir: str):
   pass@1 (a verifier that solves the task better than the policy is part
   of what it costs)."""
   v = config.verifier
-  c = config.copy_and_resolve_references()
-  with c.unlocked():
-    c.stages = "sft"
-    c.init.hf_path = ""
-    c.sft.update(
-        num_examples=v.lm_examples,
-        steps=v.lm_steps,
-        learning_rate=v.lm_learning_rate,
-        batch_size=v.lm_batch_size,
-        warmup_steps=max(v.lm_steps // 50, 1),
-        bare_share=0.0,
-        curate_pool=0,
-    )
-    c.model.update({k: x for k, x in v.lm_model.items() if x})
+  c = config_lib.derive(
+      config,
+      {
+          "stages": "sft",
+          "init.hf_path": "",
+          "sft.num_examples": v.lm_examples,
+          "sft.steps": v.lm_steps,
+          "sft.learning_rate": v.lm_learning_rate,
+          "sft.batch_size": v.lm_batch_size,
+          "sft.warmup_steps": max(v.lm_steps // 50, 1),
+          "sft.bare_share": 0.0,
+          "sft.curate_pool": 0,
+          **{f"model.{k}": x for k, x in v.lm_model.items() if x},
+      },
+  )
   lm_dir = os.path.join(workdir, "lmv")
   summary = pipeline.train_and_evaluate(c, lm_dir)
   lm_ctx = context.build_context(c, lm_dir)
@@ -314,6 +319,10 @@ def main(argv):
   print(verify_report.table(run(FLAGS.config, FLAGS.workdir)))
 
 
-if __name__ == "__main__":
+def define_flags() -> None:
   cli.define_flags("configs/verifier.py", "runs/verifier")
+
+
+if __name__ == "__main__":
+  define_flags()
   cli.run(main)

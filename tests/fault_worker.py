@@ -57,4 +57,5 @@ if __name__ == "__main__":
   if os.environ.get("FAULT"):
     st, sp, wh = os.environ["FAULT"].split(":")
     _arm(st, int(sp), wh)
+  entry.define_flags()
   cli.run(entry.main)

@@ -17,14 +17,14 @@ def test_compare_seeds_aggregates_each_seeds_runs(tmp_path):
     with open(tmp_path / f"seed_{seed}" / "compare.json") as f:
       one = json.load(f)
     assert agg["sft_pass@1"][i] == one["sft_pass@1"]
-    for alg in compare.ALGORITHMS:
+    for alg in compare.DEFAULT_ALGORITHMS:
       a, r = agg["algorithms"][alg], one["runs"][alg]
       assert a["delta"][i] == r["delta_vs_sft"]
       assert a["ci95"][i] == r["delta_ci95"]
       assert (a["fixed"][i], a["broken"][i]) == (r["fixed"], r["broken"])
       lo, hi = r["delta_ci95"]
       assert lo <= r["delta_vs_sft"] <= hi
-  for alg in compare.ALGORITHMS:
+  for alg in compare.DEFAULT_ALGORITHMS:
     a = agg["algorithms"][alg]
     assert a["mean"] == pytest.approx(sum(a["delta"]) / 2)
   md = open(tmp_path / "compare_seeds.md").read()

@@ -36,6 +36,7 @@ from reasoning_jax.config.verifier import VERIFIER_STAGES
 
 __all__ = (
     "base_config",
+    "derive",
     "smoke",
     "validate",
     "variants",
@@ -57,6 +58,27 @@ def base_config() -> ml_collections.ConfigDict:
     for key, value in section.defaults().items():
       c[key] = value
   return c
+
+
+def derive(
+    config: ml_collections.ConfigDict, updates: dict
+) -> ml_collections.ConfigDict:
+  """A new config: ``config`` with the fields of ``updates`` (dotted names,
+  ``{"seed": 3, "rl.algorithm": "ppo"}``) replaced, type-checked as a
+  command-line override would be. ``config`` itself is never changed: how
+  a per-seed run, a compared variant or a verifier's own run gets its
+  config (each is written to that run's ``config.json``)."""
+  out = ml_collections.ConfigDict(config.to_dict())
+  for name, value in updates.items():
+    *path, field = name.split(".")
+    section = out
+    for part in path:
+      section = section[part]
+    if field not in section:
+      raise ConfigError(f"{name}: no such config field")
+    section[field] = value
+  out.lock()
+  return out
 
 
 def variants(arg: str | None, known: tuple[str, ...]) -> list[str]:

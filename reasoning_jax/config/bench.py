@@ -5,7 +5,7 @@ import ml_collections
 from reasoning_jax.config.checks import check
 from reasoning_jax.config.checks import finite
 from reasoning_jax.config.checks import positive_ints
-from reasoning_jax.rl import losses
+from reasoning_jax.rl import algorithms
 
 
 def defaults() -> ml_collections.ConfigDict:
@@ -47,8 +47,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
   for a in [a for a in b.algorithms.split(",") if a]:
     check(
-        a in losses.ALGORITHM_LOSSES,
+        a in algorithms.ALGORITHMS,
         "bench.algorithms",
-        f"unknown algorithm {a!r}; known: {tuple(losses.ALGORITHM_LOSSES)}",
+        f"unknown algorithm {a!r}; known: {tuple(algorithms.ALGORITHMS)}",
         b.algorithms,
     )

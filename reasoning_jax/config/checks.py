@@ -51,6 +51,17 @@ def optimizer(section, name: str, lrs=("learning_rate",)) -> None:
     )
 
 
+def one_of(section, name: str, field: str, names) -> None:
+  """``config.<name>.<field>`` is one of ``names`` (the code's own table of
+  accepted values, so the message lists exactly what works)."""
+  check(
+      section[field] in names,
+      f"{name}.{field}",
+      f"must be one of {', '.join(names)}",
+      section[field],
+  )
+
+
 def positive_ints(section, name: str, fields) -> None:
   """Each of ``fields`` of ``config.<name>`` is a positive integer."""
   for f in fields:

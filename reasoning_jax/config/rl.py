@@ -4,16 +4,19 @@ import ml_collections
 
 from reasoning_jax.config.checks import check
 from reasoning_jax.config.checks import finite
+from reasoning_jax.config.checks import one_of
 from reasoning_jax.config.checks import optimizer
 from reasoning_jax.config.checks import positive_ints
+from reasoning_jax.rewards import aggregate
 from reasoning_jax.rl import advantages
+from reasoning_jax.rl import algorithms
 from reasoning_jax.rl import losses
 
 
 def defaults() -> ml_collections.ConfigDict:
   """This section's fields with their defaults."""
   c = ml_collections.ConfigDict()
-  # RL from the previous stage's policy. algorithm: grpo | ppo.
+  # RL from the previous stage's policy; algorithm: rl/algorithms.ALGORITHMS.
   c.rl = dict(
       algorithm="grpo",
       steps=150,
@@ -82,18 +85,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
 def _validate_process_rewards(r) -> None:
   """Process rewards from a PRM."""
-  check(
-      r.prm_mode in ("sequence", "step"),
-      "rl.prm_mode",
-      "must be sequence or step",
-      r.prm_mode,
-  )
-  check(
-      r.prm_aggregate in ("min", "prod", "mean", "last"),
-      "rl.prm_aggregate",
-      "must be one of min, prod, mean, last",
-      r.prm_aggregate,
-  )
+  one_of(r, "rl", "prm_mode", algorithms.PRM_MODES)
+  one_of(r, "rl", "prm_aggregate", aggregate.HOW)
   check(
       r.prm_weight == 0 or bool(r.prm_path),
       "rl.prm_weight",
@@ -110,24 +103,9 @@ def _validate_process_rewards(r) -> None:
 
 def _validate_objective(r) -> None:
   """The algorithm, advantage estimator, loss terms and optimizer."""
-  check(
-      r.algorithm in losses.ALGORITHM_LOSSES,
-      "rl.algorithm",
-      f"must be one of {tuple(losses.ALGORITHM_LOSSES)}",
-      r.algorithm,
-  )
-  check(
-      r.advantage in advantages.GROUP_ADVANTAGES,
-      "rl.advantage",
-      f"must be one of {tuple(advantages.GROUP_ADVANTAGES)}",
-      r.advantage,
-  )
-  check(
-      r.loss_reduction in losses.REDUCTIONS,
-      "rl.loss_reduction",
-      f"must be one of {tuple(losses.REDUCTIONS)}",
-      r.loss_reduction,
-  )
+  one_of(r, "rl", "algorithm", tuple(algorithms.ALGORITHMS))
+  one_of(r, "rl", "advantage", tuple(advantages.GROUP_ADVANTAGES))
+  one_of(r, "rl", "loss_reduction", tuple(losses.REDUCTIONS))
   check(0 < r.clip_eps < 1, "rl.clip_eps", "must be in (0, 1)", r.clip_eps)
   optimizer(r, "rl", ("learning_rate", "critic_lr"))
   for f in ("value_coef", "entropy_coef", "value_clip"):

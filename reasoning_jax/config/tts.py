@@ -3,7 +3,9 @@
 import ml_collections
 
 from reasoning_jax.config.checks import check
+from reasoning_jax.config.checks import one_of
 from reasoning_jax.config.checks import positive_ints
+from reasoning_jax.verifiers import registry
 
 
 def defaults() -> ml_collections.ConfigDict:
@@ -120,16 +122,7 @@ def _validate_tts(config) -> None:
   for f in ("c_puct", "revision_lr"):
     check(t[f] > 0, f"tts.{f}", "must be > 0", t[f])
   for f in ("beam_verifier", "tot_verifier", "mcts_verifier"):
-    check(
-        t[f] == "orm"
-        or t[f].rsplit("_", 1)[-1] in ("min", "prod", "mean", "last")
-        and t[f].rsplit("_", 1)[0]
-        in ("prm_exact", "prm_ms", "genver", "lmv", "lmv_steps"),
-        f"tts.{f}",
-        "must be orm, prm_exact_<how>, prm_ms_<how>, genver_<how>, "
-        "lmv_<how> or lmv_steps_<how> (how: min|prod|mean|last)",
-        t[f],
-    )
+    one_of(t, "tts", f, registry.scorer_names())
   for f in ("beam_k", "tot_k", "mcts_k", "mcts_rollouts", "revision_samples"):
     check(
         t[f] <= t.batch_size,

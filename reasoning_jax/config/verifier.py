@@ -4,17 +4,11 @@ import ml_collections
 
 from reasoning_jax.config.checks import check
 from reasoning_jax.config.checks import positive_ints
+from reasoning_jax.verifiers import registry
 
-VERIFIER_STAGES = (
-    "traces",
-    "label",
-    "orm",
-    "prm_exact",
-    "prm_ms",
-    "genver",
-    "lmv",
-    "eval",
-)
+# The stages of reasoning_jax.verify: traces, their labels, one per trained
+# verifier (verifiers/registry.py), then the evaluation.
+VERIFIER_STAGES = ("traces", "label", *registry.VERIFIERS, "eval")
 
 
 def defaults() -> ml_collections.ConfigDict:
@@ -24,7 +18,7 @@ def defaults() -> ml_collections.ConfigDict:
   # policy_workdir), Math-Shepherd labels (K continuations per step prefix),
   # then ORM / PRM training and their evaluation; see configs/verifier.py.
   c.verifier = dict(
-      stages="traces,label,orm,prm_exact,prm_ms,genver,lmv,eval",
+      stages=",".join(VERIFIER_STAGES),
       policy_workdir="",
       train_problems=512,
       eval_problems=256,

@@ -16,8 +16,8 @@ A step line is correct when it is one of the problem's own steps
 (``step_is_correct``): exact arithmetic applied to the right value and
 operation. The start is 10..99, later operands 1..9 (``*`` by 2..9), and
 every intermediate value stays in 0..99, so each step is a small operation
-that a 0.8M-parameter model learns to ~95% per chain within a few hundred
-SFT steps, while the problem space stays large (~3*10^8 chains of five
+that a small model learns within the default job's SFT budget (README),
+while the problem space stays large (~3*10^8 chains of five
 operations; ~36,000 of two). Difficulty d (1..5) draws 2..(d + 2)
 operations uniformly: short and long chains in one test set
 (``difficulty_of`` bins them by operation count).

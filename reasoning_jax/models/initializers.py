@@ -2,9 +2,9 @@
 
 Flax gives each parameter its own PRNG key, folded from the module path. A
 model's ``init`` traced under one ``jit`` therefore holds a separate threefry
-and inverse-erf kernel per parameter; for the default 4-layer policy that is
-395 fusions and about 2 s of XLA:CPU compile, the largest single compile of a
-first run. ``init_params`` gets the same values from two small programs:
+and inverse-erf kernel per parameter: hundreds of fusions, the largest
+single compile of a first run (BENCHMARKS.md, compile time). ``init_params``
+gets the same values from two small programs:
 
 1. ``parameter_keys``: every recorded parameter's key, ``[P, 2]``. Only
    integer hashing (fold-ins) survives dead-code elimination, so this jit is

@@ -12,7 +12,7 @@ Every parameter carries logical axis names (vocab, embed, heads, kv_heads,
 head_dim, mlp); a rules table in the config maps them onto mesh axes.
 
 The cache is a plain pytree passed in and returned (no mutable collections):
-``KVCache(k, v, valid)`` with one ``[B, K, S, Dh]`` pair per layer (heads
+``KVCache(k, v, valid, index)`` with one ``[B, K, C, Dh]`` pair per layer (heads
 before slots, the layout the score matmuls read, so decoding never
 transposes the cache). A call with
 a cache writes its T new keys at slot ``index`` and lets query t attend to every
@@ -29,16 +29,38 @@ import jax.numpy as jnp
 
 from reasoning_jax.models import initializers
 
-_DTYPES = {
+# The accepted names of ``ModelConfig``'s string fields (``config/model.py``
+# checks against these tables).
+DTYPES = {
     "float32": jnp.float32,
     "bfloat16": jnp.bfloat16,
     "float16": jnp.float16,
 }
-_PRECISIONS = {
+PRECISIONS = {
+    "auto": None,  # see ModelConfig.precision.
     "default": jax.lax.Precision.DEFAULT,
     "high": jax.lax.Precision.HIGH,
     "highest": jax.lax.Precision.HIGHEST,
 }
+ATTENTION_KERNELS = ("einsum", "xla", "cudnn")
+DECODE_SCORES = ("auto", "einsum", "reduce")
+MLP_ACTIVATIONS = {
+    "silu": nn.silu,
+    "gelu_tanh": functools.partial(nn.gelu, approximate=True),
+}
+
+
+# ``ModelConfig`` fields that say how the model runs, not its shape: a run
+# from a checkpoint takes the architecture from it and these from the config.
+RUNTIME_FIELDS = (
+    "dtype",
+    "param_dtype",
+    "remat",
+    "attention",
+    "precision",
+    "decode_chunk",
+    "decode_scores",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +110,8 @@ class ModelConfig:
   decode_chunk: int = 1
   # Attention scores of one decoded token: "einsum" (batched GEMMs of R
   # rows), "reduce" (``_decode_scores``: one fused multiply-sum over the
-  # cache), or "auto" = reduce on CPU (measured faster there), einsum
-  # elsewhere (not yet measured on a GPU).
+  # cache), or "auto" = reduce on CPU, einsum elsewhere (the measurements
+  # are in BENCHMARKS.md).
   decode_scores: str = "auto"
 
   def __post_init__(self):  # configs may hand over a list; keep it hashable.
@@ -97,11 +119,11 @@ class ModelConfig:
 
   @property
   def compute_dtype(self):
-    return _DTYPES[self.dtype]
+    return DTYPES[self.dtype]
 
   @property
   def weight_dtype(self):
-    return _DTYPES[self.param_dtype]
+    return DTYPES[self.param_dtype]
 
   @property
   def lax_precision(self) -> jax.lax.Precision:
@@ -109,13 +131,16 @@ class ModelConfig:
     name = self.precision
     if name == "auto":
       name = "highest" if self.dtype == "float32" else "default"
-    return _PRECISIONS[name]
+    return PRECISIONS[name]
 
 
 class KVCache(NamedTuple):
-  k: tuple[jax.Array, ...]  # per layer [B, K, S, Dh]
-  v: tuple[jax.Array, ...]  # per layer [B, K, S, Dh]
-  valid: jax.Array  # [B, S] bool, slot holds a real (non-pad) token.
+  """The cache of one batch: keys and values per layer, which slots hold a
+  token, and the next slot to write."""
+
+  k: tuple[jax.Array, ...]  # per layer [B, K, C, Dh]
+  v: tuple[jax.Array, ...]  # per layer [B, K, C, Dh]
+  valid: jax.Array  # [B, C] bool, slot holds a real (non-pad) token.
   index: jax.Array  # [] int32, next slot to write.
 
 
@@ -133,7 +158,10 @@ def init_cache(cfg: ModelConfig, batch: int, slots: int) -> KVCache:
   )
 
 
-def _param(module, name, cfg, shape, axes, init=None):
+def logical_param(module, name, cfg, shape, axes, init=None):
+  """``module``'s parameter ``name`` of ``shape`` in ``cfg.weight_dtype``,
+  with logical axis names ``axes`` (the sharding rules map them to the
+  mesh); ``init`` defaults to the models' ``normal(cfg.init_std)``."""
   init = init or initializers.normal(cfg.init_std)
   return module.param(
       name, nn.with_logical_partitioning(init, axes), shape, cfg.weight_dtype
@@ -148,7 +176,7 @@ class RMSNorm(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    scale = _param(
+    scale = logical_param(
         self,
         "scale",
         self.cfg,
@@ -200,8 +228,7 @@ def rope_angles(positions, head_dim: int, theta: float, scaling=(), table=0):
   at ``positions`` (which must be < n; larger ones give NaN). Same values;
   inside the sampler's decode loop the [n, Dh/2] table depends on no loop
   variable, so the compiler computes it once before the loop instead of
-  sin and cos in every step (on CPU that made the benchmark rollout 6%
-  faster).
+  sin and cos in every step (BENCHMARKS.md: its effect on the rollout).
   """
   freq = rope_frequencies(head_dim, theta, scaling)  # [Dh/2]
   if not table:
@@ -275,10 +302,9 @@ def _decode_scores(q_bkrd, k_bkcd):
   """q kᵀ [B, K, R, C] as a float32 multiply and sum over Dh.
 
   For one decoded token each batched GEMM of the einsum form is [R, Dh] x
-  [Dh, C], R rows (2 in the benchmark model), which XLA:CPU ran at 12
-  GFLOP/s, a third of a decode step; this elementwise form is one fused
-  pass over the cache and made the benchmark rollout 11% faster
-  (BENCHMARKS.md). Float32 products and sums, as ``highest`` precision;
+  [Dh, C] with only R rows, a poor fit for XLA:CPU's matmuls; this
+  elementwise form is one fused pass over the cache (BENCHMARKS.md has
+  both timed). Float32 products and sums, as ``highest`` precision;
   under bfloat16 compute the learner's full pass multiplies in bf16
   instead, one more source of sampler-vs-learner log-prob mismatch.
   """
@@ -300,10 +326,10 @@ class Attention(nn.Module):
     einsum = functools.partial(jnp.einsum, precision=cfg.lax_precision)
 
     def proj(name, n_heads, axes):
-      w = _param(self, name, cfg, (d, n_heads, dh), ("embed",) + axes)
+      w = logical_param(self, name, cfg, (d, n_heads, dh), ("embed",) + axes)
       y = einsum("btd,dnh->btnh", x, w.astype(dt))
       if cfg.qkv_bias:
-        y = y + _param(
+        y = y + logical_param(
             self,
             name + "_bias",
             cfg,
@@ -324,7 +350,9 @@ class Attention(nn.Module):
       vv = jax.lax.dynamic_update_slice_in_dim(
           kv[1], vv.astype(kv[1].dtype), index, axis=2
       )
-    wo = _param(self, "o_proj", cfg, (h, dh, d), ("heads", "head_dim", "embed"))
+    wo = logical_param(
+        self, "o_proj", cfg, (h, dh, d), ("heads", "head_dim", "embed")
+    )
     if kv is None and cfg.attention != "einsum":
       with jax.default_matmul_precision(cfg.lax_precision.name.lower()):
         out = jax.nn.dot_product_attention(
@@ -351,18 +379,16 @@ class MLP(nn.Module):
   @nn.compact
   def __call__(self, x):
     cfg, dt = self.cfg, self.cfg.compute_dtype
-    wg = _param(
+    wg = logical_param(
         self, "gate_proj", cfg, (cfg.d_model, cfg.d_ff), ("embed", "mlp")
     )
-    wu = _param(self, "up_proj", cfg, (cfg.d_model, cfg.d_ff), ("embed", "mlp"))
-    wd = _param(
+    wu = logical_param(
+        self, "up_proj", cfg, (cfg.d_model, cfg.d_ff), ("embed", "mlp")
+    )
+    wd = logical_param(
         self, "down_proj", cfg, (cfg.d_ff, cfg.d_model), ("mlp", "embed")
     )
-    act = (
-        nn.silu
-        if cfg.mlp_activation == "silu"
-        else lambda v: nn.gelu(v, approximate=True)
-    )
+    act = MLP_ACTIVATIONS[cfg.mlp_activation]
     mm = functools.partial(jnp.matmul, precision=cfg.lax_precision)
     hid = act(mm(x, wg.astype(dt))) * mm(x, wu.astype(dt))
     return mm(hid, wd.astype(dt))
@@ -434,7 +460,7 @@ class Backbone(nn.Module):
           cache.valid, valid, index, axis=1
       )
       slots = jnp.arange(cache.valid.shape[1])
-      causal = slots[None, :] <= (index + jnp.arange(t))[:, None]  # [T, S]
+      causal = slots[None, :] <= (index + jnp.arange(t))[:, None]  # [T, C]
       mask_btc = causal[None] & new_valid[:, None, :]
       kvs = list(zip(cache.k, cache.v))
       table = cache.valid.shape[1]  # positions count real slots before.

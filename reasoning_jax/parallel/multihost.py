@@ -140,15 +140,16 @@ def local_rows(x: jax.Array) -> np.ndarray:
   return np.concatenate([pieces[k] for k in sorted(pieces)], 0)
 
 
-def allgather(local: np.ndarray, sharding: NamedSharding, n: int) -> np.ndarray:
-  """The whole ``[n, ...]`` host array, assembled from every process's rows."""
+def allgather(tree, sharding: NamedSharding, n: int):
+  """A tree of whole ``[n, ...]`` host arrays, each assembled from every
+  process's rows of the same leaf (one collective for the whole tree)."""
   if jax.process_count() == 1:
-    return np.asarray(local)
-  g = to_global(local, sharding, n)
-  full = jax.jit(lambda x: x, out_shardings=NamedSharding(sharding.mesh, P()))(
+    return jax.tree.map(np.asarray, tree)
+  g = jax.tree.map(lambda x: to_global(x, sharding, n), tree)
+  full = jax.jit(lambda t: t, out_shardings=NamedSharding(sharding.mesh, P()))(
       g
   )
-  return np.asarray(full)
+  return jax.tree.map(np.asarray, full)
 
 
 def _flags(flag: bool) -> np.ndarray:

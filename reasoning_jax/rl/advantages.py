@@ -75,6 +75,21 @@ GROUP_ADVANTAGES = {
 }
 
 
+def masked_mean_std(x, mask, *, axis=None):
+  """Mean and biased standard deviation of ``x`` over the entries where
+  ``mask`` is true, along ``axis`` (all axes by default; kept as size 1):
+
+    μ = Σ m·x / max(Σ m, 1),  σ = sqrt(Σ m·(x − μ)² / max(Σ m, 1)).
+  """
+  assert x.shape == mask.shape, (x.shape, mask.shape)
+  keep = axis is not None
+  m = mask.astype(jnp.float32)
+  n = jnp.maximum(m.sum(axis, keepdims=keep), 1.0)
+  mean = (x * m).sum(axis, keepdims=keep) / n
+  std = jnp.sqrt((((x - mean) * m) ** 2).sum(axis, keepdims=keep) / n)
+  return mean, std
+
+
 def process_advantages(
     step_rewards_bs,
     step_pos_bs,
@@ -103,9 +118,7 @@ def process_advantages(
   assert b % group_size == 0, (b, group_size)
   m = step_valid_bs.astype(jnp.float32).reshape(-1, group_size * s)
   r = step_rewards_bs.astype(jnp.float32).reshape(-1, group_size * s)
-  n = jnp.maximum(m.sum(1, keepdims=True), 1.0)
-  mean = (r * m).sum(1, keepdims=True) / n
-  std = jnp.sqrt((((r - mean) * m) ** 2).sum(1, keepdims=True) / n)
+  mean, std = masked_mean_std(r, m, axis=1)
   norm = jnp.where(std > 0, (r - mean) / (std + eps), 0.0) * m
   norm = norm.reshape(b, s)
   t = jnp.arange(num_tokens)

@@ -256,7 +256,3 @@ def ppo_loss(
   metrics["value_loss"] = vl
   metrics[TOKEN_MEAN_PART] = token_part
   return loss, metrics
-
-
-# ``rl.algorithm`` -> its loss: GRPO (no critic) or PPO (critic + GAE).
-ALGORITHM_LOSSES = {"grpo": grpo_loss, "ppo": ppo_loss}

@@ -70,7 +70,7 @@ def generate(
       )
     rng, key = jax.random.split(rng)
     out = sample_fn(params, ids, valid, key, temperature)
-    out = type(out)(*(multihost.local_rows(x) for x in out))
+    out = jax.tree.map(multihost.local_rows, out)
     t, n, cut = decode_completions(tok, out)
     keep = [i for i in range(len(t)) if mine.start + i < len(chunk)]
     texts += [t[i] for i in keep]
@@ -80,9 +80,9 @@ def generate(
     rows += [start + mine.start + i for i in keep]
   cat = lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt)
   return Generated(
-      texts,
-      cat(lengths, np.int32),
-      cat(truncated, bool),
-      np.asarray(rows, np.int64),
-      cat(logprob, np.float64),
+      texts=texts,
+      lengths=cat(lengths, np.int32),
+      truncated=cat(truncated, bool),
+      rows=np.asarray(rows, np.int64),
+      logprob=cat(logprob, np.float64),
   )

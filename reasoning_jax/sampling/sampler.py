@@ -61,8 +61,8 @@ def sample_categorical(key, logits_bv, method: str = "auto"):
 
   ``inverse_cdf``: with u ~ U(0, 1] per row and c_i = Σ_{j<=i} p_j the token
   is the first i with c_i >= u · c_V; one uniform per row instead of the V
-  Gumbel variates of ``jax.random.categorical`` (on CPU those random bits
-  cost more than the rest of a decode step's sampling), and a token of
+  Gumbel variates of ``jax.random.categorical`` (on CPU, random bits are
+  the costly part of a decode step's sampling), and a token of
   probability 0 (a -inf logit) is never drawn. ``gumbel``: argmax of
   logits + Gumbel noise, one parallel pass over V; on GPU/TPU it beats the
   prefix sum, whose scan reads the [B, V] logits log2(V) times (measured in
@@ -163,7 +163,7 @@ def _prefill(
   """One forward pass over each group's prompt: (logits [B, V] for the
   first new token, a KV cache of ``slots`` positions); with G > 1 the
   prompt of rows ``g*G ..`` is run once and its cache repeated G times."""
-  b, p = prompt_bl.shape
+  b, pl = prompt_bl.shape
   first = prompt_bl[::group_size], prompt_valid_bl[::group_size]
   logits, _, cache = model.apply(
       variables,
@@ -171,7 +171,7 @@ def _prefill(
       positions_from_valid(first[1]),
       first[1],
       init_cache(model.cfg, b // group_size, slots),
-      logits_slice=(p - 1, 1),
+      logits_slice=(pl - 1, 1),
   )
   if group_size > 1:
     logits, cache = jax.tree.map(
@@ -317,8 +317,8 @@ def sample(
       (batch over the data axes, kv heads over ``tensor``).
     budget: s1 budget forcing (``Budget``), applied inside the loop.
   """
-  b, p = prompt_bl.shape
-  assert prompt_valid_bl.shape == (b, p), (prompt_valid_bl.shape, (b, p))
+  b, pl = prompt_bl.shape
+  assert prompt_valid_bl.shape == (b, pl), (prompt_valid_bl.shape, (b, pl))
   assert b % group_size == 0, (b, group_size)
   n = max_new_tokens
   chunk = model.cfg.decode_chunk
@@ -329,7 +329,7 @@ def sample(
   pin = functools.partial(_pin, cache_sharding=cache_sharding)
   variables = _compute_weights(model, params)
   logits, cache = _prefill(
-      model, variables, prompt_bl, prompt_valid_bl, group_size, p + n_pad
+      model, variables, prompt_bl, prompt_valid_bl, group_size, pl + n_pad
   )
   pick = functools.partial(
       _pick, greedy=greedy, temperature=temperature, top_k=top_k, top_p=top_p

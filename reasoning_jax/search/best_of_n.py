@@ -158,19 +158,3 @@ def per_problem(
     )
     out.setdefault("oracle", {})[n] = 1.0 - (1.0 - p1) ** n
   return out
-
-
-def summarize(per: dict, subset=None) -> dict:
-  """``{method: {N: {"acc", "ci"}}}``: mean accuracy over problems (or the
-  boolean ``subset`` of them) with a bootstrap 95% interval."""
-  out = {}
-  for name, by_n in per.items():
-    for n, x in by_n.items():
-      x = np.asarray(x, np.float64)
-      x = x if subset is None else x[subset]
-      lo, hi = metrics.bootstrap_ci(x)
-      out.setdefault(name, {})[int(n)] = {
-          "acc": float(np.mean(x)) if len(x) else float("nan"),
-          "ci": [lo, hi],
-      }
-  return out

@@ -1,4 +1,4 @@
-"""Test-time scaling metrics on the host: pass@k, maj@k, oracle, bootstrap.
+"""Test-time scaling metrics on the host: pass@k, maj@k, oracle.
 
 Shapes: Q problems, N samples per problem. Answers are normalised strings
 (``rewards.answers``); ``None`` is a missing answer and never wins a vote.
@@ -53,18 +53,3 @@ def majority_vote(answers: list[str | None], weights=None) -> str | None:
     return None
   best = max(total.values())
   return first[next(k for k, v in total.items() if v == best)]
-
-
-def bootstrap_ci(
-    per_problem, *, reps: int = 1000, alpha: float = 0.05, seed: int = 0
-) -> tuple[float, float]:
-  """Percentile confidence interval of the mean over problems."""
-  x = np.asarray(per_problem, np.float64)
-  if len(x) == 0:
-    return float("nan"), float("nan")
-  idx = np.random.default_rng(seed).integers(0, len(x), (reps, len(x)))
-  means = x[idx].mean(1)
-  return (
-      float(np.quantile(means, alpha / 2)),
-      float(np.quantile(means, 1 - alpha / 2)),
-  )

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from reasoning_jax.sampling.sampler import Budget
-from reasoning_jax.train import evaluate as evaluate_lib
+from reasoning_jax.train import evaluation
 
 
 def think_tokens(tok, texts) -> float:
@@ -40,7 +40,7 @@ def budget_forcing(
       ("max", m, Budget(close, max_think=m)) for m in maxs
   ]
   for name, m, b in budgets:
-    r = evaluate_lib.evaluate(
+    r = evaluation.held_out_results(
         ctx.sampler(greedy=True, budget=b),
         params,
         ctx.tok,
@@ -78,7 +78,7 @@ def run_budget(ctx, params, stage: str = "budget"):
       parse_budgets(c.max_think),
       ctx.config.tts.wait_text,
   )
-  result = evaluate_lib.stage_result(greedy)
+  result = evaluation.stage_result(greedy)
   result["correct"] = greedy["correct"]
   result["budget_forcing"] = rows
   return params, result

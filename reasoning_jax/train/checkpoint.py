@@ -1,5 +1,9 @@
 """Orbax checkpoints in ``workdir/checkpoints/<stage>``; resume = same command.
 
+Every orbax read and write of the package is here: a stage's train states
+(``Checkpointer``, ``load_params``) and a parameter tree alone
+(``save_params`` / ``read_params``: trained verifiers).
+
 Saves the whole train state (params, optimizer state, step, RNG, data
 position). Restores onto the shardings of a target state, so a checkpoint
 written on one mesh loads onto another. A save interrupted by a kill leaves a
@@ -94,6 +98,25 @@ def load_params(workdir: str, stage: str, step: int | None = None):
   finally:
     manager.close()
   return params["policy"] if stage.startswith("rl_") else params
+
+
+def save_params(path: str, params) -> None:
+  """A parameter tree alone, as an orbax checkpoint at ``path`` (a trained
+  verifier's, which ``rl.prm_path`` and ``tts`` read back)."""
+  path = path if "://" in path else os.path.abspath(path)
+  with ocp.StandardCheckpointer() as ckptr:
+    ckptr.save(path, params, force=True)
+
+
+def read_params(path: str, like):
+  """Parameters saved by ``save_params``, restored onto the shapes and
+  dtypes of ``like`` (an abstract tree, e.g. ``jax.eval_shape`` of an init).
+  Raises ``CheckpointError`` naming ``path`` when there are none."""
+  path = path if "://" in path else os.path.abspath(path)
+  if "://" not in path and not os.path.isdir(path):
+    raise CheckpointError(f"no saved parameters at {path}")
+  with ocp.StandardCheckpointer() as ckptr:
+    return ckptr.restore(path, like)
 
 
 class Checkpointer:

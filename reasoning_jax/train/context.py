@@ -26,10 +26,11 @@ from reasoning_jax.models import CausalLM
 from reasoning_jax.models import gguf
 from reasoning_jax.models import hf
 from reasoning_jax.models import ModelConfig
+from reasoning_jax.models import transformer
 from reasoning_jax.parallel import multihost
 from reasoning_jax.parallel import sharding
 from reasoning_jax.sampling.sampler import make_sampler
-from reasoning_jax.train import evaluate as evaluate_lib
+from reasoning_jax.train import evaluation
 
 
 @dataclasses.dataclass
@@ -100,13 +101,13 @@ class Context:
 
   def evaluate(self, params, num_problems: int | None = None) -> dict:
     """Greedy pass@1 etc. on the first ``num_problems`` test problems (all
-    ``num_test`` by default); see ``train.evaluate.evaluate``."""
+    ``num_test`` by default); see ``train.evaluation.held_out_results``."""
     n = (
         self.num_test
         if num_problems is None
         else min(num_problems, self.num_test)
     )
-    return evaluate_lib.evaluate(
+    return evaluation.held_out_results(
         self.greedy_sampler,
         params,
         self.tok,
@@ -141,7 +142,13 @@ def build_context(config, workdir: str) -> Context:
   task = _task(config)
   mesh = sharding.make_mesh(config.mesh)
   ctx = Context(
-      config, workdir, mesh, tok, task, CausalLM(model_cfg), checkpoint
+      config=config,
+      workdir=workdir,
+      mesh=mesh,
+      tok=tok,
+      task=task,
+      model=CausalLM(model_cfg),
+      checkpoint=checkpoint,
   )
   if hasattr(task, "size"):  # a dataset from files.
     check_data(ctx)
@@ -178,20 +185,13 @@ def checkpoint_dir(config) -> str:
 
 def _model_config(config, checkpoint: str) -> ModelConfig:
   """``config.model``, or with ``init.hf_path`` the checkpoint's
-  architecture (keeping the config's dtypes, remat, attention, precision
-  and decode settings)."""
+  architecture with the config's ``RUNTIME_FIELDS`` (dtypes, remat,
+  attention, precision, decoding)."""
   if not checkpoint:
     return ModelConfig(**config.model.to_dict())
-  m = config.model
   return hf.model_config(
       hf.read_config(checkpoint),
-      dtype=m.dtype,
-      param_dtype=m.param_dtype,
-      remat=m.remat,
-      attention=m.attention,
-      precision=m.precision,
-      decode_chunk=m.decode_chunk,
-      decode_scores=m.decode_scores,
+      **{f: config.model[f] for f in transformer.RUNTIME_FIELDS},
   )
 
 
@@ -352,7 +352,9 @@ def initial_params(ctx):
   streamed into the policy's shardings, or None (random init)."""
   if not ctx.checkpoint:
     return None
-  params, _ = hf.load_params(ctx.checkpoint, ctx.model.cfg, ctx.param_shardings)
+  params, _ = hf.load_checkpoint(
+      ctx.checkpoint, ctx.model.cfg, ctx.param_shardings
+  )
   return params
 
 

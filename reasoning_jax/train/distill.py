@@ -12,7 +12,6 @@ fresh init) is then fine-tuned on them; a following ``rl`` stage gives
 "distill + RL". The kept traces are written to ``<workdir>/<stage>.jsonl``.
 """
 
-import dataclasses
 import json
 import os
 
@@ -29,8 +28,9 @@ from reasoning_jax.train import sft
 from reasoning_jax.verifiers import label
 
 
-def teacher_config(workdir: str) -> ml_collections.ConfigDict:
-  """The config a finished run saved in ``<workdir>/config.json``."""
+def teacher_config(workdir: str, *, mesh, rules) -> ml_collections.ConfigDict:
+  """The config a finished run saved in ``<workdir>/config.json``, on this
+  run's ``mesh`` section and logical axis ``rules``."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise ConfigError(
@@ -39,7 +39,11 @@ def teacher_config(workdir: str) -> ml_collections.ConfigDict:
         "workdir?)"
     )
   with open(path, encoding="utf-8") as f:
-    return ml_collections.ConfigDict(json.load(f))
+    saved = json.load(f)
+  saved["mesh"], saved["logical_axis_rules"] = dict(mesh), rules
+  model = saved["model"]  # JSON made tuples lists.
+  model["rope_scaling"] = tuple(model["rope_scaling"])
+  return ml_collections.ConfigDict(saved)
 
 
 def teacher_traces(ctx):
@@ -47,10 +51,11 @@ def teacher_traces(ctx):
   (``label.Trace``: completion text and the verifier's verdict), a pure
   function of the teacher's parameters and ``config.seed``."""
   c = ctx.config.distill
-  tcfg = teacher_config(c.teacher_workdir)
-  tcfg.mesh = ctx.config.mesh.to_dict()  # JSON made tuples lists:
-  tcfg.logical_axis_rules = ctx.config.logical_axis_rules
-  tcfg.model.rope_scaling = tuple(tcfg.model.rope_scaling)
+  tcfg = teacher_config(
+      c.teacher_workdir,
+      mesh=ctx.config.mesh.to_dict(),
+      rules=ctx.config.logical_axis_rules,
+  )
   teacher = context.build_context(tcfg, c.teacher_workdir)
   stage = (
       c.teacher_stage
@@ -77,9 +82,9 @@ def teacher_traces(ctx):
   return problems, traces
 
 
-def run_distill(ctx, params, stage: str = "distill"):
+def run_distill(ctx, params, *, stage: str = "distill"):
   """The distillation stage; returns ``(params, result)``."""
-  cfg, c = ctx.config, ctx.config.distill
+  c = ctx.config.distill
   path = os.path.join(ctx.logdir, f"{stage}.jsonl")
   sampled = None
   if os.path.exists(path):  # sampled before a restart: reuse.
@@ -99,9 +104,13 @@ def run_distill(ctx, params, stage: str = "distill"):
       )
     if jax.process_index() == 0:
       tasks.save_examples(path, data)
-  over = sft.sft_config(cfg, steps=c.steps, learning_rate=c.learning_rate)
-  params, result = sft.run_sft(
-      dataclasses.replace(ctx, config=over), params, data, stage=stage
+  params, result = sft.fine_tune(
+      ctx,
+      params,
+      data,
+      stage=stage,
+      steps=c.steps,
+      learning_rate=c.learning_rate,
   )
   result.update(distill_sampled=sampled, distill_examples=len(data))
   return params, result

@@ -2,19 +2,16 @@
 
 Top to bottom, for one rollout (``learn``):
   1. ``prepare_batch``  gather per-row values from every process, trim the
-     padding, old (sampling policy) and reference log-probs, then the
-     algorithm's ``PREPARE`` function: GRPO's group-relative advantages
-     (``rl/advantages.py``) or PPO's critic values and GAE;
+     padding, old (sampling policy) and reference log-probs (and a critic's
+     values), then the algorithm's ``prepare_fn`` (``rl/algorithms.py``):
+     GRPO's group-relative advantages, PPO's GAE;
   2. ``update``  ``num_updates`` passes over shuffled minibatches of the
-     jitted ``rl_step`` (``train/learner_step.py``): the GRPO or PPO loss
+     jitted ``rl_step`` (``train/learner_step.py``): the algorithm's loss
      (``rl/losses.py``) and a guarded optimizer update.
 
-Dimensions: B sequences, L prompt slots, T completion tokens, V vocab.
-The critic (``ScalarModel`` with a value head, backbone initialised from the
-policy) exists only under PPO.
+Dimensions: B sequences, L prompt slots, T completion tokens, S steps.
 """
 
-import dataclasses
 import functools
 from typing import NamedTuple
 
@@ -24,13 +21,19 @@ import numpy as np
 
 from reasoning_jax.data import encoding
 from reasoning_jax.parallel import multihost
-from reasoning_jax.rl import advantages as adv_lib
+from reasoning_jax.rl import algorithms
 from reasoning_jax.train import learner_step
 from reasoning_jax.train import rollout as rollout_lib
 
 
 def learn(
-    state, ro, ref_params, fns: learner_step.LearnerFns, rc, batch_sh, rng
+    state,
+    ro: rollout_lib.Rollout,
+    ref_params,
+    fns: learner_step.LearnerFns,
+    rc,
+    batch_sh,
+    rng,
 ):
   """Advantages and ``num_updates`` passes for one rollout: (state, metrics).
 
@@ -41,224 +44,142 @@ def learn(
   return state, {**jax.device_get(m), **stats}
 
 
-class HostRows(NamedTuple):
-  """Per-sequence values of the whole batch, on the host: [B] each."""
+class AllRows(NamedTuple):
+  """Per-sequence values of every process's rows (the whole batch), on the
+  host: [B] each."""
 
-  rewards: np.ndarray
-  correct: np.ndarray
-  formatted: np.ndarray
-  truncated: np.ndarray
-  think: np.ndarray  # tokens up to the first </think>.
-  thinking: np.ndarray
-  reflected: np.ndarray
-  consistency: np.ndarray
-  length: np.ndarray  # completion tokens.
-  prompt_len: np.ndarray
+  rewards: np.ndarray  # float32
+  truncated: np.ndarray  # bool
+  lengths: np.ndarray  # completion tokens.
+  prompt_lengths: np.ndarray  # prompt tokens.
+  steps: algorithms.StepRewards | None  # [B, S] each, or None.
+  stats: rollout_lib.RowStats | None
 
 
-class Advantages(NamedTuple):
-  """What an algorithm's preparation adds to the batch (on device)."""
-
-  adv: jax.Array  # [B] (GRPO) or [B, T] (GRPO with PRM steps; PPO).
-  mask: jax.Array  # [B, T] bool: the loss mask after its own filtering.
-  old_values: jax.Array  # [B, T]; zeros under GRPO.
-  returns: jax.Array  # [B, T]; zeros under GRPO.
-  stats: dict  # adv_mean, adv_std, adv_abs_max.
-
-
-def _gather_host_rows(ro, sh, b: int) -> HostRows:
-  """This process's per-row host values, gathered from all processes."""
-  host = multihost.allgather(
-      np.stack(
-          [
-              ro.rewards,
-              ro.correct,
-              ro.formatted,
-              ro.truncated,
-              ro.think_tokens,
-              ro.thinking,
-              ro.reflected,
-              ro.consistency,
-              ro.mask.sum(1),
-              ro.prompt_valid.sum(1),
-          ],
-          1,
-      ).astype(np.float32),
-      sh,
-      b,
+def gather_rows(ro: rollout_lib.Rollout, sh, b: int) -> AllRows:
+  """This process's per-row values, gathered from all processes."""
+  mine = AllRows(
+      rewards=ro.rewards,
+      truncated=ro.truncated,
+      lengths=ro.seqs.mask.sum(1),
+      prompt_lengths=ro.seqs.prompt_valid.sum(1),
+      steps=ro.steps,
+      stats=ro.stats,
   )
-  return HostRows(*host.T)
+  return multihost.allgather(mine, sh, b)
 
 
-def _gather_steps(ro, sh, b: int):
-  """PRM step (scores [B, S], positions [B, S] int, valid [B, S]) of the
-  whole batch, or None without process rewards."""
-  if ro.step_scores is None:
-    return None
-  steps = np.split(
-      multihost.allgather(
-          np.concatenate(
-              [ro.step_scores, ro.step_pos, ro.step_valid], 1
-          ).astype(np.float32),
-          sh,
-          b,
-      ),
-      3,
-      axis=1,
-  )
-  return steps[0], steps[1].astype(np.int32), steps[2] > 0
-
-
-def prepare_grpo(
-    ro, host: HostRows, steps, mask, args, state, fns, rc, rows, glob
-) -> Advantages:
-  """GRPO: the ``rl.advantage`` group estimator per sequence (its keep
-  mask drops skipped groups); with PRM ``step`` rewards, per-token
-  process advantages added (``rl.prm_weight``)."""
-  del ro, args, state, fns
-  p, g = rc.num_prompts, rc.group_size
-  adv_pg, keep = adv_lib.GROUP_ADVANTAGES[rc.advantage](
-      host.rewards.reshape(p, g), std_floor=rc.std_floor
-  )
-  adv_all = np.asarray(adv_pg).reshape(-1)
-  mask = mask & np.asarray(keep).reshape(-1)[rows, None]
-  if steps is not None and rc.prm_mode == "step":  # per-token advantages.
-    adv_all = adv_all[:, None] + rc.prm_weight * np.asarray(
-        adv_lib.process_advantages(*steps, g, mask.shape[1])
-    )
-  zeros = glob(np.zeros(mask.shape, np.float32))
-  return Advantages(
-      glob(adv_all[rows]),
-      mask,
-      zeros,
-      zeros,
-      {
-          "adv_mean": adv_all.mean(),
-          "adv_std": adv_all.std(),
-          "adv_abs_max": np.abs(adv_all).max(),
-      },
-  )
-
-
-def prepare_ppo(
-    ro, host: HostRows, steps, mask, args, state, fns, rc, rows, glob
-) -> Advantages:
-  """PPO: the critic's values, the reward on each sequence's last token
-  (plus PRM step rewards at their boundaries), GAE, and (with
-  ``rl.whiten_advantages``) advantages normalised over the valid tokens."""
-  del host
-  old_values = fns.values(state.params["critic"], *args)
-  last = np.maximum(ro.mask.sum(1) - 1, 0)
-  token_r = np.zeros(mask.shape, np.float32)
-  token_r[np.arange(len(last)), last] = ro.rewards  # reward at the end.
-  if steps is not None and rc.prm_mode == "step":  # PRM at boundaries.
-    sc, pos, ok = (x[rows] for x in steps)
-    np.add.at(token_r, (np.nonzero(ok)[0], pos[ok]), rc.prm_weight * sc[ok])
-  valid = args[3]
-  adv, returns = adv_lib.gae_advantages(
-      glob(token_r), old_values, valid, gamma=rc.gamma, lam=rc.lam
-  )
-  mm = valid.astype(jnp.float32)
-  mu = (adv * mm).sum() / mm.sum()
-  sd = jnp.sqrt((((adv - mu) * mm) ** 2).sum() / mm.sum())
-  stats = {"adv_mean": float(mu), "adv_std": float(sd)}
-  if rc.whiten_advantages:  # normalise over the batch's valid tokens.
-    adv = (adv - mu) / (sd + 1e-6) * mm
-  stats["adv_abs_max"] = float(jnp.abs(adv).max())
-  return Advantages(adv, mask, old_values, returns, stats)
-
-
-# ``rl.algorithm`` -> how a rollout becomes advantages (and the critic's
-# values and returns).
-PREPARE = {"grpo": prepare_grpo, "ppo": prepare_ppo}
-
-
-def prepare_batch(ro, state, ref_params, fns: learner_step.LearnerFns, rc, sh):
+def prepare_batch(
+    ro: rollout_lib.Rollout,
+    state,
+    ref_params,
+    fns: learner_step.LearnerFns,
+    rc,
+    sh,
+):
   """Old/ref log-probs, values and advantages for a rollout (on device).
 
   ``ro`` holds this process's rows; per-row host values (rewards, lengths)
   are gathered from all processes so that trimming, advantages and
-  statistics see the whole batch; ``sh`` is the batch sharding.
+  statistics see the whole batch; ``sh`` is the batch sharding. Returns
+  (``learner_step.Batch``, the rollout's statistics).
   """
-  p, g = rc.num_prompts, rc.group_size
-  b = p * g
+  b = rc.num_prompts * rc.group_size
   rows = multihost.process_rows(sh, b)
-  host = _gather_host_rows(ro, sh, b)
-  steps = _gather_steps(ro, sh, b)
-  ro = trim(ro, int(host.prompt_len.max()), int(host.length.max()))
-  glob = functools.partial(multihost.to_global, sharding=sh, n=b)
-  args = tuple(
-      glob(x) for x in (ro.prompt_ids, ro.prompt_valid, ro.tokens, ro.mask)
+  every = gather_rows(ro, sh, b)
+  seqs = trim(
+      ro.seqs, int(every.prompt_lengths.max()), int(every.lengths.max())
   )
+  glob = functools.partial(multihost.to_global, sharding=sh, n=b)
+  on_device = jax.tree.map(glob, seqs)
+  policy = state.params["policy"]
   # With one pass over one minibatch the update sees the sampling policy's
   # own parameters, so its log-probs are the old ones: skip that forward.
-  old_logp = (
-      None
-      if learner_step.updates_per_step(rc) == 1
-      else fns.logp(state.params["policy"], *args)[0]
+  old_logp = None
+  if learner_step.updates_per_step(rc) > 1:
+    old_logp = fns.logp(policy, *on_device)[0]
+  ref_logp = fns.logp(ref_params, *on_device)[0] if rc.kl_beta > 0 else None
+  values = None
+  if fns.algorithm.trains_critic:
+    values = fns.values(state.params["critic"], *on_device)
+  a = fns.algorithm.prepare_fn(
+      algorithms.PrepareInputs(
+          rewards_b=every.rewards,
+          lengths_b=every.lengths,
+          valid_bt=on_device.mask,
+          values_bt=values,
+          steps=every.steps,
+          group_size=rc.group_size,
+          to_global=lambda x: glob(x[rows]),
+      ),
+      fns.settings,
   )
-  ref_logp = fns.logp(ref_params, *args)[0] if rc.kl_beta > 0 else None
-  mask = ro.mask.copy()
+  keep_b = np.ones(b, bool) if a.keep_b is None else a.keep_b
   if rc.mask_truncated:  # DAPO overlong filtering: no loss on cut-off text.
-    mask &= ~ro.truncated[:, None]
-  a = PREPARE[rc.algorithm](
-      ro, host, steps, mask, args, state, fns, rc, rows, glob
-  )
+    keep_b = keep_b & ~every.truncated
   batch = learner_step.Batch(
-      *args[:3],
-      glob(a.mask),
-      old_logp,
-      ref_logp,
-      a.adv,
-      a.old_values,
-      a.returns
+      prompt_ids=on_device.prompt_ids,
+      prompt_valid=on_device.prompt_valid,
+      tokens=on_device.tokens,
+      mask=glob(seqs.mask & keep_b[rows, None]),
+      old_logp=old_logp,
+      ref_logp=ref_logp,
+      adv=a.adv,
+      old_values=values,
+      returns=a.returns_bt,
   )
-  return batch, _rollout_stats(host, steps, a.stats, ro.draws, p, g)
+  return batch, rollout_stats(every, a.stats, rc.group_size)
 
 
-def _rollout_stats(
-    host: HostRows, steps, adv_stats: dict, draws: int, p: int, g: int
-) -> dict:
-  """The rollout's means for the metrics file."""
+def rollout_stats(every: AllRows, adv_stats: dict, group_size: int) -> dict:
+  """The rollout's means for the metrics file (float32, as logged)."""
+  f32 = lambda x: np.asarray(x, np.float32)
+  length = f32(every.lengths)
+  rewards = f32(every.rewards)
   stats = {
-      "reward_mean": host.rewards.mean(),
-      "reward_std": host.rewards.std(),
-      "accuracy": host.correct.mean(),
-      "format_rate": host.formatted.mean(),
-      "length": host.length.mean(),
-      "think_tokens": host.think.mean(),
-      "answer_tokens": (host.length - host.think).mean(),
-      "truncation_rate": host.truncated.mean(),
-      "think_rate": host.thinking.mean(),
-      "reflection_rate": host.reflected.mean(),
-      "consistency": host.consistency.mean(),
-      "degenerate_groups": (host.rewards.reshape(p, g).std(1) == 0).mean(),
-      **adv_stats,
-      "draws": draws,
+      "reward_mean": rewards.mean(),
+      "reward_std": rewards.std(),
+      "length": length.mean(),
+      "truncation_rate": f32(every.truncated).mean(),
+      "degenerate_groups": (rewards.reshape(-1, group_size).std(1) == 0).mean(),
   }
-  if steps is not None:
-    stats["prm_step_score"] = (
-        float(steps[0][steps[2]].mean()) if steps[2].any() else 0.0
+  if every.stats is not None:
+    s = every.stats
+    think = f32(s.think_tokens)
+    stats.update(
+        accuracy=f32(s.correct).mean(),
+        format_rate=f32(s.formatted).mean(),
+        think_tokens=think.mean(),
+        answer_tokens=(length - think).mean(),
+        think_rate=f32(s.thinking).mean(),
+        reflection_rate=f32(s.reflected).mean(),
+        consistency=f32(s.consistency).mean(),
     )
-    stats["prm_steps"] = float(steps[2].sum(1).mean())
+  stats.update(adv_stats)
+  if every.steps is not None:
+    ok = every.steps.valid_bs
+    stats["prm_step_score"] = (
+        float(every.steps.scores_bs[ok].mean()) if ok.any() else 0.0
+    )
+    stats["prm_steps"] = float(ok.sum(1).mean())
   return stats
 
 
 def trim(
-    ro: rollout_lib.Rollout, prompt_len: int, completion_len: int
-) -> rollout_lib.Rollout:
+    seqs: rollout_lib.Sequences, prompt_len: int, completion_len: int
+) -> rollout_lib.Sequences:
   """Drops all-padding columns: prompt and completion slots to multiples of
-  8, from the longest prompt and completion of the whole batch. Few distinct shapes, so few compilations, and the learner's
-  passes cost what the text needs, not the sampling budget.
+  8, from the longest prompt and completion of the whole batch. Few
+  distinct shapes, so few compilations, and the learner's passes cost what
+  the text needs, not the sampling budget.
   """
-  pl = encoding.round_up(prompt_len, 8, ro.prompt_ids.shape[1])
-  n = encoding.round_up(completion_len, 8, ro.tokens.shape[1])
-  return dataclasses.replace(
-      ro,
-      prompt_ids=ro.prompt_ids[:, -pl:],
-      prompt_valid=ro.prompt_valid[:, -pl:],
-      tokens=ro.tokens[:, :n],
-      mask=ro.mask[:, :n],
+  pl = encoding.round_up(prompt_len, 8, seqs.prompt_ids.shape[1])
+  n = encoding.round_up(completion_len, 8, seqs.tokens.shape[1])
+  return rollout_lib.Sequences(
+      prompt_ids=seqs.prompt_ids[:, -pl:],
+      prompt_valid=seqs.prompt_valid[:, -pl:],
+      tokens=seqs.tokens[:, :n],
+      mask=seqs.mask[:, :n],
   )
 
 

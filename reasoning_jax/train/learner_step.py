@@ -1,15 +1,15 @@
 """The learner's jitted step and state: one minibatch through the loss.
 
-``rl_step`` computes the policy's log-probs (and PPO's values) on a
-``Batch``, the loss of ``rl.algorithm`` (``rl/losses.py``: the clipped
-surrogate with a k3 KL to the reference, and PPO's value and entropy
-terms) and a guarded optimizer update. ``build_learner`` makes the sharded
-state (policy, and PPO's critic), ``make_learner_fns`` jits the step and the
-log-prob / value passes with explicit shardings.
+``rl_step`` computes the policy's log-probs (and a critic's values) on a
+``Batch``, the loss of its algorithm (``rl/algorithms.py``: the record
+picked by ``rl.algorithm``, its loss from ``rl/losses.py``) and a guarded
+optimizer update. ``build_learner`` makes the sharded state (the policy,
+and a critic when the algorithm trains one), ``make_learner_fns`` jits the
+step and the log-prob / value passes with explicit shardings.
 
 Dimensions: B sequences, L prompt slots, T completion tokens, V vocab.
-The critic (``ScalarModel`` with a value head, backbone initialised from the
-policy) exists only under PPO.
+The critic is a ``ScalarModel`` with a value head whose backbone starts as
+the policy's.
 """
 
 import functools
@@ -19,10 +19,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from reasoning_jax.data import encoding
 from reasoning_jax.models import flops as flops_lib
 from reasoning_jax.models import ScalarModel
 from reasoning_jax.models.transformer import positions_from_valid
 from reasoning_jax.parallel import sharding
+from reasoning_jax.rl import algorithms
 from reasoning_jax.rl import losses
 from reasoning_jax.train import optim
 from reasoning_jax.train import state as state_lib
@@ -31,31 +33,31 @@ from reasoning_jax.train import state as state_lib
 class Batch(NamedTuple):
   """One minibatch of the rollout, already on device."""
 
-  prompt: jax.Array  # [B, L] int32
+  prompt_ids: jax.Array  # [B, L] int32, left-padded.
   prompt_valid: jax.Array  # [B, L] bool
   tokens: jax.Array  # [B, T] int32
   mask: jax.Array  # [B, T] bool, tokens that enter the loss.
   old_logp: jax.Array | None  # [B, T]; None: on-policy, see ``prepare_batch``.
   ref_logp: jax.Array | None  # [B, T]; None when kl_beta == 0.
-  adv: jax.Array  # [B] (GRPO) or [B, T] (PPO)
-  old_values: jax.Array  # [B, T] (PPO; zeros under GRPO)
-  returns: jax.Array  # [B, T] (PPO; zeros under GRPO)
+  adv: jax.Array  # [B] (one per sequence) or [B, T] (per token).
+  old_values: jax.Array | None  # [B, T] the critic's at preparation, or None.
+  returns: jax.Array | None  # [B, T] the critic's targets, or None.
 
 
-def _sequence(prompt, prompt_valid, tokens, mask):
-  seq = jnp.concatenate([prompt, tokens], 1)
-  valid = jnp.concatenate([prompt_valid, mask], 1)
+def _sequence(prompt_ids, prompt_valid, tokens, mask):
+  """``prompt ++ completion``: ids, valid and RoPE positions [B, L + T]."""
+  seq, valid = encoding.join_completions(prompt_ids, prompt_valid, tokens, mask)
   return seq, valid, positions_from_valid(valid)
 
 
-def completion_logprobs(model, params, prompt, prompt_valid, tokens, mask):
+def completion_logprobs(model, params, prompt_ids, prompt_valid, tokens, mask):
   """Log-probs [B, T] and entropies [B, T] of the completion tokens.
 
   One full forward over ``prompt ++ completion``; the logits at slot
   L−1+t predict completion token t.
   """
-  seq, valid, pos = _sequence(prompt, prompt_valid, tokens, mask)
-  pl, n = prompt.shape[1], tokens.shape[1]
+  seq, valid, pos = _sequence(prompt_ids, prompt_valid, tokens, mask)
+  pl, n = prompt_ids.shape[1], tokens.shape[1]
   logits, _, _ = model.apply(
       {"params": params}, seq, pos, valid, logits_slice=(pl - 1, n)
   )
@@ -65,106 +67,24 @@ def completion_logprobs(model, params, prompt, prompt_valid, tokens, mask):
   return logp, entropy
 
 
-def completion_values(critic, params, prompt, prompt_valid, tokens, mask):
+def completion_values(critic, params, prompt_ids, prompt_valid, tokens, mask):
   """V(state before token t) [B, T] from the critic."""
-  seq, valid, pos = _sequence(prompt, prompt_valid, tokens, mask)
+  seq, valid, pos = _sequence(prompt_ids, prompt_valid, tokens, mask)
   v = critic.apply({"params": params}, seq, pos, valid)
-  pl, n = prompt.shape[1], tokens.shape[1]
+  pl, n = prompt_ids.shape[1], tokens.shape[1]
   return v[:, pl - 1 : pl - 1 + n]
 
 
-class LossSettings(NamedTuple):
-  """The loss hyperparameters of ``config.rl`` (hashable, so the jitted step
-  holds numbers, not a ConfigDict)."""
-
-  algorithm: str  # a key of ``STEP_LOSSES``.
-  clip_eps: float
-  clip_eps_high: float | None  # None: clip_eps.
-  kl_beta: float
-  reduction: str
-  value_coef: float
-  value_clip: float
-  entropy_coef: float
-
-  @classmethod
-  def from_config(cls, rc) -> "LossSettings":
-    return cls(
-        rc.algorithm,
-        rc.clip_eps,
-        rc.clip_eps_high or None,
-        rc.kl_beta,
-        rc.loss_reduction,
-        rc.value_coef,
-        rc.value_clip,
-        rc.entropy_coef,
-    )
-
-  def policy_kwargs(self) -> dict:
-    return dict(
-        clip_eps=self.clip_eps,
-        clip_eps_high=self.clip_eps_high,
-        kl_beta=self.kl_beta,
-        reduction=self.reduction,
-    )
+def _sequences(b: Batch) -> tuple:
+  """The four sequence arrays of a batch, as the passes take them."""
+  return b.prompt_ids, b.prompt_valid, b.tokens, b.mask
 
 
-def _grpo_step_loss(
-    params,
-    batch,
-    logp_bt,
-    ent_bt,
-    old_bt,
-    ref_bt,
-    *,
-    critic,
-    loss: LossSettings
-):
-  """GRPO: the policy loss alone (no critic)."""
-  del params, ent_bt, critic
-  return losses.grpo_loss(
-      logp_bt, old_bt, ref_bt, batch.adv, batch.mask, **loss.policy_kwargs()
+def algorithm_settings(rc) -> algorithms.Settings:
+  """The ``Settings`` record of a ``config.rl`` section, field by field."""
+  return algorithms.Settings(
+      **{name: rc[name] for name in algorithms.Settings._fields}
   )
-
-
-def _ppo_step_loss(
-    params,
-    batch,
-    logp_bt,
-    ent_bt,
-    old_bt,
-    ref_bt,
-    *,
-    critic,
-    loss: LossSettings
-):
-  """PPO: the policy loss, the critic's clipped value loss, the entropy."""
-  values_bt = completion_values(
-      critic,
-      params["critic"],
-      batch.prompt,
-      batch.prompt_valid,
-      batch.tokens,
-      batch.mask,
-  )
-  return losses.ppo_loss(
-      logp_bt,
-      old_bt,
-      ref_bt,
-      batch.adv,
-      batch.mask,
-      values_bt,
-      batch.old_values,
-      batch.returns,
-      ent_bt,
-      value_coef=loss.value_coef,
-      value_clip=loss.value_clip,
-      entropy_coef=loss.entropy_coef,
-      **loss.policy_kwargs(),
-  )
-
-
-# ``rl.algorithm`` -> the step's loss (``rl/losses.py``'s, on this batch).
-STEP_LOSSES = {"grpo": _grpo_step_loss, "ppo": _ppo_step_loss}
 
 
 def rl_step(
@@ -174,28 +94,39 @@ def rl_step(
     model,
     critic,
     tx,
-    loss: LossSettings,
-    microbatches: int = 1
+    algorithm: algorithms.Algorithm,
+    settings: algorithms.Settings,
+    microbatches: int = 1,
 ):
-  """One optimizer step on a minibatch: the ``loss.algorithm`` loss and a
-  guarded update. ``microbatches`` = k > 1 computes the gradient in k
-  sequential chunks (``chunked_value_and_grad``): the same step with a k
-  times smaller activation footprint."""
+  """One optimizer step on a minibatch: ``algorithm``'s loss and a guarded
+  update. ``microbatches`` = k > 1 computes the gradient in k sequential
+  chunks (``chunked_value_and_grad``): the same step with a k times smaller
+  activation footprint."""
 
   def loss_fn(params, b: Batch):
-    logp, ent = completion_logprobs(
-        model, params["policy"], b.prompt, b.prompt_valid, b.tokens, b.mask
+    logp_bt, ent_bt = completion_logprobs(
+        model, params["policy"], *_sequences(b)
     )
+    values_bt = None
+    if algorithm.trains_critic:
+      values_bt = completion_values(critic, params["critic"], *_sequences(b))
     # The losses stop gradients through old/ref themselves; a missing one is
     # the current policy's own log-prob (ratio 1, or KL 0 with kl_beta 0).
-    old = logp if b.old_logp is None else b.old_logp
-    ref = logp if b.ref_logp is None else b.ref_logp
-    value, m = STEP_LOSSES[loss.algorithm](
-        params, b, logp, ent, old, ref, critic=critic, loss=loss
+    inputs = algorithms.LossInputs(
+        logp_bt=logp_bt,
+        entropy_bt=ent_bt,
+        old_logp_bt=logp_bt if b.old_logp is None else b.old_logp,
+        ref_logp_bt=logp_bt if b.ref_logp is None else b.ref_logp,
+        mask_bt=b.mask,
+        adv=b.adv,
+        values_bt=values_bt,
+        old_values_bt=b.old_values,
+        returns_bt=b.returns,
     )
+    value, m = algorithm.loss_fn(inputs, settings)
     token_part = m.pop(losses.TOKEN_MEAN_PART, 0.0)
     m["entropy"] = losses.REDUCTIONS["token_mean"](
-        ent, b.mask.astype(jnp.float32)
+        ent_bt, b.mask.astype(jnp.float32)
     )
     return value, (m, token_part)
 
@@ -205,7 +136,7 @@ def rl_step(
     )
   else:
     (value, m), grads = chunked_value_and_grad(
-        loss_fn, state.params, batch, microbatches, loss.reduction
+        loss_fn, state.params, batch, microbatches, settings.loss_reduction
     )
   state, upd = state_lib.guarded_update(state, grads, tx, value)
   return state, {"loss": value, **m, **upd}
@@ -286,19 +217,20 @@ def chunked_value_and_grad(loss_fn, params, batch: Batch, k: int, reduction):
   return (value, m), grads
 
 
-def _make_tx(rc, total_steps, algorithm):
+def _make_tx(rc, total_steps: int, trains_critic: bool):
+  """AdamW at a constant ``rl.learning_rate`` for the policy (and at
+  ``rl.critic_lr`` for a critic)."""
+
   def one(lr):
     return optim.from_section(
         rc, total_steps=total_steps, learning_rate=lr, schedule="constant"
     )
 
-  if algorithm == "grpo":
-    return optax.multi_transform(
-        {"policy": one(rc.learning_rate)}, {"policy": "policy"}
-    )
+  rates = {"policy": rc.learning_rate}
+  if trains_critic:
+    rates["critic"] = rc.critic_lr
   return optax.multi_transform(
-      {"policy": one(rc.learning_rate), "critic": one(rc.critic_lr)},
-      {"policy": "policy", "critic": "critic"},
+      {name: one(lr) for name, lr in rates.items()}, {n: n for n in rates}
   )
 
 
@@ -310,23 +242,26 @@ def build_learner(
     rules,
     seq_len: int,
     seed: int,
+    *,
+    algorithm: str,
     tx: optax.GradientTransformation | None = None,
 ):
   """Sharded learner state from the SFT policy ``params``.
 
-  GRPO: ``state.params = {"policy"}``. PPO adds ``"critic"``: a
-  ``ScalarModel`` whose backbone starts as a copy of the policy's and whose
-  value head starts at zero. ``tx`` replaces the config's AdamW (e.g. plain
-  SGD, whose update is the gradient). Returns (state, state_shardings,
-  critic or None, tx).
+  ``state.params = {"policy"}``; an ``algorithm`` that trains a critic adds
+  ``"critic"``: a ``ScalarModel`` whose backbone starts as a copy of the
+  policy's and whose value head starts at zero. ``tx`` replaces the
+  config's AdamW (e.g. plain SGD, whose update is the gradient). Returns
+  (state, state_shardings, critic or None, tx).
   """
+  trains_critic = algorithms.ALGORITHMS[algorithm].trains_critic
   dummy = jnp.ones((1, seq_len), jnp.int32)
   init_fns = {
       "policy": lambda k: model.init(k, dummy, dummy, dummy > 0)["params"]
   }
   start = {"policy": params}
   critic = None
-  if rc.algorithm == "ppo":
+  if trains_critic:
     critic = ScalarModel(model.cfg, head_name="value_head")
     init_fns["critic"] = lambda k: critic.init(k, dummy, dummy, dummy > 0)[
         "params"
@@ -339,7 +274,7 @@ def build_learner(
         },
     }
   if tx is None:
-    tx = _make_tx(rc, rc.steps * updates_per_step(rc), rc.algorithm)
+    tx = _make_tx(rc, rc.steps * updates_per_step(rc), trains_critic)
   state, state_sh = state_lib.create_state(
       lambda k: {name: fn(k) for name, fn in init_fns.items()},
       tx,
@@ -362,24 +297,32 @@ def reference_copy(state, state_sh):
 
 
 class LearnerFns(NamedTuple):
-  """The learner's jitted functions, each with explicit shardings."""
+  """The learner's algorithm and its jitted functions (explicit shardings)."""
 
+  algorithm: algorithms.Algorithm
+  settings: algorithms.Settings
   step: Callable  # (state, Batch) -> (state, metrics); state donated.
   take: Callable  # (Batch, idx) -> minibatch, batch-sharded.
-  logp: Callable  # (policy params, prompt, valid, tokens, mask) -> logp, ent.
-  values: Callable | None  # (critic params, ...) -> values (PPO only).
+  # (policy params, prompt_ids, prompt_valid, tokens, mask) -> logp, entropy.
+  logp: Callable
+  values: Callable | None  # (critic params, ...) -> values; with a critic.
 
 
-def make_learner_fns(model, critic, tx, rc, state_sh, batch_sh) -> LearnerFns:
-  """Jits the RL step and the log-prob/value passes for these shardings."""
+def make_learner_fns(
+    model, critic, tx, rc, state_sh, batch_sh, *, algorithm: str
+) -> LearnerFns:
+  """Jits ``algorithm``'s RL step and the log-prob/value passes for these
+  shardings, with ``rc``'s settings."""
   repl = sharding.replicated(batch_sh.mesh)
+  alg, hyper = algorithms.ALGORITHMS[algorithm], algorithm_settings(rc)
   step = jax.jit(
       functools.partial(
           rl_step,
           model=model,
           critic=critic,
           tx=tx,
-          loss=LossSettings.from_config(rc),
+          algorithm=alg,
+          settings=hyper,
           microbatches=rc.microbatches,
       ),
       in_shardings=(state_sh, batch_sh),
@@ -400,13 +343,20 @@ def make_learner_fns(model, critic, tx, rc, state_sh, batch_sh) -> LearnerFns:
       out_shardings=batch_sh,
   )
   values = None
-  if critic is not None:
+  if alg.trains_critic:
     values = jax.jit(
         functools.partial(completion_values, critic),
         in_shardings=(state_sh.params["critic"], *seq_in),
         out_shardings=batch_sh,
     )
-  return LearnerFns(step, take, logp, values)
+  return LearnerFns(
+      algorithm=alg,
+      settings=hyper,
+      step=step,
+      take=take,
+      logp=logp,
+      values=values,
+  )
 
 
 def num_minibatches(rc) -> int:
@@ -417,19 +367,19 @@ def updates_per_step(rc) -> int:
   return rc.num_updates * num_minibatches(rc)
 
 
-# ``rl.algorithm`` -> models trained: the policy (and PPO's critic).
-MODELS_TRAINED = {"grpo": 1, "ppo": 2}
-
-
-def step_flops(model_cfg, rc, batch: int, seq: int) -> float:
+def step_flops(model_cfg, rc, batch: int, seq: int, *, algorithm: str) -> float:
   """Model FLOPs of one learner step on ``batch`` sequences of ``seq``
-  tokens: the reference pass (and the critic's values), then
-  ``num_updates`` forward + backward passes of each trained model."""
-  k = MODELS_TRAINED[rc.algorithm]
+  tokens, as ``learner.prepare_batch`` and ``update`` run it: the reference
+  pass (when ``kl_beta`` > 0), the sampling policy's (when the update is
+  off-policy), a critic's values pass, then ``num_updates`` forward +
+  backward passes of each trained model (the policy, and a critic)."""
+  critic = algorithms.ALGORITHMS[algorithm].trains_critic
+  k = 1 + critic
+  before = (rc.kl_beta > 0) + (updates_per_step(rc) > 1) + critic
   return flops_lib.train_flops(
       model_cfg,
       batch,
       seq,
-      forwards=k + rc.num_updates * k,
+      forwards=before + rc.num_updates * k,
       backwards=rc.num_updates * k,
   )

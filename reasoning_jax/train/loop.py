@@ -4,7 +4,7 @@ One skeleton around a stage's own ``step_fn``: restore the newest intact
 checkpoint, step until ``steps``, write metric rows and progress lines,
 evaluate now and then, checkpoint, save and stop on SIGTERM, save the last
 step, and write the ``final`` rows. What differs between stages is the step
-and the three callbacks (``evaluate``, ``extra``, ``final``).
+and the three callbacks (``periodic_eval``, ``extra``, ``final``).
 """
 
 import time
@@ -14,7 +14,7 @@ from absl import logging
 import jax
 
 from reasoning_jax.train import checkpoint
-from reasoning_jax.train import evaluate as evaluate_lib
+from reasoning_jax.train import evaluation
 from reasoning_jax.train import metrics as metrics_lib
 
 
@@ -32,7 +32,7 @@ def run_loop(
     checkpoint_every: int = 0,
     updates_per_step: int = 1,
     eval_every: int = 0,
-    evaluate: Callable[[Any], dict] | None = None,
+    periodic_eval: Callable[[Any], dict] | None = None,
     start: Callable[[Any], None] | None = None,
     extra: Callable[[int, Any], dict] | None = None,
     final: Callable[[Any, float], dict] | None = None
@@ -54,7 +54,7 @@ def run_loop(
       ``log_every`` steps, both also at the last step.
     checkpoint_every: save every that many steps and at the last (0: only
       at the end, or on SIGTERM).
-    eval_every, evaluate: ``evaluate(state)`` -> stage result, written as
+    eval_every, periodic_eval: ``periodic_eval(state)`` -> stage result, written as
       ``eval/*`` rows every ``eval_every`` steps before the last.
     start: ``start(state)`` once, with the restored state, before stepping.
     extra: ``extra(step, state)`` -> more fields of a metric row.
@@ -90,7 +90,7 @@ def run_loop(
     if i % log_every == 0 or last:
       progress.log(i, {k: row[k] for k in log_keys})
     if eval_every and i % eval_every == 0 and not last:
-      writer.write(i, evaluate_lib.flat_metrics(evaluate(state), "eval"))
+      writer.write(i, evaluation.flat_metrics(periodic_eval(state), "eval"))
     if checkpoint_every and (i % checkpoint_every == 0 or last):
       ckpt.save(int(state.step), state)
     ckpt.save_and_stop_if_preempted(stage, int(state.step), state)
@@ -102,7 +102,7 @@ def run_loop(
     result = {"train_seconds": train_seconds}
   else:
     result = final(state, train_seconds)
-    writer.write(i, evaluate_lib.flat_metrics(result, "final"))
+    writer.write(i, evaluation.flat_metrics(result, "final"))
   writer.close()
   return state, result
 
@@ -129,14 +129,14 @@ def run_policy_stage(
   not a metric row)."""
   cfg = ctx.config
 
-  def evaluate(state):
+  def periodic_eval(state):
     r = ctx.evaluate(policy(state), cfg.eval.periodic_problems)
-    return evaluate_lib.stage_result(r)
+    return evaluation.stage_result(r)
 
   def final(state, train_seconds):
     r = ctx.evaluate(policy(state))
     return {
-        **evaluate_lib.stage_result(r),
+        **evaluation.stage_result(r),
         **final_extra(state, train_seconds),
         "correct": r["correct"],
     }
@@ -154,6 +154,6 @@ def run_policy_stage(
       checkpoint_every=cfg.checkpoint.every,
       updates_per_step=updates_per_step,
       eval_every=eval_every,
-      evaluate=evaluate,
+      periodic_eval=periodic_eval,
       final=final,
   )

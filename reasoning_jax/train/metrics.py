@@ -13,6 +13,8 @@ from absl import logging
 import jax
 from tensorboardX import SummaryWriter
 
+from reasoning_jax import files
+
 
 def setup_logging():
   """INFO on the console, without orbax's per-save INFO lines."""
@@ -92,10 +94,8 @@ def drop_rows_after(path: str, stage: str, step: int) -> int:
       continue
     keep.append(ln if ln.endswith("\n") else ln + "\n")
   if len(keep) != len(lines):
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with files.atomic_write(path) as f:
       f.writelines(keep)
-    os.replace(tmp, path)
   return len(lines) - len(keep)
 
 

@@ -53,17 +53,20 @@ def from_section(
     *,
     total_steps: int,
     learning_rate: float | None = None,
+    warmup_steps: int | None = None,
     schedule: str | None = None,
 ) -> optax.GradientTransformation:
   """``make_optimizer`` from a config section's AdamW fields
-  (``learning_rate``, ``warmup_steps``, ``weight_decay``, ``b1``, ``b2``,
-  ``max_grad_norm``, and ``schedule`` unless given)."""
+  (``weight_decay``, ``b1``, ``b2``, ``max_grad_norm``; ``learning_rate``,
+  ``warmup_steps`` and ``schedule`` unless given)."""
   return make_optimizer(
       learning_rate=(
           section.learning_rate if learning_rate is None else learning_rate
       ),
       total_steps=total_steps,
-      warmup_steps=section.warmup_steps,
+      warmup_steps=(
+          section.warmup_steps if warmup_steps is None else warmup_steps
+      ),
       weight_decay=section.weight_decay,
       b1=section.b1,
       b2=section.b2,

@@ -37,7 +37,7 @@ from reasoning_jax.data import tasks
 from reasoning_jax.train import sft
 
 OFFSET = 10_000_000
-WAIT = "hmm"  # one of train.evaluate.REFLECTION.
+WAIT = "hmm"  # one of train.evaluation.REFLECTION.
 
 
 def corrupt(line: str, rng: random.Random) -> str:
@@ -97,16 +97,17 @@ def corpus(
   return out
 
 
-def run_pretrain(ctx, params, stage: str = "pretrain"):
+def run_pretrain(ctx, params, *, stage: str = "pretrain"):
   """The pretraining stage: next-token loss on ``corpus`` (all tokens);
   returns ``(params, result)`` with the base model's held-out evaluation."""
   cfg, c = ctx.config, ctx.config.pretrain
   docs = corpus(ctx.task, c.num_examples, c.think, c.reflect, cfg.seed)
-  over = sft.sft_config(cfg, steps=c.steps, learning_rate=c.learning_rate)
-  return sft.run_sft(
-      dataclasses.replace(ctx, config=over),
+  return sft.fine_tune(
+      ctx,
       params,
       docs,
       stage=stage,
+      steps=c.steps,
+      learning_rate=c.learning_rate,
       prompt_loss=True,
   )

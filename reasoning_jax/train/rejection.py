@@ -7,7 +7,6 @@ count), then SFT on the result from the current policy. The kept set is
 written to ``<workdir>/<stage>.jsonl`` (prompt, answer, solution).
 """
 
-import dataclasses
 import os
 import random
 
@@ -53,7 +52,7 @@ def mix(kept, general, fraction: float, seed: int) -> list[tasks.Example]:
   return out
 
 
-def run_rejection(ctx, params, stage: str = "rs"):
+def run_rejection(ctx, params, *, stage: str = "rs"):
   """The rejection-sampling SFT stage; returns ``(params, result)``."""
   cfg, c = ctx.config, ctx.config.rs
   first = ctx.fresh_train_index  # past the cold-start problems.
@@ -90,9 +89,13 @@ def run_rejection(ctx, params, stage: str = "rs"):
       )
     if jax.process_index() == 0:
       tasks.save_examples(path, data)
-  over = sft.sft_config(cfg, steps=c.steps, learning_rate=c.learning_rate)
-  params, result = sft.run_sft(
-      dataclasses.replace(ctx, config=over), params, data, stage=stage
+  params, result = sft.fine_tune(
+      ctx,
+      params,
+      data,
+      stage=stage,
+      steps=c.steps,
+      learning_rate=c.learning_rate,
   )
   result.update(
       rs_sampled=sampled,

@@ -1,8 +1,8 @@
-"""The RL stage: GRPO or PPO, switched by ``config.rl.algorithm``.
+"""The RL stage: the algorithm of ``config.rl.algorithm`` (``rl/algorithms.py``).
 
 Each step, top to bottom:
   1. rollout   P fresh prompts × G samples (jitted sampler), rule rewards
-               (``train/rollout.py``)
+               and optional PRM step scores (``train/rollout.py``)
   2. learn     log-probs, advantages and ``num_updates`` passes of jitted
                steps (``train/learner.py``)
   3. log, evaluate, checkpoint; SIGTERM saves and stops.
@@ -15,6 +15,7 @@ import time
 
 import jax
 
+from reasoning_jax.train import checkpoint
 from reasoning_jax.train import learner
 from reasoning_jax.train import learner_step
 from reasoning_jax.train import loop
@@ -23,23 +24,20 @@ from reasoning_jax.train import state as state_lib
 from reasoning_jax.verifiers import reward_model
 
 
-def run_rl(ctx, params, stage: str | None = None):
-  """The RL stage from ``params`` (the SFT policy), checkpointed as
-  ``stage`` (default ``rl_<algorithm>``). Returns (params, result)."""
+def run_rl(ctx, params, *, stage: str | None = None, algorithm: str = ""):
+  """The RL stage from ``params`` (the SFT policy) under ``algorithm``
+  (default ``rl.algorithm``; a key of ``rl/algorithms.ALGORITHMS``),
+  checkpointed as ``stage`` (default ``rl_<algorithm>``). Every other
+  setting is ``config.rl``'s. Returns (params, result)."""
   cfg, rc = ctx.config, ctx.config.rl
-  algorithm = rc.algorithm
+  algorithm = algorithm or rc.algorithm
   stage = stage or f"rl_{algorithm}"
-  model, pl, n = ctx.model, cfg.data.max_prompt_len, cfg.data.max_new_tokens
-  state, state_sh, critic, tx = learner_step.build_learner(
-      model, params, rc, ctx.mesh, ctx.rules, pl + n, cfg.seed + 1
-  )
-  ref_params = learner_step.reference_copy(state, state_sh)
+  state, ref_params, fns = _learner(ctx, params, algorithm)
   batch_sh = ctx.batch_sharding
-  fns = learner_step.make_learner_fns(model, critic, tx, rc, state_sh, batch_sh)
   sample_fn = ctx.sampler(
       top_k=rc.top_k, top_p=rc.top_p, group_size=rc.group_size
   )  # prefix sharing.
-  process_reward = _process_reward(ctx, rc)
+  prm_scorer = _prm_scorer(ctx, rc)
 
   def prompts(position, start, k):
     base = ctx.fresh_train_index + position  # fresh: after the SFT set.
@@ -50,22 +48,22 @@ def run_rl(ctx, params, stage: str | None = None):
     optimizer updates)."""
     position = int(state.data_position)
     rng = jax.random.fold_in(jax.random.PRNGKey(cfg.seed + 2), i)
-    ro, consumed = rollout_lib.rollout(
+    ro, drawn = rollout_lib.rollout(
         ctx,
         state.params["policy"],
         sample_fn,
         functools.partial(prompts, position),
         rng,
-        num_prompts=rc.num_prompts,
-        group_size=rc.group_size,
-        temperature=rc.temperature,
         rc=rc,
-        process_reward=process_reward,
+        process_reward=prm_scorer,
     )
     t_upd = time.perf_counter()
-    state = state.replace(data_position=state.data_position + consumed)
+    state = state.replace(data_position=state.data_position + drawn.consumed)
     state, m = learner.learn(state, ro, ref_params, fns, rc, batch_sh, rng)
-    m.update(_speeds(m["length"], ro.seconds, time.perf_counter() - t_upd, rc))
+    m["draws"] = drawn.draws
+    m.update(
+        _speeds(m["length"], drawn.seconds, time.perf_counter() - t_upd, rc)
+    )
     return state, m
 
   state, result = loop.run_policy_stage(
@@ -86,6 +84,33 @@ def run_rl(ctx, params, stage: str | None = None):
   return state.params["policy"], result
 
 
+def _learner(ctx, params, algorithm: str):
+  """(state, reference policy, ``LearnerFns``) of ``algorithm`` from the
+  policy ``params``, on this run's mesh."""
+  cfg, rc = ctx.config, ctx.config.rl
+  seq_len = cfg.data.max_prompt_len + cfg.data.max_new_tokens
+  state, state_sh, critic, tx = learner_step.build_learner(
+      ctx.model,
+      params,
+      rc,
+      ctx.mesh,
+      ctx.rules,
+      seq_len,
+      cfg.seed + 1,
+      algorithm=algorithm,
+  )
+  fns = learner_step.make_learner_fns(
+      ctx.model,
+      critic,
+      tx,
+      rc,
+      state_sh,
+      ctx.batch_sharding,
+      algorithm=algorithm,
+  )
+  return state, learner_step.reference_copy(state, state_sh), fns
+
+
 def _speeds(length, rollout_s: float, update_s: float, rc) -> dict:
   """Tokens per second of the rollout and of the update's passes."""
   tokens = length * rc.num_prompts * rc.group_size
@@ -97,15 +122,15 @@ def _speeds(length, rollout_s: float, update_s: float, rc) -> dict:
   )
 
 
-def _process_reward(ctx, rc):
-  """The PRM scorer of ``rl.prm_path`` (saved by reasoning_jax.verify), or
-  None."""
+def _prm_scorer(ctx, rc):
+  """The PRM step scorer of ``rl.prm_path`` (saved by reasoning_jax.verify),
+  or None."""
   if not rc.prm_path:
     return None
   prm = reward_model.reward_model(ctx.model.cfg)
   return reward_model.make_process_reward(
       prm,
-      reward_model.load_params(rc.prm_path, prm),
+      checkpoint.read_params(rc.prm_path, reward_model.abstract_params(prm)),
       rc.prm_max_steps,
       think_id=ctx.tok.piece_id("<think>"),
       close_id=ctx.tok.piece_id("</think>"),

@@ -13,7 +13,6 @@ prompts are drawn until P groups with spread are collected (or ``max_draws``
 rollout calls were made), and the number of draws is reported.
 """
 
-import dataclasses
 import time
 from typing import NamedTuple
 
@@ -24,33 +23,49 @@ from reasoning_jax.data import encoding
 from reasoning_jax.parallel import multihost
 from reasoning_jax.rewards import aggregate
 from reasoning_jax.rewards import consistency_reward
+from reasoning_jax.rl import algorithms
 from reasoning_jax.sampling import generate as generate_lib
-from reasoning_jax.train import evaluate
+from reasoning_jax.train import evaluation
 
 
-@dataclasses.dataclass
-class Rollout:
-  """This process's rows of one rollout (all rows with one process)."""
+class Sequences(NamedTuple):
+  """Prompts and their completions, host side."""
 
   prompt_ids: np.ndarray  # [B, L] int32, left-padded.
   prompt_valid: np.ndarray  # [B, L] bool
   tokens: np.ndarray  # [B, T] int32 completions, pad after the stop.
   mask: np.ndarray  # [B, T] bool, generated tokens.
-  rewards: np.ndarray  # [B] float32, shaped reward used for advantages.
-  correct: np.ndarray  # [B] float32, verifier accuracy.
-  formatted: np.ndarray  # [B] float32, format reward.
-  truncated: np.ndarray  # [B] bool, no stop token within N.
-  think_tokens: np.ndarray  # [B] int32, tokens up to and including </think>.
-  thinking: np.ndarray  # [B] bool, opens with <think> (works it out).
-  reflected: np.ndarray  # [B] bool, has a reflection phrase ("wait", ...).
-  consistency: np.ndarray  # [B] float32, share of well-formed step lines.
+
+
+class RowStats(NamedTuple):
+  """What each completion is, beyond its reward: statistics for the metrics
+  file, [B] each (never in the loss)."""
+
+  correct: np.ndarray  # float32, verifier accuracy.
+  formatted: np.ndarray  # float32, format reward.
+  think_tokens: np.ndarray  # int32, tokens up to and including </think>.
+  thinking: np.ndarray  # bool, opens with <think> (works it out).
+  reflected: np.ndarray  # bool, has a reflection phrase ("wait", ...).
+  consistency: np.ndarray  # float32, share of well-formed step lines.
+
+
+class Rollout(NamedTuple):
+  """This process's rows of one rollout (all rows with one process): what
+  the learner needs, and the rows' statistics."""
+
+  seqs: Sequences
+  rewards: np.ndarray  # [B] float32, the shaped reward of the advantages.
+  truncated: np.ndarray  # [B] bool, no stop token within T.
+  steps: algorithms.StepRewards | None = None  # with ``rl.prm_path``.
+  stats: RowStats | None = None  # None: no statistics (e.g. the bench).
+
+
+class Drawn(NamedTuple):
+  """How one rollout was drawn."""
+
+  consumed: int  # prompts of the caller's stream used (all draws).
   draws: int  # rollout calls it took (1 without dynamic sampling).
   seconds: float  # wall time of sampling + scoring.
-  # Process rewards (``rl.prm_path``): PRM P(step on track) at each step
-  # boundary [B, S], the boundary's index into ``tokens``, and validity.
-  step_scores: np.ndarray | None = None
-  step_pos: np.ndarray | None = None
-  step_valid: np.ndarray | None = None
 
 
 def overlong_penalty(lengths_b, *, max_len: int, buffer: int):
@@ -69,27 +84,21 @@ def group_has_spread(rewards_b, group_size: int):
 
 
 class Scored(NamedTuple):
-  """Rewards and statistics of one sampled batch, [B] each (host side);
-  the fields of ``Rollout`` of the same names."""
+  """One sampled batch's rewards and statistics (host side)."""
 
-  rewards: np.ndarray  # float32: the shaped reward.
-  correct: np.ndarray  # float32
-  formatted: np.ndarray  # float32
-  truncated: np.ndarray  # bool
-  think_tokens: np.ndarray  # int32
-  thinking: np.ndarray  # bool
-  reflected: np.ndarray  # bool
-  consistency: np.ndarray  # float32
+  rewards: np.ndarray  # [B] float32, the shaped reward.
+  truncated: np.ndarray  # [B] bool
+  stats: RowStats
 
 
 def _score(ctx, examples, out, group_size, rc) -> Scored:
   """Rewards and statistics of one sampled batch (host side)."""
   texts, lengths, truncated = generate_lib.decode_completions(ctx.tok, out)
-  correct, formatted = evaluate.score(
+  correct, formatted = evaluation.score(
       ctx.task, texts, [examples[i // group_size] for i in range(len(texts))]
   )
   think_close = ctx.tok.piece_id("</think>")
-  thinking = np.asarray([evaluate.opens_think(t) for t in texts])
+  thinking = np.asarray([evaluation.opens_think(t) for t in texts])
   think = np.asarray(
       [  # tokens up to and including the first </think>;
           int(np.argmax(row[:n] == think_close)) + 1  # all when never closed,
@@ -99,7 +108,7 @@ def _score(ctx, examples, out, group_size, rc) -> Scored:
       ],
       np.int32,
   )
-  reflected = np.asarray([evaluate.has_reflection(t) for t in texts])
+  reflected = np.asarray([evaluation.has_reflection(t) for t in texts])
   consistency = np.zeros(len(texts), np.float32)
   if rc.consistency_weight:
     consistency[:] = [
@@ -114,41 +123,35 @@ def _score(ctx, examples, out, group_size, rc) -> Scored:
       )
   )
   return Scored(
-      rewards.astype(np.float32),
-      correct,
-      formatted,
-      truncated,
-      think,
-      thinking,
-      reflected,
-      consistency,
+      rewards=rewards.astype(np.float32),
+      truncated=truncated,
+      stats=RowStats(
+          correct=correct,
+          formatted=formatted,
+          think_tokens=think,
+          thinking=thinking,
+          reflected=reflected,
+          consistency=consistency,
+      ),
   )
 
 
 def rollout(
-    ctx,
-    params,
-    sample_fn,
-    prompt_fn,
-    rng,
-    *,
-    num_prompts: int,
-    group_size: int,
-    temperature: float,
-    rc,
-    process_reward=None,
-) -> tuple[Rollout, int]:
-  """Samples and scores one batch of groups.
+    ctx, params, sample_fn, prompt_fn, rng, *, rc, process_reward=None
+) -> tuple[Rollout, Drawn]:
+  """Samples and scores one batch of ``rc.num_prompts`` groups of
+  ``rc.group_size`` at ``rc.temperature``.
 
   ``prompt_fn(start, k)`` returns problems ``start .. start+k-1`` of the
   caller's stream (from where this step begins); each process asks only for
   its own groups. ``process_reward`` (``make_process_reward``) adds PRM
   step scores; under ``rl.prm_mode="sequence"`` ``rl.prm_weight`` × their
   ``rl.prm_aggregate`` joins the reward. Returns (this process's rollout
-  rows, prompts consumed).
+  rows, how they were drawn).
   """
   t0 = time.perf_counter()
-  b = num_prompts * group_size
+  group_size = rc.group_size
+  b = rc.num_prompts * group_size
   rows = multihost.process_rows(ctx.batch_sharding, b)
   if rows.start % group_size or rows.stop % group_size:
     raise ValueError(
@@ -162,24 +165,13 @@ def rollout(
   while True:
     draws += 1
     examples = prompt_fn(consumed + mine.start, n_local)
-    consumed += num_prompts
+    consumed += rc.num_prompts
     rng, key = jax.random.split(rng)
-    fields = _draw(
-        ctx,
-        params,
-        sample_fn,
-        examples,
-        key,
-        temperature,
-        group_size,
-        b,
-        rc,
-        process_reward,
-    )
-    spread = group_has_spread(fields["rewards"], group_size)
+    drawn = _draw(ctx, params, sample_fn, examples, key, rc, process_reward)
+    spread = group_has_spread(drawn.rewards, group_size)
     for p in range(n_local):
       if not rc.dynamic_sampling or spread[p]:
-        kept.append(_group(fields, p, group_size))
+        kept.append(_group(drawn, p, group_size))
     # Every process samples the same number of times (it is a collective).
     if (
         not rc.dynamic_sampling
@@ -188,78 +180,56 @@ def rollout(
     ):
       break
   if not kept:  # no group had spread: train on the last draw (no signal).
-    kept = [_group(fields, p, group_size) for p in range(n_local)]
+    kept = [_group(drawn, p, group_size) for p in range(n_local)]
   while len(kept) < n_local:  # out of draws: repeat kept groups.
     kept += kept[: n_local - len(kept)]
-  cols = {k: np.concatenate([g[k] for g in kept[:n_local]], 0) for k in kept[0]}
-  return (
-      Rollout(**cols, draws=draws, seconds=time.perf_counter() - t0),
-      consumed,
+  ro = jax.tree.map(lambda *xs: np.concatenate(xs, 0), *kept[:n_local])
+  return ro, Drawn(
+      consumed=consumed, draws=draws, seconds=time.perf_counter() - t0
   )
 
 
-def _group(fields: dict, p: int, group_size: int) -> dict:
+def _group(ro: Rollout, p: int, group_size: int) -> Rollout:
   """Rows of group ``p`` of every field."""
-  return {
-      k: v[p * group_size : (p + 1) * group_size] for k, v in fields.items()
-  }
+  return jax.tree.map(lambda x: x[p * group_size : (p + 1) * group_size], ro)
 
 
-def _draw(
-    ctx,
-    params,
-    sample_fn,
-    examples,
-    key,
-    temperature,
-    group_size,
-    b,
-    rc,
-    process_reward,
-) -> dict:
-  """One draw: G samples of each of this process's prompts, scored.
-  Returns the ``Rollout`` fields of these rows, [B_local, ...] each."""
+def _draw(ctx, params, sample_fn, examples, key, rc, process_reward) -> Rollout:
+  """One draw: ``rc.group_size`` samples of each of this process's prompts,
+  scored: a ``Rollout`` of these rows."""
+  b = rc.num_prompts * rc.group_size
   texts = [encoding.prompt_text(e) for e in examples]
   ids, valid = encoding.encode_prompts(
       ctx.tok, texts, ctx.config.data.max_prompt_len
   )
-  ids, valid = np.repeat(ids, group_size, 0), np.repeat(valid, group_size, 0)
-  out = sample_fn(
-      params,
-      multihost.to_global(ids, ctx.batch_sharding, b),
-      multihost.to_global(valid, ctx.batch_sharding, b),
-      key,
-      temperature,
+  ids = np.repeat(ids, rc.group_size, 0)
+  valid = np.repeat(valid, rc.group_size, 0)
+  glob = lambda x: multihost.to_global(x, ctx.batch_sharding, b)
+  out = jax.tree.map(
+      multihost.local_rows,
+      sample_fn(params, glob(ids), glob(valid), key, rc.temperature),
   )
-  out = type(out)(*(multihost.local_rows(x) for x in out))
-  scored = _score(ctx, examples, out, group_size, rc)
-  steps = {}
+  scored = _score(ctx, examples, out, rc.group_size, rc)
+  rewards, steps = scored.rewards, None
   if process_reward is not None:
-    steps = dict(
-        zip(
-            ("step_scores", "step_pos", "step_valid"),
-            _process_reward(ctx, process_reward, ids, valid, out, b),
-        )
+    res = process_reward(
+        glob(ids), glob(valid), glob(out.tokens), glob(out.mask)
     )
+    scores, pos, ok = (np.asarray(multihost.local_rows(x)) for x in res)
+    steps = algorithms.StepRewards(scores_bs=scores, pos_bs=pos, valid_bs=ok)
     if rc.prm_mode == "sequence":
       agg = np.asarray(
           aggregate.aggregate_step_scores(
-              steps["step_scores"], steps["step_valid"], rc.prm_aggregate
+              steps.scores_bs, steps.valid_bs, rc.prm_aggregate
           )
       )
-      scored = scored._replace(rewards=scored.rewards + rc.prm_weight * agg)
-  return {
-      "prompt_ids": ids,
-      "prompt_valid": valid,
-      "tokens": out.tokens,
-      "mask": out.mask,
-      **scored._asdict(),
-      **steps,
-  }
-
-
-def _process_reward(ctx, fn, ids, valid, out, b):
-  """PRM step scores of this process's rows (the scorer runs globally)."""
-  glob = lambda x: multihost.to_global(x, ctx.batch_sharding, b)
-  res = fn(glob(ids), glob(valid), glob(out.tokens), glob(out.mask))
-  return tuple(np.asarray(multihost.local_rows(x)) for x in res)
+      rewards = rewards + rc.prm_weight * agg
+  return Rollout(
+      seqs=Sequences(
+          prompt_ids=ids, prompt_valid=valid, tokens=out.tokens, mask=out.mask
+      ),
+      rewards=rewards,
+      truncated=scored.truncated,
+      steps=steps,
+      stats=scored.stats,
+  )

@@ -11,7 +11,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 
@@ -66,9 +65,9 @@ def sft_step(
     *,
     model: CausalLM,
     tx: optax.GradientTransformation,
-    pad_id: int = 0
+    pad_id: int = 0,
 ):
-  """One AdamW step on a batch of ``ids [B, L]`` with loss mask ``[B, L]``
+  """One AdamW step on a batch of ``ids [B, T]`` with loss mask ``[B, T]``
   (``pad_id`` marks padding: the tokenizer's)."""
   inputs, targets = ids_bt[:, :-1], ids_bt[:, 1:]
   valid = (
@@ -116,15 +115,11 @@ def batch_indices(position: int, batch: int, n: int, seed: int) -> np.ndarray:
   return np.asarray(out)
 
 
-def sft_config(config, *, steps: int, learning_rate: float):
-  """A copy of ``config`` whose ``sft`` section trains ``steps`` steps at
-  ``learning_rate`` (a tenth of them warm-up): how the stages that fine-tune
-  on their own data (pretrain, rs, distill, tts revision) reuse ``run_sft``."""
-  out = ml_collections.ConfigDict(config.to_dict())
-  out.sft.update(
-      steps=steps, learning_rate=learning_rate, warmup_steps=max(1, steps // 10)
-  )
-  return out
+def short_warmup(steps: int) -> int:
+  """The warm-up of a short fine-tuning (a tenth of its steps, at least one):
+  the stages that train on their own data (pretrain, rs, distill, tts
+  revision) through ``fine_tune``."""
+  return max(1, steps // 10)
 
 
 def cold_start_examples(task, c, seed: int) -> list:
@@ -148,39 +143,70 @@ def cold_start_examples(task, c, seed: int) -> list:
   return examples
 
 
-def run_sft(
-    ctx,
-    params=None,
-    examples=None,
-    stage: str = "sft",
-    prompt_loss: bool = False,
-):
-  """The SFT stage: train on worked solutions, evaluate, checkpoint.
-
-  Trains on the cold-start set (``cold_start_examples``), or on
-  ``examples`` (e.g. revision pairs, rejection samples, teacher traces),
-  checkpointed as ``stage``; ``prompt_loss`` trains on the prompt tokens too (pretraining).
-  Returns ``(params, result)`` where result has the final held-out greedy
-  pass@1 on ``eval.num_problems`` test problems.
-  """
-  cfg, c = ctx.config, ctx.config.sft
-  if examples is None:
-    examples = cold_start_examples(ctx.task, c, cfg.seed)
-  ids, mask = encoding.encode_sft(
-      ctx.tok,
-      examples,
-      cfg.data.max_prompt_len + cfg.data.max_new_tokens,
-      prompt_loss,
-  )
-  # Train on the longest example rounded up to 8, not the sampling budget.
+def _encode(tok, examples, max_len: int, prompt_loss: bool):
+  """``encoding.encode_sft``, trimmed to the longest example rounded up to
+  8 slots (training costs what the text needs, not the sampling budget)."""
+  ids, mask = encoding.encode_sft(tok, examples, max_len, prompt_loss)
   seq_len = encoding.round_up(
-      int(right_padded_lengths(np.asarray(ids), ctx.tok.pad_id).max()),
+      int(right_padded_lengths(np.asarray(ids), tok.pad_id).max()),
       8,
       ids.shape[1],
   )
-  ids, mask = ids[:, :seq_len], mask[:, :seq_len]
+  return ids[:, :seq_len], mask[:, :seq_len]
 
-  tx = optim.from_section(c, total_steps=c.steps)
+
+def run_sft(ctx, params=None, *, stage: str = "sft"):
+  """The SFT stage: ``fine_tune`` on the cold-start set
+  (``cold_start_examples``) with ``config.sft``'s schedule. Returns
+  ``(params, result)``."""
+  cfg, c = ctx.config, ctx.config.sft
+  return fine_tune(
+      ctx,
+      params,
+      cold_start_examples(ctx.task, c, cfg.seed),
+      stage=stage,
+      steps=c.steps,
+      learning_rate=c.learning_rate,
+      warmup_steps=c.warmup_steps,
+  )
+
+
+def fine_tune(
+    ctx,
+    params,
+    examples,
+    *,
+    stage: str,
+    steps: int,
+    learning_rate: float,
+    warmup_steps: int | None = None,
+    prompt_loss: bool = False,
+    max_len: int | None = None,
+    eval_every: int | None = None,
+):
+  """Supervised training on ``examples``: evaluate, checkpoint as ``stage``.
+
+  ``steps`` AdamW steps at peak ``learning_rate`` after ``warmup_steps``
+  (default ``short_warmup``; the rest of the optimizer, the batch size and
+  the log cadence are ``config.sft``'s), on at most ``max_len`` tokens
+  (default ``data.max_prompt_len + data.max_new_tokens``); ``prompt_loss``
+  trains on the prompt too (pretraining); held-out evaluation every
+  ``eval_every`` steps (default ``eval.every``; 0: only at the end).
+  Returns ``(params, result)``: result has the final held-out greedy pass@1.
+  """
+  cfg, c = ctx.config, ctx.config.sft
+  if max_len is None:
+    max_len = cfg.data.max_prompt_len + cfg.data.max_new_tokens
+  ids, mask = _encode(ctx.tok, examples, max_len, prompt_loss)
+  seq_len = ids.shape[1]
+  tx = optim.from_section(
+      c,
+      total_steps=steps,
+      learning_rate=learning_rate,
+      warmup_steps=short_warmup(steps)
+      if warmup_steps is None
+      else warmup_steps,
+  )
   dummy = jnp.ones((1, seq_len - 1), jnp.int32)
   state, state_sh = state_lib.create_state(
       lambda k: ctx.model.init(k, dummy, dummy, dummy > 0)["params"],
@@ -203,7 +229,7 @@ def run_sft(
         *(
             multihost.to_global(x[idx], batch_sh, c.batch_size)
             for x in (ids, mask)
-        )
+        ),
     )
 
   state, result = loop.run_policy_stage(
@@ -211,11 +237,11 @@ def run_sft(
       stage,
       state,
       step_fn,
-      steps=c.steps,
+      steps=steps,
       policy=lambda st: st.params,
       write_every=cfg.log_every,
       log_keys=("loss", "token_acc", "grad_norm"),
-      eval_every=cfg.eval.every,
+      eval_every=cfg.eval.every if eval_every is None else eval_every,
       final_extra=lambda st, seconds: {"train_seconds": seconds},
   )
   return state.params, result

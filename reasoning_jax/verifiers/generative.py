@@ -27,8 +27,9 @@ QUERY, YES, NO = "=", "1", "0"
 
 @dataclasses.dataclass
 class QueryBatch:
-  """One row per valid (trace, step): ids / valid ``[R, L]``, the query's
-  last slot ``at [R]``, labels ``[R]``, and which trace and step it is."""
+  """One row per valid (trace, step), B rows: ids / valid ``[B, T]``, the
+  query's last slot ``at [B]``, labels ``[B]``, and which trace and step it
+  is."""
 
   ids: np.ndarray
   valid: np.ndarray
@@ -70,7 +71,7 @@ def query_batch(sb, query_ids: list[int], pad_id: int = 0) -> QueryBatch:
 
 
 def yes_no_logit(model, params, ids, valid, at, yes_id: int, no_id: int):
-  """ℓ_yes − ℓ_no at slot ``at`` of each row: ``[R]`` float32."""
+  """ℓ_yes − ℓ_no at slot ``at`` of each row: ``[B]`` float32."""
   logits, _, _ = model.apply(
       {"params": params}, ids, positions_from_valid(valid), valid
   )

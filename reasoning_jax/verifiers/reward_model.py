@@ -10,14 +10,13 @@ on the way to the right answer. Shapes: B traces, T slots, S steps.
 """
 
 import functools
-import os
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 
+from reasoning_jax.data import encoding
 from reasoning_jax.models import ScalarModel
 from reasoning_jax.models.transformer import positions_from_valid
 from reasoning_jax.verifiers.steps import boundary_mask
@@ -155,28 +154,16 @@ def make_scorers(rm: ScalarModel, max_steps: int):
   )
 
 
-def save_params(path: str, params) -> None:
-  """The reward model's parameters alone, as an orbax checkpoint at ``path``
-  (what ``rl.prm_path`` points to)."""
-  path = path if "://" in path else os.path.abspath(path)
-  with ocp.StandardCheckpointer() as ckptr:
-    ckptr.save(path, params, force=True)
-
-
-def load_params(path: str, rm):
-  """Parameters saved by ``save_params``, checked against the shapes of
-  ``rm`` (a ``ScalarModel``, or the ``CausalLM`` of a generative verifier)."""
-  path = path if "://" in path else os.path.abspath(path)
-  if "://" not in path and not os.path.isdir(path):
-    raise FileNotFoundError(f"no reward model parameters at {path}")
+def abstract_params(model):
+  """The shapes and dtypes of ``model``'s parameters (a ``ScalarModel``, or
+  the ``CausalLM`` of a generative verifier), without computing them: what
+  ``checkpoint.read_params`` restores saved parameters onto."""
   dummy = jnp.ones((1, 8), jnp.int32)
-  abstract = jax.eval_shape(
+  return jax.eval_shape(
       lambda: nn.unbox(
-          rm.init(jax.random.PRNGKey(0), dummy, dummy, dummy > 0)["params"]
+          model.init(jax.random.PRNGKey(0), dummy, dummy, dummy > 0)["params"]
       )
   )
-  with ocp.StandardCheckpointer() as ckptr:
-    return ckptr.restore(path, abstract)
 
 
 def make_process_reward(
@@ -199,8 +186,7 @@ def make_process_reward(
   @jax.jit
   def score(params, prompt, prompt_valid, tokens, mask):
     bnd = boundary_mask(tokens, mask, think_id, close_id, newline_id)
-    ids = jnp.concatenate([prompt, tokens], 1)
-    valid = jnp.concatenate([prompt_valid, mask], 1)
+    ids, valid = encoding.join_completions(prompt, prompt_valid, tokens, mask)
     step_mask = jnp.concatenate([jnp.zeros_like(prompt_valid), bnd], 1)
     scores, ok = score_steps(rm, params, ids, valid, step_mask, max_steps)
     pos, _ = steps_from_mask(bnd, max_steps)

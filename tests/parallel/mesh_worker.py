@@ -32,6 +32,7 @@ from reasoning_jax.config import base_config
 from reasoning_jax.models import CausalLM
 from reasoning_jax.models import ModelConfig
 from reasoning_jax.parallel import sharding
+from reasoning_jax.rl import algorithms
 from reasoning_jax.sampling.sampler import make_sampler
 from reasoning_jax.train import learner
 from reasoning_jax.train import learner_step
@@ -81,20 +82,22 @@ def _rollout():
   tokens = np.where(mask, rs.randint(4, CFG.vocab_size, (b, N)), 0)
   rewards = rs.randint(0, 2, b).astype(np.float32)
   return rollout_lib.Rollout(
-      prompt_ids=ids.astype(np.int32),
-      prompt_valid=valid,
-      tokens=tokens.astype(np.int32),
-      mask=mask,
+      seqs=rollout_lib.Sequences(
+          prompt_ids=ids.astype(np.int32),
+          prompt_valid=valid,
+          tokens=tokens.astype(np.int32),
+          mask=mask,
+      ),
       rewards=rewards,
-      correct=rewards,
-      formatted=np.ones(b, np.float32),
       truncated=np.zeros(b, bool),
-      think_tokens=np.minimum(lengths, 3).astype(np.int32),
-      thinking=np.ones(b, bool),
-      reflected=np.zeros(b, bool),
-      consistency=np.zeros(b, np.float32),
-      draws=1,
-      seconds=1.0,
+      stats=rollout_lib.RowStats(
+          correct=rewards,
+          formatted=np.ones(b, np.float32),
+          think_tokens=np.minimum(lengths, 3).astype(np.int32),
+          thinking=np.ones(b, bool),
+          reflected=np.zeros(b, bool),
+          consistency=np.zeros(b, np.float32),
+      ),
   )
 
 
@@ -112,17 +115,26 @@ def rl_step(algorithm, shape, repeats, microbatches=1):
       critic_lr=1e-3,
       kl_beta=0.04,
   )
-  parts = ("policy",) if algorithm == "grpo" else ("policy", "critic")
+  critic = algorithms.ALGORITHMS[algorithm].trains_critic
+  parts = ("policy", "critic") if critic else ("policy",)
   sgd = optax.multi_transform(
       {k: optax.sgd(1.0) for k in parts}, {k: k for k in parts}
   )
   state, state_sh, critic, tx = learner_step.build_learner(
-      CausalLM(CFG), _params(), rc, mesh, RULES, PL + N, seed=0, tx=sgd
+      CausalLM(CFG),
+      _params(),
+      rc,
+      mesh,
+      RULES,
+      PL + N,
+      seed=0,
+      algorithm=algorithm,
+      tx=sgd,
   )
   ref = jax.tree.map(lambda x: x.copy(), state.params["policy"])
   sh = sharding.batch_sharding(mesh, RULES)
   fns = learner_step.make_learner_fns(
-      CausalLM(CFG), critic, tx, rc, state_sh, sh
+      CausalLM(CFG), critic, tx, rc, state_sh, sh, algorithm=algorithm
   )
   ro = _rollout()
   t0 = time.perf_counter()
@@ -173,8 +185,9 @@ def _sft_setup(shape, sgd: bool = False):
   sh = sharding.batch_sharding(mesh, RULES)
   step = sft.make_sft_step(model, tx, state_sh, sh)
   ro = _rollout()
-  ids = np.concatenate([ro.prompt_ids, ro.tokens], 1)
-  mask = np.concatenate([np.zeros_like(ro.prompt_valid), ro.mask], 1)
+  s = ro.seqs
+  ids = np.concatenate([s.prompt_ids, s.tokens], 1)
+  mask = np.concatenate([np.zeros_like(s.prompt_valid), s.mask], 1)
   return state, step, sh, ids, mask
 
 
@@ -256,7 +269,13 @@ def sample(shape, repeats):
   )
   params = jax.device_put(_params(), p_sh)
   ro = _rollout()
-  args = (params, ro.prompt_ids, ro.prompt_valid, jax.random.PRNGKey(3), 1.0)
+  args = (
+      params,
+      ro.seqs.prompt_ids,
+      ro.seqs.prompt_valid,
+      jax.random.PRNGKey(3),
+      1.0,
+  )
   t0 = time.perf_counter()
   out = jax.device_get(fn(*args))
   first = time.perf_counter() - t0

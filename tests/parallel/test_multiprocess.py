@@ -204,6 +204,7 @@ if "--process_id=1" in sys.argv:
   context.local_dir = lambda w: os.path.join(str(w), "host1")
 from reasoning_jax import cli, main
 sys.argv[0] = "reasoning_jax.main"
+main.define_flags()
 cli.run(main.main)
 """
 

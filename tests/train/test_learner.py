@@ -55,47 +55,49 @@ def _fixture():
           params, ids, valid, jax.random.PRNGKey(3), 1.0
       )
   )
-  b = B
   ro = rollout_lib.Rollout(
-      prompt_ids=ids,
-      prompt_valid=valid,
-      tokens=np.asarray(out.tokens),
-      mask=np.asarray(out.mask),
+      seqs=rollout_lib.Sequences(
+          prompt_ids=ids,
+          prompt_valid=valid,
+          tokens=np.asarray(out.tokens),
+          mask=np.asarray(out.mask),
+      ),
       rewards=REWARDS,
-      correct=REWARDS > 0.5,
-      formatted=np.ones(b, bool),
       truncated=TRUNCATED,
-      think_tokens=np.zeros(b, np.int32),
-      thinking=np.zeros(b, bool),
-      reflected=np.zeros(b, bool),
-      consistency=np.zeros(b, np.float32),
-      draws=1,
-      seconds=1.0,
+      stats=rollout_lib.RowStats(
+          correct=REWARDS > 0.5,
+          formatted=np.ones(B, bool),
+          think_tokens=np.zeros(B, np.int32),
+          thinking=np.zeros(B, bool),
+          reflected=np.zeros(B, bool),
+          consistency=np.zeros(B, np.float32),
+      ),
   )
-  assert ro.mask.sum(1).min() >= 2 and (~ro.mask).any()  # some padding.
+  mask = ro.seqs.mask
+  assert mask.sum(1).min() >= 2 and (~mask).any()  # some padding.
   return model, params, ro
 
 
-def _seq(ro):
-  seq = np.concatenate([ro.prompt_ids, ro.tokens], 1)
-  valid = np.concatenate([ro.prompt_valid, ro.mask], 1)
+def _seq(seqs):
+  seq = np.concatenate([seqs.prompt_ids, seqs.tokens], 1)
+  valid = np.concatenate([seqs.prompt_valid, seqs.mask], 1)
   pos = np.maximum(np.cumsum(valid, 1) - 1, 0)
   return seq, valid, pos
 
 
-def _logp_ent(model, params, ro):
+def _logp_ent(model, params, seqs):
   """Full forward: log-prob and entropy of each completion token."""
-  seq, valid, pos = _seq(ro)
+  seq, valid, pos = _seq(seqs)
   logits = model.apply({"params": params}, seq, pos, valid)[0]
-  pl = ro.prompt_ids.shape[1]
+  pl = seqs.prompt_ids.shape[1]
   lp = jax.nn.log_softmax(logits[:, pl - 1 : pl - 1 + N].astype(jnp.float32))
-  tok = jnp.take_along_axis(lp, ro.tokens[..., None], -1)[..., 0]
+  tok = jnp.take_along_axis(lp, seqs.tokens[..., None], -1)[..., 0]
   return tok, -(jnp.exp(lp) * lp).sum(-1)
 
 
-def _values(critic, cparams, ro):
-  seq, valid, pos = _seq(ro)
-  pl = ro.prompt_ids.shape[1]
+def _values(critic, cparams, seqs):
+  seq, valid, pos = _seq(seqs)
+  pl = seqs.prompt_ids.shape[1]
   return critic.apply({"params": cparams}, seq, pos, valid)[
       :, pl - 1 : pl - 1 + N
   ]
@@ -143,7 +145,9 @@ def _learner(model, start, rc, critic=None):
   sh = sharding.batch_sharding(mesh, rules)
   return (
       state,
-      learner_step.make_learner_fns(model, critic, tx, rc, state_sh, sh),
+      learner_step.make_learner_fns(
+          model, critic, tx, rc, state_sh, sh, algorithm=rc.algorithm
+      ),
       sh,
   )
 
@@ -170,11 +174,8 @@ def _sgd(loss, params, steps):
   return params
 
 
-def _rows(ro, rows):
-  return ro.__class__(**{
-      k: v[rows] if isinstance(v, np.ndarray) else v
-      for k, v in ro.__dict__.items()
-  })
+def _rows(seqs, rows):
+  return jax.tree.map(lambda x: x[rows], seqs)
 
 
 def _assert_close(got, want):
@@ -214,17 +215,17 @@ def test_grpo_update_matches_the_reference(
     adv = centred
   else:
     adv = np.where(sd > 0, centred / (sd + 1e-6), 0.0)
-  m = ro.mask.copy()
+  m = ro.seqs.mask.copy()
   if advantage == "grpo_skip":
     m &= np.repeat(sd[:, 0] > 0, G)[:, None]
   if mask_truncated:
     m &= ~TRUNCATED[:, None]
   adv = adv.reshape(-1)
-  old, _ = _logp_ent(model, params, ro)
-  ref, _ = _logp_ent(model, ref_params, ro)
+  old, _ = _logp_ent(model, params, ro.seqs)
+  ref, _ = _logp_ent(model, ref_params, ro.seqs)
 
   def loss(p, rows):
-    lp, _ = _logp_ent(model, p, _rows(ro, rows))
+    lp, _ = _logp_ent(model, p, _rows(ro.seqs, rows))
     ratio = jnp.exp(lp - old[rows])
     a = adv[rows][:, None]
     pg = -jnp.minimum(ratio * a, jnp.clip(ratio, 0.8, 1.2) * a)
@@ -283,8 +284,8 @@ def test_ppo_update_matches_the_reference(whiten, microbatches, reduction):
   )
   rng = jax.random.PRNGKey(11)
 
-  mask = ro.mask
-  v_old = np.asarray(_values(critic, cparams, ro), np.float64) * mask
+  mask = ro.seqs.mask
+  v_old = np.asarray(_values(critic, cparams, ro.seqs), np.float64) * mask
   last = mask.sum(1) - 1
   token_r = np.zeros(mask.shape)
   token_r[np.arange(B), last] = REWARDS
@@ -294,11 +295,11 @@ def test_ppo_update_matches_the_reference(whiten, microbatches, reduction):
     sd = np.sqrt(((adv[mask] - mu) ** 2).mean())
     adv = (adv - mu) / (sd + 1e-6) * mask
   m = mask & ~TRUNCATED[:, None]
-  old, _ = _logp_ent(model, params, ro)
-  ref, _ = _logp_ent(model, ref_params, ro)
+  old, _ = _logp_ent(model, params, ro.seqs)
+  ref, _ = _logp_ent(model, ref_params, ro.seqs)
 
   def loss(p, rows):
-    sub = _rows(ro, rows)
+    sub = _rows(ro.seqs, rows)
     lp, ent = _logp_ent(model, p["policy"], sub)
     v = _values(critic, p["critic"], sub)
     mm = m[rows].astype(np.float32)
@@ -346,25 +347,25 @@ def test_chunked_gradient_equals_the_whole_batch_gradient(reduction, algorithm):
   "values" are a function of the policy's log-probs, so they have a
   gradient through the same parameters)."""
   model, params, ro = _fixture()
-  mask = ro.mask.copy()
+  mask = ro.seqs.mask.copy()
   mask[:3] = False  # rows without tokens: left out of seq_mean's count.
   mask[0::4] = False  # chunk 0 (rows 0, 4, 8, ...) has no tokens at all.
-  ref = np.asarray(_logp_ent(model, params, ro)[0]) - 0.1
+  ref = np.asarray(_logp_ent(model, params, ro.seqs)[0]) - 0.1
   batch = learner_step.Batch(
-      jnp.asarray(ro.prompt_ids),
-      jnp.asarray(ro.prompt_valid),
-      jnp.asarray(ro.tokens),
-      jnp.asarray(mask),
-      None,
-      jnp.asarray(ref),
-      jnp.asarray(np.linspace(-1, 1, B), jnp.float32),
-      None,
-      None,
+      prompt_ids=jnp.asarray(ro.seqs.prompt_ids),
+      prompt_valid=jnp.asarray(ro.seqs.prompt_valid),
+      tokens=jnp.asarray(ro.seqs.tokens),
+      mask=jnp.asarray(mask),
+      old_logp=None,
+      ref_logp=jnp.asarray(ref),
+      adv=jnp.asarray(np.linspace(-1, 1, B), jnp.float32),
+      old_values=None,
+      returns=None,
   )
 
   def loss_fn(p, b):
     lp, ent = learner_step.completion_logprobs(
-        model, p, b.prompt, b.prompt_valid, b.tokens, b.mask
+        model, p, b.prompt_ids, b.prompt_valid, b.tokens, b.mask
     )
     if algorithm == "grpo":
       value, m = losses.grpo_loss(

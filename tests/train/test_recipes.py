@@ -70,13 +70,13 @@ def test_the_reflection_line_survives_the_builtin_tokenizer(
     tmp_path, task, corpus
 ):
   from reasoning_jax.data import tokenizer  # pylint: disable=g-import-not-at-top
-  from reasoning_jax.train import evaluate  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import evaluation  # pylint: disable=g-import-not-at-top
 
   tok = tokenizer.get_tokenizer("", str(tmp_path), corpus)
   example = tasks.get_task(task, seed=0, difficulty=2).example("train", 0)
   doc = pretrain.with_reflection(example.solution, random.Random(0))
   assert tok.decode(tok.encode(doc)) == doc  # no unknown pieces.
-  assert evaluate.reflection_rate([doc]) == 1.0
+  assert evaluation.reflection_rate([doc]) == 1.0
 
 
 def _ex(prompt, answer, lines):
@@ -126,7 +126,7 @@ def test_consistency_reward_is_the_share_of_step_lines():
 
 def test_a_teacher_without_config_json_is_named(tmp_path):
   with pytest.raises(config_lib.ConfigError, match="teacher_workdir"):
-    distill.teacher_config(str(tmp_path))
+    distill.teacher_config(str(tmp_path), mesh={}, rules=())
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ rerun skips finished stages."""
 import os
 
 from reasoning_jax.data import tasks
-from reasoning_jax.train import evaluate
+from reasoning_jax.train import evaluation
 from reasoning_jax.train import rejection
 
 
@@ -43,7 +43,7 @@ def test_reflection_rate_counts_whole_phrases():
       "7",
       "Actually no",
   ]
-  assert evaluate.reflection_rate(texts) == 3 / 5
+  assert evaluation.reflection_rate(texts) == 3 / 5
 
 
 def _smoke_config():

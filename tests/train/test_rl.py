@@ -52,26 +52,10 @@ def test_trim_keeps_logprobs_of_valid_tokens():
   )
   lengths = np.minimum(np.arange(len(ids)) % 7 + 1, 40)
   mask = np.arange(40)[None] < lengths[:, None]  # completions of <= 7 tokens.
-  none = dict.fromkeys((
-      "rewards",
-      "correct",
-      "formatted",
-      "truncated",
-      "think_tokens",
-      "thinking",
-      "reflected",
-      "consistency",
-  ))
-  ro = rollout_lib.Rollout(
-      prompt_ids=ids,
-      prompt_valid=valid,
-      tokens=out.tokens,
-      mask=mask,
-      draws=1,
-      seconds=0.0,
-      **none
+  seqs = rollout_lib.Sequences(
+      prompt_ids=ids, prompt_valid=valid, tokens=out.tokens, mask=mask
   )
-  small = learner.trim(ro, int(valid.sum(1).max()), int(lengths.max()))
+  small = learner.trim(seqs, int(valid.sum(1).max()), int(lengths.max()))
   assert small.prompt_ids.shape[1] == 8 and small.tokens.shape[1] == 8
   full, _ = learner_step.completion_logprobs(
       CausalLM(TINY), params, ids, valid, out.tokens, mask
@@ -129,11 +113,20 @@ def test_short_run_raises_a_trivially_learnable_reward(algorithm):
   mesh = sharding.make_mesh({"data": -1, "fsdp": 1, "tensor": 1})
   rules = base_config().logical_axis_rules
   state, state_sh, critic, tx = learner_step.build_learner(
-      model, init_params(TINY), rc, mesh, rules, 6 + N, seed=0
+      model,
+      init_params(TINY),
+      rc,
+      mesh,
+      rules,
+      6 + N,
+      seed=0,
+      algorithm=algorithm,
   )
   assert (critic is None) == (algorithm == "grpo")
   sh = sharding.batch_sharding(mesh, rules)
-  fns = learner_step.make_learner_fns(model, critic, tx, rc, state_sh, sh)
+  fns = learner_step.make_learner_fns(
+      model, critic, tx, rc, state_sh, sh, algorithm=algorithm
+  )
   ref = jax.tree.map(lambda x: x.copy(), state.params["policy"])
   sample = make_sampler(model, max_new_tokens=N, eos_id=-1)
   ids, valid = _prompts()
@@ -143,22 +136,12 @@ def test_short_run_raises_a_trivially_learnable_reward(algorithm):
         sample(state.params["policy"], ids, valid, jax.random.PRNGKey(i), 1.0)
     )
     reward = ((out.tokens % 2 == 0) & out.mask).sum(1) / N
-    b = len(ids)
     ro = rollout_lib.Rollout(
-        prompt_ids=ids,
-        prompt_valid=valid,
-        tokens=out.tokens,
-        mask=out.mask,
+        seqs=rollout_lib.Sequences(
+            prompt_ids=ids, prompt_valid=valid, tokens=out.tokens, mask=out.mask
+        ),
         rewards=reward.astype(np.float32),
-        correct=reward,
-        formatted=reward,
-        truncated=np.zeros(b, bool),
-        think_tokens=np.zeros(b, np.int32),
-        thinking=np.zeros(b, bool),
-        reflected=np.zeros(b, bool),
-        consistency=np.zeros(b, np.float32),
-        draws=1,
-        seconds=1.0,
+        truncated=np.zeros(len(ids), bool),
     )
     state, _ = learner.learn(state, ro, ref, fns, rc, sh, jax.random.PRNGKey(i))
     means.append(reward.mean())
@@ -189,7 +172,11 @@ def test_dynamic_sampling_keeps_the_first_groups_with_spread(
   ctx, params = smoke_ctx
   rc = ctx.config.rl.copy_and_resolve_references()
   rc.update(
-      dynamic_sampling=True, max_draws=max_draws, num_prompts=4, group_size=4
+      dynamic_sampling=True,
+      max_draws=max_draws,
+      num_prompts=4,
+      group_size=4,
+      temperature=1.0,
   )
   sampler = ctx.sampler(group_size=4)
   draws = []
@@ -202,16 +189,8 @@ def test_dynamic_sampling_keeps_the_first_groups_with_spread(
   examples = lambda start, k: [
       ctx.task.example("train", 1000 + start + i) for i in range(k)
   ]
-  ro, consumed = rollout_lib.rollout(
-      ctx,
-      params,
-      recording,
-      examples,
-      jax.random.PRNGKey(4),
-      num_prompts=4,
-      group_size=4,
-      temperature=1.0,
-      rc=rc,
+  ro, drawn = rollout_lib.rollout(
+      ctx, params, recording, examples, jax.random.PRNGKey(4), rc=rc
   )
   n, buf = ctx.config.data.max_new_tokens, rc.overlong_buffer
   groups, found = [], []  # groups with spread; how many after each draw.
@@ -227,7 +206,8 @@ def test_dynamic_sampling_keeps_the_first_groups_with_spread(
   assert groups, "no group had spread: the fixture gives no signal"
   # It stops at the first draw that completes P groups, or at max_draws.
   want_draws = next((i + 1 for i, f in enumerate(found) if f >= 4), max_draws)
-  assert ro.draws == len(draws) == want_draws and consumed == 4 * want_draws
+  assert drawn.draws == len(draws) == want_draws
+  assert drawn.consumed == 4 * want_draws
   want = [groups[i % len(groups)] for i in range(4)]  # repeated if short.
-  np.testing.assert_array_equal(ro.tokens, np.concatenate(want))
+  np.testing.assert_array_equal(ro.seqs.tokens, np.concatenate(want))
   assert (ro.rewards.reshape(4, 4).std(1) > 0).all()

@@ -11,6 +11,7 @@ import pytest
 
 from reasoning_jax.data import tasks
 from reasoning_jax.rewards import aggregate
+from reasoning_jax.train import checkpoint
 from reasoning_jax.train import verifier_fit
 from reasoning_jax.verifiers import label
 from reasoning_jax.verifiers import metrics
@@ -430,25 +431,30 @@ def test_rollout_process_rewards_match_an_independent_recomputation(
     )
 
   prm, params = _random_prm(ctx, 1)
-  rm.save_params(str(tmp_path / "prm"), params)
-  loaded = rm.load_params(str(tmp_path / "prm"), prm)
+  checkpoint.save_params(str(tmp_path / "prm"), params)
+  loaded = checkpoint.read_params(
+      str(tmp_path / "prm"), rm.abstract_params(prm)
+  )
   ids3 = (tok.piece_id("<think>"), tok.piece_id("</think>"), tok.piece_id("\n"))
   fn = rm.make_process_reward(
       prm, loaded, 8, think_id=ids3[0], close_id=ids3[1], newline_id=ids3[2]
   )
-  rc = ctx.config.rl
-  with ctx.config.unlocked():
-    rc.prm_weight, rc.prm_mode, rc.prm_aggregate = 0.5, "sequence", "min"
-    rc.overlong_buffer = 0  # the smoke config's length shaping: not here.
+  rc = ctx.config.rl.copy_and_resolve_references()
+  rc.update(
+      prm_weight=0.5,
+      prm_mode="sequence",
+      prm_aggregate="min",
+      overlong_buffer=0,  # the smoke config's length shaping: not here.
+      num_prompts=4,
+      group_size=g,
+      temperature=1.0,
+  )
   ro, _ = rollout_lib.rollout(
       ctx,
       None,
       scripted,
       lambda s, k: examples[s : s + k],
       jax.random.PRNGKey(0),
-      num_prompts=4,
-      group_size=g,
-      temperature=1.0,
       rc=rc,
       process_reward=fn,
   )
@@ -470,11 +476,10 @@ def test_rollout_process_rewards_match_an_independent_recomputation(
     np.testing.assert_allclose(
         ro.rewards[i], rule + 0.5 * p[:8].min(), rtol=1e-4
     )
-    np.testing.assert_allclose(
-        ro.step_scores[i][ro.step_valid[i]], p[:8], rtol=1e-4
-    )
+    ok = ro.steps.valid_bs[i]
+    np.testing.assert_allclose(ro.steps.scores_bs[i][ok], p[:8], rtol=1e-4)
     np.testing.assert_array_equal(
-        ro.step_pos[i][ro.step_valid[i]], [e for _, e in spans][:8]
+        ro.steps.pos_bs[i][ok], [e for _, e in spans][:8]
     )
 
 

@@ -10,7 +10,7 @@ import os
 from matplotlib.figure import Figure
 import numpy as np
 
-from reasoning_jax.train.report import stages_of
+from reasoning_jax.experiments.run_report import stages_of
 
 
 def seeds_summary(summaries: dict[int, dict]) -> dict:

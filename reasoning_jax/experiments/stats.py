@@ -49,3 +49,19 @@ def paired_delta(before_n, after_n) -> dict:
       "broken": int((before & ~after).sum()),
       "num_problems": int(before.size),
   }
+
+
+def summarize(per: dict, subset=None) -> dict:
+  """``{method: {N: {"acc", "ci"}}}``: mean accuracy over problems (or the
+  boolean ``subset`` of them) with a bootstrap 95% interval."""
+  out = {}
+  for name, by_n in per.items():
+    for n, x in by_n.items():
+      x = np.asarray(x, np.float64)
+      x = x if subset is None else x[subset]
+      lo, hi = bootstrap_ci(x) if len(x) else (float("nan"),) * 2
+      out.setdefault(name, {})[int(n)] = {
+          "acc": float(np.mean(x)) if len(x) else float("nan"),
+          "ci": [lo, hi],
+      }
+  return out

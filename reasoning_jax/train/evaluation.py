@@ -57,7 +57,7 @@ def reflection_rate(texts) -> float:
   return sum(map(has_reflection, texts)) / len(texts) if texts else 0.0
 
 
-def evaluate(
+def held_out_results(
     sample_fn,
     params,
     tok,
@@ -115,7 +115,7 @@ def evaluate(
 
 
 def stage_result(r: dict) -> dict:
-  """What a stage reports of an ``evaluate`` result: the ``SUMMARY_KEYS``,
+  """What a stage reports of a ``held_out_results`` result: the ``SUMMARY_KEYS``,
   ``num_problems`` and, when the task has levels, ``by_difficulty``."""
   out = {k: r[k] for k in SUMMARY_KEYS + ("num_problems",)}
   if "by_difficulty" in r:

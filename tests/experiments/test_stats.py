@@ -1,9 +1,11 @@
 """Bootstrap intervals against the normal approximation and hand counts."""
 
+import math
+
 import numpy as np
 import pytest
 
-from reasoning_jax.train import stats
+from reasoning_jax.experiments import stats
 
 
 def test_constant_verdicts_have_a_point_interval():
@@ -50,3 +52,11 @@ def test_paired_interval_is_narrower_than_unpaired():
   assert d["broken"] == 0 and lo > 0
   b_lo, b_hi = stats.bootstrap_ci(before)
   assert hi - lo < 0.5 * (b_hi - b_lo)
+
+
+def test_bootstrap_ci_brackets_the_mean():
+  x = np.random.default_rng(0).uniform(size=400) < 0.3
+  lo, hi = stats.bootstrap_ci(x)
+  assert lo < x.mean() < hi and hi - lo < 0.12
+  se = math.sqrt(0.3 * 0.7 / 400)
+  assert hi - lo == pytest.approx(2 * 1.96 * se, rel=0.25)

@@ -6,7 +6,7 @@ from reasoning_jax.data import tokenizer
 from reasoning_jax.data.arith import Arith
 from reasoning_jax.sampling import generate as generate_lib
 from reasoning_jax.sampling.sampler import SampleOutput
-from reasoning_jax.train import evaluate
+from reasoning_jax.train import evaluation
 
 
 def test_decode_and_score_hand_worked(tmp_path):
@@ -29,24 +29,24 @@ def test_decode_and_score_hand_worked(tmp_path):
   ]
   np.testing.assert_array_equal(got_len, lengths)
   np.testing.assert_array_equal(truncated, [False, True, True])
-  correct, fmt = evaluate.score(task, texts, [ex] * 3)
+  correct, fmt = evaluation.score(task, texts, [ex] * 3)
   np.testing.assert_array_equal(correct, [1, 0, 0])
   np.testing.assert_array_equal(fmt, [1, 1, 0])
 
 
 def test_opens_think_hand_worked():
-  assert evaluate.opens_think("<think>\n1+2=3\n</think>\n\\boxed{3}")
-  assert evaluate.opens_think("  \n<think>x")
-  assert not evaluate.opens_think("\\boxed{3}")
-  assert not evaluate.opens_think("3 <think>")
-  assert not evaluate.opens_think("")
+  assert evaluation.opens_think("<think>\n1+2=3\n</think>\n\\boxed{3}")
+  assert evaluation.opens_think("  \n<think>x")
+  assert not evaluation.opens_think("\\boxed{3}")
+  assert not evaluation.opens_think("3 <think>")
+  assert not evaluation.opens_think("")
 
 
 def test_by_difficulty_against_a_loop():
   rng = np.random.default_rng(0)
   correct = rng.random(200) < 0.5
   levels = rng.integers(2, 6, 200)
-  got = evaluate.by_difficulty(correct, levels)
+  got = evaluation.by_difficulty(correct, levels)
   assert list(got) == ["2", "3", "4", "5"]
   for k, v in got.items():
     hits = [c for c, lv in zip(correct, levels) if lv == int(k)]
@@ -66,12 +66,12 @@ def test_stage_result_and_flat_metrics():
       "texts": {},
       "by_difficulty": {"2": 1.0, "3": 0.0},
   }
-  res = evaluate.stage_result(r)
-  assert set(res) == set(evaluate.SUMMARY_KEYS) | {
+  res = evaluation.stage_result(r)
+  assert set(res) == set(evaluation.SUMMARY_KEYS) | {
       "num_problems",
       "by_difficulty",
   }
-  flat = evaluate.flat_metrics({**res, "train_seconds": 3.0}, "final")
+  flat = evaluation.flat_metrics({**res, "train_seconds": 3.0}, "final")
   assert flat["final/think"] == 0.25 and flat["final/train_seconds"] == 3.0
   assert flat["final/pass@1_d2"] == 1.0 and flat["final/pass@1_d3"] == 0.0
   assert "final/by_difficulty" not in flat

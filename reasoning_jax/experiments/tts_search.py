@@ -79,17 +79,19 @@ SEARCHES = {
 }
 
 
-def is_done(ctx, config):
+def is_done(ctx):
   """A search state has ended: the completion finished, or it has no room
   for another step in the sampler's window."""
-  cap = config.data.max_new_tokens - 8
+  cap = ctx.config.data.max_new_tokens - 8
   return lambda t: beam_lib.is_done(t) or len(ctx.tok.encode(t)) >= cap
 
 
-def search(kind, ctx, params, examples, verifiers, c, config, gen):
+def search(kind, ctx, params, examples, verifiers, gen: float):
   """Beam search (PRM, cumulative), Tree of Thoughts or MCTS over all test
-  problems, batched; per-problem correctness, compute and speed."""
+  problems, batched, with ``config.tts``'s settings; per-problem
+  correctness, compute and speed (``gen``: FLOPs of one generation)."""
   t = time.perf_counter()
+  config, c = ctx.config, ctx.config.tts
   run_search, k_field, verifier_field = SEARCHES[kind]
   k, verifier = c[k_field], c[verifier_field]
   policy_expand = beam_lib.policy_expander(
@@ -111,7 +113,7 @@ def search(kind, ctx, params, examples, verifiers, c, config, gen):
   score = beam_lib.state_scorer(
       ctx, verifiers[verifier], examples, max_steps=config.verifier.max_steps
   )
-  done = is_done(ctx, config)
+  done = is_done(ctx)
   q = len(examples)
   texts, n, children = run_search(expand, score, q, k, c, done)
   open_rows = [i for i, x in enumerate(texts) if not done(x)]
@@ -153,9 +155,7 @@ def search(kind, ctx, params, examples, verifiers, c, config, gen):
   }
 
 
-def sequential_revision(
-    ctx, params, examples, traces, c, config, workdir
-) -> dict:
+def sequential_revision(ctx, params, examples, traces, workdir) -> dict:
   """Trains (or restores) the revision policy and runs revision chains.
 
   Pairs come from ``revision_samples`` samples of ``revision_problems``
@@ -163,13 +163,14 @@ def sequential_revision(
   problem's first parallel sample, so sequential@1 = parallel@1.
   """
   t = time.perf_counter()
+  config, c = ctx.config, ctx.config.tts
   fit = lambda p, prev: revision_lib.fit_prompt(
       ctx.tok,
       p,
       prev,
       config.data.max_prompt_len + config.data.max_new_tokens // 2,
   )
-  rparams, n_pairs = _revision_policy(ctx, params, c, config, workdir, fit)
+  rparams, n_pairs = _revision_policy(ctx, params, workdir, fit)
   revise = label_lib.policy_completer(
       ctx,
       rparams,
@@ -215,9 +216,10 @@ def sequential_revision(
   return out
 
 
-def _revision_policy(ctx, params, c, config, workdir, fit):
+def _revision_policy(ctx, params, workdir, fit):
   """``(params, pairs)``: the policy fine-tuned (stage ``revision``) on
   (wrong -> correct) pairs of its own samples; itself when there are none."""
+  config, c = ctx.config, ctx.config.tts
   width = config.data.max_prompt_len + config.data.max_new_tokens
   first = config.sft.num_examples
   train = [
@@ -235,12 +237,6 @@ def _revision_policy(ctx, params, c, config, workdir, fit):
   pairs = revision_lib.revision_pairs(
       own, per_problem=c.revision_per_problem, seed=config.seed, fit=fit
   )
-  cfg = sft.sft_config(
-      config, steps=c.revision_steps, learning_rate=c.revision_lr
-  )
-  cfg.data.max_prompt_len = width  # prompt + previous attempt.
-  cfg.eval.every = c.revision_steps + 1
-  rctx = dataclasses.replace(ctx, config=cfg, workdir=workdir)
   logging.info(
       "revision: %d pairs from %d train problems", len(pairs), len(train)
   )
@@ -250,14 +246,25 @@ def _revision_policy(ctx, params, c, config, workdir, fit):
         "the chains use the policy itself"
     )
     return params, 0
-  return sft.run_sft(rctx, params, pairs, stage="revision")[0], len(pairs)
+  params, _ = sft.fine_tune(
+      dataclasses.replace(ctx, workdir=workdir),  # its own checkpoints.
+      params,
+      pairs,
+      stage="revision",
+      steps=c.revision_steps,
+      learning_rate=c.revision_lr,
+      max_len=width + config.data.max_new_tokens,  # + the revision.
+      eval_every=0,
+  )
+  return params, len(pairs)
 
 
-def mcts_labels(ctx, params, c, config, workdir) -> dict:
+def mcts_labels(ctx, params) -> dict:
   """MCTS with rollout values on train problems (answers known): Q-values
   of the steps on each finished path as step labels (rStar-Math), written
   to ``mcts_labels.jsonl``; their agreement with the exact labels."""
   t = time.perf_counter()
+  config, c = ctx.config, ctx.config.tts
   first = config.sft.num_examples + c.revision_problems
   exs = [
       ctx.task.example("train", first + i) for i in range(c.mcts_label_problems)
@@ -281,7 +288,7 @@ def mcts_labels(ctx, params, c, config, workdir) -> dict:
       batch_size=c.batch_size,
       group_size=r,
   )
-  done = is_done(ctx, config)
+  done = is_done(ctx)
 
   def value(items):  # share of r rule-scored rollouts that are correct.
     live = [(q, x) for q, x in items if not done(x)]
@@ -336,14 +343,14 @@ def _mcts_step_labels(ctx, exs, trees):
       exact = steps_lib.exact_labels(ctx.task, ex, steps)
       traces.append(
           steps_lib.Trace(
-              ex.prompt,
-              ex.answer,
-              text,
-              int(ctx.task.is_correct(text, ex)),
-              steps,
-              exact,
-              soft,
-              [int(s > 0.5) for s in soft],
+              prompt=ex.prompt,
+              answer=ex.answer,
+              completion=text,
+              correct=int(ctx.task.is_correct(text, ex)),
+              steps=steps,
+              exact=exact,
+              soft=soft,
+              hard=[int(s > 0.5) for s in soft],
           )
       )
       if exact is not None:  # tasks without a step checker: no reference.

@@ -10,7 +10,7 @@ length, think rate and reflection rate over training (raw and smoothed),
 stage after stage, from ``metrics.jsonl``. A quantity that is zero
 throughout carries no signal: its panel is left out and named in the
 figure's footnote.
-(Several seeds of one config: ``train/seeds_report.py``.)
+(Several seeds of one config: ``experiments/seeds_report.py``.)
 """
 
 import os

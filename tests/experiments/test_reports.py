@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
+from reasoning_jax.experiments import run_report
+from reasoning_jax.experiments import seeds_report
 from reasoning_jax.train import metrics
-from reasoning_jax.train import report
-from reasoning_jax.train import seeds_report
 
 
 def _summary(p_sft=0.5, p_rl=0.9, delta=0.4):
@@ -51,11 +51,11 @@ def test_smooth_is_a_trailing_mean():
   v = np.random.default_rng(0).random(23)
   for w in (1, 3, 7):
     want = [v[max(0, i - w + 1) : i + 1].mean() for i in range(len(v))]
-    np.testing.assert_allclose(report.smooth(v, w), want)
+    np.testing.assert_allclose(run_report.smooth(v, w), want)
 
 
 def test_markdown_lists_each_stage_with_intervals_and_levels():
-  md = report.markdown(_summary())
+  md = run_report.markdown(_summary())
   assert (
       "| sft | 0.500 [0.480, 0.520] | 0.500 | 0.500 | 25.0 | 0.000 |  |" in md
   )
@@ -88,7 +88,7 @@ def test_report_png_names_the_panels_without_signal(tmp_path, monkeypatch):
       "text",
       lambda self, x, y, s, **kw: texts.append(s) or real(self, x, y, s, **kw),
   )
-  report.write_report(str(tmp_path), _summary())
+  run_report.write_report(str(tmp_path), _summary())
   with open(tmp_path / "report.png", "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
   note = " ".join(t.replace("\n", " ") for t in texts)

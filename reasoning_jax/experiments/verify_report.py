@@ -13,6 +13,7 @@ from reasoning_jax.rewards import aggregate
 from reasoning_jax.verifiers import generative as gv
 from reasoning_jax.verifiers import likelihood
 from reasoning_jax.verifiers import metrics as vm
+from reasoning_jax.verifiers import registry
 from reasoning_jax.verifiers import reward_model as rm_lib
 
 
@@ -21,7 +22,9 @@ def problems(traces):
   return np.unique([t.prompt for t in traces], return_inverse=True)[1]
 
 
-def evaluate(ctx, models, histories, eval_set, traces, v, lmv=None) -> dict:
+def evaluate_verifiers(
+    ctx, models, histories, eval_set, traces, v, lmv=None
+) -> dict:
   """Scores the held-out traces with each model; see the module docstring.
 
   Besides pooled step and outcome AUROC (which a detector of hard problems
@@ -54,7 +57,7 @@ def evaluate(ctx, models, histories, eval_set, traces, v, lmv=None) -> dict:
         if name in histories
         else {}
     )
-    if name == "orm":  # an outcome score, no steps.
+    if not registry.VERIFIERS[name].per_step:  # an outcome score (the ORM).
       p = rm_lib.chunked(
           functools.partial(score_outcome, params),
           eval_set.ids,
@@ -84,9 +87,10 @@ def evaluate(ctx, models, histories, eval_set, traces, v, lmv=None) -> dict:
 
 def _step_scores(ctx, name, params, eval_set, v, score_steps):
   """``(s [B, S] step scores, spans)``: the spans (scores, mask) that
-  aggregate into the outcome score; the likelihood verifier (``lmv``)
-  scores the answer as one more span."""
-  if name == "genver":
+  aggregate into the outcome score; the likelihood verifier scores the
+  answer as one more span."""
+  kind = registry.VERIFIERS[name].kind
+  if kind == "generative":
     query, yes, no = gv.answer_ids(ctx.tok)
     s = gv.scores(
         ctx.model,
@@ -98,7 +102,7 @@ def _step_scores(ctx, name, params, eval_set, v, score_steps):
         no,
     )
     return s, (s, eval_set.step_valid)
-  if name == "lmv":
+  if kind == "likelihood":
     scorer = likelihood.make_scorer(
         params[0], ctx.config.data.max_prompt_len, v.max_steps
     )
@@ -193,16 +197,14 @@ def table(out) -> str:
   ]
   lm = out.get("lmv") or {}
   names = {
-      "prm_exact": "PRM, exact labels",
-      "prm_ms": f"PRM, Math-Shepherd {out.get('ms_label', '')} labels",
-      "orm": "ORM (outcome labels)",
-      "genver": "generative verifier, exact labels",
-      "lmv": (
-          f"likelihood verifier (LM on {lm.get('examples', 0):,} gold "
-          f"solutions, {lm.get('steps', 0)} steps; its own pass@1 "
-          f"{lm.get('pass@1', float('nan')):.3f})"
-      ),
+      k: v.title.format(ms_label=out.get("ms_label", ""))
+      for k, v in registry.VERIFIERS.items()
   }
+  names["lmv"] += (
+      f" (LM on {lm.get('examples', 0):,} gold solutions, "
+      f"{lm.get('steps', 0)} steps; its own pass@1 "
+      f"{lm.get('pass@1', float('nan')):.3f})"
+  )
   lines += [_row(names[k], r) for k, r in out.get("models", {}).items()]
   ms = out.get("math_shepherd")
   if ms:
