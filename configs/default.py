@@ -21,14 +21,15 @@ Variants after a colon, comma-separated, in any order: ``smoke`` (seconds,
 for tests), ``sft`` (the cold start alone), ``worked`` (a teacher that
 always writes its steps: SFT alone reaches ~95%, no headroom), ``arith``
 (the earlier default: ``arith`` difficulty 1, 5,000 fixed examples; the
-verifier and test-time-scaling configs start from it), ``dr_grpo`` and
-``dapo`` (named GRPO variants).
+verifier and test-time-scaling configs start from it). Another RL algorithm
+is one flag: ``--config.rl.algorithm=dapo`` (``rl/algorithms.ALGORITHMS``:
+grpo, dr_grpo, dapo, gspo, rloo, reinforce_pp, ppo, each as published).
 """
 
 from reasoning_jax import config as config_lib
 from reasoning_jax.config import base_config
 
-VARIANTS = ("smoke", "sft", "worked", "arith", "dr_grpo", "dapo")
+VARIANTS = ("smoke", "sft", "worked", "arith")
 
 
 def get_config(arg: str | None = None):
@@ -50,16 +51,6 @@ def get_config(arg: str | None = None):
     c.sft.bare_share = 0.0
   if "sft" in variants:
     c.stages = "sft"
-  if "dr_grpo" in variants:  # Liu et al. 2025: no std scaling, constant norm.
-    c.rl.update(advantage="dr_grpo", loss_reduction="constant")
-  if "dapo" in variants:  # Yu et al. 2025.
-    c.rl.update(
-        clip_eps_high=0.28,
-        loss_reduction="token_mean",
-        overlong_buffer=16,
-        dynamic_sampling=True,
-        kl_beta=0.0,
-    )
   if "smoke" in variants:  # last: shrinks whatever the others chose.
     config_lib.smoke(c)
     if c.task.name == "chain":

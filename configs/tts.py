@@ -32,21 +32,14 @@ verifiers trained on it::
 and ``smoke`` (seconds, for tests).
 """
 
-import importlib.util
-import os
-
-
-def _load(name):
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
-  spec = importlib.util.spec_from_file_location(f"_{name}_config", path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod
+from reasoning_jax import config as config_lib
 
 
 def get_config(arg: str | None = None):
   variants = arg.split(",") if arg else []
-  c = _load("verifier").get_config("smoke" if "smoke" in variants else None)
+  c = config_lib.sibling_config(__file__, "verifier").get_config(
+      "smoke" if "smoke" in variants else None
+  )
   c.tts.update(
       policy_workdir="runs/arith",
       beam_verifier="lmv_steps_last",

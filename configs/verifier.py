@@ -15,22 +15,14 @@ on 96,000 gold solutions in 1,500 steps (about 3 minutes here).
 Variants: ``smoke`` (seconds, for tests).
 """
 
-import importlib.util
-import os
-
-
-def _default():
-  """configs/default.py, loaded by path (configs/ is not a package)."""
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "default.py")
-  spec = importlib.util.spec_from_file_location("_default_config", path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod
+from reasoning_jax import config as config_lib
 
 
 def get_config(arg: str | None = None):
   variants = arg.split(",") if arg else []
-  c = _default().get_config("arith,smoke" if "smoke" in variants else "arith")
+  c = config_lib.sibling_config(__file__, "default").get_config(
+      "arith,smoke" if "smoke" in variants else "arith"
+  )
   c.stages = "sft"
   c.eval.num_problems = min(c.eval.num_problems, 512)
   for v in variants:

@@ -46,6 +46,7 @@ import numpy as np
 from reasoning_jax import cli
 from reasoning_jax import config as config_lib
 from reasoning_jax import timing
+from reasoning_jax.config import rl as rl_config
 from reasoning_jax.models import CausalLM
 from reasoning_jax.models import flops
 from reasoning_jax.models import ModelConfig
@@ -82,7 +83,7 @@ class Workload(NamedTuple):
 def run(config, workdir: str) -> dict:
   """Runs the benchmark described by ``config`` and returns the report."""
   config_lib.validate(config)
-  b_cfg, rc = config.bench, config.rl
+  b_cfg, rc = config.bench, rl_config.resolve(config.rl)
   w = workload(config)
   report = {
       "config": {k: config[k].to_dict() for k in ("model", "data")},
@@ -250,7 +251,7 @@ def _rollout(w: Workload, policy, key, temperature: float):
 def _time_step(config, w: Workload, report, *, algorithm: str) -> dict:
   """One algorithm's full RL step (rollout, log-probs, update), timed in
   parts after warm-up; its memory and compile times go into ``report``."""
-  rc, m, alg = config.rl, config.model, algorithm
+  rc, m, alg = rl_config.resolve(config.rl, algorithm), config.model, algorithm
   pl, n = config.data.max_prompt_len, config.data.max_new_tokens
   warm, reps = config.bench.warmup_reps, config.bench.timed_reps
   state, state_sh, critic, tx = learner_step.build_learner(

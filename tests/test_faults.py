@@ -281,7 +281,7 @@ def test_records_are_never_reused_and_eval_uses_what_the_file_has(
   with caplog.at_level(logging.WARNING):
     ctx = context.build_context(c, str(tmp_path / "w"))
   assert "eval.num_problems=16 but the test file has 1 records" in caplog.text
-  assert ctx.num_test == 1 and len(ctx.test_set) == 1
+  assert len(ctx.test_set) == 1
   with pytest.raises(datasets.DataError, match="test record 1 requested"):
     ctx.task.example("test", 1)
 

@@ -110,33 +110,42 @@ def _check_quickstart(tmp, text):
 
 def _check_compare(tmp, _):
   wd = _only(os.path.join(tmp, "compare_*"))
-  c = default_config("smoke")  # what the small setting runs.
-  with open(os.path.join(wd, "compare.png"), "rb") as f:
+  c = default_config("smoke")  # the small setting's model.
+  with open(os.path.join(wd, "study.png"), "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-  with open(os.path.join(wd, "compare.json")) as f:
+  with open(os.path.join(wd, "study.json")) as f:
     out = json.load(f)
+  cell = out["cells"]["sft.bare_share=0.7|on_policy"]
+  seed_dir = os.path.join(wd, "sft.bare_share=0.7", "seed_0")
   for alg in ("grpo", "ppo"):
-    rows = metrics.read_metrics(wd, f"rl_{alg}")
+    rows = metrics.read_metrics(seed_dir, f"rl_{alg}_on_policy")
     final = [r for r in rows if "final/pass@1" in r][-1]
-    assert out["runs"][alg]["pass@1"] == final["final/pass@1"]
+    assert cell[alg]["test_pass@1"]["mean"] == final["final/pass@1"]
     steps = [r["rollout_s"] + r["update_s"] for r in rows if "rollout_s" in r]
     assert len(steps) == c.rl.steps
-    r = out["runs"][alg]
-    assert r["fixed"] - r["broken"] == round(
-        r["delta_vs_sft"] * c.eval.num_problems
+    np.testing.assert_allclose(
+        cell[alg]["seconds_per_step"]["mean"], np.median(steps)
     )
-    np.testing.assert_allclose(r["seconds_per_step"], np.median(steps))
   # Memory by hand: the smoke policy has p parameters; GRPO holds params +
   # two Adam moments (3p floats); PPO adds a critic of the same backbone plus
   # a value head (d+1), with its own moments.
-  p = out["runs"]["grpo"]["reference_policy_bytes"] // 4
+  import jax  # pylint: disable=g-import-not-at-top
+
+  from reasoning_jax.models import CausalLM  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.models import ModelConfig  # pylint: disable=g-import-not-at-top
+
+  toks = np.ones((1, 4), np.int32)
+  shapes = jax.eval_shape(
+      lambda: CausalLM(ModelConfig(**c.model.to_dict())).init(
+          jax.random.PRNGKey(0), toks, toks, toks > 0
+      )
+  )
+  p = sum(x.size for x in jax.tree.leaves(shapes))
   d, v = c.model.d_model, c.model.vocab_size
   critic = p - d * v + d + 1  # no LM head, a value head instead.
-  assert out["runs"]["grpo"]["params_plus_optimizer_bytes"] == 4 * 3 * p + 4 * 2
-  assert out["runs"]["ppo"]["params_plus_optimizer_bytes"] == (
-      4 * 3 * (p + critic) + 4 * 2 * 2
-  )
-  assert "| grpo |" in open(os.path.join(wd, "compare.md")).read()
+  assert cell["grpo"]["state_bytes"] == 4 * 3 * p + 4 * 2
+  assert cell["ppo"]["state_bytes"] == 4 * 3 * (p + critic) + 4 * 2 * 2
+  assert "| grpo |" in open(os.path.join(wd, "study.md")).read()
 
 
 def _check_tts(tmp, _):

@@ -12,10 +12,14 @@ defaults (``defaults()``) next to their checks (``validate(config)``):
   verifier    verifier (reasoning_jax.verify)
   tts         tts (reasoning_jax.tts)
   bench       bench (reasoning_jax.bench)
+  study       study (reasoning_jax.compare: RL variants over seeds)
 
 :func:`validate` runs before anything is built or compiled and names the
 offending field.
 """
+
+import importlib.util
+import os
 
 import ml_collections
 
@@ -24,6 +28,7 @@ from reasoning_jax.config import data
 from reasoning_jax.config import model
 from reasoning_jax.config import rl
 from reasoning_jax.config import run
+from reasoning_jax.config import study
 from reasoning_jax.config import supervised
 from reasoning_jax.config import tts
 from reasoning_jax.config import verifier
@@ -37,6 +42,7 @@ from reasoning_jax.config.verifier import VERIFIER_STAGES
 __all__ = (
     "base_config",
     "derive",
+    "sibling_config",
     "smoke",
     "validate",
     "variants",
@@ -48,7 +54,7 @@ __all__ = (
 )
 
 # In the order their checks run; a section's checks may read other sections.
-SECTIONS = (run, data, model, supervised, rl, verifier, tts, bench)
+SECTIONS = (run, data, model, supervised, rl, verifier, tts, bench, study)
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -79,6 +85,18 @@ def derive(
     section[field] = value
   out.lock()
   return out
+
+
+def sibling_config(config_file: str, name: str):
+  """The module of ``configs/<name>.py`` beside ``config_file`` (a config
+  building on another; ``configs/`` is not a package)."""
+  path = os.path.join(
+      os.path.dirname(os.path.abspath(config_file)), f"{name}.py"
+  )
+  spec = importlib.util.spec_from_file_location(f"_{name}_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
 
 def variants(arg: str | None, known: tuple[str, ...]) -> list[str]:

@@ -1,6 +1,15 @@
-"""RL: GRPO / PPO and their shaping, process rewards and sampling."""
+"""RL: the algorithm and its shaping, process rewards and sampling.
+
+``rl.algorithm`` picks a record of ``rl/algorithms.ALGORITHMS``; the fields
+it presets (``algorithms.PRESET_FIELDS``: advantage estimator, loss
+reduction, KL beta, clip range, dynamic sampling, overlong buffer) are
+unset here, and ``resolve`` fills each from the algorithm unless the config
+names a value. ``--config.rl.algorithm=dapo`` is DAPO as published;
+``--config.rl.algorithm=dapo --config.rl.kl_beta=0.04`` DAPO with a KL term.
+"""
 
 import ml_collections
+from ml_collections import config_dict
 
 from reasoning_jax.config.checks import check
 from reasoning_jax.config.checks import finite
@@ -39,21 +48,21 @@ def defaults() -> ml_collections.ConfigDict:
       b1=0.9,
       b2=0.999,
       max_grad_norm=1.0,
-      clip_eps=0.2,
-      clip_eps_high=0.0,  # 0: same as clip_eps (DAPO: 0.28).
-      kl_beta=0.04,
-      # grpo | grpo_skip | grpo_floor | dr_grpo (no std scaling).
-      advantage="grpo",
+      # Preset by the algorithm (None: its value; see ``resolve``).
+      clip_eps=config_dict.placeholder(float),
+      clip_eps_high=config_dict.placeholder(float),  # 0: same as clip_eps.
+      kl_beta=config_dict.placeholder(float),
+      advantage=config_dict.placeholder(str),  # advantages.GROUP_ADVANTAGES
+      loss_reduction=config_dict.placeholder(str),  # losses.REDUCTIONS
+      dynamic_sampling=config_dict.placeholder(bool),  # on accuracy (DAPO).
+      overlong_buffer=config_dict.placeholder(int),  # -1: fit the task.
       std_floor=0.1,
-      loss_reduction="token_mean",  # token_mean | seq_mean | constant.
       # consistency: R1's language-consistency reward, here the share of
       # thinking lines in the task's step syntax (rewards.consistency_reward).
       accuracy_weight=1.0,
       format_weight=0.0,
       consistency_weight=0.0,
-      overlong_buffer=0,
-      mask_truncated=False,  # DAPO overlong shaping.
-      dynamic_sampling=False,
+      mask_truncated=False,  # DAPO overlong filtering.
       max_draws=4,  # DAPO dynamic sampling.
       gamma=1.0,
       lam=0.95,
@@ -75,12 +84,30 @@ def defaults() -> ml_collections.ConfigDict:
   return c
 
 
+def resolve(rc, algorithm: str = "") -> ml_collections.FrozenConfigDict:
+  """The ``rl`` section ``rc`` as an algorithm runs it: ``algorithm``
+  (default ``rc.algorithm``) and every unset ``PRESET_FIELDS`` field taken
+  from its preset (``algorithms.preset``). A new read-only section; ``rc``
+  is not changed."""
+  values = rc.to_dict()
+  values["algorithm"] = algorithm or values["algorithm"]
+  if values["algorithm"] not in algorithms.ALGORITHMS:
+    return ml_collections.FrozenConfigDict(values)  # validate names it.
+  for name, value in algorithms.preset(values["algorithm"]).items():
+    if values[name] is None:
+      values[name] = value
+  return ml_collections.FrozenConfigDict(values)
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises ConfigError naming the first bad field of this section; the
-  names of the accepted strings come from the code."""
-  _validate_process_rewards(config.rl)
-  _validate_batch(config.rl, config.model.vocab_size)
-  _validate_objective(config.rl)
+  """Raises ConfigError naming the first bad field of this section (as
+  ``resolve`` gives it); the names of the accepted strings come from the
+  code."""
+  one_of(config.rl, "rl", "algorithm", tuple(algorithms.ALGORITHMS))
+  r = resolve(config.rl)
+  _validate_process_rewards(r)
+  _validate_batch(r, config.model.vocab_size)
+  _validate_objective(r)
 
 
 def _validate_process_rewards(r) -> None:
@@ -103,7 +130,6 @@ def _validate_process_rewards(r) -> None:
 
 def _validate_objective(r) -> None:
   """The algorithm, advantage estimator, loss terms and optimizer."""
-  one_of(r, "rl", "algorithm", tuple(algorithms.ALGORITHMS))
   one_of(r, "rl", "advantage", tuple(advantages.GROUP_ADVANTAGES))
   one_of(r, "rl", "loss_reduction", tuple(losses.REDUCTIONS))
   check(0 < r.clip_eps < 1, "rl.clip_eps", "must be in (0, 1)", r.clip_eps)
@@ -117,6 +143,18 @@ def _validate_objective(r) -> None:
     )
   check(
       r.clip_eps_high >= 0, "rl.clip_eps_high", "must be >= 0", r.clip_eps_high
+  )
+  check(
+      isinstance(r.overlong_buffer, int) and r.overlong_buffer >= -1,
+      "rl.overlong_buffer",
+      "must be an integer >= 0, or -1 (fit the task)",
+      r.overlong_buffer,
+  )
+  check(
+      r.algorithm != "gspo" or not (r.prm_mode == "step" and r.prm_weight),
+      "rl.prm_mode",
+      "gspo takes one advantage per sequence: use prm_mode=sequence",
+      r.prm_mode,
   )
   check(r.kl_beta >= 0, "rl.kl_beta", "must be >= 0", r.kl_beta)
   check(

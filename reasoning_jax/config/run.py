@@ -17,6 +17,9 @@ def defaults() -> ml_collections.ConfigDict:
   # name (rl: rl_<algorithm>), with _2, _3 ... on repeats; a rerun skips the
   # stages that finished.
   c.stages = "sft"
+  # Final evaluations read the first num_problems distinct test problems;
+  # periodic ones (every `every` steps) the first periodic_problems distinct
+  # dev problems (the split for every choice).
   c.eval = dict(
       num_problems=1024, batch_size=256, every=100, periodic_problems=256
   )

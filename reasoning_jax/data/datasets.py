@@ -21,6 +21,9 @@ normalised TeX) on the answer ``rewards.extract_answer`` reads (boxed,
 ``#### N``, or "the answer is"). A malformed line is an error naming its
 file and line. Record ``i`` of a split is example ``i``; there is no
 wrap-around: reading past the end is a ``DataError`` naming the counts.
+The files are ``train.jsonl``, ``test.jsonl`` and, optionally,
+``dev.jsonl`` (the split every choice and periodic evaluation uses; without
+it periodic evaluations read the test split, with a warning).
 """
 
 import dataclasses
@@ -115,7 +118,8 @@ class RecordTask:
     return exs[index]
 
   def size(self, split: str) -> int:
-    return len(self.splits[split])
+    """Records in ``split`` (0 when the files have no such split)."""
+    return len(self.splits.get(split, ()))
 
   def is_correct(self, completion: str, example: tasks.Example) -> bool:
     return answers_lib.answers_match(
@@ -128,7 +132,11 @@ def _split_files(data_dir: str) -> dict:
     raise DataError(
         "set task.data_dir to the directory holding train.jsonl and test.jsonl"
     )
-  return {s: os.path.join(data_dir, f"{s}.jsonl") for s in tasks.SPLITS}
+  out = {s: os.path.join(data_dir, f"{s}.jsonl") for s in ("train", "test")}
+  dev = os.path.join(data_dir, "dev.jsonl")  # optional.
+  if os.path.exists(dev):
+    out["dev"] = dev
+  return out
 
 
 def load_gsm8k(data_dir: str) -> RecordTask:
@@ -189,7 +197,7 @@ def gsm8k_tfds(manual_dir: str, data_dir: str) -> RecordTask:
       download_config=tfds.download.DownloadConfig(manual_dir=manual_dir),
   )
   splits = {}
-  for split in tasks.SPLITS:
+  for split in ("train", "test"):
     src = builder.as_data_source(split=split)
     splits[split] = [
         gsm8k_example(
@@ -236,7 +244,7 @@ def _gsm8k_builder(tfds):
           s: self._generate_examples(
               os.path.join(dl_manager.manual_dir, f"{s}.jsonl")
           )
-          for s in tasks.SPLITS
+          for s in ("train", "test")  # GSM8K's own splits.
       }
 
     def _generate_examples(self, path):

@@ -16,8 +16,12 @@ from typing import Callable, Protocol
 
 from reasoning_jax import files
 
-SPLITS = ("train", "test")
-TEST_PERCENT = 10  # share of the problem space reserved for the test split.
+SPLITS = ("train", "dev", "test")
+# Shares of the problem space, by problem hash: the test split (reported
+# once, never tuned on) and the dev split (every choice and every periodic
+# evaluation); train holds the rest.
+TEST_PERCENT = 10
+DEV_PERCENT = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,11 +65,32 @@ def split_rng(task: str, seed: int, split: str, index: int) -> random.Random:
   return random.Random(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
 
 
+def split_of(problem_key: str) -> str:
+  """The split a canonical problem text belongs to (a pure function of its
+  hash): test, dev or train."""
+  h = int.from_bytes(hashlib.sha256(problem_key.encode()).digest()[:4], "big")
+  h %= 100
+  if h < TEST_PERCENT:
+    return "test"
+  return "dev" if h < TEST_PERCENT + DEV_PERCENT else "train"
+
+
 def in_split(problem_key: str, split: str) -> bool:
   """True when the canonical problem text belongs to ``split``."""
-  h = int.from_bytes(hashlib.sha256(problem_key.encode()).digest()[:4], "big")
-  is_test = h % 100 < TEST_PERCENT
-  return is_test if split == "test" else not is_test
+  return split_of(problem_key) == split
+
+
+def distinct_examples(task, split: str, n: int, limit: int | None = None):
+  """The first ``n`` distinct problems (by prompt) of ``split``, in index
+  order; fewer when the split (or ``limit`` indices) runs out first."""
+  out, seen, i = [], set(), 0
+  while len(out) < n and (limit is None or i < limit):
+    ex = task.example(split, i)
+    i += 1
+    if ex.prompt not in seen:
+      seen.add(ex.prompt)
+      out.append(ex)
+  return out
 
 
 _REGISTRY: dict[str, Callable[..., Task]] = {}

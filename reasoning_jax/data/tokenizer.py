@@ -230,6 +230,7 @@ def get_tokenizer(
           vocab_size,
           CORPUS_EXAMPLES,
           SPECIAL_PIECES,
+          (tasks.TEST_PERCENT, tasks.DEV_PERCENT),  # what "train" holds.
       )).encode()
   )
   prefix = os.path.join(cache_dir, f"spm_{key.hexdigest()[:12]}")

@@ -65,3 +65,71 @@ def summarize(per: dict, subset=None) -> dict:
           "ci": [lo, hi],
       }
   return out
+
+
+# Two-sided 95% quantiles of Student's t with df degrees of freedom.
+_T975 = {
+    1: 12.706,
+    2: 4.303,
+    3: 3.182,
+    4: 2.776,
+    5: 2.571,
+    6: 2.447,
+    7: 2.365,
+    8: 2.306,
+    9: 2.262,
+    10: 2.228,
+    11: 2.201,
+    12: 2.179,
+    13: 2.160,
+    14: 2.145,
+    15: 2.131,
+    19: 2.093,
+    29: 2.045,
+}
+
+
+def t_quantile(df: int) -> float:
+  """t_{0.975, df} (the table's nearest df below; 1.96 past 30)."""
+  if df >= 30:
+    return 1.96
+  return _T975[max(k for k in _T975 if k <= df)]
+
+
+def across_seeds(values_s) -> dict:
+  """Summary of one number per seed (the run is the unit): mean, the 95%
+  t-interval of the mean, the worst (min) and best seed, n.
+
+    mean ± t_{0.975, n−1} · sd / √n,  sd with ddof = 1.
+
+  One seed gives no interval (NaN bounds)."""
+  v = np.asarray(values_s, np.float64)
+  assert v.ndim == 1 and v.size > 0, v.shape
+  n, mean = v.size, float(v.mean())
+  half = (
+      float(t_quantile(n - 1) * v.std(ddof=1) / np.sqrt(n))
+      if n > 1
+      else float("nan")
+  )
+  return {
+      "mean": mean,
+      "ci95": [mean - half, mean + half],
+      "min": float(v.min()),
+      "max": float(v.max()),
+      "n": int(n),
+      "values": v.tolist(),
+  }
+
+
+def verdict(ci95, margin: float) -> str:
+  """ "differs" when the interval excludes 0, "equivalent" when it lies
+  inside ±margin (a conservative TOST: the 95% interval, not the 90%),
+  else "inconclusive"."""
+  lo, hi = ci95
+  if not (np.isfinite(lo) and np.isfinite(hi)):
+    return "inconclusive"
+  if lo > 0 or hi < 0:
+    return "differs"
+  if -margin <= lo and hi <= margin:
+    return "equivalent"
+  return "inconclusive"

@@ -65,6 +65,38 @@ def dr_grpo_advantages(
   return centred, jnp.ones_like(degenerate)
 
 
+def rloo_advantages(rewards_pg, *, eps: float = 1e-6, std_floor: float = 0.1):
+  """Leave-one-out baseline (Kool et al. 2019; RLOO, Ahmadian et al. 2024):
+  each sample's baseline is the mean reward of the *other* G − 1 samples,
+
+    A_pg = r_pg − (Σ_j r_pj − r_pg) / (G − 1) = G/(G − 1) · (r_pg − mean_g),
+
+  an unbiased REINFORCE baseline (it does not depend on the sample itself);
+  no division by the std."""
+  del eps, std_floor
+  assert rewards_pg.ndim == 2 and rewards_pg.shape[1] >= 2, rewards_pg.shape
+  r = rewards_pg.astype(jnp.float32)
+  g = r.shape[1]
+  adv = r - (r.sum(axis=1, keepdims=True) - r) / (g - 1)
+  return adv, jnp.ones(r.shape, bool)
+
+
+def batch_norm_advantages(
+    rewards_pg, *, eps: float = 1e-6, std_floor: float = 0.1
+):
+  """REINFORCE++ (Hu 2025): the reward normalised over the whole batch, not
+  per group, A = (r − mean_B r) / (std_B r + eps) (0 when every reward of
+  the batch is equal); the group plays no part."""
+  del std_floor
+  assert rewards_pg.ndim == 2, rewards_pg.shape
+  r = rewards_pg.astype(jnp.float32)
+  std = r.std()
+  return (
+      jnp.where(std > 0, (r - r.mean()) / (std + eps), 0.0),
+      jnp.ones(r.shape, bool),
+  )
+
+
 # ``rl.advantage`` -> estimator: (rewards [P, G], eps=, std_floor=) ->
 # (advantages [P, G], keep [P, G]).
 GROUP_ADVANTAGES = {
@@ -72,6 +104,8 @@ GROUP_ADVANTAGES = {
     "grpo_skip": grpo_skip_advantages,
     "grpo_floor": grpo_floor_advantages,
     "dr_grpo": dr_grpo_advantages,
+    "rloo": rloo_advantages,
+    "batch_norm": batch_norm_advantages,
 }
 
 

@@ -19,7 +19,7 @@ Dimensions: P prompts, G samples per prompt, B = P·G sequences (each
 group's rows adjacent), T completion tokens, S reasoning steps.
 """
 
-from typing import Callable, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -52,6 +52,9 @@ class Settings(NamedTuple):
   value_coef: float
   value_clip: float
   entropy_coef: float
+  # The generation budget: the "constant" reduction's T_max (None: the
+  # batch's own length).
+  max_tokens: int | None
 
 
 def policy_kwargs(s: Settings) -> dict:
@@ -61,6 +64,7 @@ def policy_kwargs(s: Settings) -> dict:
       clip_eps_high=s.clip_eps_high or None,
       kl_beta=s.kl_beta,
       reduction=s.loss_reduction,
+      max_tokens=s.max_tokens,
   )
 
 
@@ -119,6 +123,29 @@ class Algorithm(NamedTuple):
   prepare_fn: PrepareFn
   loss_fn: LossFn
   trains_critic: bool
+  # Its paper's values of the ``PRESET_FIELDS`` that differ from
+  # ``PRESET_BASE``; a config that names a value overrides them.
+  defaults: Mapping[str, Any]
+  paper: str  # where it comes from, and what this entry takes from it.
+
+
+# The ``config.rl`` fields an algorithm presets. The config leaves them unset
+# (None); ``config/rl.resolve`` takes the algorithm's value, else this base.
+PRESET_BASE = {
+    "advantage": "grpo",  # a key of ``advantages.GROUP_ADVANTAGES``.
+    "loss_reduction": "token_mean",  # a key of ``losses.REDUCTIONS``.
+    "kl_beta": 0.0,
+    "clip_eps": 0.2,
+    "clip_eps_high": 0.0,  # 0: clip_eps.
+    "dynamic_sampling": False,
+    "overlong_buffer": 0,  # -1: fit the task (``train/rl.py``).
+}
+PRESET_FIELDS = tuple(PRESET_BASE)
+
+
+def preset(algorithm: str) -> dict:
+  """``algorithm``'s value of every ``PRESET_FIELDS`` field."""
+  return {**PRESET_BASE, **ALGORITHMS[algorithm].defaults}
 
 
 def prepare_group(x: PrepareInputs, s: Settings) -> Advantages:
@@ -205,6 +232,20 @@ def clipped_policy_loss(x: LossInputs, s: Settings):
   )
 
 
+def sequence_ratio_loss(x: LossInputs, s: Settings):
+  """GSPO's step loss: one clipped importance ratio per sequence on its
+  group-relative advantage + β·k3 KL (``losses.gspo_loss``)."""
+  assert x.adv.ndim == 1, "GSPO takes one advantage per sequence"
+  return losses.gspo_loss(
+      x.logp_bt,
+      x.old_logp_bt,
+      x.ref_logp_bt,
+      x.adv,
+      x.mask_bt,
+      **policy_kwargs(s),
+  )
+
+
 def actor_critic_loss(x: LossInputs, s: Settings):
   """PPO's step loss: the clipped surrogate on per-token advantages, the
   critic's clipped value loss and the entropy bonus (``losses.ppo_loss``)."""
@@ -231,10 +272,83 @@ ALGORITHMS = {
         prepare_fn=prepare_group,
         loss_fn=clipped_policy_loss,
         trains_critic=False,
+        defaults={"loss_reduction": "seq_mean", "kl_beta": 0.04},
+        paper=(
+            "Shao et al. 2024 (DeepSeekMath): std-normalised group "
+            "advantages, per-sequence token mean, k3 KL with beta 0.04"
+        ),
+    ),
+    "dr_grpo": Algorithm(
+        prepare_fn=prepare_group,
+        loss_fn=clipped_policy_loss,
+        trains_critic=False,
+        defaults={"advantage": "dr_grpo", "loss_reduction": "constant"},
+        paper=(
+            "Liu et al. 2025 (Understanding R1-Zero-like training): group "
+            "mean baseline without the std, token sums over a fixed "
+            "constant (the generation budget), no KL"
+        ),
+    ),
+    "dapo": Algorithm(
+        prepare_fn=prepare_group,
+        loss_fn=clipped_policy_loss,
+        trains_critic=False,
+        defaults={
+            "clip_eps_high": 0.28,
+            "dynamic_sampling": True,
+            "overlong_buffer": -1,
+        },
+        paper=(
+            "Yu et al. 2025 (DAPO): clip-higher (0.2 / 0.28), dynamic "
+            "sampling of groups with mixed accuracy, token mean, a soft "
+            "overlong penalty past the task's longest solution, no KL"
+        ),
+    ),
+    "gspo": Algorithm(
+        prepare_fn=prepare_group,
+        loss_fn=sequence_ratio_loss,
+        trains_critic=False,
+        defaults={
+            "loss_reduction": "seq_mean",
+            "clip_eps": 3e-4,
+            "clip_eps_high": 4e-4,
+        },
+        paper=(
+            "Zheng et al. 2025 (GSPO): a length-normalised sequence ratio "
+            "clipped at 3e-4 / 4e-4, group advantages, mean over sequences"
+        ),
+    ),
+    "rloo": Algorithm(
+        prepare_fn=prepare_group,
+        loss_fn=clipped_policy_loss,
+        trains_critic=False,
+        defaults={"advantage": "rloo"},
+        paper=(
+            "Ahmadian et al. 2024 (Back to Basics): a leave-one-out baseline "
+            "(no std), REINFORCE on-policy (the clipped surrogate off-policy), "
+            "token mean, no KL"
+        ),
+    ),
+    "reinforce_pp": Algorithm(
+        prepare_fn=prepare_group,
+        loss_fn=clipped_policy_loss,
+        trains_critic=False,
+        defaults={"advantage": "batch_norm", "kl_beta": 0.01},
+        paper=(
+            "Hu 2025 (REINFORCE++): rewards normalised over the whole batch, "
+            "no group baseline, the clipped surrogate, token mean; KL 0.01 "
+            "as a k3 loss term (the paper puts it in the reward)"
+        ),
     ),
     "ppo": Algorithm(
         prepare_fn=prepare_gae,
         loss_fn=actor_critic_loss,
         trains_critic=True,
+        defaults={},
+        paper=(
+            "Schulman et al. 2017 (PPO): a critic (the policy's backbone "
+            "plus a value head) and GAE (rl.gamma, rl.lam; lam = 1 is "
+            "Monte-Carlo), whitened advantages, clipped value loss, no KL"
+        ),
     ),
 }

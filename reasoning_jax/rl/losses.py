@@ -5,10 +5,12 @@ the sampled tokens and a mask, returns ``(loss, metrics)``, and stops
 gradients through old and reference log-probs whatever the caller passes.
 
 Reductions (how per-token terms become one number), chosen by name:
-  "token_mean": Σ m·x / Σ m over the whole batch (GRPO default here, DAPO).
+  "token_mean": Σ m·x / Σ m over the whole batch (DAPO).
   "seq_mean":   mean over sequences of each sequence's token mean
                 (the original GRPO paper).
-  "constant":   Σ m·x / (B · T_max), a constant denominator (Dr. GRPO).
+  "constant":   Σ m·x / (B · T_max) with T_max the generation budget
+                (``max_tokens``), a denominator that depends on no length
+                (Dr. GRPO).
 """
 
 import jax
@@ -26,18 +28,22 @@ def kl_k3(logp_bt, ref_logp_bt):
   return jnp.maximum(jnp.expm1(d) - d, 0.0)
 
 
-def _token_mean(x, m):
+def _token_mean(x, m, max_tokens=None):
+  del max_tokens
   return jnp.where(m > 0, x, 0.0).sum() / jnp.maximum(m.sum(), 1.0)
 
 
-def _seq_mean(x, m):
+def _seq_mean(x, m, max_tokens=None):
+  del max_tokens
   per_seq = jnp.where(m > 0, x, 0.0).sum(-1) / jnp.maximum(m.sum(-1), 1.0)
   has = (m.sum(-1) > 0).astype(x.dtype)
   return (per_seq * has).sum() / jnp.maximum(has.sum(), 1.0)
 
 
-def _constant(x, m):
-  return jnp.where(m > 0, x, 0.0).sum() / (m.shape[0] * m.shape[1])
+def _constant(x, m, max_tokens=None):
+  """Σ m·x / (B · max_tokens); ``max_tokens`` None: the batch's T."""
+  t = m.shape[1] if max_tokens is None else max_tokens
+  return jnp.where(m > 0, x, 0.0).sum() / (m.shape[0] * t)
 
 
 # Metrics reduced with the loss's own reduction; every other metric a loss
@@ -88,7 +94,8 @@ def clipped_surrogate(
     *,
     clip_eps: float = 0.2,
     clip_eps_high=None,
-    reduction: str = "token_mean"
+    reduction: str = "token_mean",
+    max_tokens: int | None = None
 ):
   """PPO clipped objective (Schulman et al. 2017) as a loss to minimise.
 
@@ -109,7 +116,7 @@ def clipped_surrogate(
   unclipped = ratio * adv
   clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + eps_hi) * adv
   per_token = -jnp.minimum(unclipped, clipped)
-  loss = REDUCTIONS[reduction](per_token, m)
+  loss = REDUCTIONS[reduction](per_token, m, max_tokens)
   low = ((ratio < 1.0 - clip_eps) & (adv < 0)).astype(jnp.float32)
   high = ((ratio > 1.0 + eps_hi) & (adv > 0)).astype(jnp.float32)
   return loss, {
@@ -129,7 +136,8 @@ def grpo_loss(
     clip_eps: float = 0.2,
     kl_beta: float = 0.04,
     clip_eps_high=None,
-    reduction: str = "token_mean"
+    reduction: str = "token_mean",
+    max_tokens: int | None = None
 ):
   """GRPO: clipped surrogate with per-sequence advantages + β·k3 KL.
 
@@ -156,6 +164,7 @@ def grpo_loss(
       clip_eps_high=clip_eps_high,
       kl_beta=kl_beta,
       reduction=reduction,
+      max_tokens=max_tokens,
   )
 
 
@@ -169,7 +178,8 @@ def _policy_loss(
     clip_eps,
     clip_eps_high,
     kl_beta,
-    reduction
+    reduction,
+    max_tokens=None
 ):
   pg, metrics = clipped_surrogate(
       logp_bt,
@@ -179,13 +189,96 @@ def _policy_loss(
       clip_eps=clip_eps,
       clip_eps_high=clip_eps_high,
       reduction=reduction,
+      max_tokens=max_tokens,
   )
+  return _with_kl(
+      pg, metrics, logp_bt, ref_logp_bt, mask_bt, kl_beta, reduction, max_tokens
+  )
+
+
+def _with_kl(
+    pg, metrics, logp_bt, ref_logp_bt, mask_bt, kl_beta, reduction, max_tokens
+):
+  """``pg`` + β · the reduced k3 KL to the reference; metrics ``pg_loss``
+  and ``kl`` (a token mean) added."""
   m = mask_bt.astype(jnp.float32)
   logp_bt, ref_logp_bt = _zero_pad(mask_bt, logp_bt, ref_logp_bt)
   kl = kl_k3(logp_bt, jax.lax.stop_gradient(ref_logp_bt))
-  kl_term = REDUCTIONS[reduction](kl, m)
+  kl_term = REDUCTIONS[reduction](kl, m, max_tokens)
   metrics.update(pg_loss=pg, kl=_token_mean(kl, m))
   return pg + kl_beta * kl_term, metrics
+
+
+def sequence_clipped_surrogate(
+    logp_bt,
+    old_logp_bt,
+    adv_b,
+    mask_bt,
+    *,
+    clip_eps: float = 3e-4,
+    clip_eps_high=4e-4,
+    reduction: str = "seq_mean",
+    max_tokens: int | None = None
+):
+  """GSPO's clipped objective (Zheng et al. 2025): one importance ratio per
+  sequence, the geometric mean of its token ratios,
+
+    s_b = exp((1/|y_b|) Σ_t m_bt (ℓ_bt − ℓ_old,bt)),
+    per sequence −min(s_b A_b, clip(s_b, 1−ε_lo, 1+ε_hi) A_b),
+
+  given to each of its tokens and reduced by ``reduction`` (``seq_mean``:
+  the paper's mean over sequences). Its gradient is A_b s_b times the mean
+  of the sequence's ∇ℓ: every token of a sequence is weighted alike.
+  Clip fractions are token shares of clipped sequences.
+  """
+  assert logp_bt.shape == old_logp_bt.shape == mask_bt.shape
+  assert adv_b.shape == logp_bt.shape[:1], (adv_b.shape, logp_bt.shape)
+  eps_hi = clip_eps if clip_eps_high is None else clip_eps_high
+  m = mask_bt.astype(jnp.float32)
+  logp_bt, old_logp_bt = _zero_pad(mask_bt, logp_bt, old_logp_bt)
+  log_ratio = logp_bt - jax.lax.stop_gradient(old_logp_bt)
+  s = jnp.exp((log_ratio * m).sum(-1) / jnp.maximum(m.sum(-1), 1.0))
+  adv = jax.lax.stop_gradient(adv_b)
+  per_seq = -jnp.minimum(s * adv, jnp.clip(s, 1 - clip_eps, 1 + eps_hi) * adv)
+  per_token = jnp.broadcast_to(per_seq[:, None], m.shape)
+  loss = REDUCTIONS[reduction](per_token, m, max_tokens)
+  low = ((s < 1.0 - clip_eps) & (adv < 0)).astype(jnp.float32)[:, None] * m
+  high = ((s > 1.0 + eps_hi) & (adv > 0)).astype(jnp.float32)[:, None] * m
+  return loss, {
+      "clip_low": _token_mean(low, m),
+      "clip_high": _token_mean(high, m),
+      "ratio": _token_mean(jnp.broadcast_to(s[:, None], m.shape), m),
+  }
+
+
+def gspo_loss(
+    logp_bt,
+    old_logp_bt,
+    ref_logp_bt,
+    adv_b,
+    mask_bt,
+    *,
+    clip_eps: float = 3e-4,
+    kl_beta: float = 0.0,
+    clip_eps_high=4e-4,
+    reduction: str = "seq_mean",
+    max_tokens: int | None = None
+):
+  """GSPO: ``sequence_clipped_surrogate`` on per-sequence advantages
+  [B] + β·k3 KL (reduced like the surrogate)."""
+  pg, metrics = sequence_clipped_surrogate(
+      logp_bt,
+      old_logp_bt,
+      adv_b,
+      mask_bt,
+      clip_eps=clip_eps,
+      clip_eps_high=clip_eps_high,
+      reduction=reduction,
+      max_tokens=max_tokens,
+  )
+  return _with_kl(
+      pg, metrics, logp_bt, ref_logp_bt, mask_bt, kl_beta, reduction, max_tokens
+  )
 
 
 def value_loss(
@@ -220,7 +313,8 @@ def ppo_loss(
     value_coef: float = 0.5,
     value_clip: float = 0.2,
     entropy_coef: float = 0.0,
-    reduction: str = "token_mean"
+    reduction: str = "token_mean",
+    max_tokens: int | None = None
 ):
   """PPO: clipped surrogate on token-level (GAE) advantages [B, T]
   + value_coef · clipped value loss + β·k3 KL − entropy_coef · entropy.
@@ -240,6 +334,7 @@ def ppo_loss(
       clip_eps_high=clip_eps_high,
       kl_beta=kl_beta,
       reduction=reduction,
+      max_tokens=max_tokens,
   )
   vl = value_loss(
       values_bt, old_values_bt, returns_bt, mask_bt, clip=value_clip

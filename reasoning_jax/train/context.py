@@ -84,39 +84,128 @@ class Context:
   @property
   def fresh_train_index(self) -> int:
     """The first train index past the cold-start set (and its curation
-    pool): RL, rejection sampling and distillation draw prompts from here."""
+    pool): RL, rejection sampling and distillation draw prompts from here.
+    0 when the run trains no cold start (no ``sft`` or ``rs`` stage, e.g.
+    RL straight from a pretrained checkpoint)."""
+    stages = set(self.config.stages.split(","))
+    if not stages & {"sft", "rs"}:
+      return 0
     return max(self.config.sft.num_examples, self.config.sft.curate_pool)
 
+  @functools.cached_property
+  def cold_start_prompts(self) -> frozenset[str]:
+    """The prompts of the cold-start set (train indices before
+    ``fresh_train_index``)."""
+    return frozenset(
+        self.task.example("train", i).prompt
+        for i in range(self.fresh_train_index)
+    )
+
+  @functools.cached_property
+  def _fresh_indices(self) -> list[int]:
+    return []
+
+  def fresh_example(self, i: int) -> tasks.Example:
+    """The ``i``-th train problem past the cold-start set that is not a
+    cold-start problem (compared by prompt, not index): the prompts of RL,
+    rejection sampling and distillation. A pure function of ``i``."""
+    found = self._fresh_indices
+    j = found[-1] + 1 if found else self.fresh_train_index
+    while len(found) <= i:
+      if self.task.example("train", j).prompt not in self.cold_start_prompts:
+        found.append(j)
+      j += 1
+    return self.task.example("train", found[i])
+
+  def split_size(self, split: str, n: int) -> int:
+    """``n``, or the split's size when that is smaller (a dataset file;
+    ``check_data`` says so when the run starts)."""
+    return min(n, self.task.size(split)) if hasattr(self.task, "size") else n
+
   @property
-  def num_test(self) -> int:
-    """``eval.num_problems``, or the test split's size when that is smaller
-    (a dataset file; ``check_data`` says so when the run starts)."""
-    n = self.config.eval.num_problems
-    return min(n, self.task.size("test")) if hasattr(self.task, "size") else n
+  def has_dev(self) -> bool:
+    """Whether the task has a dev split (a dataset may have none)."""
+    return not hasattr(self.task, "splits") or "dev" in self.task.splits
 
   @functools.cached_property
   def test_set(self) -> list[tasks.Example]:
-    """The first ``num_test`` test problems, built once per run."""
-    return [self.task.example("test", i) for i in range(self.num_test)]
-
-  def evaluate(self, params, num_problems: int | None = None) -> dict:
-    """Greedy pass@1 etc. on the first ``num_problems`` test problems (all
-    ``num_test`` by default); see ``train.evaluation.held_out_results``."""
-    n = (
-        self.num_test
-        if num_problems is None
-        else min(num_problems, self.num_test)
+    """The first ``eval.num_problems`` distinct test problems (by prompt),
+    built once per run: the reported numbers."""
+    n = self.config.eval.num_problems
+    return tasks.distinct_examples(
+        self.task,
+        "test",
+        self.split_size("test", n),
+        self.split_size("test", 10 * n),
     )
+
+  @functools.cached_property
+  def dev_set(self) -> list[tasks.Example]:
+    """The first ``eval.periodic_problems`` distinct dev problems: every
+    periodic evaluation and every choice (the test split when the task has
+    no dev split, with a warning)."""
+    n = self.config.eval.periodic_problems
+    if not self.has_dev:
+      logging.warning(
+          "task %s has no dev split: periodic evaluations read the test split",
+          self.task.name,
+      )
+      return self.test_set[:n]
+    return tasks.distinct_examples(
+        self.task,
+        "dev",
+        self.split_size("dev", n),
+        self.split_size("dev", 10 * n),
+    )
+
+  def evaluate(
+      self,
+      params,
+      num_problems: int | None = None,
+      split: str = "test",
+      prefill: str = "",
+  ) -> dict:
+    """Greedy pass@1 etc. on the first ``num_problems`` problems of
+    ``test_set`` or ``dev_set`` (all of it by default), each completion
+    started with ``prefill``; see ``train.evaluation.held_out_results``."""
+    examples = self.test_set if split == "test" else self.dev_set
     return evaluation.held_out_results(
         self.greedy_sampler,
         params,
         self.tok,
         self.task,
-        self.test_set[:n],
+        examples[:num_problems],
         jax.random.PRNGKey(0),
         max_prompt_len=self.config.data.max_prompt_len,
         batch_size=self.config.eval.batch_size,
         batch_sharding=self.batch_sharding,
+        prefill=prefill,
+    )
+
+  def pass_at_k(
+      self,
+      params,
+      num_problems: int,
+      n: int,
+      temperature: float,
+      seed: int,
+      prefill: str = "",
+  ) -> dict:
+    """Sampled pass@k (k up to ``n``) on the first ``num_problems`` test
+    problems, completions started with ``prefill``; see
+    ``train.evaluation.sampled_pass_at_k``."""
+    return evaluation.sampled_pass_at_k(
+        self.sampler(group_size=n),
+        params,
+        self.tok,
+        self.task,
+        self.test_set[:num_problems],
+        jax.random.PRNGKey(seed),
+        n=n,
+        temperature=temperature,
+        max_prompt_len=self.config.data.max_prompt_len,
+        batch_size=self.config.eval.batch_size,
+        prefill=prefill,
     )
 
 

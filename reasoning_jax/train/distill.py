@@ -66,8 +66,7 @@ def teacher_traces(ctx):
   params = jax.tree.map(
       jnp.asarray, checkpoint.load_params(c.teacher_workdir, stage)
   )
-  first = ctx.fresh_train_index  # past the cold-start problems.
-  problems = [ctx.task.example("train", first + i) for i in range(c.problems)]
+  problems = [ctx.fresh_example(i) for i in range(c.problems)]
   bs = ctx.config.eval.batch_size
   rng = jax.random.PRNGKey(ctx.config.seed + 43)
   traces = label.sample_traces(

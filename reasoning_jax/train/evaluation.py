@@ -13,6 +13,7 @@ from reasoning_jax.data import encoding
 from reasoning_jax.parallel import multihost
 from reasoning_jax.rewards import format_reward
 from reasoning_jax.sampling.generate import generate
+from reasoning_jax.search import metrics
 
 
 def score(task, texts: list[str], examples):
@@ -68,6 +69,7 @@ def held_out_results(
     max_prompt_len: int,
     batch_size: int,
     batch_sharding=None,
+    prefill: str = "",
 ) -> dict:
   """pass@1 (one sample per problem from ``sample_fn``) and format stats.
 
@@ -76,8 +78,10 @@ def held_out_results(
   per-problem [N] 0/1 array (for paired comparisons) and ``texts`` this
   process's completions, keyed by problem index. A task with
   ``difficulty_of(example)`` adds ``by_difficulty`` (pass@1 per level).
+  ``prefill`` is written after each prompt and starts every completion
+  (e.g. ``"<think>\n"``: thinking forced at test time, no training).
   """
-  prompts = [encoding.prompt_text(ex) for ex in examples]
+  prompts = [encoding.prompt_text(ex) + prefill for ex in examples]
   texts, lengths, truncated, rows, _ = generate(
       sample_fn,
       params,
@@ -88,6 +92,7 @@ def held_out_results(
       batch_size=batch_size,
       batch_sharding=batch_sharding,
   )
+  texts = [prefill + t for t in texts]
   correct, fmt = score(task, texts, [examples[i] for i in rows])
   think = np.asarray([opens_think(t) for t in texts], np.float32)
   per_problem = np.stack([correct, fmt, think, lengths, truncated], 1)
@@ -112,6 +117,56 @@ def held_out_results(
         correct, [task.difficulty_of(ex) for ex in examples]
     )
   return out
+
+
+def sampled_pass_at_k(
+    sample_fn,
+    params,
+    tok,
+    task,
+    examples,
+    rng,
+    *,
+    n: int,
+    temperature: float,
+    max_prompt_len: int,
+    batch_size: int,
+    prefill: str = "",
+) -> dict:
+  """Unbiased pass@k (Chen et al. 2021) for k = 1, 2, 4, ..., n from ``n``
+  samples per problem at ``temperature`` (``sample_fn`` samples groups of
+  ``n``: each prompt's prefill is shared; ``prefill`` text, as in
+  ``held_out_results``, starts every completion). Returns ``{"pass@k": {k: mean},
+  "num_correct": [Q] correct samples per problem, "n": n}``; a problem's
+  pass@k is ``metrics.pass_at_k(n, c, k)``, so two policies compare per
+  problem. One process (the samples are not gathered)."""
+  prompts = [
+      encoding.prompt_text(ex) + prefill for ex in examples for _ in range(n)
+  ]
+  texts = generate(
+      sample_fn,
+      params,
+      tok,
+      prompts,
+      rng,
+      max_prompt_len=max_prompt_len,
+      batch_size=batch_size - batch_size % n,
+      temperature=temperature,
+  ).texts
+  texts = [prefill + t for t in texts]
+  ok = np.asarray(
+      [task.is_correct(t, examples[i // n]) for i, t in enumerate(texts)]
+  ).reshape(len(examples), n)
+  c = ok.sum(1)
+  ks = [2**i for i in range(n.bit_length()) if 2**i <= n]
+  return {
+      "pass@k": {  # keys are strings, as a JSON record reads back.
+          str(k): float(np.mean([metrics.pass_at_k(n, int(ci), k) for ci in c]))
+          for k in ks
+      },
+      "num_correct": c.tolist(),
+      "n": n,
+  }
 
 
 def stage_result(r: dict) -> dict:

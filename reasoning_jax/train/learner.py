@@ -146,6 +146,11 @@ def rollout_stats(every: AllRows, adv_stats: dict, group_size: int) -> dict:
   if every.stats is not None:
     s = every.stats
     think = f32(s.think_tokens)
+    right = np.asarray(s.correct) > 0
+    if right.any():  # completion length split by verdict.
+      stats["length_correct"] = length[right].mean()
+    if (~right).any():
+      stats["length_wrong"] = length[~right].mean()
     stats.update(
         accuracy=f32(s.correct).mean(),
         format_rate=f32(s.formatted).mean(),

@@ -80,28 +80,24 @@ def _sequences(b: Batch) -> tuple:
   return b.prompt_ids, b.prompt_valid, b.tokens, b.mask
 
 
-def algorithm_settings(rc) -> algorithms.Settings:
-  """The ``Settings`` record of a ``config.rl`` section, field by field."""
+def algorithm_settings(rc, max_tokens: int | None = None):
+  """The ``algorithms.Settings`` of a resolved ``config.rl`` section
+  (``config/rl.resolve``), field by field; ``max_tokens`` is the
+  generation budget (None: each batch's own length)."""
+  fields = [f for f in algorithms.Settings._fields if f != "max_tokens"]
   return algorithms.Settings(
-      **{name: rc[name] for name in algorithms.Settings._fields}
+      **{name: rc[name] for name in fields}, max_tokens=max_tokens
   )
 
 
-def rl_step(
-    state,
-    batch: Batch,
-    *,
+def make_loss_fn(
     model,
     critic,
-    tx,
     algorithm: algorithms.Algorithm,
     settings: algorithms.Settings,
-    microbatches: int = 1,
 ):
-  """One optimizer step on a minibatch: ``algorithm``'s loss and a guarded
-  update. ``microbatches`` = k > 1 computes the gradient in k sequential
-  chunks (``chunked_value_and_grad``): the same step with a k times smaller
-  activation footprint."""
+  """``loss_fn(params, batch) -> (loss, (metrics, token_mean_part))``: the
+  learner's log-prob (and value) passes, then ``algorithm``'s loss."""
 
   def loss_fn(params, b: Batch):
     logp_bt, ent_bt = completion_logprobs(
@@ -130,6 +126,25 @@ def rl_step(
     )
     return value, (m, token_part)
 
+  return loss_fn
+
+
+def rl_step(
+    state,
+    batch: Batch,
+    *,
+    model,
+    critic,
+    tx,
+    algorithm: algorithms.Algorithm,
+    settings: algorithms.Settings,
+    microbatches: int = 1,
+):
+  """One optimizer step on a minibatch: ``algorithm``'s loss and a guarded
+  update. ``microbatches`` = k > 1 computes the gradient in k sequential
+  chunks (``chunked_value_and_grad``): the same step with a k times smaller
+  activation footprint."""
+  loss_fn = make_loss_fn(model, critic, algorithm, settings)
   if microbatches == 1:
     (value, (m, _)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params, batch
@@ -309,12 +324,22 @@ class LearnerFns(NamedTuple):
 
 
 def make_learner_fns(
-    model, critic, tx, rc, state_sh, batch_sh, *, algorithm: str
+    model,
+    critic,
+    tx,
+    rc,
+    state_sh,
+    batch_sh,
+    *,
+    algorithm: str,
+    max_tokens: int | None = None,
 ) -> LearnerFns:
   """Jits ``algorithm``'s RL step and the log-prob/value passes for these
-  shardings, with ``rc``'s settings."""
+  shardings, with the resolved section ``rc``'s settings (``max_tokens``:
+  the generation budget, see ``algorithm_settings``)."""
   repl = sharding.replicated(batch_sh.mesh)
-  alg, hyper = algorithms.ALGORITHMS[algorithm], algorithm_settings(rc)
+  alg = algorithms.ALGORITHMS[algorithm]
+  hyper = algorithm_settings(rc, max_tokens)
   step = jax.jit(
       functools.partial(
           rl_step,

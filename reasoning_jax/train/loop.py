@@ -123,14 +123,14 @@ def run_policy_stage(
 ):
   """``run_loop`` for a stage that trains the policy (SFT, RL): the config's
   checkpoint and log cadence, held-out greedy pass@1 of ``policy(state)``
-  on ``eval.periodic_problems`` every ``eval_every`` steps and on
-  ``eval.num_problems`` at the end. The result holds ``final_extra(state,
+  on the dev set (``eval.periodic_problems``) every ``eval_every`` steps
+  and on the test set (``eval.num_problems``) at the end. The result holds ``final_extra(state,
   train_seconds)`` and ``correct`` ([num_problems] 0/1, for paired deltas;
   not a metric row)."""
   cfg = ctx.config
 
   def periodic_eval(state):
-    r = ctx.evaluate(policy(state), cfg.eval.periodic_problems)
+    r = ctx.evaluate(policy(state), split="dev")
     return evaluation.stage_result(r)
 
   def final(state, train_seconds):

@@ -23,6 +23,10 @@ def _key(prompt: str, completion: str) -> tuple[str, str]:
   return prompt, " ".join(completion.split())
 
 
+class NothingAccepted(RuntimeError):
+  """No sample of the rejection-sampling draw was correct."""
+
+
 def accepted_examples(examples, completions, accepted) -> list[tasks.Example]:
   """SFT examples of the accepted completions, first of each duplicate.
 
@@ -55,8 +59,7 @@ def mix(kept, general, fraction: float, seed: int) -> list[tasks.Example]:
 def run_rejection(ctx, params, *, stage: str = "rs"):
   """The rejection-sampling SFT stage; returns ``(params, result)``."""
   cfg, c = ctx.config, ctx.config.rs
-  first = ctx.fresh_train_index  # past the cold-start problems.
-  problems = [ctx.task.example("train", first + i) for i in range(c.problems)]
+  problems = [ctx.fresh_example(i) for i in range(c.problems)]
   path = os.path.join(ctx.logdir, f"{stage}.jsonl")
   if os.path.exists(path):  # sampled before a restart: reuse.
     data = tasks.load_examples(path)
@@ -82,7 +85,7 @@ def run_rejection(ctx, params, *, stage: str = "rs"):
     data = mix(kept, general, c.mix, cfg.seed)
     sampled = len(traces)
     if not kept:
-      raise RuntimeError(
+      raise NothingAccepted(
           f"{stage}: no accepted sample among {c.problems} "
           f"problems x {c.samples}; sample more or start "
           "from a stronger policy"

@@ -14,7 +14,9 @@ import functools
 import time
 
 import jax
+import ml_collections
 
+from reasoning_jax.config import rl as rl_config
 from reasoning_jax.train import checkpoint
 from reasoning_jax.train import learner
 from reasoning_jax.train import learner_step
@@ -28,20 +30,20 @@ def run_rl(ctx, params, *, stage: str | None = None, algorithm: str = ""):
   """The RL stage from ``params`` (the SFT policy) under ``algorithm``
   (default ``rl.algorithm``; a key of ``rl/algorithms.ALGORITHMS``),
   checkpointed as ``stage`` (default ``rl_<algorithm>``). Every other
-  setting is ``config.rl``'s. Returns (params, result)."""
-  cfg, rc = ctx.config, ctx.config.rl
-  algorithm = algorithm or rc.algorithm
-  stage = stage or f"rl_{algorithm}"
-  state, ref_params, fns = _learner(ctx, params, algorithm)
+  setting is ``config.rl``'s, the unset ones the algorithm's
+  (``rl_section``). Returns (params, result)."""
+  cfg = ctx.config
+  rc = rl_section(ctx, algorithm)
+  stage = stage or f"rl_{rc.algorithm}"
+  state, ref_params, fns = learner_for(ctx, params, rc)
   batch_sh = ctx.batch_sharding
   sample_fn = ctx.sampler(
       top_k=rc.top_k, top_p=rc.top_p, group_size=rc.group_size
   )  # prefix sharing.
   prm_scorer = _prm_scorer(ctx, rc)
 
-  def prompts(position, start, k):
-    base = ctx.fresh_train_index + position  # fresh: after the SFT set.
-    return [ctx.task.example("train", base + start + i) for i in range(k)]
+  def prompts(position, start, k):  # fresh: problems not in the cold start.
+    return [ctx.fresh_example(position + start + i) for i in range(k)]
 
   def step_fn(state, i):
     """Rollout, then learn; ``i`` counts RL steps (``state.step`` counts
@@ -84,10 +86,27 @@ def run_rl(ctx, params, *, stage: str | None = None, algorithm: str = ""):
   return state.params["policy"], result
 
 
-def _learner(ctx, params, algorithm: str):
-  """(state, reference policy, ``LearnerFns``) of ``algorithm`` from the
-  policy ``params``, on this run's mesh."""
-  cfg, rc = ctx.config, ctx.config.rl
+def rl_section(ctx, algorithm: str = ""):
+  """``config.rl`` as ``algorithm`` runs it (``config/rl.resolve``); DAPO's
+  overlong buffer of -1 is fitted to the task: the generation budget minus
+  the longest reference completion (tokens, eos included) of 256 train
+  problems past the cold start, so no complete solution is penalised."""
+  rc = rl_config.resolve(ctx.config.rl, algorithm)
+  if rc.overlong_buffer >= 0:
+    return rc
+  longest = max(
+      len(ctx.tok.encode(ctx.fresh_example(i).solution)) + 1 for i in range(256)
+  )
+  budget = ctx.config.data.max_new_tokens
+  return ml_collections.FrozenConfigDict(
+      {**rc.to_dict(), "overlong_buffer": max(0, budget - longest)}
+  )
+
+
+def learner_for(ctx, params, rc):
+  """(state, reference policy, ``LearnerFns``) of the resolved section
+  ``rc``'s algorithm from the policy ``params``, on this run's mesh."""
+  cfg, algorithm = ctx.config, rc.algorithm
   seq_len = cfg.data.max_prompt_len + cfg.data.max_new_tokens
   state, state_sh, critic, tx = learner_step.build_learner(
       ctx.model,
@@ -107,6 +126,7 @@ def _learner(ctx, params, algorithm: str):
       state_sh,
       ctx.batch_sharding,
       algorithm=algorithm,
+      max_tokens=cfg.data.max_new_tokens,
   )
   return state, learner_step.reference_copy(state, state_sh), fns
 

@@ -7,9 +7,10 @@ scores only its own rows (whole groups); the sampler runs on the global
 batch.
 
 Rewards read text, so they run on the host after one device→host copy per
-rollout, never under jit. With dynamic sampling (DAPO, Yu et al. 2025) groups
-whose rewards are all equal carry no GRPO signal; they are dropped and fresh
-prompts are drawn until P groups with spread are collected (or ``max_draws``
+rollout, never under jit. With dynamic sampling (DAPO, Yu et al. 2025) a
+group whose samples are all right or all wrong (equal accuracy, DAPO's
+filter) carries no verifier signal; it is dropped and fresh prompts are
+drawn until P groups with mixed accuracy are collected (or ``max_draws``
 rollout calls were made), and the number of draws is reported.
 """
 
@@ -77,9 +78,10 @@ def overlong_penalty(lengths_b, *, max_len: int, buffer: int):
   return -np.clip(over / buffer, 0.0, 1.0)
 
 
-def group_has_spread(rewards_b, group_size: int):
-  """[P] bool: the group's rewards are not all equal (it carries signal)."""
-  r = np.asarray(rewards_b).reshape(-1, group_size)
+def group_has_spread(values_b, group_size: int):
+  """[P] bool: the group's values (accuracy, or rewards) are not all equal
+  (it carries signal)."""
+  r = np.asarray(values_b).reshape(-1, group_size)
   return r.max(1) > r.min(1)
 
 
@@ -168,7 +170,7 @@ def rollout(
     consumed += rc.num_prompts
     rng, key = jax.random.split(rng)
     drawn = _draw(ctx, params, sample_fn, examples, key, rc, process_reward)
-    spread = group_has_spread(drawn.rewards, group_size)
+    spread = group_has_spread(drawn.stats.correct, group_size)
     for p in range(n_local):
       if not rc.dynamic_sampling or spread[p]:
         kept.append(_group(drawn, p, group_size))

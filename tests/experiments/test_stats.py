@@ -60,3 +60,22 @@ def test_bootstrap_ci_brackets_the_mean():
   assert lo < x.mean() < hi and hi - lo < 0.12
   se = math.sqrt(0.3 * 0.7 / 400)
   assert hi - lo == pytest.approx(2 * 1.96 * se, rel=0.25)
+
+
+def test_across_seeds_is_the_t_interval():
+  v = [0.5, 0.6, 0.55, 0.7, 0.65]
+  got = stats.across_seeds(v)
+  sd = np.std(v, ddof=1)
+  half = 2.776 * sd / math.sqrt(5)
+  assert got["mean"] == pytest.approx(0.6)
+  assert got["ci95"] == pytest.approx([0.6 - half, 0.6 + half])
+  assert (got["min"], got["max"], got["n"]) == (0.5, 0.7, 5)
+  assert np.isnan(stats.across_seeds([0.3])["ci95"][0])
+
+
+def test_verdicts():
+  assert stats.verdict([0.01, 0.05], 0.02) == "differs"
+  assert stats.verdict([-0.05, -0.01], 0.02) == "differs"
+  assert stats.verdict([-0.01, 0.015], 0.02) == "equivalent"
+  assert stats.verdict([-0.01, 0.04], 0.02) == "inconclusive"
+  assert stats.verdict([float("nan")] * 2, 0.02) == "inconclusive"

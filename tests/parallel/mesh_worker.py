@@ -29,6 +29,7 @@ import numpy as np
 import optax  # pylint: disable=g-import-not-at-top
 
 from reasoning_jax.config import base_config
+from reasoning_jax.config import rl as rl_config
 from reasoning_jax.models import CausalLM
 from reasoning_jax.models import ModelConfig
 from reasoning_jax.parallel import sharding
@@ -115,6 +116,7 @@ def rl_step(algorithm, shape, repeats, microbatches=1):
       critic_lr=1e-3,
       kl_beta=0.04,
   )
+  rc = rl_config.resolve(rc)
   critic = algorithms.ALGORITHMS[algorithm].trains_critic
   parts = ("policy", "critic") if critic else ("policy",)
   sgd = optax.multi_transform(

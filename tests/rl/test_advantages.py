@@ -28,7 +28,14 @@ def test_grpo_matches_numpy_and_all_equal_groups_are_zero_not_nan():
 def test_grpo_variants():
   r = np.array([[1.0, 0.0], [4.0, 4.0], [0.0, 0.02]])
   est = adv_lib.GROUP_ADVANTAGES
-  assert sorted(est) == ["dr_grpo", "grpo", "grpo_floor", "grpo_skip"]
+  assert sorted(est) == [
+      "batch_norm",
+      "dr_grpo",
+      "grpo",
+      "grpo_floor",
+      "grpo_skip",
+      "rloo",
+  ]
   adv, keep = est["grpo_skip"](r)
   np.testing.assert_array_equal(keep, [[1, 1], [0, 0], [1, 1]])
   np.testing.assert_allclose(adv[1], [0, 0])
@@ -81,3 +88,22 @@ def test_gae_hand_worked_terminal_reward():
   )
   np.testing.assert_allclose(adv, [[0.5, 0.5, 0.5]], atol=1e-6)
   np.testing.assert_allclose(ret, [[1.0, 1.0, 1.0]], atol=1e-6)
+
+
+def test_rloo_is_the_leave_one_out_baseline_in_numpy():
+  r = np.array([[1.0, 0.0, 0.0, 1.0], [0.3, 0.3, 0.9, 0.1]])
+  adv, keep = adv_lib.rloo_advantages(r)
+  want = np.array([
+      [r[p, i] - np.delete(r[p], i).mean() for i in range(4)] for p in range(2)
+  ])
+  np.testing.assert_allclose(adv, want, rtol=1e-6, atol=1e-7)
+  assert np.asarray(keep).all()
+
+
+def test_batch_norm_normalises_over_the_whole_batch_not_the_group():
+  r = np.array([[1.0, 1.0], [0.0, 0.0], [1.0, 0.0]])  # group 0 all equal.
+  adv, _ = adv_lib.batch_norm_advantages(r, eps=0.0)
+  np.testing.assert_allclose(adv, (r - r.mean()) / r.std(), rtol=1e-6)
+  assert float(adv[0, 0]) > 0  # an all-right group still gets signal.
+  zero, _ = adv_lib.batch_norm_advantages(np.ones((2, 3)))
+  np.testing.assert_array_equal(zero, 0.0)

@@ -31,6 +31,7 @@ def _settings(**kw):
       value_coef=0.5,
       value_clip=0.2,
       entropy_coef=0.0,
+      max_tokens=None,
   )
   s.update(kw)
   return algorithms.Settings(**s)
@@ -162,6 +163,7 @@ def test_a_new_algorithm_is_one_table_entry(monkeypatch):
   from conftest import TINY  # pylint: disable=g-import-not-at-top
 
   from reasoning_jax.config import base_config  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.config import rl as rl_config  # pylint: disable=g-import-not-at-top
   from reasoning_jax.config import validate  # pylint: disable=g-import-not-at-top
   from reasoning_jax.models import CausalLM  # pylint: disable=g-import-not-at-top
   from reasoning_jax.parallel import sharding  # pylint: disable=g-import-not-at-top
@@ -177,6 +179,8 @@ def test_a_new_algorithm_is_one_table_entry(monkeypatch):
           prepare_fn=_leave_one_out,
           loss_fn=_reinforce_loss,
           trains_critic=False,
+          defaults={},
+          paper="a test's own",
       ),
   )
   c = base_config()
@@ -184,7 +188,7 @@ def test_a_new_algorithm_is_one_table_entry(monkeypatch):
       algorithm="loo", num_prompts=2, group_size=G, minibatch_size=2 * G
   )
   validate(c)
-  rc, model = c.rl, CausalLM(TINY)
+  rc, model = rl_config.resolve(c.rl), CausalLM(TINY)
   mesh = sharding.make_mesh({"data": -1, "fsdp": 1, "tensor": 1})
   rules = c.logical_axis_rules
   params = init_params(TINY, scale=2.0)

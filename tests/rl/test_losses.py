@@ -179,3 +179,65 @@ def test_ppo_loss_combines_terms():
   want = mean(pg) + 0.1 * mean(kl) + 0.5 * mean(vl) - 0.01 * mean(ent)
   np.testing.assert_allclose(loss, want, rtol=1e-5)
   np.testing.assert_allclose(m["value_loss"], mean(vl), rtol=1e-5)
+
+
+def test_constant_reduction_divides_by_the_generation_budget():
+  """Dr. GRPO's constant: Σ m·x / (B · T_max) with T_max the fixed budget,
+  not the batch's (trimmed) length."""
+  x = np.arange(6, dtype=np.float32).reshape(2, 3)
+  m = np.array([[1, 1, 0], [1, 0, 0]], np.float32)
+  got = losses.REDUCTIONS["constant"](x, m, 64)
+  assert float(got) == pytest.approx((0 + 1 + 3) / (2 * 64))
+  assert float(losses.REDUCTIONS["constant"](x, m)) == pytest.approx(4 / 6)
+
+
+def _np_gspo(lp, old, ref, adv, mask, eps, eps_hi, beta):
+  n = mask.sum(1)
+  s = np.exp(((lp - old) * mask).sum(1) / n)
+  per_seq = -np.minimum(s * adv, np.clip(s, 1 - eps, 1 + eps_hi) * adv)
+  d = ref - lp
+  kl_seq = ((np.exp(d) - d - 1) * mask).sum(1) / n
+  return (per_seq + beta * kl_seq).mean(), s
+
+
+@pytest.mark.parametrize("spread", [1e-4, 0.3])  # inside / past the clip.
+def test_gspo_loss_is_numpy_sequence_ratio_and_its_gradient(spread):
+  """GSPO: s_b = exp(mean_t (ℓ − ℓ_old)) per sequence, the clipped
+  objective per sequence, mean over sequences; where unclipped, the
+  gradient on ℓ_bt is −A_b s_b / (B |y_b|) for every token of b alike."""
+  rng = np.random.default_rng(3)
+  b, t = 4, 6
+  mask = np.ones((b, t), np.float32)
+  mask[1, 4:] = 0
+  mask[3, 2:] = 0
+  lp = rng.normal(size=(b, t)).astype(np.float32) * 0.5 - 2
+  old = lp - rng.uniform(-spread, spread, size=(b, t)).astype(np.float32)
+  ref = lp + 0.1
+  adv = np.array([1.0, -0.5, 0.7, -1.2], np.float32)
+  kw = dict(clip_eps=3e-4, clip_eps_high=4e-4, kl_beta=0.05)
+  got, m = losses.gspo_loss(lp, old, ref, adv, mask > 0, **kw)
+  want, s = _np_gspo(lp, old, ref, adv, mask, 3e-4, 4e-4, 0.05)
+  assert float(got) == pytest.approx(want, rel=1e-4, abs=1e-7)
+  assert float(m["ratio"]) == pytest.approx(
+      (s[:, None] * mask).sum() / mask.sum(), rel=1e-5
+  )
+  g = jax.grad(
+      lambda x: losses.gspo_loss(
+          x, old, ref, adv, mask > 0, **{**kw, "kl_beta": 0.0}
+      )[0]
+  )(jnp.asarray(lp))
+  inside = (s >= 1 - 3e-4) & (s <= 1 + 4e-4)
+  pg = -adv * s / (b * mask.sum(1))
+  want_g = np.where(inside[:, None], pg[:, None] * mask, 0.0)
+  # Outside the clip the objective is flat where min picks the clipped term.
+  picked_clip = ~inside & (
+      np.minimum(s * adv, np.clip(s, 1 - 3e-4, 1 + 4e-4) * adv) != s * adv
+  )
+  want_g = np.where(
+      picked_clip[:, None],
+      0.0,
+      np.where(inside[:, None], want_g, pg[:, None] * mask),
+  )
+  np.testing.assert_allclose(np.asarray(g), want_g, rtol=1e-4, atol=1e-7)
+  if spread > 0.1:
+    assert float(m["clip_low"] + m["clip_high"]) > 0

@@ -75,3 +75,46 @@ def test_stage_result_and_flat_metrics():
   assert flat["final/think"] == 0.25 and flat["final/train_seconds"] == 3.0
   assert flat["final/pass@1_d2"] == 1.0 and flat["final/pass@1_d3"] == 0.0
   assert "final/by_difficulty" not in flat
+
+
+def test_sampled_pass_at_k_with_a_prefill_against_a_loop(monkeypatch):
+  """Every sample's prompt ends with the prefill and its scored text starts
+  with it; pass@k per problem is the unbiased estimator, averaged."""
+  from reasoning_jax.search import metrics  # pylint: disable=g-import-not-at-top
+
+  seen = []
+  # Problem 0: 3 of 4 samples right; problem 1: 1 of 4.
+  right = [True, True, False, True, False, False, True, False]
+
+  def fake_generate(sample_fn, params, tok, prompts, rng, **kwargs):
+    del sample_fn, params, tok, rng, kwargs
+    seen.extend(prompts)
+    texts = [("ok" if r else "no") for r in right]
+    return generate_lib.Generated(texts, None, None, None, None)
+
+  class Task:
+
+    def is_correct(self, text, ex):
+      del ex
+      return text == "<think>\nok"
+
+  monkeypatch.setattr(evaluation, "generate", fake_generate)
+  examples = [Arith().example("test", i) for i in range(2)]
+  out = evaluation.sampled_pass_at_k(
+      None,
+      None,
+      None,
+      Task(),
+      examples,
+      None,
+      n=4,
+      temperature=1.0,
+      max_prompt_len=64,
+      batch_size=8,
+      prefill="<think>\n",
+  )
+  assert len(seen) == 8 and all(p.endswith("<think>\n") for p in seen)
+  assert out["num_correct"] == [3, 1]
+  for k in (1, 2, 4):
+    want = np.mean([metrics.pass_at_k(4, c, k) for c in (3, 1)])
+    assert out["pass@k"][str(k)] == want

@@ -18,6 +18,7 @@ import optax
 import pytest
 
 from reasoning_jax.config import base_config
+from reasoning_jax.config import rl as rl_config
 from reasoning_jax.models import CausalLM
 from reasoning_jax.models import ScalarModel
 from reasoning_jax.parallel import sharding
@@ -120,8 +121,9 @@ def _np_gae(rewards_bt, values_bt, mask_bt, gamma, lam):
 
 def _rc(**kw):
   rc = base_config().rl
+  kw.setdefault("loss_reduction", "token_mean")
   rc.update(num_prompts=P, group_size=G, kl_beta=0.1, clip_eps=0.2, **kw)
-  return rc
+  return rl_config.resolve(rc)
 
 
 def _learner(model, start, rc, critic=None):

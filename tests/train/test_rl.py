@@ -4,10 +4,12 @@ runs on a trivially learnable reward (the fraction of even token ids)."""
 from conftest import init_params
 from conftest import TINY
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from reasoning_jax.config import base_config
+from reasoning_jax.config import rl as rl_config
 from reasoning_jax.models import CausalLM
 from reasoning_jax.parallel import sharding
 from reasoning_jax.sampling.sampler import make_sampler
@@ -102,7 +104,7 @@ def _rc(algorithm):
       critic_lr=3e-3,
       kl_beta=0.0,
   )
-  return rc
+  return rl_config.resolve(rc)
 
 
 @pytest.mark.parametrize("algorithm", ["grpo", "ppo"])
@@ -161,53 +163,73 @@ def smoke_ctx(tmp_path_factory):
   return ctx, params
 
 
-@pytest.mark.parametrize("max_draws", [4, 1])  # stops at 2 draws; runs out.
-def test_dynamic_sampling_keeps_the_first_groups_with_spread(
+# Per draw, which of its 4 groups has mixed accuracy (the others are all
+# wrong, or all right).
+MIXED = ([True, False, True, False], [False, True, False, False], [True] * 4)
+
+
+@pytest.mark.parametrize("max_draws", [4, 1])  # stops at 3 draws; runs out.
+def test_dynamic_sampling_keeps_the_first_groups_with_mixed_accuracy(
     smoke_ctx, max_draws
 ):
-  """DAPO dynamic sampling with the real sampler, whose every draw is
-  recorded: the rollout holds the first P groups (in draw order) whose
-  rewards, recomputed here from the drawn lengths (overlong penalty; no
-  answer is right), differ; out of draws it repeats the ones it kept."""
+  """DAPO dynamic sampling: a scripted policy answers each group all right,
+  all wrong or mixed (``MIXED``); the rollout holds the first P groups (in
+  draw order) with mixed accuracy and stops drawing once it has them; out
+  of draws it repeats the ones it kept. Groups whose samples are all right
+  are dropped although they carry reward (DAPO filters on accuracy)."""
+  from reasoning_jax.sampling.sampler import SampleOutput  # pylint: disable=g-import-not-at-top
+
   ctx, params = smoke_ctx
+  tok, n = ctx.tok, ctx.config.data.max_new_tokens
   rc = ctx.config.rl.copy_and_resolve_references()
   rc.update(
       dynamic_sampling=True,
       max_draws=max_draws,
       num_prompts=4,
       group_size=4,
-      temperature=1.0,
+      overlong_buffer=0,
   )
-  sampler = ctx.sampler(group_size=4)
+  rc = rl_config.resolve(rc)
+  stream = [ctx.task.example("train", 1000 + i) for i in range(16)]
   draws = []
 
-  def recording(*args):
-    out = sampler(*args)
-    draws.append(jax.device_get(out))
-    return out
+  def scripted(params, ids, valid, key, temperature):
+    del params, ids, valid, key, temperature
+    d = len(draws)
+    comp = np.zeros((16, n), np.int32)
+    for row in range(16):
+      g, i = divmod(row, 4)
+      ex = stream[4 * d + g]
+      right = (i % 2 == 0) if MIXED[d][g] else (d + g) % 2 == 1
+      text = f"\\boxed{{{ex.answer if right else 1000}}}"
+      ids_ = (tok.encode(text) + [tok.eos_id])[:n]
+      comp[row, : len(ids_)] = ids_
+    draws.append(comp)
+    return SampleOutput(
+        jnp.asarray(comp),
+        jnp.zeros(comp.shape),
+        jnp.asarray(comp != 0),
+        jnp.asarray((comp != 0).sum(1)),
+    )
 
-  examples = lambda start, k: [
-      ctx.task.example("train", 1000 + start + i) for i in range(k)
-  ]
   ro, drawn = rollout_lib.rollout(
-      ctx, params, recording, examples, jax.random.PRNGKey(4), rc=rc
+      ctx,
+      params,
+      scripted,
+      lambda start, k: stream[start : start + k],
+      jax.random.PRNGKey(4),
+      rc=rc,
   )
-  n, buf = ctx.config.data.max_new_tokens, rc.overlong_buffer
-  groups, found = [], []  # groups with spread; how many after each draw.
-  for out in draws:
-    lengths = np.asarray(out.mask).sum(1)
-    r = -np.clip((lengths - (n - buf)) / buf, 0, 1).reshape(4, 4)
-    groups += [
-        np.asarray(out.tokens)[4 * g : 4 * g + 4]
-        for g in range(4)
-        if np.ptp(r[g]) > 0
-    ]
-    found.append(len(groups))
-  assert groups, "no group had spread: the fixture gives no signal"
-  # It stops at the first draw that completes P groups, or at max_draws.
-  want_draws = next((i + 1 for i, f in enumerate(found) if f >= 4), max_draws)
+  kept = [
+      draws[d][4 * g : 4 * g + 4]
+      for d in range(len(draws))
+      for g in range(4)
+      if MIXED[d][g]
+  ]
+  want_draws = 3 if max_draws == 4 else 1
   assert drawn.draws == len(draws) == want_draws
   assert drawn.consumed == 4 * want_draws
-  want = [groups[i % len(groups)] for i in range(4)]  # repeated if short.
+  want = [kept[i % len(kept)] for i in range(4)]  # repeated if short.
   np.testing.assert_array_equal(ro.seqs.tokens, np.concatenate(want))
-  assert (ro.rewards.reshape(4, 4).std(1) > 0).all()
+  acc = ro.stats.correct.reshape(4, 4)
+  assert (acc.max(1) > acc.min(1)).all()

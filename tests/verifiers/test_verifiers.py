@@ -408,6 +408,7 @@ def test_rollout_process_rewards_match_an_independent_recomputation(
   """A scripted policy emits reference / corrupted solutions; the rollout's
   reward must be rule + w · min over steps of a full PRM forward's
   sigmoid at the host-found boundaries; the saved PRM round-trips."""
+  from reasoning_jax.config import rl as rl_config  # pylint: disable=g-import-not-at-top
   from reasoning_jax.data import encoding  # pylint: disable=g-import-not-at-top
   from reasoning_jax.sampling.sampler import SampleOutput  # pylint: disable=g-import-not-at-top
   from reasoning_jax.train import rollout as rollout_lib  # pylint: disable=g-import-not-at-top
@@ -449,6 +450,7 @@ def test_rollout_process_rewards_match_an_independent_recomputation(
       group_size=g,
       temperature=1.0,
   )
+  rc = rl_config.resolve(rc)
   ro, _ = rollout_lib.rollout(
       ctx,
       None,
