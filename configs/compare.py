@@ -9,12 +9,16 @@ exploration difficulty, from one command.
 The cold start is the default job's (``configs/default.py``); the axis is
 ``sft.bare_share``, the share of short chains whose cold-start solution is a
 bare answer: the larger, the rarer a thinking sample on a short chain, the
-harder exploration. RL is shorter than the default job's and evaluates the
-dev split every 10 steps. Variants after a colon: ``quick`` (the harness in
-minutes: GRPO and PPO, two seeds, one level), ``lr_sweep`` (each
-algorithm's learning rate, chosen on dev), ``claims`` (the tutorial's GRPO-vs-PPO
-claims: PPO with λ = 1, KL β 0 and 0.4, the gradient-variance probe over
-G), ``smoke`` (seconds, for
+harder exploration. RL is shorter than the default job's (40 steps, each
+algorithm at the learning rate ``:lr_sweep`` chose on dev) and evaluates
+the dev split every 10 steps; the variants are the seven algorithms as
+published and two baselines without RL (``prefill``, ``rs``). About 5-6
+hours on a 2-core CPU; it resumes from its records, so a level or a regime
+at a time (``--config.study.levels=0.7 --config.study.regimes=on_policy``)
+adds up to it. Variants after a colon: ``quick`` (GRPO and PPO, two seeds,
+one level), ``lr_sweep`` (each algorithm at three learning rates, on dev),
+``claims`` (the tutorial's GRPO-vs-PPO claims: PPO with lambda 1, KL beta 0
+and 0.4, the gradient-variance probe over G), ``smoke`` (seconds, for
 tests).
 """
 

@@ -122,8 +122,8 @@ def variance_vs_group(probe) -> dict | None:
     return None
   fixed = probe["fixed_prompts"]["log_slope"]
   lo, hi = fixed["ci95"]
-  if not (np.isfinite(lo) and np.isfinite(hi)):
-    verdict = "inconclusive"
+  if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 0 <= hi:
+    verdict = "inconclusive"  # not even a fall is shown.
   elif lo <= -1 <= hi:
     verdict = "holds"
   elif hi < 0:
@@ -166,15 +166,19 @@ def kl_tradeoff(runs, level, regime, margin) -> list[dict]:
               metric="gain over SFT, this beta − the reference's",
           )
       )
-    else:
+    else:  # KL is not computed at beta 0 (no reference pass): entropy.
+      entropy = _paired(other, base, lambda r: r["entropy"])
       rows.append(
           _row(
               f"A tiny KL beta ({beta:g}) explores further from the "
               "reference, and may collapse",
               "RLHF / GRPO tutorials",
-              {"gain vs beta " + f"{base_beta:g}": gain, "KL": kl},
-              _side(kl["ci95"]) if kl else "not measured",
-              metric="KL to the reference, this beta − the reference's",
+              {"gain vs beta " + f"{base_beta:g}": gain, "entropy": entropy},
+              _side(entropy["ci95"]) if entropy else "not measured",
+              metric=(
+                  "policy entropy (late training), this beta − the "
+                  "reference's; and the gain over SFT"
+              ),
           )
       )
   return rows

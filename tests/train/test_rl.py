@@ -233,3 +233,34 @@ def test_dynamic_sampling_keeps_the_first_groups_with_mixed_accuracy(
   np.testing.assert_array_equal(ro.seqs.tokens, np.concatenate(want))
   acc = ro.stats.correct.reshape(4, 4)
   assert (acc.max(1) > acc.min(1)).all()
+
+
+def test_dapo_overlong_buffer_fits_the_task(tmp_path):
+  """``overlong_buffer=-1`` (DAPO's preset): no reference solution of the
+  RL prompts is penalised, and a completion that fills the budget is."""
+  from conftest import load_config  # pylint: disable=g-import-not-at-top
+
+  from reasoning_jax.train import context  # pylint: disable=g-import-not-at-top
+  from reasoning_jax.train import rl  # pylint: disable=g-import-not-at-top
+
+  c = load_config("default", "smoke")
+  c.rl.algorithm = "dapo"
+  c.rl.overlong_buffer = None  # the smoke config's 16: back to the preset.
+  ctx = context.build_context(c, str(tmp_path))
+  rc = rl.rl_section(ctx)
+  assert rl_config.resolve(c.rl).overlong_buffer == -1
+  budget = c.data.max_new_tokens
+  assert 0 < rc.overlong_buffer < budget
+  lengths = np.asarray([
+      len(ctx.tok.encode(ctx.fresh_example(i).solution)) + 1 for i in range(512)
+  ])
+  pen = np.asarray(
+      rollout_lib.overlong_penalty(
+          lengths, max_len=budget, buffer=rc.overlong_buffer
+      )
+  )
+  assert (pen == 0).all()
+  full = rollout_lib.overlong_penalty(
+      np.asarray([budget]), max_len=budget, buffer=rc.overlong_buffer
+  )
+  assert float(np.asarray(full)[0]) < 0
