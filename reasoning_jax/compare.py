@@ -144,7 +144,28 @@ def regime_overrides(regime: str, rc, study) -> dict:
 
 
 def _levels(study) -> list:
-  return [_value(x) for x in study.levels.split(",") if x] or [None]
+  """The levels' labels: a value (``0.7``) or a value with the cold-start
+  fields that level sets (``"0.97@sft.steps=1200"``: a longer schedule
+  where the cold start needs one)."""
+  return [
+      x if "@" in x else _value(x) for x in study.levels.split(",") if x
+  ] or [None]
+
+
+def level_overrides(axis: str, level) -> dict:
+  """The config fields a level sets: ``{axis: value, **its own}``."""
+  if not axis:
+    return {}
+  value, *sets = str(level).split("@")
+  out = {axis: _value(value)}
+  for entry in sets:
+    field, eq, text = entry.partition("=")
+    if not eq:
+      raise config_lib.ConfigError(
+          f"config.study.levels: {level!r}: expected value@field=value"
+      )
+    out[field] = _value(text)
+  return out
 
 
 def _seeds(study, override) -> list[int]:
@@ -165,12 +186,20 @@ def run_study(config, workdir: str, seeds=None) -> dict:
     raise config_lib.ConfigError(
         f"config.study.reference={s.reference!r}: not one of study.variants"
     )
-  unknown = set(study_config.learning_rates(s)) - set(algorithms.ALGORITHMS)
+  unknown = {
+      k
+      for k in study_config.learning_rates(s)
+      if k.partition(":")[0] not in algorithms.ALGORITHMS
+      or k.partition(":")[2] not in ("",) + REGIMES
+  }
   if unknown:
     raise config_lib.ConfigError(
         f"config.study.learning_rates: unknown algorithm(s) {sorted(unknown)}"
-        f"; known: {', '.join(algorithms.ALGORITHMS)}"
+        f"; known: {', '.join(algorithms.ALGORITHMS)}, each optionally "
+        f"followed by :{' or :'.join(REGIMES)}"
     )
+  for level in _levels(s):
+    level_overrides(s.axis, level)  # a malformed level fails before SFT.
   regimes = [r for r in s.regimes.split(",") if r]
   t0, runs = time.perf_counter(), []
   lock = (
@@ -202,7 +231,7 @@ def run_study(config, workdir: str, seeds=None) -> dict:
 def _one_cold_start(config, workdir, level, seed, variants, regimes):
   """The SFT stage of one (level, seed), then every variant × regime."""
   s = config.study
-  base = {"seed": seed, **({s.axis: level} if s.axis else {})}
+  base = {"seed": seed, **level_overrides(s.axis, level)}
   wd = os.path.join(level_dir(workdir, s.axis, level), f"seed_{seed}")
   sft_cfg = config_lib.derive(config, {**base, "stages": "sft"})
   pipeline.train_and_evaluate(sft_cfg, wd)
@@ -211,14 +240,18 @@ def _one_cold_start(config, workdir, level, seed, variants, regimes):
   for name, sets in variants:
     kind = sets.get("kind", "rl")
     sets = {k: v for k, v in sets.items() if k != "kind"}
-    if sets.get("rl.algorithm") in lrs:  # the variant's own value wins.
-      sets = {"rl.learning_rate": lrs[sets["rl.algorithm"]], **sets}
     if kind != "rl":  # one run, shown in every regime's table.
       cfg = config_lib.derive(config, {**base, "stages": "sft", **sets})
       r = _baseline(kind, cfg, wd, name, start)
     for regime in regimes:
       if kind == "rl":
-        cfg = config_lib.derive(config, {**base, "stages": "sft,rl", **sets})
+        alg = sets["rl.algorithm"]
+        lr = lrs.get(f"{alg}:{regime}", lrs.get(alg))
+        own = {} if lr is None else {"rl.learning_rate": lr}
+        # The variant's own value wins over the study's learning rate.
+        cfg = config_lib.derive(
+            config, {**base, "stages": "sft,rl", **own, **sets}
+        )
         cfg = config_lib.derive(
             cfg, regime_overrides(regime, rl_config.resolve(cfg.rl), s)
         )
@@ -237,8 +270,7 @@ def _probe(config, workdir, level, seed) -> dict:
   """The gradient-variance probe at one seed's cold start (resumable)."""
   s = config.study
   cfg = config_lib.derive(
-      config,
-      {"seed": seed, "stages": "sft", **({s.axis: level} if s.axis else {})},
+      config, {"seed": seed, "stages": "sft", **level_overrides(s.axis, level)}
   )
   wd = os.path.join(level_dir(workdir, s.axis, level), f"seed_{seed}")
   sizes = [int(x) for x in s.probe_group_sizes.split(",") if x]

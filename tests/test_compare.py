@@ -47,19 +47,52 @@ def test_learning_rates_parse_and_bad_entries_are_named():
     compare.run_study(c, "/nonexistent")
 
 
+def test_levels_carry_their_own_cold_start_fields():
+  c = _config()
+  c.study.levels = "0.7,0.97@sft.steps=1200@sft.learning_rate=1e-3"
+  levels = compare._levels(c.study)  # pylint: disable=protected-access
+  assert levels == [0.7, "0.97@sft.steps=1200@sft.learning_rate=1e-3"]
+  assert compare.level_overrides(c.study.axis, levels[0]) == {
+      "sft.bare_share": 0.7
+  }
+  assert compare.level_overrides(c.study.axis, levels[1]) == {
+      "sft.bare_share": 0.97,
+      "sft.steps": 1200,
+      "sft.learning_rate": 1e-3,
+  }
+  c.study.levels = "0.7@sft.steps"
+  with pytest.raises(config_lib.ConfigError, match="study.levels"):
+    compare.run_study(c, "/nonexistent")
+  c.study.levels = "0.7"
+  c.study.learning_rates = "grpo=1e-4,ppo:offpolicy=1e-4"
+  with pytest.raises(config_lib.ConfigError, match="unknown algorithm"):
+    compare.run_study(c, "/nonexistent")
+
+
+# The smoke study with a level that sets a cold-start field of its own and an
+# off-policy learning rate of GRPO's own.
+LEVEL = "0.7@sft.weight_decay=0.02"
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("study"))
-  return workdir, compare.run_study(_config(), workdir)
+  c = _config()
+  c.study.levels = LEVEL
+  c.study.learning_rates += ",grpo:off_policy=2e-4"
+  return workdir, compare.run_study(c, workdir)
 
 
 def test_study_aggregates_each_seeds_records(study):
   workdir, out = study
-  cell = out["cells"]["sft.bare_share=0.7|off_policy"]
+  cell = out["cells"][f"sft.bare_share={LEVEL}|off_policy"]
   assert set(cell) == {"grpo", "ppo_rl_lam_1_0", "prefill", "rs"}
   runs = {}
   for seed in (0, 1):
-    wd = os.path.join(workdir, "sft.bare_share=0.7", f"seed_{seed}")
+    wd = os.path.join(workdir, f"sft.bare_share={LEVEL}", f"seed_{seed}")
+    with open(os.path.join(wd, "config.json")) as f:
+      sft = json.load(f)["sft"]
+    assert sft["weight_decay"] == 0.02 and sft["bare_share"] == 0.7
     for n in ("grpo", "ppo_rl_lam_1_0"):
       with open(os.path.join(wd, "stages", f"rl_{n}_off_policy.json")) as f:
         runs[n, seed] = json.load(f)["measured"]
@@ -75,8 +108,10 @@ def test_study_aggregates_each_seeds_records(study):
     # Off-policy: two passes over four minibatches, settings recorded.
     assert row["settings"]["num_updates"] == 2
   assert cell["ppo_rl_lam_1_0"]["settings"]["lam"] == 1.0
-  # study.learning_rates (configs/compare.py: 1e-4 each) reaches every run.
+  # study.learning_rates (configs/compare.py: 1e-4 each) reaches every run;
+  # an entry for the regime wins over the algorithm's.
   assert row["settings"]["learning_rate"] == pytest.approx(1e-4)
+  assert cell["grpo"]["settings"]["learning_rate"] == pytest.approx(2e-4)
   d = cell["ppo_rl_lam_1_0"]["vs_reference"]["dev_auc"]
   want = [
       runs["ppo_rl_lam_1_0", s]["dev_auc"] - runs["grpo", s]["dev_auc"]
@@ -107,7 +142,10 @@ def test_a_rerun_reads_every_record_back(study, monkeypatch):
     raise AssertionError("a finished variant was trained again")
 
   monkeypatch.setattr(compare.rl, "run_rl", no_training)
-  again = compare.run_study(_config(), workdir)
+  c = _config()
+  c.study.levels = LEVEL
+  c.study.learning_rates += ",grpo:off_policy=2e-4"
+  again = compare.run_study(c, workdir)
   assert again["cells"] == out["cells"]
 
 

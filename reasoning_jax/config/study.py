@@ -20,8 +20,11 @@ def defaults() -> ml_collections.ConfigDict:
   #   axis / levels: a config field that defines the cold start (e.g.
   #     sft.bare_share: how rarely short chains get worked solutions, i.e.
   #     how hard exploration is) and its values; "" / "": none.
-  #   learning_rates: "algorithm=lr,...": each algorithm's rl.learning_rate
-  #     where its variant does not set one (chosen on dev: configs/compare.py).
+  #   levels: each a value, or a value with cold-start fields of its own
+  #     ("0.97@sft.steps=1200": a schedule long enough for that level).
+  #   learning_rates: "algorithm=lr,..." or "algorithm:regime=lr": each
+  #     algorithm's rl.learning_rate (in that regime) where its variant does
+  #     not set one (chosen on dev: configs/compare.py).
   #   reference: the variant every other is paired against, per seed.
   #   threshold: dev pass@1 for steps- and samples-to-threshold.
   #   margin: equivalence margin on the paired test pass@1 difference.
