@@ -377,6 +377,9 @@ def test_real_config_runs_an_sft_and_a_grpo_step_that_change_the_params(
   )
   c.data.max_new_tokens = 64  # lengths vary below it: a penalty spread.
   c.rl.update(steps=1, overlong_buffer=60, learning_rate=1e-4)
+  # One batch shape (8 rows) for evaluation and rollouts: fewer compiles of
+  # the 30-layer model.
+  c.eval.update(num_problems=8, batch_size=8, periodic_problems=8)
   summary = pipeline.train_and_evaluate(c, str(tmp_path))
   assert list(summary)[:3] == ["init", "sft", "rl_grpo"]
   assert "paired_vs_previous" in summary["sft"]
