@@ -108,9 +108,9 @@ def test_study_aggregates_each_seeds_records(study):
     # Off-policy: two passes over four minibatches, settings recorded.
     assert row["settings"]["num_updates"] == 2
   assert cell["ppo_rl_lam_1_0"]["settings"]["lam"] == 1.0
-  # study.learning_rates (configs/compare.py: 1e-4 each) reaches every run;
-  # an entry for the regime wins over the algorithm's.
-  assert row["settings"]["learning_rate"] == pytest.approx(1e-4)
+  # study.learning_rates (configs/compare.py: 1e-4 each, 3e-5 off-policy)
+  # reaches every run; the last entry for an algorithm and regime wins.
+  assert row["settings"]["learning_rate"] == pytest.approx(3e-5)
   assert cell["grpo"]["settings"]["learning_rate"] == pytest.approx(2e-4)
   d = cell["ppo_rl_lam_1_0"]["vs_reference"]["dev_auc"]
   want = [

@@ -135,7 +135,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
 
 def learning_rates(study) -> dict[str, float]:
-  """``study.learning_rates`` as {algorithm: learning rate}."""
+  """``study.learning_rates`` as {"algorithm" or "algorithm:regime":
+  learning rate}; a later entry for the same key wins."""
   out = {}
   for entry in (x for x in study.learning_rates.split(",") if x):
     name, eq, value = entry.partition("=")
