@@ -109,14 +109,24 @@ def parse_variant(spec: str) -> tuple[str, dict]:
       if algorithm in BASELINES
       else {"rl.algorithm": algorithm}
   )
-  for s in sets:
-    field, eq, text = s.partition("=")
-    if not eq:
-      raise config_lib.ConfigError(
-          f"config.study.variants: {spec!r}: expected field=value"
+  out.update(
+      _field_values(
+          sets, f"config.study.variants: {spec!r}: expected field=value"
       )
-    out[field] = _value(text)
+  )
   return re.sub(r"[^A-Za-z0-9]+", "_", spec).strip("_"), out
+
+
+def _field_values(entries: list[str], error: str) -> dict:
+  """``["rl.lam=1.0", ...]`` -> ``{"rl.lam": 1.0, ...}`` (``_value``); an
+  entry without ``=`` raises ConfigError(``error``)."""
+  out = {}
+  for entry in entries:
+    field, eq, text = entry.partition("=")
+    if not eq:
+      raise config_lib.ConfigError(error)
+    out[field] = _value(text)
+  return out
 
 
 def _value(text: str):
@@ -157,15 +167,12 @@ def level_overrides(axis: str, level) -> dict:
   if not axis:
     return {}
   value, *sets = str(level).split("@")
-  out = {axis: _value(value)}
-  for entry in sets:
-    field, eq, text = entry.partition("=")
-    if not eq:
-      raise config_lib.ConfigError(
-          f"config.study.levels: {level!r}: expected value@field=value"
-      )
-    out[field] = _value(text)
-  return out
+  return {
+      axis: _value(value),
+      **_field_values(
+          sets, f"config.study.levels: {level!r}: expected value@field=value"
+      ),
+  }
 
 
 def _seeds(study, override) -> list[int]:

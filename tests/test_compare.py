@@ -74,13 +74,17 @@ def test_levels_carry_their_own_cold_start_fields():
 LEVEL = "0.7@sft.weight_decay=0.02"
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp("study"))
+def _study_config():
   c = _config()
   c.study.levels = LEVEL
   c.study.learning_rates += ",grpo:off_policy=2e-4"
-  return workdir, compare.run_study(c, workdir)
+  return c
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("study"))
+  return workdir, compare.run_study(_study_config(), workdir)
 
 
 def test_study_aggregates_each_seeds_records(study):
@@ -142,10 +146,7 @@ def test_a_rerun_reads_every_record_back(study, monkeypatch):
     raise AssertionError("a finished variant was trained again")
 
   monkeypatch.setattr(compare.rl, "run_rl", no_training)
-  c = _config()
-  c.study.levels = LEVEL
-  c.study.learning_rates += ",grpo:off_policy=2e-4"
-  again = compare.run_study(c, workdir)
+  again = compare.run_study(_study_config(), workdir)
   assert again["cells"] == out["cells"]
 
 
